@@ -1,0 +1,212 @@
+package targets
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"regexp"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Defaults of a target's delivery policy.
+const (
+	MaxAttemptsDefault    = 10
+	BackoffInitialDefault = 2 * time.Second
+	BackoffMaxDefault     = 10 * time.Minute
+	TimeoutDefault        = 5 * time.Minute
+	ConcurrencyDefault    = 4
+)
+
+// nameRE restricts target names to what is safe in a NATS subject token and a
+// URL: the worker consumes each target's subject separately.
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// Config is one entry of the targets file: the settings common to every
+// kind, plus the kind's own settings, decoded by its constructor with
+// Settings.
+type Config struct {
+	// Name is unique in the file; uploads name their target by it.
+	Name string `yaml:"name"`
+	// Kind selects the connector: http, workfront-webhook, workfront, 4d,
+	// blueworks.
+	Kind string `yaml:"kind"`
+	// MaxAttempts is how many attempts a job gets before it is FAILED.
+	MaxAttempts int `yaml:"max_attempts"`
+	// Backoff is the wait between attempts.
+	Backoff Backoff `yaml:"backoff"`
+	// Timeout bounds one attempt.
+	Timeout time.Duration `yaml:"timeout"`
+	// Concurrency is the most deliveries in flight to this target in one
+	// worker process.
+	Concurrency int `yaml:"concurrency"`
+	// Params are default per-job parameters; an upload's param.<name>
+	// fields override them.
+	Params map[string]string `yaml:"params"`
+
+	settings yaml.Node
+}
+
+// Backoff is exponential backoff with full jitter: the wait before attempt
+// n+1 is a random duration in [0, min(Max, Initial*2^(n-1))].
+type Backoff struct {
+	Initial time.Duration `yaml:"initial"`
+	Max     time.Duration `yaml:"max"`
+}
+
+// Delay returns the wait after the given number of failed attempts (1 after
+// the first failure). rnd returns a float in [0,1); nil uses math/rand.
+func (b Backoff) Delay(failures int, rnd func() float64) time.Duration {
+	if rnd == nil {
+		rnd = rand.Float64
+	}
+	ceil := b.Initial
+	for i := 1; i < failures && ceil < b.Max; i++ {
+		ceil *= 2
+	}
+	ceil = min(ceil, b.Max)
+	return time.Duration(rnd() * float64(ceil))
+}
+
+// WithDefaults returns c with every unset policy field at its default.
+func (c Config) WithDefaults() Config {
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = MaxAttemptsDefault
+	}
+	if c.Backoff.Initial == 0 {
+		c.Backoff.Initial = BackoffInitialDefault
+	}
+	if c.Backoff.Max == 0 {
+		c.Backoff.Max = max(BackoffMaxDefault, c.Backoff.Initial)
+	}
+	if c.Timeout == 0 {
+		c.Timeout = TimeoutDefault
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = ConcurrencyDefault
+	}
+	return c
+}
+
+// Validate checks the common settings.
+func (c Config) Validate() error {
+	switch {
+	case !nameRE.MatchString(c.Name):
+		return fmt.Errorf("target name %q: use 1-64 letters, digits, '-' or '_'", c.Name)
+	case c.Kind == "":
+		return fmt.Errorf("target %s: kind is required", c.Name)
+	case c.MaxAttempts < 1:
+		return fmt.Errorf("target %s: max_attempts must be at least 1", c.Name)
+	case c.Backoff.Initial < 0 || c.Backoff.Max < c.Backoff.Initial:
+		return fmt.Errorf("target %s: backoff needs 0 <= initial <= max", c.Name)
+	case c.Timeout <= 0:
+		return fmt.Errorf("target %s: timeout must be positive", c.Name)
+	case c.Concurrency < 1:
+		return fmt.Errorf("target %s: concurrency must be at least 1", c.Name)
+	}
+	return nil
+}
+
+// Settings decodes the kind's own settings (every key of the entry) into v,
+// refusing keys that neither v nor the common settings know.
+func (c Config) Settings(v any) error {
+	if c.settings.Kind == 0 {
+		return nil
+	}
+	// Decode once into v, strictly, with the common keys removed.
+	node := c.settings
+	node.Content = nil
+	for i := 0; i+1 < len(c.settings.Content); i += 2 {
+		if commonKeys[c.settings.Content[i].Value] {
+			continue
+		}
+		node.Content = append(node.Content, c.settings.Content[i], c.settings.Content[i+1])
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	if err := enc.Encode(&node); err != nil {
+		return fmt.Errorf("target %s: %w", c.Name, err)
+	}
+	dec := yaml.NewDecoder(&buf)
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("target %s (%s): %w", c.Name, c.Kind, err)
+	}
+	return nil
+}
+
+var commonKeys = map[string]bool{
+	"name": true, "kind": true, "max_attempts": true, "backoff": true,
+	"timeout": true, "concurrency": true, "params": true,
+}
+
+// UnmarshalYAML keeps the whole entry for Settings.
+func (c *Config) UnmarshalYAML(n *yaml.Node) error {
+	type plain Config
+	var p plain
+	// Decode only the common keys here; the rest belongs to the kind.
+	common := *n
+	common.Content = nil
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if commonKeys[n.Content[i].Value] {
+			common.Content = append(common.Content, n.Content[i], n.Content[i+1])
+		}
+	}
+	if err := common.Decode(&p); err != nil {
+		return err
+	}
+	*c = Config(p)
+	c.settings = *n
+	return nil
+}
+
+// File is the targets file.
+type File struct {
+	Targets []Config `yaml:"targets"`
+}
+
+// ParseFile reads a targets file. ${VAR} in it is replaced by lookup(VAR),
+// so secrets can stay in the environment; an unset variable is an error.
+// Every entry gets its defaults and is validated; names must be unique.
+func ParseFile(r io.Reader, lookup func(string) (string, bool)) ([]Config, error) {
+	raw, err := io.ReadAll(io.LimitReader(r, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read targets file: %w", err)
+	}
+	var missing []string
+	expanded := os.Expand(string(raw), func(name string) string {
+		if name == "$" {
+			return "$" // "$$" stays a literal dollar
+		}
+		v, ok := lookup(name)
+		if !ok {
+			missing = append(missing, name)
+		}
+		return v
+	})
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("targets file: environment variables not set: %v", missing)
+	}
+	var f File
+	dec := yaml.NewDecoder(bytes.NewReader([]byte(expanded)))
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("targets file: %w", err)
+	}
+	seen := map[string]bool{}
+	for i, c := range f.Targets {
+		c = c.WithDefaults()
+		if err := c.Validate(); err != nil {
+			return nil, fmt.Errorf("targets file: %w", err)
+		}
+		if seen[c.Name] {
+			return nil, fmt.Errorf("targets file: target %q defined twice", c.Name)
+		}
+		seen[c.Name] = true
+		f.Targets[i] = c
+	}
+	return f.Targets, nil
+}
