@@ -1,0 +1,101 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/jobs"
+)
+
+func (s *Server) getJob(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
+	job, err := s.jobs.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.jobError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, view(job))
+}
+
+func (s *Server) getAttempts(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
+	as, err := s.jobs.Attempts(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.jobError(w, r, err)
+		return
+	}
+	if as == nil {
+		as = []jobs.Attempt{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"attempts": as})
+}
+
+func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
+	q := r.URL.Query()
+	f := jobs.Filter{Status: jobs.Status(q.Get("status")), Target: q.Get("target"), Batch: q.Get("batch"), Cursor: q.Get("cursor")}
+	if f.Status != "" && !f.Status.Valid() {
+		writeError(w, http.StatusBadRequest, "bad_request", "unknown status "+strconv.Quote(string(f.Status))+": use QUEUED, RUNNING, RETRYING, SUCCESS, FAILED or CANCELED")
+		return
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, "bad_request", "limit must be between 1 and 1000")
+			return
+		}
+		f.Limit = n
+	}
+	list, next, err := s.jobs.List(r.Context(), f)
+	if err != nil {
+		if f.Cursor != "" {
+			writeError(w, http.StatusBadRequest, "bad_request", "invalid cursor")
+			return
+		}
+		s.internal(w, r, err)
+		return
+	}
+	out := make([]jobView, len(list))
+	for i, j := range list {
+		out[i] = view(j)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"jobs": out, "next_cursor": next})
+}
+
+func (s *Server) retryJob(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
+	job, err := s.jobs.Retry(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.jobError(w, r, err)
+		return
+	}
+	s.publish(r, job)
+	writeJSON(w, http.StatusOK, view(job))
+}
+
+func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
+	job, err := s.jobs.Cancel(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.jobError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, view(job))
+}
+
+// publish queues a job now if it can; the sweeper does it later otherwise.
+func (s *Server) publish(r *http.Request, job jobs.Job) {
+	if err := s.queue.Publish(r.Context(), job.Target, job.ID); err != nil {
+		s.log.Warn("queue unavailable: job will be published later", "job", job.ID, "err", err)
+		return
+	}
+	_ = s.jobs.MarkEnqueued(r.Context(), job.ID)
+}
+
+func (s *Server) jobError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, jobs.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not_found", "no job with id "+strconv.Quote(r.PathValue("id")))
+	case errors.Is(err, jobs.ErrConflict):
+		writeError(w, http.StatusConflict, "conflict", err.Error())
+	default:
+		s.internal(w, r, err)
+	}
+}

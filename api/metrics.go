@@ -1,0 +1,57 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+var (
+	requestsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "ferry_http_requests_total",
+		Help: "HTTP requests to the API by route and status code.",
+	}, []string{"route", "code"})
+	requestSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "ferry_http_request_duration_seconds",
+		Help:    "Duration of HTTP requests to the API by route.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+	}, []string{"route"})
+	uploadedBytes = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "ferry_uploaded_bytes_total",
+		Help: "Bytes of files accepted by the API.",
+	})
+	uploadedFiles = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "ferry_uploaded_files_total",
+		Help: "Files accepted by the API, by target.",
+	}, []string{"target"})
+)
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// instrument counts requests by the route pattern that served them.
+func instrument(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		mux.ServeHTTP(rec, r)
+		route := r.Pattern
+		if route == "" || route == "/" {
+			route = "other"
+		}
+		requestsTotal.WithLabelValues(route, strconv.Itoa(rec.code)).Inc()
+		requestSeconds.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	})
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/ferry-relay/ferry/api"
+)
+
+// config is ferry's process configuration: environment variables, which
+// flags override. Every default points at loopback.
+type config struct {
+	Listen         string
+	DatabaseURL    string
+	NATSURL        string
+	S3Endpoint     string
+	S3AccessKey    string
+	S3SecretKey    string
+	S3Bucket       string
+	TargetsFile    string
+	MaxUploadBytes int64
+	DataDir        string
+	NoMigrate      bool
+	ShutdownGrace  time.Duration
+	Retention      time.Duration
+	LogFormat      string
+}
+
+// Defaults.
+const (
+	listenDefault      = "127.0.0.1:8080"
+	databaseURLDefault = "postgres://postgres:postgres@127.0.0.1:5432/ferry?sslmode=disable"
+	natsURLDefault     = "nats://127.0.0.1:4222"
+	s3EndpointDefault  = "127.0.0.1:9000"
+	s3BucketDefault    = "ferry"
+	targetsDefault     = "targets.yaml"
+	dataDirDefault     = "ferry-data"
+)
+
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+// bind registers the flags, with the environment as their defaults.
+func (c *config) bind(fs *pflag.FlagSet) {
+	maxUpload := api.MaxUploadBytesDefault
+	if v := os.Getenv("FERRY_MAX_UPLOAD_BYTES"); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
+			maxUpload = n
+		}
+	}
+	grace := 30 * time.Second
+	if v, err := time.ParseDuration(os.Getenv("FERRY_SHUTDOWN_GRACE")); err == nil {
+		grace = v
+	}
+	retention := 7 * 24 * time.Hour
+	if v, err := time.ParseDuration(os.Getenv("FERRY_RETENTION")); err == nil {
+		retention = v
+	}
+	fs.StringVar(&c.Listen, "listen", env("FERRY_LISTEN", listenDefault), "address of the HTTP API [FERRY_LISTEN]")
+	fs.StringVar(&c.DatabaseURL, "database-url", env("FERRY_DATABASE_URL", databaseURLDefault), "Postgres URL [FERRY_DATABASE_URL]")
+	fs.StringVar(&c.NATSURL, "nats-url", os.Getenv("FERRY_NATS_URL"), "NATS URL; serve embeds a NATS server when empty [FERRY_NATS_URL]")
+	fs.StringVar(&c.S3Endpoint, "s3-endpoint", env("FERRY_S3_ENDPOINT", s3EndpointDefault), "S3/MinIO endpoint, host:port or URL [FERRY_S3_ENDPOINT]")
+	fs.StringVar(&c.S3AccessKey, "s3-access-key", env("FERRY_S3_ACCESS_KEY", "minioadmin"), "S3 access key [FERRY_S3_ACCESS_KEY]")
+	fs.StringVar(&c.S3SecretKey, "s3-secret-key", env("FERRY_S3_SECRET_KEY", "minioadmin"), "S3 secret key [FERRY_S3_SECRET_KEY]")
+	fs.StringVar(&c.S3Bucket, "s3-bucket", env("FERRY_S3_BUCKET", s3BucketDefault), "bucket, created if missing [FERRY_S3_BUCKET]")
+	fs.StringVar(&c.TargetsFile, "targets", env("FERRY_TARGETS", targetsDefault), "targets file (YAML) [FERRY_TARGETS]")
+	fs.Int64Var(&c.MaxUploadBytes, "max-upload-bytes", maxUpload, "largest accepted file [FERRY_MAX_UPLOAD_BYTES]")
+	fs.StringVar(&c.DataDir, "data-dir", env("FERRY_DATA_DIR", dataDirDefault), "where the embedded NATS server stores its data [FERRY_DATA_DIR]")
+	fs.BoolVar(&c.NoMigrate, "no-migrate", os.Getenv("FERRY_NO_MIGRATE") != "", "do not apply database migrations at start [FERRY_NO_MIGRATE]")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", grace, "how long in-flight deliveries may finish after SIGTERM [FERRY_SHUTDOWN_GRACE]")
+	fs.DurationVar(&c.Retention, "retention", retention, "how long a delivered file stays in storage; 0 keeps it forever [FERRY_RETENTION]")
+	fs.StringVar(&c.LogFormat, "log-format", env("FERRY_LOG_FORMAT", "text"), "log format: text or json [FERRY_LOG_FORMAT]")
+}
+
+func (c *config) validate() error {
+	if c.MaxUploadBytes <= 0 {
+		return fmt.Errorf("max-upload-bytes must be positive")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("log-format must be text or json")
+	}
+	return nil
+}

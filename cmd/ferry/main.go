@@ -1,0 +1,28 @@
+// Command ferry is a queue-backed upload relay: it accepts files over HTTP,
+// keeps them in S3-compatible storage, and delivers each one to a document
+// system with retries, recording every attempt in Postgres.
+//
+// Run "ferry help" for the subcommands.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	// The first signal cancels ctx: commands stop taking work and finish
+	// in-flight work up to their grace period. A second one kills.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // restore default handling: a second signal ends the process
+	}()
+	if err := rootCommand().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "ferry:", err)
+		os.Exit(1)
+	}
+}

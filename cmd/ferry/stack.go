@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/jobs"
+	"github.com/ferry-relay/ferry/migrations"
+	"github.com/ferry-relay/ferry/queue"
+	"github.com/ferry-relay/ferry/storage"
+	"github.com/ferry-relay/ferry/targets"
+)
+
+// stack is the set of components a ferry process stands on.
+type stack struct {
+	cfg      config
+	log      *slog.Logger
+	pool     *pgxpool.Pool
+	jobs     *jobs.Store
+	keys     *apikeys.Store
+	objects  *storage.Store
+	queue    *queue.Queue
+	embedded *queue.Embedded
+	targets  targets.Set
+}
+
+// openDB connects to Postgres, waiting for it to come up, and migrates.
+func openDB(ctx context.Context, cfg config, log *slog.Logger) (*pgxpool.Pool, error) {
+	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return nil, errors.New("database url: invalid")
+	}
+	pcfg.MaxConns = max(pcfg.MaxConns, 20)
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if err := waitFor(ctx, log, "postgres", pool.Ping); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if !cfg.NoMigrate {
+		if err := migrations.Up(cfg.DatabaseURL); err != nil {
+			pool.Close()
+			return nil, err
+		}
+	}
+	return pool, nil
+}
+
+// openStack brings up what a serving process needs. With embed, a NATS
+// server runs in the process when no NATS URL is configured.
+func openStack(ctx context.Context, cfg config, log *slog.Logger, embed bool) (*stack, error) {
+	s := &stack{cfg: cfg, log: log}
+	ok := false
+	defer func() {
+		if !ok {
+			s.close()
+		}
+	}()
+	var err error
+	if s.targets, err = loadTargets(cfg.TargetsFile); err != nil {
+		return nil, err
+	}
+	if s.pool, err = openDB(ctx, cfg, log); err != nil {
+		return nil, err
+	}
+	s.jobs, s.keys = jobs.NewStore(s.pool), apikeys.NewStore(s.pool)
+	err = waitFor(ctx, log, "object storage", func(ctx context.Context) error {
+		s.objects, err = storage.Open(ctx, storage.Config{Endpoint: cfg.S3Endpoint,
+			AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey, Bucket: cfg.S3Bucket})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	natsURL := cfg.NATSURL
+	if natsURL == "" && embed {
+		dir := filepath.Join(cfg.DataDir, "nats")
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+		if s.embedded, err = queue.StartEmbedded(dir, "127.0.0.1", -1); err != nil {
+			return nil, err
+		}
+		natsURL = s.embedded.URL()
+		log.Info("embedded NATS server started", "url", natsURL, "store", dir)
+	} else if natsURL == "" {
+		natsURL = natsURLDefault
+	}
+	if s.queue, err = queue.Connect(natsURL, "ferry"); err != nil {
+		return nil, err
+	}
+	if err := waitFor(ctx, log, "nats jetstream", s.queue.EnsureStream); err != nil {
+		return nil, err
+	}
+	ok = true
+	return s, nil
+}
+
+func (s *stack) close() {
+	if s.queue != nil {
+		s.queue.Close()
+	}
+	if s.embedded != nil {
+		s.embedded.Shutdown()
+	}
+	if s.pool != nil {
+		s.pool.Close()
+	}
+}
+
+// waitFor calls f until it succeeds or ctx ends, so that a process started
+// before its dependencies waits for them instead of failing.
+func waitFor(ctx context.Context, log *slog.Logger, what string, f func(context.Context) error) error {
+	delay := 200 * time.Millisecond
+	warned := false
+	for {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := f(actx)
+		cancel()
+		if err == nil {
+			if warned {
+				log.Info(what + " is up")
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if !warned {
+			log.Warn("waiting for "+what, "err", err)
+			warned = true
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%s: %w", what, err)
+		case <-t.C:
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
+}
+
+func loadTargets(path string) (targets.Set, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("targets file: %w (set FERRY_TARGETS or --targets)", err)
+	}
+	defer f.Close()
+	cfgs, err := targets.ParseFile(f, os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	return targets.Build(cfgs, kinds)
+}
+
+func newLogger(format string) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, nil))
+}

@@ -1,0 +1,113 @@
+package blueworks
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Upload statuses FileUpload answers with HTTP 200.
+const (
+	StatusSuccess       = "SUCCESS"
+	StatusFailed        = "FAILED"
+	StatusFailedDeleted = "FAILED_DELETED"
+	StatusSize          = "SIZE"
+	StatusSpace         = "SPACE"
+)
+
+// fault is one injected failure. A status fault (HTTP status or dropped
+// connection) answers before authentication, as a proxy or an overloaded
+// front end would; an upload-status fault answers a valid FileUpload
+// request with HTTP 200 and that status instead of storing the file.
+type fault struct {
+	status       int
+	retryAfter   time.Duration
+	drop         bool
+	uploadStatus string
+}
+
+// uploadStatusKey queues upload-status faults apart from a step's HTTP
+// faults.
+const uploadStatusKey = StepUpload + "/status"
+
+// Fail makes the next n requests of step ("token" or "FileUpload") answer
+// the HTTP status, with Retry-After when retryAfter is positive.
+func (s *Server) Fail(step string, n int, status int, retryAfter time.Duration) {
+	s.inject(step, n, fault{status: status, retryAfter: retryAfter})
+}
+
+// FailNext makes the next request of step answer 503, as Blueworks does
+// when briefly unavailable.
+func (s *Server) FailNext(step string) { s.Fail(step, 1, http.StatusServiceUnavailable, 0) }
+
+// Drop makes the next n requests of step lose their connection: the fake
+// reads part of the body, then closes the connection without answering.
+func (s *Server) Drop(step string, n int) { s.inject(step, n, fault{drop: true}) }
+
+// FailUpload makes the next n valid FileUpload requests answer HTTP 200
+// with status FAILED, FAILED_DELETED, SIZE or SPACE, without storing the
+// file.
+func (s *Server) FailUpload(n int, status string) error {
+	switch status {
+	case StatusFailed, StatusFailedDeleted, StatusSize, StatusSpace:
+	default:
+		return fmt.Errorf("upload status %q: want FAILED, FAILED_DELETED, SIZE or SPACE", status)
+	}
+	s.inject(uploadStatusKey, n, fault{uploadStatus: status})
+	return nil
+}
+
+func (s *Server) inject(key string, n int, f fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.faults[key] = append(s.faults[key], f)
+	}
+}
+
+// take removes and returns the next fault queued under key.
+func (s *Server) take(key string) (fault, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.faults[key]
+	if len(q) == 0 {
+		return fault{}, false
+	}
+	s.faults[key] = q[1:]
+	return q[0], true
+}
+
+// injectFault answers r with the next HTTP fault of step, if one is
+// queued, and reports whether it did.
+func (s *Server) injectFault(w http.ResponseWriter, r *http.Request, step string) bool {
+	f, ok := s.take(step)
+	if !ok {
+		return false
+	}
+	rec := Request{Step: step, Method: r.Method, Path: r.URL.Path, ContentType: r.Header.Get("Content-Type")}
+	if f.drop {
+		// Drop mid-transfer: take some of the body, then hang up.
+		_, _ = io.CopyN(io.Discard, r.Body, 32<<10)
+		rec.Dropped, rec.Fault = true, "drop"
+		s.record(rec)
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				_ = conn.Close()
+				return true
+			}
+		}
+		panic(http.ErrAbortHandler) // closes the connection where Hijack cannot
+	}
+	// Read the body first, so the client sees the answer rather than a
+	// reset while it is still sending.
+	_, _ = io.Copy(io.Discard, r.Body)
+	rec.Status, rec.Fault = f.status, "status "+strconv.Itoa(f.status)
+	s.record(rec)
+	if f.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((f.retryAfter+time.Second-1)/time.Second)))
+	}
+	writeError(w, f.status, "injected_fault", http.StatusText(f.status))
+	return true
+}

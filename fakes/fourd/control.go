@@ -1,0 +1,127 @@
+package fourd
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// control serves the control API, for driving the fake when it runs as a
+// separate process:
+//
+//	GET  /_fake/documents   the documents, as JSON
+//	GET  /_fake/requests    the recorded requests, as JSON
+//	GET  /_fake/entity?dataclass=D&key=K   one entity's state
+//	POST /_fake/fail?step=S&count=N&status=C&retry_after=SECONDS&mode=M
+//	     mode is status (default), drop, drop-after, stale or
+//	     expire-upload (the last two for step=update)
+//	POST /_fake/expire      ends every session; ?what=uploads expires
+//	     every upload ID instead
+//	POST /_fake/touch?dataclass=D&key=K    another user saves the entity
+//	POST /_fake/reset       back to the initial state
+func (s *Server) control(w http.ResponseWriter, r *http.Request) {
+	get := map[string]func() any{
+		"/_fake/documents": func() any { return s.documentsJSON() },
+		"/_fake/requests":  func() any { return s.Requests() },
+	}
+	if f, ok := get[r.URL.Path]; ok {
+		if r.Method != http.MethodGet {
+			controlError(w, http.StatusMethodNotAllowed, "use GET")
+			return
+		}
+		controlJSON(w, http.StatusOK, f())
+		return
+	}
+	q := r.URL.Query()
+	if r.URL.Path == "/_fake/entity" {
+		if r.Method != http.MethodGet {
+			controlError(w, http.StatusMethodNotAllowed, "use GET")
+			return
+		}
+		e, ok := s.Entity(q.Get("dataclass"), q.Get("key"))
+		if !ok {
+			controlError(w, http.StatusNotFound, "no such entity")
+			return
+		}
+		controlJSON(w, http.StatusOK, e)
+		return
+	}
+	if r.Method != http.MethodPost {
+		controlError(w, http.StatusMethodNotAllowed, "use POST")
+		return
+	}
+	switch r.URL.Path {
+	case "/_fake/fail":
+		f := Fault{Step: q.Get("step"), Mode: Mode(q.Get("mode"))}
+		for name, dst := range map[string]*int{"count": &f.Count, "status": &f.Status} {
+			if v := q.Get(name); v != "" {
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					controlError(w, http.StatusBadRequest, name+" must be a number")
+					return
+				}
+				*dst = n
+			}
+		}
+		if v := q.Get("retry_after"); v != "" {
+			secs, err := strconv.Atoi(v)
+			if err != nil {
+				controlError(w, http.StatusBadRequest, "retry_after must be a number of seconds")
+				return
+			}
+			f.RetryAfter = time.Duration(secs) * time.Second
+		}
+		if err := s.Inject(f); err != nil {
+			controlError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	case "/_fake/expire":
+		switch q.Get("what") {
+		case "", "sessions":
+			s.ExpireCredentials()
+		case "uploads":
+			s.ExpireUploads()
+		default:
+			controlError(w, http.StatusBadRequest, "what must be sessions or uploads")
+			return
+		}
+	case "/_fake/touch":
+		if !s.Touch(q.Get("dataclass"), q.Get("key")) {
+			controlError(w, http.StatusNotFound, "no such entity")
+			return
+		}
+	case "/_fake/reset":
+		s.Reset()
+	default:
+		controlError(w, http.StatusNotFound, "unknown control path "+r.URL.Path)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// documentJSON is a document as the control API lists it.
+type documentJSON struct {
+	RemoteID string `json:"remoteId"`
+	Name     string `json:"name"`
+	SHA256   string `json:"sha256"`
+	Size     int64  `json:"size"`
+}
+
+func (s *Server) documentsJSON() []documentJSON {
+	out := []documentJSON{}
+	for _, d := range s.Documents() {
+		out = append(out, documentJSON(d))
+	}
+	return out
+}
+
+func controlJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func controlError(w http.ResponseWriter, status int, msg string) {
+	controlJSON(w, status, map[string]string{"error": msg})
+}

@@ -1,0 +1,314 @@
+// Package sink is a fake HTTP target for ferry's kind "http": it takes
+// files by PUT or POST, raw or multipart, records what arrived (name, size,
+// SHA-256, job id) and, with Options.Dir, writes each file to disk.
+//
+// Its behaviour depends on the first path segment, so one sink can play a
+// healthy, a flaky and a refusing target at once:
+//
+//	/flaky/...   answers 503 to the first FlakyFailures attempts of each job
+//	/refuse/...  always answers 422 (a permanent refusal)
+//	/slow/...    waits SlowDelay before answering
+//	anything else accepts with 201 and {"id": "<document id>"}
+//
+// Faults can also be injected for the next requests (Fail) or at random
+// (Options.FailRate), and through a control API under /_fake/.
+package sink
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Dir, if set, receives a copy of every accepted file.
+	Dir string
+	// FlakyFailures is how many attempts of each job /flaky/ refuses
+	// (default 2).
+	FlakyFailures int
+	// SlowDelay is how long /slow/ waits (default 2s).
+	SlowDelay time.Duration
+	// FailRate is the probability that any request fails with 503.
+	FailRate float64
+}
+
+// Document is a file the sink accepted.
+type Document struct {
+	ID       string    `json:"id"`
+	Path     string    `json:"path"`
+	Name     string    `json:"name"`
+	Size     int64     `json:"size"`
+	SHA256   string    `json:"sha256"`
+	JobID    string    `json:"job_id"`
+	Received time.Time `json:"received"`
+}
+
+// Request is a request the sink answered.
+type Request struct {
+	Method string `json:"method"`
+	Path   string `json:"path"`
+	JobID  string `json:"job_id"`
+	Status int    `json:"status"`
+	Size   int64  `json:"size"`
+}
+
+type fault struct {
+	left       int
+	status     int
+	retryAfter time.Duration
+	drop       bool
+}
+
+// Server is the sink.
+type Server struct {
+	opts Options
+
+	mu       sync.Mutex
+	docs     []Document
+	reqs     []Request
+	attempts map[string]int // by job id, for /flaky/
+	faults   []fault
+	seq      int
+}
+
+// New returns a sink.
+func New(opts Options) *Server {
+	if opts.FlakyFailures == 0 {
+		opts.FlakyFailures = 2
+	}
+	if opts.SlowDelay == 0 {
+		opts.SlowDelay = 2 * time.Second
+	}
+	return &Server{opts: opts, attempts: map[string]int{}}
+}
+
+// Documents returns the accepted files, in order of arrival.
+func (s *Server) Documents() []Document {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Document(nil), s.docs...)
+}
+
+// Requests returns every request answered, in order.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.reqs...)
+}
+
+// Fail makes the next n requests fail with status (and a Retry-After
+// header when retryAfter > 0). Status 0 drops the connection instead.
+func (s *Server) Fail(n, status int, retryAfter time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, fault{left: n, status: status, retryAfter: retryAfter, drop: status == 0})
+}
+
+// Reset forgets documents, requests and faults.
+func (s *Server) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.docs, s.reqs, s.faults, s.attempts = nil, nil, nil, map[string]int{}
+}
+
+func (s *Server) nextFault() (fault, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.faults) > 0 {
+		f := s.faults[0]
+		s.faults[0].left--
+		if s.faults[0].left <= 0 {
+			s.faults = s.faults[1:]
+		}
+		return f, true
+	}
+	if s.opts.FailRate > 0 && rand.Float64() < s.opts.FailRate {
+		return fault{status: http.StatusServiceUnavailable}, true
+	}
+	return fault{}, false
+}
+
+// ServeHTTP answers uploads and the control API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/_fake/") {
+		s.control(w, r)
+		return
+	}
+	jobID := r.Header.Get("X-Ferry-Job-Id")
+	status, size := s.receive(w, r, jobID)
+	s.mu.Lock()
+	s.reqs = append(s.reqs, Request{Method: r.Method, Path: r.URL.Path, JobID: jobID, Status: status, Size: size})
+	s.mu.Unlock()
+}
+
+func (s *Server) receive(w http.ResponseWriter, r *http.Request, jobID string) (int, int64) {
+	if r.Method != http.MethodPut && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "PUT, POST")
+		return reply(w, http.StatusMethodNotAllowed, "use PUT or POST"), 0
+	}
+	if f, ok := s.nextFault(); ok {
+		if f.drop {
+			dropConnection(w)
+			return 0, 0
+		}
+		if f.retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(f.retryAfter.Seconds())))
+		}
+		return reply(w, f.status, "injected failure"), 0
+	}
+	mode, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	switch mode {
+	case "refuse":
+		return reply(w, http.StatusUnprocessableEntity, "this target refuses every document"), 0
+	case "flaky":
+		s.mu.Lock()
+		s.attempts[jobID]++
+		n := s.attempts[jobID]
+		s.mu.Unlock()
+		if n <= s.opts.FlakyFailures {
+			return reply(w, http.StatusServiceUnavailable, fmt.Sprintf("flaky: failing attempt %d of this job", n)), 0
+		}
+	case "slow":
+		select {
+		case <-time.After(s.opts.SlowDelay):
+		case <-r.Context().Done():
+			return 0, 0
+		}
+	}
+	doc, err := s.read(r)
+	if err != nil {
+		return reply(w, http.StatusBadRequest, err.Error()), 0
+	}
+	doc.JobID, doc.Path = jobID, r.URL.Path
+	s.mu.Lock()
+	s.seq++
+	doc.ID = fmt.Sprintf("doc-%d", s.seq)
+	s.docs = append(s.docs, doc)
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Location", "/documents/"+doc.ID)
+	w.WriteHeader(http.StatusCreated)
+	_ = json.NewEncoder(w).Encode(map[string]any{"id": doc.ID, "sha256": doc.SHA256, "size": doc.Size})
+	return http.StatusCreated, doc.Size
+}
+
+// read takes the file from a raw or multipart body, hashing as it streams.
+func (s *Server) read(r *http.Request) (Document, error) {
+	var body io.Reader = r.Body
+	name := ""
+	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt == "multipart/form-data" {
+		mr := multipart.NewReader(r.Body, params["boundary"])
+		for {
+			p, err := mr.NextPart()
+			if err != nil {
+				return Document{}, fmt.Errorf("multipart body without a file part: %v", err)
+			}
+			if p.FileName() != "" {
+				body, name = p, p.FileName()
+				break
+			}
+		}
+	} else if _, dp, err := mime.ParseMediaType(r.Header.Get("Content-Disposition")); err == nil {
+		name = dp["filename"] // mime decodes filename*=UTF-8'' into filename
+	}
+	h := sha256.New()
+	var sink io.Writer = h
+	var file *os.File
+	if s.opts.Dir != "" {
+		var err error
+		file, err = os.CreateTemp(s.opts.Dir, ".incoming-*")
+		if err != nil {
+			return Document{}, err
+		}
+		defer file.Close()
+		sink = io.MultiWriter(h, file)
+	}
+	n, err := io.Copy(sink, body)
+	if err != nil {
+		if file != nil {
+			os.Remove(file.Name())
+		}
+		return Document{}, fmt.Errorf("reading body: %v", err)
+	}
+	if r.ContentLength >= 0 && mt != "multipart/form-data" && n != r.ContentLength {
+		return Document{}, fmt.Errorf("body was %d bytes, Content-Length said %d", n, r.ContentLength)
+	}
+	doc := Document{Name: name, Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), Received: time.Now()}
+	if file != nil {
+		// Never trust the name as a path: keep its last element only.
+		safe := strings.NewReplacer("/", "_", "\\", "_").Replace(filepath.Base("/" + name))
+		if safe == "" || safe == "." || safe == "/" {
+			safe = "unnamed"
+		}
+		if err := os.Rename(file.Name(), filepath.Join(s.opts.Dir, doc.SHA256[:12]+"-"+safe)); err != nil {
+			return Document{}, err
+		}
+	}
+	return doc, nil
+}
+
+func (s *Server) control(w http.ResponseWriter, r *http.Request) {
+	switch strings.TrimPrefix(r.URL.Path, "/_fake/") {
+	case "documents":
+		writeJSON(w, s.Documents())
+	case "requests":
+		writeJSON(w, s.Requests())
+	case "reset":
+		s.Reset()
+		writeJSON(w, map[string]string{"result": "ok"})
+	case "fail":
+		q := r.URL.Query()
+		n, _ := strconv.Atoi(q.Get("count"))
+		status, _ := strconv.Atoi(q.Get("status"))
+		ra, _ := strconv.Atoi(q.Get("retry_after"))
+		if n <= 0 {
+			n = 1
+		}
+		if q.Get("mode") == "drop" {
+			status = 0
+		} else if status == 0 {
+			status = http.StatusServiceUnavailable
+		}
+		s.Fail(n, status, time.Duration(ra)*time.Second)
+		writeJSON(w, map[string]string{"result": "ok"})
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func reply(w http.ResponseWriter, status int, msg string) int {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+	return status
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// dropConnection closes the connection without an answer.
+func dropConnection(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if c, _, err := hj.Hijack(); err == nil {
+			_ = c.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
+}

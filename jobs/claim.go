@@ -1,0 +1,246 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// ClaimError says why a job could not be claimed, with what the caller
+// needs to decide what to do with its queue message.
+type ClaimError struct {
+	Status Status
+	// NotBefore is when the job may next be claimed: its next attempt time
+	// when it waits for a retry, or the end of the lease of the worker that
+	// holds it.
+	NotBefore time.Time
+}
+
+func (e *ClaimError) Error() string {
+	return fmt.Sprintf("job is %s, not claimable before %s", e.Status, e.NotBefore.Format(time.RFC3339))
+}
+
+// Claim makes a QUEUED or RETRYING job whose time has come RUNNING, owned
+// by owner (a token unique to this claim) until now+lease unless renewed, and
+// records the attempt. It returns a *ClaimError when the job is in another
+// state or not yet due, and ErrNotFound when there is no such job.
+func (s *Store) Claim(ctx context.Context, id, owner string, lease time.Duration) (Job, error) {
+	if !validID(id) {
+		return Job{}, ErrNotFound
+	}
+	job, err := scanJob(s.db.QueryRow(ctx, `
+		WITH claimed AS (
+			UPDATE jobs SET status = 'RUNNING', attempts = attempts + 1, lease_owner = $2,
+				lease_expires_at = now() + $3 * interval '1 millisecond', updated_at = now()
+			WHERE id = $1 AND status IN ('QUEUED', 'RETRYING') AND next_attempt_at <= now()
+			RETURNING *
+		), attempt AS (
+			INSERT INTO attempts (job_id, number, worker, outcome)
+			SELECT id, attempts, $2, 'RUNNING' FROM claimed
+		)
+		SELECT `+jobColumns+` FROM claimed`, id, owner, lease.Milliseconds()))
+	if err == nil {
+		return job, nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return Job{}, fmt.Errorf("claim %s: %w", id, err)
+	}
+	var ce ClaimError
+	var next time.Time
+	var leaseEnd *time.Time
+	err = s.db.QueryRow(ctx, `SELECT status, next_attempt_at, lease_expires_at FROM jobs WHERE id = $1`, id).
+		Scan(&ce.Status, &next, &leaseEnd)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Job{}, fmt.Errorf("claim %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Job{}, fmt.Errorf("claim %s: %w", id, err)
+	}
+	switch {
+	case ce.Status == StatusRunning && leaseEnd != nil:
+		ce.NotBefore = *leaseEnd
+	case ce.Status == StatusQueued || ce.Status == StatusRetrying:
+		ce.NotBefore = next
+	}
+	return Job{}, fmt.Errorf("claim %s: %w", id, &ce)
+}
+
+// ExtendLease renews the lease of owner on a RUNNING job. It returns
+// ErrLeaseLost when owner no longer holds the job.
+func (s *Store) ExtendLease(ctx context.Context, id, owner string, lease time.Duration) error {
+	tag, err := s.db.Exec(ctx, `UPDATE jobs SET lease_expires_at = now() + $3 * interval '1 millisecond'
+		WHERE id = $1 AND lease_owner = $2 AND status = 'RUNNING'`, id, owner, lease.Milliseconds())
+	if err != nil {
+		return fmt.Errorf("extend lease of %s: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("extend lease of %s: %w", id, ErrLeaseLost)
+	}
+	return nil
+}
+
+// SaveCheckpoint stores the progress of a multi-step delivery, if owner
+// still holds the job.
+func (s *Store) SaveCheckpoint(ctx context.Context, id, owner string, cp map[string]string) error {
+	tag, err := s.db.Exec(ctx, `UPDATE jobs SET checkpoint = $3, updated_at = now()
+		WHERE id = $1 AND lease_owner = $2 AND status = 'RUNNING'`, id, owner, cp)
+	if err != nil {
+		return fmt.Errorf("save checkpoint of %s: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("save checkpoint of %s: %w", id, ErrLeaseLost)
+	}
+	return nil
+}
+
+// Finish is the end of an attempt, as the worker decided it.
+type Finish struct {
+	// Status is the job's next status: SUCCESS, RETRYING, FAILED, or QUEUED
+	// for a job handed back at shutdown.
+	Status Status
+	// Outcome is the attempt's outcome (OutcomeSuccess, ...).
+	Outcome string
+	// NextAttemptAt is when a RETRYING or QUEUED job may be claimed again.
+	NextAttemptAt time.Time
+	// Error is the failure, empty on success.
+	Error string
+	// HTTPStatus is the target's last HTTP status, if any.
+	HTTPStatus int
+	// RemoteID is the target's id for the document, on success.
+	RemoteID string
+}
+
+// Finish ends the attempt of owner on job id. An attempt handed back
+// (Status QUEUED) does not count against max_attempts.
+func (s *Store) Finish(ctx context.Context, id, owner string, f Finish) (Job, error) {
+	uncount := 0
+	if f.Status == StatusQueued {
+		uncount = 1
+	}
+	next := f.NextAttemptAt
+	if next.IsZero() {
+		next = time.Now()
+	}
+	job, err := scanJob(s.db.QueryRow(ctx, `
+		WITH j AS (
+			UPDATE jobs SET status = $3, attempts = attempts - $4, next_attempt_at = $5,
+				last_error = CASE WHEN $3 = 'SUCCESS' THEN NULL WHEN $6 = '' THEN last_error ELSE $6 END,
+				remote_id = coalesce(nullif($8, ''), remote_id),
+				lease_owner = NULL, lease_expires_at = NULL, updated_at = now(),
+				finished_at = CASE WHEN $3 IN ('SUCCESS', 'FAILED') THEN now() END,
+				-- a retry is published by the sweeper when due; a job handed
+				-- back at shutdown keeps its message (the worker naks it)
+				enqueued_at = CASE WHEN $3 = 'QUEUED' THEN now() WHEN $3 = 'RETRYING' THEN NULL ELSE enqueued_at END
+			WHERE id = $1 AND lease_owner = $2 AND status = 'RUNNING'
+			RETURNING *
+		), a AS (
+			UPDATE attempts SET outcome = $7, finished_at = now(), http_status = nullif($9, 0), error = nullif($6, '')
+			WHERE job_id = $1 AND outcome = 'RUNNING' AND EXISTS (SELECT 1 FROM j)
+		)
+		SELECT `+jobColumns+` FROM j`,
+		id, owner, string(f.Status), uncount, next, f.Error, f.Outcome, f.RemoteID, f.HTTPStatus))
+	if errors.Is(err, ErrNotFound) {
+		return Job{}, fmt.Errorf("finish %s: %w", id, ErrLeaseLost)
+	}
+	if err != nil {
+		return Job{}, fmt.Errorf("finish %s: %w", id, err)
+	}
+	return job, nil
+}
+
+// RecoverExpired finds RUNNING jobs whose worker let the lease expire (it
+// died or lost its connections), records their attempt as ABANDONED and makes
+// them RETRYING, or FAILED when that was their last attempt. It returns the
+// jobs to publish again.
+func (s *Store) RecoverExpired(ctx context.Context, limit int) ([]Ref, error) {
+	rows, err := s.db.Query(ctx, `
+		WITH expired AS (
+			SELECT id FROM jobs WHERE status = 'RUNNING' AND lease_expires_at < now()
+			ORDER BY lease_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED
+		), j AS (
+			UPDATE jobs SET
+				status = CASE WHEN attempts >= max_attempts THEN 'FAILED' ELSE 'RETRYING' END,
+				last_error = 'attempt ' || attempts || ': worker stopped responding (lease expired)',
+				lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = now(), updated_at = now(),
+				finished_at = CASE WHEN attempts >= max_attempts THEN now() END,
+				enqueued_at = now()
+			FROM expired WHERE jobs.id = expired.id
+			RETURNING jobs.id, jobs.target, jobs.status
+		), a AS (
+			UPDATE attempts SET outcome = 'ABANDONED', finished_at = now(), error = 'worker stopped responding (lease expired)'
+			WHERE job_id IN (SELECT id FROM j) AND outcome = 'RUNNING'
+		)
+		SELECT id::text, target FROM j WHERE status = 'RETRYING'`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("recover expired leases: %w", err)
+	}
+	return collectRefs(rows, "recover expired leases")
+}
+
+// TakeUnpublished returns jobs waiting for a worker that may have no message
+// in the queue: never published (the API could not reach the queue) and
+// older than grace, or due for longer than stale. It marks them published
+// now; call Unpublished for those whose publish then fails.
+func (s *Store) TakeUnpublished(ctx context.Context, grace, stale time.Duration, limit int) ([]Ref, error) {
+	rows, err := s.db.Query(ctx, `
+		UPDATE jobs SET enqueued_at = now()
+		WHERE id IN (
+			SELECT id FROM jobs
+			WHERE status IN ('QUEUED', 'RETRYING') AND next_attempt_at <= now()
+				AND ((enqueued_at IS NULL AND created_at < now() - $1 * interval '1 millisecond')
+					OR greatest(enqueued_at, next_attempt_at) < now() - $2 * interval '1 millisecond')
+			ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+		RETURNING id::text, target`, grace.Milliseconds(), stale.Milliseconds(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("take unpublished jobs: %w", err)
+	}
+	return collectRefs(rows, "take unpublished jobs")
+}
+
+// Unpublished records that publishing the jobs failed, so that
+// TakeUnpublished returns them again soon.
+func (s *Store) Unpublished(ctx context.Context, ids ...string) error {
+	_, err := s.db.Exec(ctx, `UPDATE jobs SET enqueued_at = NULL WHERE id = ANY($1::uuid[])`, ids)
+	if err != nil {
+		return fmt.Errorf("mark unpublished: %w", err)
+	}
+	return nil
+}
+
+func collectRefs(rows pgx.Rows, what string) ([]Ref, error) {
+	refs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Ref, error) {
+		var ref Ref
+		err := r.Scan(&ref.ID, &ref.Target)
+		return ref, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return refs, nil
+}
+
+// TakeDeliveredObjects returns the object keys of jobs delivered more than
+// retention ago whose file is still stored, marking them removed. The caller
+// removes the objects; a failed removal leaves an orphan that costs only
+// space, never a wrong delivery.
+func (s *Store) TakeDeliveredObjects(ctx context.Context, retention time.Duration, limit int) ([]string, error) {
+	rows, err := s.db.Query(ctx, `
+		UPDATE jobs SET object_deleted_at = now()
+		WHERE id IN (
+			SELECT id FROM jobs
+			WHERE status = 'SUCCESS' AND object_deleted_at IS NULL
+				AND finished_at < now() - $1 * interval '1 millisecond'
+			ORDER BY finished_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+		RETURNING object_key`, retention.Milliseconds(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("take delivered objects: %w", err)
+	}
+	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("take delivered objects: %w", err)
+	}
+	return keys, nil
+}

@@ -1,0 +1,146 @@
+// Package jobs holds ferry's job model, its states, and the Postgres store
+// that is the single source of truth for where every file is.
+//
+// A job is one accepted file on its way to one target. Its life:
+//
+//	QUEUED ──claim──▶ RUNNING ──▶ SUCCESS
+//	   ▲                 │  └────▶ FAILED ──retry──▶ QUEUED
+//	   │                 ▼
+//	   └──(release)── RETRYING ──claim──▶ RUNNING ...
+//
+// QUEUED and RETRYING jobs can be CANCELED. A worker owns a RUNNING job
+// through a lease it renews; a job whose lease expires (its worker died) is
+// made RETRYING again by Store.RecoverExpired.
+package jobs
+
+import (
+	"errors"
+	"time"
+)
+
+// Status is where a job stands.
+type Status string
+
+// The statuses of a job.
+const (
+	StatusQueued   Status = "QUEUED"
+	StatusRunning  Status = "RUNNING"
+	StatusRetrying Status = "RETRYING"
+	StatusSuccess  Status = "SUCCESS"
+	StatusFailed   Status = "FAILED"
+	StatusCanceled Status = "CANCELED"
+)
+
+// Statuses lists every status.
+var Statuses = []Status{StatusQueued, StatusRunning, StatusRetrying, StatusSuccess, StatusFailed, StatusCanceled}
+
+// Final reports whether no more delivery will be attempted without a person
+// asking for it.
+func (s Status) Final() bool {
+	return s == StatusSuccess || s == StatusFailed || s == StatusCanceled
+}
+
+// Valid reports whether s is one of the statuses.
+func (s Status) Valid() bool {
+	for _, v := range Statuses {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Errors returned by the store.
+var (
+	// ErrNotFound means no job has that id.
+	ErrNotFound = errors.New("job not found")
+	// ErrConflict means the job is not in a state that allows the change.
+	ErrConflict = errors.New("job is not in a state that allows this")
+	// ErrLeaseLost means the worker no longer owns the running job.
+	ErrLeaseLost = errors.New("job lease lost")
+)
+
+// Job is one accepted file on its way to one target.
+type Job struct {
+	ID             string            `json:"id"`
+	Target         string            `json:"target"`
+	Batch          string            `json:"batch,omitempty"`
+	Filename       string            `json:"filename"`
+	ContentType    string            `json:"content_type"`
+	Size           int64             `json:"size"`
+	SHA256         string            `json:"sha256"`
+	ObjectKey      string            `json:"-"`
+	Params         map[string]string `json:"params"`
+	Status         Status            `json:"status"`
+	Attempts       int               `json:"attempts"`
+	MaxAttempts    int               `json:"max_attempts"`
+	NextAttemptAt  *time.Time        `json:"next_attempt_at"`
+	LastError      string            `json:"last_error,omitempty"`
+	RemoteID       string            `json:"remote_id,omitempty"`
+	Checkpoint     map[string]string `json:"checkpoint,omitempty"`
+	IdempotencyKey string            `json:"-"`
+	APIKeyID       int64             `json:"-"`
+	LeaseOwner     string            `json:"-"`
+	LeaseExpiresAt *time.Time        `json:"-"`
+	CreatedAt      time.Time         `json:"created_at"`
+	UpdatedAt      time.Time         `json:"updated_at"`
+	FinishedAt     *time.Time        `json:"finished_at,omitempty"`
+}
+
+// Attempt is one try at delivering a job.
+type Attempt struct {
+	Number     int        `json:"number"`
+	Worker     string     `json:"worker"`
+	StartedAt  time.Time  `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// Outcome is RUNNING, SUCCESS, RETRY, FAILED, INTERRUPTED (handed back
+	// at shutdown), ABANDONED (its worker died) or CANCELED.
+	Outcome    string `json:"outcome"`
+	HTTPStatus int    `json:"http_status,omitempty"`
+	Error      string `json:"error,omitempty"`
+	// DurationMS is how long the attempt took, once finished.
+	DurationMS int64 `json:"duration_ms,omitempty"`
+}
+
+// Outcomes of an attempt.
+const (
+	OutcomeRunning     = "RUNNING"
+	OutcomeSuccess     = "SUCCESS"
+	OutcomeRetry       = "RETRY"
+	OutcomeFailed      = "FAILED"
+	OutcomeInterrupted = "INTERRUPTED"
+	OutcomeAbandoned   = "ABANDONED"
+)
+
+// New is what the API knows of a job when it records it.
+type New struct {
+	ID             string
+	Target         string
+	Batch          string
+	Filename       string
+	ContentType    string
+	Size           int64
+	SHA256         string
+	ObjectKey      string
+	Params         map[string]string
+	MaxAttempts    int
+	IdempotencyKey string
+	APIKeyID       int64
+}
+
+// Filter selects jobs for List. Empty fields match everything.
+type Filter struct {
+	Status Status
+	Target string
+	Batch  string
+	// Limit is the page size (1-1000, default 100).
+	Limit int
+	// Cursor is the id of the last job of the previous page.
+	Cursor string
+}
+
+// Ref names a job to (re)publish on the queue.
+type Ref struct {
+	ID     string
+	Target string
+}

@@ -1,0 +1,3 @@
+DROP TABLE attempts;
+DROP TABLE jobs;
+DROP TABLE api_keys;

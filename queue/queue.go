@@ -1,0 +1,191 @@
+// Package queue dispatches jobs to workers through NATS JetStream.
+//
+// Postgres holds the truth about every job; the queue only says "this job
+// may be runnable now". Each job has its own subject,
+// ferry.jobs.<target>.<job id>, in a work-queue stream that keeps at most one
+// message per subject and refuses a second: publishing a job that is already
+// queued is a no-op, so the re-publisher that repairs lost messages can
+// never flood a worker with duplicates. Each target has its own durable
+// consumer, so a slow target cannot hold back the others, and its
+// MaxAckPending caps the target's deliveries in flight across all workers.
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream settings.
+const (
+	StreamName    = "FERRY_JOBS"
+	subjectPrefix = "ferry.jobs."
+	// AckWaitDefault is how long a delivered message stays unacked before
+	// JetStream redelivers it; workers signal progress well within it.
+	AckWaitDefault = 30 * time.Second
+)
+
+// Queue is a connection to the jobs stream.
+type Queue struct {
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	ackWait time.Duration
+}
+
+// Connect connects to NATS at url. It returns even while NATS is down (the
+// connection keeps retrying), so the API can accept uploads meanwhile; call
+// EnsureStream before relying on the stream.
+func Connect(url, name string) (*Queue, error) {
+	nc, err := nats.Connect(url,
+		nats.Name(name),
+		nats.RetryOnFailedConnect(true),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500*time.Millisecond),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("nats connect: %w", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return &Queue{nc: nc, js: js, ackWait: AckWaitDefault}, nil
+}
+
+// SetAckWait changes the ack wait of consumers created afterwards (tests
+// shorten it).
+func (q *Queue) SetAckWait(d time.Duration) { q.ackWait = d }
+
+// AckWait returns the consumers' ack wait.
+func (q *Queue) AckWait() time.Duration { return q.ackWait }
+
+// EnsureStream creates or updates the jobs stream.
+func (q *Queue) EnsureStream(ctx context.Context) error {
+	_, err := q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:                 StreamName,
+		Description:          "ferry jobs ready for delivery, one message per job",
+		Subjects:             []string{subjectPrefix + ">"},
+		Retention:            jetstream.WorkQueuePolicy,
+		Storage:              jetstream.FileStorage,
+		MaxMsgsPerSubject:    1,
+		Discard:              jetstream.DiscardNew,
+		DiscardNewPerSubject: true,
+		Duplicates:           0,
+	})
+	if err != nil {
+		return fmt.Errorf("ensure stream %s: %w", StreamName, err)
+	}
+	return nil
+}
+
+// Subject returns the subject of a job.
+func Subject(target, jobID string) string { return subjectPrefix + target + "." + jobID }
+
+// ParseSubject returns the target and job id of a subject.
+func ParseSubject(subject string) (target, jobID string, ok bool) {
+	rest, ok := strings.CutPrefix(subject, subjectPrefix)
+	if !ok {
+		return "", "", false
+	}
+	target, jobID, ok = strings.Cut(rest, ".")
+	return target, jobID, ok && target != "" && jobID != ""
+}
+
+// Publish queues a job. Publishing a job whose message is still in the
+// stream succeeds without adding a second one.
+func (q *Queue) Publish(ctx context.Context, target, jobID string) error {
+	_, err := q.js.Publish(ctx, Subject(target, jobID), nil)
+	if err != nil && isAlreadyQueued(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("publish job %s: %w", jobID, err)
+	}
+	return nil
+}
+
+// isAlreadyQueued reports whether the stream refused a message because the
+// job already has one (MaxMsgsPerSubject with DiscardNewPerSubject).
+func isAlreadyQueued(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && strings.Contains(apiErr.Description, "maximum messages per subject") {
+		return true
+	}
+	return strings.Contains(err.Error(), "maximum messages per subject")
+}
+
+// ConsumerName returns the durable consumer of a target.
+func ConsumerName(target string) string { return "deliver-" + target }
+
+// Consumer returns the durable consumer of target's jobs, creating or
+// updating it. maxInFlight caps the messages delivered and not yet acked
+// across every worker (0: JetStream's default).
+func (q *Queue) Consumer(ctx context.Context, target string, maxInFlight int) (jetstream.Consumer, error) {
+	cfg := jetstream.ConsumerConfig{
+		Durable:       ConsumerName(target),
+		Description:   "deliveries to target " + target,
+		FilterSubject: subjectPrefix + target + ".*",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       q.ackWait,
+		// Attempts are counted in Postgres, not here.
+		MaxDeliver:    -1,
+		MaxAckPending: maxInFlight,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+	if cfg.MaxAckPending == 0 {
+		cfg.MaxAckPending = 1000
+	}
+	c, err := q.js.CreateOrUpdateConsumer(ctx, StreamName, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("consumer for target %s: %w", target, err)
+	}
+	return c, nil
+}
+
+// Ping checks that JetStream answers.
+func (q *Queue) Ping(ctx context.Context) error {
+	if !q.nc.IsConnected() {
+		return fmt.Errorf("nats: %s", q.nc.Status())
+	}
+	if _, err := q.js.AccountInfo(ctx); err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	return nil
+}
+
+// Pending returns how many messages wait in the stream.
+func (q *Queue) Pending(ctx context.Context) (uint64, error) {
+	s, err := q.js.Stream(ctx, StreamName)
+	if err != nil {
+		return 0, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.State.Msgs, nil
+}
+
+// Close drains the connection: pending acks and publishes are flushed.
+func (q *Queue) Close() {
+	if q.nc.IsClosed() {
+		return
+	}
+	done := make(chan struct{})
+	q.nc.SetClosedHandler(func(*nats.Conn) { close(done) })
+	if err := q.nc.Drain(); err != nil {
+		q.nc.Close()
+		return
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		q.nc.Close()
+	}
+}

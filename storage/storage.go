@@ -1,0 +1,232 @@
+// Package storage keeps uploaded files in S3-compatible object storage
+// (MinIO) between their upload and their delivery.
+//
+// Object keys are ferry's own ("objects/<job id>"), never derived from a
+// user's filename. Bytes stream in both directions: Put reads its input once,
+// in parts, while computing the SHA-256 and size; Open returns a reader over
+// the stored object.
+package storage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// PartSizeDefault is the part size of multipart uploads: the memory one
+// upload of unknown length holds in flight.
+const PartSizeDefault = 16 << 20
+
+// ErrTooLarge means an upload went over its size limit; nothing was stored.
+var ErrTooLarge = errors.New("object over the size limit")
+
+// ErrNotFound means there is no such object.
+var ErrNotFound = errors.New("object not found")
+
+// Config says where the bucket is.
+type Config struct {
+	// Endpoint is host:port, or an http(s):// URL.
+	Endpoint  string
+	AccessKey string
+	SecretKey string
+	Bucket    string
+	// PartSize of multipart uploads; PartSizeDefault if zero.
+	PartSize uint64
+}
+
+// Store is a bucket of stored files.
+type Store struct {
+	client   *minio.Client
+	bucket   string
+	partSize uint64
+}
+
+// Open connects to the bucket, creating it if missing.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	endpoint, secure := cfg.Endpoint, false
+	if u, err := url.Parse(cfg.Endpoint); err == nil && u.Host != "" {
+		endpoint, secure = u.Host, u.Scheme == "https"
+	}
+	client, err := minio.New(endpoint, &minio.Options{
+		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Secure: secure,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("s3 client: %w", err)
+	}
+	s := &Store{client: client, bucket: cfg.Bucket, partSize: cfg.PartSize}
+	if s.partSize == 0 {
+		s.partSize = PartSizeDefault
+	}
+	if err := s.ensureBucket(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) ensureBucket(ctx context.Context) error {
+	ok, err := s.client.BucketExists(ctx, s.bucket)
+	if err != nil {
+		return fmt.Errorf("bucket %s: %w", s.bucket, err)
+	}
+	if ok {
+		return nil
+	}
+	if err := s.client.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{}); err != nil {
+		var er minio.ErrorResponse
+		if errors.As(err, &er) && (er.Code == "BucketAlreadyOwnedByYou" || er.Code == "BucketAlreadyExists") {
+			return nil
+		}
+		return fmt.Errorf("create bucket %s: %w", s.bucket, err)
+	}
+	return nil
+}
+
+// Client returns the underlying MinIO client, for tests and benchmarks that
+// compare ferry with the raw component.
+func (s *Store) Client() *minio.Client { return s.client }
+
+// Bucket returns the bucket name.
+func (s *Store) Bucket() string { return s.bucket }
+
+// Stored describes a stored object.
+type Stored struct {
+	Key    string
+	Size   int64
+	SHA256 string
+}
+
+// Put stores r under key, reading at most limit bytes: if r holds more,
+// nothing is kept and ErrTooLarge is returned. size is r's length if the
+// caller knows it, or -1. The SHA-256 is computed while the bytes stream.
+//
+// Payload signing is off (UNSIGNED-PAYLOAD): minio-go would otherwise hash
+// every part a second time for the request signature, which halves the
+// throughput of large uploads; integrity is checked by ferry's own SHA-256
+// and the part checksums MinIO verifies.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader, size, limit int64, contentType string) (Stored, error) {
+	if size > limit {
+		return Stored{}, ErrTooLarge
+	}
+	h := sha256.New()
+	lr := &limitReader{r: io.TeeReader(r, h), left: limit}
+	opts := minio.PutObjectOptions{
+		ContentType:          contentType,
+		PartSize:             s.partSize,
+		DisableContentSha256: true,
+	}
+	info, err := s.client.PutObject(ctx, s.bucket, key, lr, size, opts)
+	if lr.over {
+		// The upload may have completed with a truncated object; remove it.
+		s.removeQuietly(key)
+		return Stored{}, ErrTooLarge
+	}
+	if err != nil {
+		s.removeQuietly(key)
+		return Stored{}, fmt.Errorf("put %s: %w", key, err)
+	}
+	return Stored{Key: key, Size: info.Size, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+func (s *Store) removeQuietly(key string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{})
+}
+
+// limitReader reads at most left bytes and notes when more were offered.
+type limitReader struct {
+	r    io.Reader
+	left int64
+	over bool
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		// Probe for one more byte to tell "exactly at the limit" from "over".
+		var one [1]byte
+		n, err := l.r.Read(one[:])
+		if n > 0 {
+			l.over = true
+			return 0, ErrTooLarge
+		}
+		return 0, err
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
+}
+
+// Open returns a reader over the object stored under key.
+func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	obj, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", key, err)
+	}
+	// GetObject is lazy: Stat makes the request so a missing object fails here.
+	if _, err := obj.Stat(); err != nil {
+		obj.Close()
+		if isNotFound(err) {
+			return nil, fmt.Errorf("get %s: %w", key, ErrNotFound)
+		}
+		return nil, fmt.Errorf("get %s: %w", key, err)
+	}
+	return obj, nil
+}
+
+// Remove deletes the object stored under key. A missing object is not an
+// error.
+func (s *Store) Remove(ctx context.Context, key string) error {
+	if err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil && !isNotFound(err) {
+		return fmt.Errorf("remove %s: %w", key, err)
+	}
+	return nil
+}
+
+// Ping checks that the bucket is reachable.
+func (s *Store) Ping(ctx context.Context) error {
+	if _, err := s.client.BucketExists(ctx, s.bucket); err != nil {
+		return fmt.Errorf("s3: %w", err)
+	}
+	return nil
+}
+
+// AbortIncomplete removes multipart uploads under prefix started more than
+// olderThan ago and never completed: the leftovers of an API process that
+// died mid-upload.
+func (s *Store) AbortIncomplete(ctx context.Context, prefix string, olderThan time.Duration) (int, error) {
+	n := 0
+	for up := range s.client.ListIncompleteUploads(ctx, s.bucket, prefix, true) {
+		if up.Err != nil {
+			return n, fmt.Errorf("list incomplete uploads: %w", up.Err)
+		}
+		if time.Since(up.Initiated) < olderThan {
+			continue
+		}
+		if err := s.client.RemoveIncompleteUpload(ctx, s.bucket, up.Key); err != nil {
+			return n, fmt.Errorf("abort upload %s: %w", up.Key, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+func isNotFound(err error) bool {
+	var er minio.ErrorResponse
+	return errors.As(err, &er) && (er.Code == "NoSuchKey" || er.StatusCode == 404)
+}
+
+// KeyFor returns the object key of a job's file.
+func KeyFor(jobID string) string { return "objects/" + strings.ToLower(jobID) }

@@ -1,0 +1,176 @@
+// Package sweeper keeps the queue true to Postgres. Every worker process
+// runs one; they share the work through row locks (SKIP LOCKED).
+//
+// Each tick it publishes the jobs that should have a message and may not:
+// retries whose wait is over, uploads the API recorded but could not publish
+// (NATS was down), and jobs due for a long time (their message was lost).
+// It also recovers jobs whose worker died mid-delivery (expired lease) and,
+// less often, aborts multipart uploads abandoned by a crashed API process.
+// Publishing is idempotent (one message per job), so a job published twice
+// is delivered once.
+package sweeper
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/ferry-relay/ferry/jobs"
+)
+
+// Defaults of Config.
+const (
+	IntervalDefault     = time.Second
+	GraceDefault        = 5 * time.Second
+	StaleDefault        = 10 * time.Minute
+	AbandonedUploadsAge = time.Hour
+)
+
+// JobStore is what the sweeper needs of the job store.
+type JobStore interface {
+	RecoverExpired(ctx context.Context, limit int) ([]jobs.Ref, error)
+	TakeUnpublished(ctx context.Context, grace, stale time.Duration, limit int) ([]jobs.Ref, error)
+	Unpublished(ctx context.Context, ids ...string) error
+	TakeDeliveredObjects(ctx context.Context, retention time.Duration, limit int) ([]string, error)
+}
+
+// Publisher queues a job.
+type Publisher interface {
+	Publish(ctx context.Context, target, jobID string) error
+}
+
+// ObjectCleaner removes stored files that are no longer needed.
+type ObjectCleaner interface {
+	AbortIncomplete(ctx context.Context, prefix string, olderThan time.Duration) (int, error)
+	Remove(ctx context.Context, key string) error
+}
+
+// Config tunes a Sweeper.
+type Config struct {
+	// Interval between ticks.
+	Interval time.Duration
+	// Grace is how long a new job may wait for the API's own publish
+	// before the sweeper publishes it.
+	Grace time.Duration
+	// Stale is how long a due job may sit before its message is presumed
+	// lost and it is published again.
+	Stale time.Duration
+	// Retention is how long a delivered file stays in storage; zero keeps
+	// it forever. Job rows and attempts are never removed.
+	Retention time.Duration
+}
+
+// Sweeper repairs the queue from Postgres.
+type Sweeper struct {
+	cfg     Config
+	jobs    JobStore
+	queue   Publisher
+	objects ObjectCleaner
+	log     *slog.Logger
+}
+
+// New returns a sweeper; objects may be nil.
+func New(cfg Config, js JobStore, q Publisher, objects ObjectCleaner, log *slog.Logger) *Sweeper {
+	if cfg.Interval == 0 {
+		cfg.Interval = IntervalDefault
+	}
+	if cfg.Grace == 0 {
+		cfg.Grace = GraceDefault
+	}
+	if cfg.Stale == 0 {
+		cfg.Stale = StaleDefault
+	}
+	return &Sweeper{cfg: cfg, jobs: js, queue: q, objects: objects, log: log}
+}
+
+// Run sweeps every interval until ctx is canceled.
+func (s *Sweeper) Run(ctx context.Context) {
+	tick := time.NewTicker(s.cfg.Interval)
+	defer tick.Stop()
+	lastClean := time.Time{}
+	for {
+		s.Sweep(ctx)
+		if s.objects != nil && time.Since(lastClean) > time.Minute {
+			lastClean = time.Now()
+			s.clean(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// Sweep does one pass and returns how many jobs it published.
+func (s *Sweeper) Sweep(ctx context.Context) int {
+	published := 0
+	recovered, err := s.jobs.RecoverExpired(ctx, 500)
+	if err != nil {
+		s.log.Warn("recovering expired leases", "err", err)
+	} else if len(recovered) > 0 {
+		s.log.Warn("recovered jobs whose worker stopped responding", "count", len(recovered))
+	}
+	published += s.publish(ctx, recovered)
+	for range 10 { // bounded: at most 10,000 per tick
+		due, err := s.jobs.TakeUnpublished(ctx, s.cfg.Grace, s.cfg.Stale, 1000)
+		if err != nil {
+			s.log.Warn("finding unpublished jobs", "err", err)
+			break
+		}
+		published += s.publish(ctx, due)
+		if len(due) < 1000 {
+			break
+		}
+	}
+	return published
+}
+
+func (s *Sweeper) publish(ctx context.Context, refs []jobs.Ref) int {
+	var failed []string
+	for i, r := range refs {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := s.queue.Publish(pctx, r.Target, r.ID)
+		cancel()
+		if err != nil {
+			// The queue is down: don't wait on each of the others.
+			for _, r := range refs[i:] {
+				failed = append(failed, r.ID)
+			}
+			break
+		}
+	}
+	if len(failed) > 0 {
+		s.log.Warn("queue unavailable: jobs will be published later", "count", len(failed))
+		if err := s.jobs.Unpublished(ctx, failed...); err != nil {
+			s.log.Warn("marking jobs unpublished", "err", err)
+		}
+	}
+	return len(refs) - len(failed)
+}
+
+// clean aborts abandoned multipart uploads and removes delivered files past
+// their retention.
+func (s *Sweeper) clean(ctx context.Context) {
+	if n, err := s.objects.AbortIncomplete(ctx, "objects/", AbandonedUploadsAge); err != nil {
+		s.log.Warn("cleaning abandoned uploads", "err", err)
+	} else if n > 0 {
+		s.log.Info("aborted abandoned multipart uploads", "count", n)
+	}
+	if s.cfg.Retention <= 0 {
+		return
+	}
+	keys, err := s.jobs.TakeDeliveredObjects(ctx, s.cfg.Retention, 1000)
+	if err != nil {
+		s.log.Warn("finding delivered files past retention", "err", err)
+		return
+	}
+	for _, k := range keys {
+		if err := s.objects.Remove(ctx, k); err != nil {
+			s.log.Warn("removing delivered file", "key", k, "err", err)
+		}
+	}
+	if len(keys) > 0 {
+		s.log.Info("removed delivered files past retention", "count", len(keys), "retention", s.cfg.Retention)
+	}
+}

@@ -1,0 +1,89 @@
+package worker
+
+import (
+	"sync"
+	"time"
+)
+
+// BreakerConfig tunes a circuit breaker.
+type BreakerConfig struct {
+	// Threshold is how many retryable failures in a row open the circuit.
+	Threshold int
+	// Cooldown is the first pause once open; it doubles while probes fail.
+	Cooldown time.Duration
+	// MaxCooldown caps the pause.
+	MaxCooldown time.Duration
+}
+
+// Breaker stops a worker from hammering a target that fails every request.
+// After Threshold retryable failures in a row it opens: deliveries to the
+// target pause for the cooldown, then one probe delivery runs (half-open).
+// A success closes the circuit; a failure opens it again for twice as long,
+// up to MaxCooldown. Jobs are not failed by an open circuit: they wait in
+// the queue.
+type Breaker struct {
+	cfg BreakerConfig
+	now func() time.Time
+
+	mu        sync.Mutex
+	failures  int
+	cooldown  time.Duration
+	openUntil time.Time
+	probing   bool
+}
+
+// NewBreaker returns a closed breaker.
+func NewBreaker(cfg BreakerConfig, now func() time.Time) *Breaker {
+	if cfg.Threshold == 0 {
+		cfg.Threshold = 5
+	}
+	if cfg.Cooldown == 0 {
+		cfg.Cooldown = 5 * time.Second
+	}
+	if cfg.MaxCooldown == 0 {
+		cfg.MaxCooldown = 5 * time.Minute
+	}
+	return &Breaker{cfg: cfg, now: now, cooldown: cfg.Cooldown}
+}
+
+// Admit says how long to wait before the next delivery, and whether that
+// delivery is a lone probe of an open circuit.
+func (b *Breaker) Admit() (wait time.Duration, probe bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.failures < b.cfg.Threshold {
+		return 0, false
+	}
+	if d := b.openUntil.Sub(b.now()); d > 0 {
+		return d, true
+	}
+	b.probing = true
+	return 0, true
+}
+
+// Record notes the outcome of a delivery: ok is false for a failure that
+// says the target is unwell (a 5xx, a timeout), true otherwise.
+func (b *Breaker) Record(ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if ok {
+		b.failures, b.cooldown, b.probing = 0, b.cfg.Cooldown, false
+		return
+	}
+	b.failures++
+	if b.failures < b.cfg.Threshold {
+		return
+	}
+	if b.probing || b.failures > b.cfg.Threshold {
+		b.cooldown = min(2*b.cooldown, b.cfg.MaxCooldown)
+	}
+	b.probing = false
+	b.openUntil = b.now().Add(b.cooldown)
+}
+
+// Open reports whether the circuit is open (deliveries paused).
+func (b *Breaker) Open() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.failures >= b.cfg.Threshold
+}

@@ -1,0 +1,399 @@
+// Package worker consumes jobs from the queue and delivers each stored file
+// to its target, recording every attempt in Postgres.
+//
+// For each message the worker claims the job in Postgres (a message for a
+// job that is final, not yet due, or running elsewhere is simply acked: the
+// database, not the queue, decides what runs), streams the object from
+// storage through the target's connector, and records the outcome. While a
+// delivery runs, a heartbeat renews both the Postgres lease and the JetStream
+// ack deadline, so a long upload never loses its message. A retryable
+// failure schedules the next attempt in Postgres and acks the message, so
+// waiting never holds a worker slot; the sweeper publishes the job again
+// when its time comes.
+package worker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ferry-relay/ferry/jobs"
+	"github.com/ferry-relay/ferry/queue"
+	"github.com/ferry-relay/ferry/targets"
+)
+
+// Defaults of Config.
+const (
+	LeaseDefault         = 30 * time.Second
+	ShutdownGraceDefault = 30 * time.Second
+	fetchWait            = 5 * time.Second
+)
+
+// JobStore is what the worker needs of the job store.
+type JobStore interface {
+	Claim(ctx context.Context, id, owner string, lease time.Duration) (jobs.Job, error)
+	ExtendLease(ctx context.Context, id, owner string, lease time.Duration) error
+	SaveCheckpoint(ctx context.Context, id, owner string, cp map[string]string) error
+	Finish(ctx context.Context, id, owner string, f jobs.Finish) (jobs.Job, error)
+}
+
+// ObjectStore is what the worker needs of object storage.
+type ObjectStore interface {
+	Open(ctx context.Context, key string) (io.ReadCloser, error)
+}
+
+// Queue is what the worker needs of the queue.
+type Queue interface {
+	Consumer(ctx context.Context, target string, maxInFlight int) (jetstream.Consumer, error)
+	AckWait() time.Duration
+}
+
+// Config configures a Worker.
+type Config struct {
+	// ID names this worker process in attempts and logs; default
+	// hostname-pid.
+	ID string
+	// Lease is how long a claim lasts without a heartbeat.
+	Lease time.Duration
+	// ShutdownGrace is how long in-flight deliveries may run on after
+	// Run's context is canceled before they are interrupted and handed
+	// back to the queue.
+	ShutdownGrace time.Duration
+	// Rand returns a float in [0,1) for backoff jitter; nil uses
+	// math/rand.
+	Rand func() float64
+	// Now returns the current time; nil uses time.Now.
+	Now func() time.Time
+}
+
+// WithDefaults returns c with unset fields at their defaults.
+func (c Config) WithDefaults() Config {
+	if c.ID == "" {
+		host, _ := os.Hostname()
+		c.ID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	if c.Lease == 0 {
+		c.Lease = LeaseDefault
+	}
+	if c.ShutdownGrace == 0 {
+		c.ShutdownGrace = ShutdownGraceDefault
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Worker delivers jobs of a set of targets.
+type Worker struct {
+	cfg     Config
+	jobs    JobStore
+	objects ObjectStore
+	queue   Queue
+	targets targets.Set
+	log     *slog.Logger
+
+	breakers map[string]*Breaker
+}
+
+// New returns a worker.
+func New(cfg Config, js JobStore, os ObjectStore, q Queue, ts targets.Set, log *slog.Logger) *Worker {
+	w := &Worker{cfg: cfg.WithDefaults(), jobs: js, objects: os, queue: q, targets: ts, log: log,
+		breakers: map[string]*Breaker{}}
+	for name := range ts {
+		w.breakers[name] = NewBreaker(BreakerConfig{}, w.cfg.Now)
+	}
+	return w
+}
+
+// Run consumes and delivers until ctx is canceled, then stops taking work,
+// lets in-flight deliveries finish for up to the shutdown grace, interrupts
+// the rest and hands them back to the queue. It returns when every delivery
+// has ended and been recorded.
+func (w *Worker) Run(ctx context.Context) error {
+	// Deliveries run on their own context, canceled only after the grace.
+	work, interrupt := context.WithCancel(context.WithoutCancel(ctx))
+	defer interrupt()
+	var inflight, loops sync.WaitGroup
+	for _, name := range w.targets.Names() {
+		t := w.targets[name]
+		loops.Go(func() { w.consume(ctx, work, t, &inflight) })
+	}
+	w.log.Info("worker started", "worker", w.cfg.ID, "targets", w.targets.Names())
+	<-ctx.Done()
+	loops.Wait()
+	done := make(chan struct{})
+	go func() { inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(w.cfg.ShutdownGrace):
+		w.log.Warn("shutdown grace over: interrupting deliveries and handing them back", "grace", w.cfg.ShutdownGrace)
+		interrupt()
+		<-done
+	}
+	w.log.Info("worker stopped", "worker", w.cfg.ID)
+	return nil
+}
+
+// consume fetches target t's messages while it has free delivery slots.
+func (w *Worker) consume(ctx, work context.Context, t *targets.Target, inflight *sync.WaitGroup) {
+	log := w.log.With("target", t.Name)
+	maxInFlight := 0
+	if gl, ok := t.Deliverer.(targets.GlobalLimiter); ok {
+		maxInFlight = gl.GlobalConcurrency()
+	}
+	var cons jetstream.Consumer
+	for ctx.Err() == nil {
+		var err error
+		if cons, err = w.queue.Consumer(ctx, t.Name, maxInFlight); err == nil {
+			break
+		}
+		log.Warn("queue not ready, retrying", "err", err)
+		sleep(ctx, 2*time.Second)
+	}
+	slots := make(chan struct{}, t.Concurrency)
+	for ctx.Err() == nil {
+		// Wait for one free slot, then take every other free one.
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		n := 1
+		for n < t.Concurrency {
+			select {
+			case slots <- struct{}{}:
+				n++
+				continue
+			default:
+			}
+			break
+		}
+		if wait, probe := w.breakers[t.Name].Admit(); probe {
+			if wait > 0 {
+				log.Info("circuit open: pausing deliveries", "for", wait.Round(time.Millisecond))
+				sleep(ctx, wait)
+			}
+			// One probe delivery: hand back the other slots.
+			for ; n > 1; n-- {
+				<-slots
+			}
+		}
+		fctx, cancel := context.WithTimeout(ctx, fetchWait)
+		batch, err := cons.Fetch(n, jetstream.FetchContext(fctx))
+		got := 0
+		if err == nil {
+			for msg := range batch.Messages() {
+				got++
+				inflight.Go(func() {
+					defer func() { <-slots }()
+					w.handle(work, t, msg)
+				})
+			}
+			err = batch.Error()
+		}
+		cancel()
+		for range n - got {
+			<-slots
+		}
+		if err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoMessages) {
+			log.Warn("fetch failed, retrying", "err", err)
+			sleep(ctx, time.Second)
+		}
+	}
+}
+
+// handle runs one message: claim, deliver, record, ack.
+func (w *Worker) handle(ctx context.Context, t *targets.Target, msg jetstream.Msg) {
+	_, id, ok := queue.ParseSubject(msg.Subject())
+	if !ok {
+		w.log.Error("message with a malformed subject", "subject", msg.Subject())
+		_ = msg.Term()
+		return
+	}
+	owner := w.cfg.ID + "/" + randomToken()
+	job, err := w.jobs.Claim(ctx, id, owner, w.cfg.Lease)
+	var ce *jobs.ClaimError
+	switch {
+	case errors.As(err, &ce):
+		// Final, running elsewhere or not due: the sweeper publishes it
+		// again if it ever needs to run.
+		_ = msg.Ack()
+		return
+	case errors.Is(err, jobs.ErrNotFound):
+		_ = msg.Term()
+		return
+	case err != nil:
+		w.log.Warn("claim failed, message will be redelivered", "job", id, "err", err)
+		_ = msg.NakWithDelay(5 * time.Second)
+		return
+	}
+	log := w.log.With("job", job.ID, "target", t.Name, "attempt", job.Attempts)
+	started := w.cfg.Now()
+	res, derr := w.attempt(ctx, t, job, owner, msg)
+	fin := w.decide(ctx, t, job, res, derr)
+	w.breakers[t.Name].Record(derr == nil || !fin.breaks)
+	observe(t.Name, fin.Outcome, w.cfg.Now().Sub(started))
+	if _, err := w.finish(job.ID, owner, fin.Finish); err != nil {
+		log.Error("could not record the attempt; the lease will expire and the job run again", "err", err)
+		_ = msg.Nak()
+		return
+	}
+	switch fin.Status {
+	case jobs.StatusQueued:
+		_ = msg.Nak()
+	default:
+		_ = msg.Ack()
+	}
+	attrs := []any{"outcome", fin.Outcome, "duration", w.cfg.Now().Sub(started).Round(time.Millisecond)}
+	switch fin.Status {
+	case jobs.StatusSuccess:
+		log.Info("delivered", append(attrs, "remote_id", fin.RemoteID)...)
+	case jobs.StatusRetrying:
+		log.Warn("attempt failed, will retry", append(attrs, "err", fin.Error, "next_attempt_at", fin.NextAttemptAt)...)
+	case jobs.StatusFailed:
+		log.Error("delivery failed for good", append(attrs, "err", fin.Error)...)
+	default:
+		log.Info("delivery interrupted by shutdown, handed back", attrs...)
+	}
+}
+
+// attempt runs the connector with a heartbeat that renews the lease and the
+// message's ack deadline.
+func (w *Worker) attempt(ctx context.Context, t *targets.Target, job jobs.Job, owner string, msg jetstream.Msg) (targets.Result, error) {
+	actx, cancel := context.WithTimeoutCause(ctx, t.Timeout, fmt.Errorf("attempt timed out after %s", t.Timeout))
+	defer cancel()
+	stop := w.heartbeat(actx, cancel, job.ID, owner, msg)
+	defer stop()
+
+	d := targets.NewDelivery(
+		func(ctx context.Context) (io.ReadCloser, error) { return w.objects.Open(ctx, job.ObjectKey) },
+		func(ctx context.Context, cp targets.Checkpoint) error {
+			return w.jobs.SaveCheckpoint(ctx, job.ID, owner, cp)
+		},
+	)
+	d.JobID = job.ID
+	d.Filename = job.Filename
+	d.ContentType = job.ContentType
+	d.Size = job.Size
+	d.SHA256 = job.SHA256
+	d.Params = job.Params
+	if job.Checkpoint != nil {
+		d.Checkpoint = job.Checkpoint
+	}
+	res, err := t.Deliverer.Deliver(actx, d)
+	if err != nil && actx.Err() != nil && ctx.Err() == nil {
+		// The attempt's own deadline or a lost lease: say which.
+		err = fmt.Errorf("%w (%w)", context.Cause(actx), err)
+	}
+	return res, err
+}
+
+// heartbeat renews the lease and the ack deadline until stopped. When the
+// lease is lost (another worker recovered the job), it cancels the attempt.
+func (w *Worker) heartbeat(ctx context.Context, cancel context.CancelFunc, id, owner string, msg jetstream.Msg) (stop func()) {
+	every := min(w.cfg.Lease, w.queue.AckWait()) / 3
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			_ = msg.InProgress()
+			err := w.jobs.ExtendLease(ctx, id, owner, w.cfg.Lease)
+			if errors.Is(err, jobs.ErrLeaseLost) {
+				w.log.Warn("lease lost: abandoning the attempt", "job", id)
+				cancel()
+				return
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// decision is a Finish plus what the circuit breaker should make of it.
+type decision struct {
+	jobs.Finish
+	breaks bool // the failure says the target is unwell (not the file)
+}
+
+// decide turns an attempt's result into the job's next state.
+func (w *Worker) decide(ctx context.Context, t *targets.Target, job jobs.Job, res targets.Result, err error) decision {
+	now := w.cfg.Now()
+	if err == nil {
+		return decision{Finish: jobs.Finish{Status: jobs.StatusSuccess, Outcome: jobs.OutcomeSuccess,
+			HTTPStatus: res.StatusCode, RemoteID: res.RemoteID}}
+	}
+	if ctx.Err() != nil {
+		// Shutdown interrupted the attempt: hand the job back; this
+		// attempt does not count.
+		return decision{Finish: jobs.Finish{Status: jobs.StatusQueued, Outcome: jobs.OutcomeInterrupted,
+			Error: "interrupted by worker shutdown", NextAttemptAt: now}}
+	}
+	te := targets.Classify(err)
+	f := jobs.Finish{Error: err.Error(), HTTPStatus: te.StatusCode}
+	if f.HTTPStatus == 0 {
+		f.HTTPStatus = res.StatusCode
+	}
+	switch {
+	case te.Permanent:
+		f.Status, f.Outcome = jobs.StatusFailed, jobs.OutcomeFailed
+		return decision{Finish: f}
+	case job.Attempts >= job.MaxAttempts:
+		f.Status, f.Outcome = jobs.StatusFailed, jobs.OutcomeFailed
+		f.Error = fmt.Sprintf("gave up after %d attempts: %s", job.Attempts, f.Error)
+		return decision{Finish: f, breaks: true}
+	}
+	wait := t.Backoff.Delay(job.Attempts, w.cfg.Rand)
+	if te.RetryAfter > wait {
+		wait = te.RetryAfter
+	}
+	f.Status, f.Outcome, f.NextAttemptAt = jobs.StatusRetrying, jobs.OutcomeRetry, now.Add(wait)
+	return decision{Finish: f, breaks: true}
+}
+
+// finish records the attempt, retrying for a while if Postgres is briefly
+// unreachable: losing the record of a successful delivery would make the
+// file be delivered again.
+func (w *Worker) finish(id, owner string, f jobs.Finish) (jobs.Job, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.Lease)
+	defer cancel()
+	for {
+		job, err := w.jobs.Finish(ctx, id, owner, f)
+		if err == nil || errors.Is(err, jobs.ErrLeaseLost) || ctx.Err() != nil {
+			return job, err
+		}
+		sleep(ctx, time.Second)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func randomToken() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
