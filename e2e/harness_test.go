@@ -28,13 +28,21 @@ import (
 	"github.com/ferry-relay/ferry/storage"
 	"github.com/ferry-relay/ferry/sweeper"
 	"github.com/ferry-relay/ferry/targets"
+	"github.com/ferry-relay/ferry/targets/blueworks"
+	"github.com/ferry-relay/ferry/targets/fourd"
 	"github.com/ferry-relay/ferry/targets/httptarget"
+	"github.com/ferry-relay/ferry/targets/workfront"
+	"github.com/ferry-relay/ferry/targets/workfronthook"
 	"github.com/ferry-relay/ferry/worker"
 )
 
 // kinds are the connectors the tests may configure.
 var kinds = map[string]targets.Constructor{
-	"http": httptarget.New,
+	"http":              httptarget.New,
+	"workfront-webhook": workfronthook.New,
+	"workfront":         workfront.New,
+	"4d":                fourd.New,
+	"blueworks":         blueworks.New,
 }
 
 // pipeline is one ferry, all components real, in the test process.
@@ -182,11 +190,33 @@ func (p *pipeline) multipartRequest(fields map[string]string, files ...file) *ht
 // upload sends files to target and returns the accepted jobs.
 func (p *pipeline) upload(target string, files ...file) []jobView {
 	p.t.Helper()
+	return p.uploadWith(map[string]string{"target": target}, files...)
+}
+
+// uploadWith sends files with form fields and returns the accepted jobs.
+func (p *pipeline) uploadWith(fields map[string]string, files ...file) []jobView {
+	p.t.Helper()
 	var out struct{ Jobs []jobView }
-	if code := p.do(p.multipartRequest(map[string]string{"target": target}, files...), &out); code != http.StatusAccepted {
-		p.t.Fatalf("upload: status %d", code)
+	var e apiError
+	req := p.multipartRequest(fields, files...)
+	resp, err := http.DefaultClient.Do(withKey(req, p.key))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		p.t.Fatalf("upload: status %d: %s", resp.StatusCode, e.Error.Message)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		p.t.Fatal(err)
 	}
 	return out.Jobs
+}
+
+func withKey(req *http.Request, key string) *http.Request {
+	req.Header.Set("Authorization", "Bearer "+key)
+	return req
 }
 
 // rawUpload sends one file as a raw body.

@@ -9,6 +9,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ferry-relay/ferry/api"
+	"github.com/ferry-relay/ferry/queue"
+	"github.com/ferry-relay/ferry/worker"
 )
 
 // config is ferry's process configuration: environment variables, which
@@ -27,6 +29,8 @@ type config struct {
 	NoMigrate      bool
 	ShutdownGrace  time.Duration
 	Retention      time.Duration
+	Lease          time.Duration
+	AckWait        time.Duration
 	LogFormat      string
 }
 
@@ -77,10 +81,22 @@ func (c *config) bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.NoMigrate, "no-migrate", os.Getenv("FERRY_NO_MIGRATE") != "", "do not apply database migrations at start [FERRY_NO_MIGRATE]")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", grace, "how long in-flight deliveries may finish after SIGTERM [FERRY_SHUTDOWN_GRACE]")
 	fs.DurationVar(&c.Retention, "retention", retention, "how long a delivered file stays in storage; 0 keeps it forever [FERRY_RETENTION]")
+	fs.DurationVar(&c.Lease, "lease", envDuration("FERRY_LEASE", worker.LeaseDefault), "how long a worker's claim on a job lasts without a heartbeat; a dead worker's jobs run again after it [FERRY_LEASE]")
+	fs.DurationVar(&c.AckWait, "ack-wait", envDuration("FERRY_ACK_WAIT", queue.AckWaitDefault), "JetStream ack wait of the delivery consumers [FERRY_ACK_WAIT]")
 	fs.StringVar(&c.LogFormat, "log-format", env("FERRY_LOG_FORMAT", "text"), "log format: text or json [FERRY_LOG_FORMAT]")
 }
 
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
 func (c *config) validate() error {
+	if c.Lease < time.Second || c.AckWait < time.Second {
+		return fmt.Errorf("lease and ack-wait must be at least 1s")
+	}
 	if c.MaxUploadBytes <= 0 {
 		return fmt.Errorf("max-upload-bytes must be positive")
 	}

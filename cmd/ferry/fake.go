@@ -11,7 +11,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ferry-relay/ferry/fakes/blueworks"
+	"github.com/ferry-relay/ferry/fakes/fourd"
 	"github.com/ferry-relay/ferry/fakes/sink"
+	"github.com/ferry-relay/ferry/fakes/workfront"
+	"github.com/ferry-relay/ferry/fakes/workfronthook"
 )
 
 // fakeCommand runs the fake target systems, for demos and chaos tests.
@@ -39,6 +43,31 @@ func fakeCommand() *cobra.Command {
 	sinkCmd.Flags().StringVar(&dir, "dir", "", "write received files here")
 	sinkCmd.Flags().Float64Var(&failRate, "fail-rate", 0, "probability that a request fails with 503")
 	cmd.AddCommand(sinkCmd)
+	for _, f := range []struct {
+		use, short, listen string
+		handler            func() http.Handler
+	}{
+		{"workfront-webhook", "Workfront Document Webhooks provider (API key ferry-demo-key)", "127.0.0.1:9101",
+			func() http.Handler { return workfronthook.New(workfronthook.Options{}) }},
+		{"workfront", "Workfront REST API v15.0 (ferry@example.com / ferry-password, or apiKey ferry-api-key)", "127.0.0.1:9102",
+			func() http.Handler { return workfront.New(workfront.Options{}) }},
+		{"4d", "4D REST server (open REST; dataclass Invoices, attribute pdf, keys 1-100)", "127.0.0.1:9103",
+			func() http.Handler { return fourd.New(fourd.Options{}) }},
+		{"blueworks", "IBM Blueworks Live FileUpload (client ferry / ferry-secret)", "127.0.0.1:9104",
+			func() http.Handler { return blueworks.New(blueworks.Options{}) }},
+	} {
+		var addr string
+		c := &cobra.Command{
+			Use:   f.use,
+			Short: "A fake " + f.short,
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				return serveFake(cmd.Context(), addr, f.handler())
+			},
+		}
+		c.Flags().StringVar(&addr, "listen", f.listen, "address to listen on")
+		cmd.AddCommand(c)
+	}
 	return cmd
 }
 

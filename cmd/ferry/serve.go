@@ -55,7 +55,7 @@ func run(ctx context.Context, cfg config, r roles) error {
 	wg.Go(func() { sw.Run(swCtx) })
 
 	if r.worker {
-		w := worker.New(worker.Config{ShutdownGrace: cfg.ShutdownGrace}, s.jobs, s.objects, s.queue, s.targets, log.With("component", "worker"))
+		w := worker.New(worker.Config{ShutdownGrace: cfg.ShutdownGrace, Lease: cfg.Lease}, s.jobs, s.objects, s.queue, s.targets, log.With("component", "worker"))
 		wg.Go(func() {
 			if err := w.Run(ctx); err != nil {
 				errs <- err

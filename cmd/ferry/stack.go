@@ -99,6 +99,7 @@ func openStack(ctx context.Context, cfg config, log *slog.Logger, embed bool) (*
 	if s.queue, err = queue.Connect(natsURL, "ferry"); err != nil {
 		return nil, err
 	}
+	s.queue.SetAckWait(cfg.AckWait)
 	if err := waitFor(ctx, log, "nats jetstream", s.queue.EnsureStream); err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -275,6 +276,13 @@ type versionInput struct {
 	Ext      string `json:"ext"`
 }
 
+// errUnknownField is an updates field the Document model lacks.
+type errUnknownField string
+
+func (e errUnknownField) Error() string {
+	return fmt.Sprintf("APIModel V15_0 does not support field %s (Document)", string(e))
+}
+
 // parseDocInput reads the plain parameters, then updates={json}, whose
 // fields win. An unknown field in updates is refused, as Workfront
 // refuses a field its API model lacks.
@@ -297,7 +305,7 @@ func parseDocInput(form map[string][]string) (docInput, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
 		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return in, fmt.Errorf("APIModel V15_0 does not support field %s (Document)", strings.Trim(field, `"`))
+			return in, errUnknownField(strings.Trim(field, `"`))
 		}
 		return in, fmt.Errorf("updates is not a valid JSON object: %v", err)
 	}
@@ -312,7 +320,11 @@ func (s *Server) serveCreate(w http.ResponseWriter, r *http.Request, rec *Reques
 	}
 	in, err := parseDocInput(r.Form)
 	if err != nil {
-		writeError(w, r, rec, http.StatusUnprocessableEntity, ClassInvalidParameter, err.Error())
+		class := ClassInvalidParameter
+		if errors.As(err, new(errUnknownField)) {
+			class = ClassIllegalArgument
+		}
+		writeError(w, r, rec, http.StatusUnprocessableEntity, class, err.Error())
 		return
 	}
 	rec.Handle = in.Handle
@@ -393,8 +405,7 @@ func (s *Server) serveSearch(w http.ResponseWriter, r *http.Request, rec *Reques
 		case slices.Contains(searchFields, k):
 			filters[k] = v[0]
 		default:
-			writeError(w, r, rec, http.StatusUnprocessableEntity, ClassInvalidParameter,
-				fmt.Sprintf("APIModel V15_0 does not support field %s (Document)", k))
+			writeError(w, r, rec, http.StatusUnprocessableEntity, ClassIllegalArgument, errUnknownField(k).Error())
 			return
 		}
 	}

@@ -331,9 +331,9 @@ func TestCreateStrictness(t *testing.T) {
 		{"no objID", c.form(http.MethodPost, "document", session, with("objID", nil)), 422, ClassInvalidParameter},
 		{"unknown objID", c.form(http.MethodPost, "document", session, with("objID", "0123456789abcdef0123456789abcdef")), 404, ClassNotFound},
 		{"objID of a task as a project", c.form(http.MethodPost, "document", session, with("objID", DemoTaskID)), 404, ClassNotFound},
-		{"unknown field", c.form(http.MethodPost, "document", session, with("color", "red")), 422, ClassInvalidParameter},
+		{"unknown field", c.form(http.MethodPost, "document", session, with("color", "red")), 422, ClassIllegalArgument},
 		{"name not a string", c.form(http.MethodPost, "document", session, with("name", 12)), 422, ClassInvalidParameter},
-		{"unknown version field", c.form(http.MethodPost, "document", session, with("currentVersion", map[string]string{"size": "1"})), 422, ClassInvalidParameter},
+		{"unknown version field", c.form(http.MethodPost, "document", session, with("currentVersion", map[string]string{"size": "1"})), 422, ClassIllegalArgument},
 		{"updates not JSON", c.form(http.MethodPost, "document", session, url.Values{"updates": {"{name:a}"}}), 422, ClassInvalidParameter},
 		{"GET", c.do(http.MethodGet, "document?"+with("name", "a").Encode(), session, nil), 405, ClassInvalidParameter},
 		{"PUT", c.form(http.MethodPut, "document", session, with("name", "a")), 405, ClassInvalidParameter},
@@ -439,7 +439,7 @@ func TestSearchAndGet(t *testing.T) {
 	if got := search(url.Values{"extRefID": {"job-z"}}); len(got) != 0 {
 		t.Errorf("unknown extRefID: %v", got)
 	}
-	wantError(t, "unknown field", c.do(http.MethodGet, "document/search?color=red", auth, nil), 422, ClassInvalidParameter)
+	wantError(t, "unknown field", c.do(http.MethodGet, "document/search?color=red", auth, nil), 422, ClassIllegalArgument)
 	wantError(t, "unsupported modifier", c.do(http.MethodGet, "document/search?name=n&name_Mod=contains", auth, nil), 422, ClassInvalidParameter)
 	wantError(t, "POST search", c.do(http.MethodPost, "document/search", auth, nil), 405, ClassInvalidParameter)
 

@@ -24,7 +24,8 @@
 // Where Workfront's documentation is silent the fake chooses, and says so
 // on the option or method concerned: the error classes other than
 // com.attask.common.AuthenticationException are modelled on Workfront's
-// naming, not copied from it.
+// naming, not copied from it; AuthenticationException and, for unknown
+// fields, java.lang.IllegalArgumentException are Workfront's own.
 package workfront
 
 import (
@@ -91,6 +92,9 @@ const (
 	ClassNotFound         = "com.attask.common.NotFoundException"
 	ClassInternal         = "com.attask.common.InternalException"
 	ClassTooManyRequests  = "com.attask.common.TooManyRequestsException"
+	// ClassIllegalArgument is what Workfront answers for a field its API
+	// model lacks: "APIModel V15_0 does not support field x (Document)".
+	ClassIllegalArgument = "java.lang.IllegalArgumentException"
 )
 
 // DocObjCodes are the object codes a document may be attached to.

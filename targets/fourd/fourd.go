@@ -76,8 +76,8 @@ const (
 // Settings are the kind's own settings in the targets file.
 type Settings struct {
 	// URL is the 4D web server, such as https://4d.example.com:8443;
-	// requests go to {url}/rest/...
-	URL string `yaml:"url"`
+	// requests go to {base_url}/rest/...
+	URL string `yaml:"base_url"`
 	// Dataclass is the default dataclass (param.dataclass overrides it).
 	Dataclass string `yaml:"dataclass"`
 	// Attribute is the default BLOB or picture attribute receiving the
@@ -145,7 +145,7 @@ func NewClient(s Settings, hc *http.Client) (*Client, error) {
 	}
 	switch {
 	case s.URL == "":
-		return nil, fmt.Errorf("4d: url is required")
+		return nil, fmt.Errorf("4d: base_url is required")
 	case !strings.HasPrefix(s.URL, "http://") && !strings.HasPrefix(s.URL, "https://"):
 		return nil, fmt.Errorf("4d: url %q must start with http:// or https://", s.URL)
 	case s.Password != "" && s.Username == "":

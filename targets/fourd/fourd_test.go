@@ -578,7 +578,7 @@ func TestNewClientSettings(t *testing.T) {
 targets:
   - name: erp
     kind: 4d
-    url: https://4d.example.com
+    base_url: https://4d.example.com
     dataclass: Invoices
     attribute: pdf
     username: ferry

@@ -229,11 +229,12 @@ func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Resu
 
 // replaceHandle follows the refusal of a handle saved by an earlier attempt:
 // the document made from it, if that attempt's creation succeeded
-// unheard, or else a new upload and creation.
+// unheard, or else a new upload and creation. A search Workfront refuses
+// outright does not stop the delivery: it goes on as if nothing was found.
 func (c *Client) replaceHandle(ctx context.Context, d *targets.Delivery, doc docSpec) (string, error) {
 	if doc.extRefID != "" {
 		id, err := c.find(ctx, doc)
-		if err != nil || id != "" {
+		if (err != nil && !targets.IsPermanent(err)) || id != "" {
 			return id, err
 		}
 	}

@@ -608,3 +608,35 @@ func TestAnswerClassification(t *testing.T) {
 		}
 	}
 }
+
+func TestHandleRefusedAndSearchRefused(t *testing.T) {
+	c, fake := newPair(t, wffake.Options{}, Settings{})
+	d := newDelivery("plan.pdf", 1000, 5)
+	fake.FailNext(wffake.StepDocument)
+	if _, err := c.Deliver(ctx(t), d); outcomeOf(err) != retryable {
+		t.Fatalf("first attempt: %v", err)
+	}
+	fake.ExpireHandles()
+	fake.Inject(wffake.StepSearch, 1, wffake.Fault{Status: http.StatusUnprocessableEntity, Class: wffake.ClassIllegalArgument})
+	if _, err := c.Deliver(ctx(t), d); err != nil {
+		t.Fatalf("a refused search must not fail the delivery: %v", err)
+	}
+	// A search that fails briefly fails the attempt instead: another
+	// attempt may still find the document.
+	d2 := newDelivery("plan2.pdf", 1000, 6)
+	fake.FailNext(wffake.StepDocument)
+	if _, err := c.Deliver(ctx(t), d2); outcomeOf(err) != retryable {
+		t.Fatalf("first attempt: %v", err)
+	}
+	fake.ExpireHandles()
+	fake.FailNext(wffake.StepSearch)
+	if _, err := c.Deliver(ctx(t), d2); outcomeOf(err) != retryable {
+		t.Fatalf("search 503: %v, want a retryable error", err)
+	}
+	if _, err := c.Deliver(ctx(t), d2); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(fake.Documents()); n != 2 {
+		t.Errorf("fake holds %d documents, want 2", n)
+	}
+}

@@ -1,0 +1,38 @@
+# ferry: `make help` lists the targets.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/ferry
+STATE := .ferry
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2025.1.1
+
+.DEFAULT_GOAL := help
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+build: ## Build bin/ferry
+	$(GO) build -o $(BIN) ./cmd/ferry
+
+stack: ## Start Postgres and MinIO on loopback if they are not running (installs what is missing)
+	@scripts/stack.sh up
+
+run: stack build ## Bring up the stack and serve, with a local fake sink as the target (Ctrl-C stops)
+	@mkdir -p $(STATE)/sink
+	@$(BIN) fake sink --listen 127.0.0.1:9100 --dir $(STATE)/sink >$(STATE)/sink.log 2>&1 & echo $$! >$(STATE)/sink.pid
+	@trap 'kill $$(cat $(STATE)/sink.pid) 2>/dev/null' EXIT; \
+	  eval "$$(scripts/stack.sh env)"; \
+	  FERRY_TARGETS=$${FERRY_TARGETS:-examples/targets.yaml} FERRY_DATA_DIR=$(STATE)/data $(BIN) serve
+
+test: stack ## Run every test, with the race detector, against real Postgres, NATS and MinIO
+	$(GO) test -race -count=1 -timeout 25m ./...
+
+lint: ## gofmt, go vet and staticcheck
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+clean: ## Stop the MinIO started here and remove local state
+	@scripts/stack.sh down
+	rm -rf $(STATE) bin
+
+.PHONY: help build stack run test lint clean
