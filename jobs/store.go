@@ -54,7 +54,7 @@ func (s *Store) Create(ctx context.Context, n New) (job Job, created bool, err e
 		INSERT INTO jobs (id, target, batch, filename, content_type, size, sha256, object_key,
 			params, status, max_attempts, idempotency_key, api_key_id)
 		VALUES ($1, $2, nullif($3, ''), $4, $5, $6, $7, $8, $9, 'QUEUED', $10, nullif($11, ''), nullif($12, 0))
-		ON CONFLICT (api_key_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+		ON CONFLICT ((coalesce(api_key_id, 0)), idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 		RETURNING `+jobColumns,
 		n.ID, n.Target, n.Batch, n.Filename, n.ContentType, n.Size, n.SHA256, n.ObjectKey,
 		n.Params, n.MaxAttempts, n.IdempotencyKey, n.APIKeyID)

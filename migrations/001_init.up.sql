@@ -43,7 +43,7 @@ CREATE TABLE jobs (
     finished_at      timestamptz
 );
 
-CREATE UNIQUE INDEX jobs_idempotency_key ON jobs (api_key_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE UNIQUE INDEX jobs_idempotency_key ON jobs ((coalesce(api_key_id, 0)), idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX jobs_status_id ON jobs (status, id DESC);
 CREATE INDEX jobs_target_status_id ON jobs (target, status, id DESC);
 CREATE INDEX jobs_batch_status_id ON jobs (batch, status, id DESC) WHERE batch IS NOT NULL;

@@ -1,0 +1,211 @@
+package targets_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferry-relay/ferry/targets"
+)
+
+func TestParseFile(t *testing.T) {
+	env := map[string]string{"TOKEN": "s3cret"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	tests := []struct {
+		name, yaml, err string
+		check           func(t *testing.T, cs []targets.Config)
+	}{
+		{name: "defaults", yaml: "targets:\n  - {name: a, kind: http, url: 'http://x'}\n", check: func(t *testing.T, cs []targets.Config) {
+			c := cs[0]
+			if c.MaxAttempts != 10 || c.Backoff.Initial != 2*time.Second || c.Backoff.Max != 10*time.Minute || c.Timeout != 5*time.Minute || c.Concurrency != 4 {
+				t.Errorf("defaults: %+v", c)
+			}
+		}},
+		{name: "policy", yaml: "targets:\n  - name: a\n    kind: http\n    max_attempts: 3\n    backoff: {initial: 1s, max: 1m}\n    timeout: 10s\n    concurrency: 2\n    params: {parentId: p}\n", check: func(t *testing.T, cs []targets.Config) {
+			c := cs[0]
+			if c.MaxAttempts != 3 || c.Backoff.Initial != time.Second || c.Backoff.Max != time.Minute || c.Timeout != 10*time.Second || c.Concurrency != 2 || c.Params["parentId"] != "p" {
+				t.Errorf("policy: %+v", c)
+			}
+		}},
+		{name: "env", yaml: "targets:\n  - {name: a, kind: http, url: 'http://x', headers: {Authorization: 'Bearer ${TOKEN}'}}\n", check: func(t *testing.T, cs []targets.Config) {
+			var s struct {
+				URL     string            `yaml:"url"`
+				Headers map[string]string `yaml:"headers"`
+			}
+			if err := cs[0].Settings(&s); err != nil || s.Headers["Authorization"] != "Bearer s3cret" {
+				t.Errorf("settings %+v %v", s, err)
+			}
+		}},
+		{name: "unset variable", yaml: "targets:\n  - {name: a, kind: http, key: '${NOPE}'}\n", err: "NOPE"},
+		{name: "duplicate", yaml: "targets:\n  - {name: a, kind: http}\n  - {name: a, kind: http}\n", err: "twice"},
+		{name: "bad name", yaml: "targets:\n  - {name: 'a.b', kind: http}\n", err: "target name"},
+		{name: "no kind", yaml: "targets:\n  - {name: a}\n", err: "kind is required"},
+		{name: "bad backoff", yaml: "targets:\n  - {name: a, kind: http, backoff: {initial: 1m, max: 1s}}\n", err: "backoff"},
+		{name: "not yaml", yaml: "targets: [", err: "targets file"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cs, err := targets.ParseFile(strings.NewReader(tc.yaml), lookup)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want one mentioning %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, cs)
+		})
+	}
+}
+
+func TestSettingsRefuseUnknownKeys(t *testing.T) {
+	cs, err := targets.ParseFile(strings.NewReader("targets:\n  - {name: a, kind: http, urll: 'http://x'}\n"), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		URL string `yaml:"url"`
+	}
+	if err := cs[0].Settings(&s); err == nil || !strings.Contains(err.Error(), "urll") {
+		t.Fatalf("a misspelt setting must be refused, got %v", err)
+	}
+}
+
+func TestBackoffDelay(t *testing.T) {
+	b := targets.Backoff{Initial: time.Second, Max: 10 * time.Second}
+	one := func() float64 { return 0.999999 }
+	for failures, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 4: 8 * time.Second, 5: 10 * time.Second, 50: 10 * time.Second} {
+		if got := b.Delay(failures, one); got > want || got < want*99/100 {
+			t.Errorf("after %d failures: ceiling %s, want %s", failures, got, want)
+		}
+	}
+	if got := b.Delay(3, func() float64 { return 0 }); got != 0 {
+		t.Errorf("full jitter allows zero, got %s", got)
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	tests := map[string]time.Duration{
+		"":                              0,
+		"120":                           2 * time.Minute,
+		"0":                             0,
+		"-5":                            0,
+		"soon":                          0,
+		"Mon, 23 Nov 2026 10:00:30 GMT": 30 * time.Second,
+		"Mon, 23 Nov 2026 09:00:00 GMT": 0,
+	}
+	for in, want := range tests {
+		if got := targets.ParseRetryAfter(in, now); got != want {
+			t.Errorf("ParseRetryAfter(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func FuzzParseRetryAfter(f *testing.F) {
+	f.Add("120")
+	f.Add("Mon, 23 Nov 2026 10:00:30 GMT")
+	f.Fuzz(func(t *testing.T, v string) {
+		if d := targets.ParseRetryAfter(v, time.Now()); d < 0 {
+			t.Fatalf("negative wait %s for %q", d, v)
+		}
+	})
+}
+
+func TestStatusError(t *testing.T) {
+	tests := []struct {
+		status     int
+		retryAfter string
+		permanent  bool
+		wait       time.Duration
+	}{
+		{408, "", false, 0},
+		{429, "7", false, 7 * time.Second},
+		{500, "", false, 0},
+		{503, "2", false, 2 * time.Second},
+		{400, "", true, 0},
+		{401, "", true, 0},
+		{404, "", true, 0},
+		{422, "", true, 0},
+	}
+	for _, tc := range tests {
+		resp := &http.Response{StatusCode: tc.status, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("detail"))}
+		if tc.retryAfter != "" {
+			resp.Header.Set("Retry-After", tc.retryAfter)
+		}
+		err := targets.StatusError("upload", resp)
+		te := targets.Classify(err)
+		if te.Permanent != tc.permanent || te.RetryAfter != tc.wait || te.StatusCode != tc.status || !strings.Contains(err.Error(), "detail") {
+			t.Errorf("%d: permanent=%v wait=%s status=%d err=%v", tc.status, te.Permanent, te.RetryAfter, te.StatusCode, err)
+		}
+	}
+	wrapped := fmt.Errorf("step 2: %w", targets.Permanent(errors.New("no")))
+	if !targets.IsPermanent(wrapped) {
+		t.Error("Permanent must survive wrapping")
+	}
+	if targets.IsPermanent(errors.New("plain")) {
+		t.Error("a plain error is retryable")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := targets.TransportError(ctx, "send", context.Canceled); !errors.Is(err, context.Canceled) {
+		t.Errorf("a canceled context must stay visible: %v", err)
+	}
+}
+
+func TestMultipartBody(t *testing.T) {
+	data := bytes.Repeat([]byte("ferry"), 1000)
+	for _, name := range []string{"plain.pdf", "Facture été 2026.pdf", `quo"te.txt`} {
+		body, n, ctype, err := targets.MultipartBody([]targets.Field{{"parentId", "p1"}}, "fileData", name, "", bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(body)
+		if int64(len(raw)) != n {
+			t.Fatalf("declared length %d, body is %d bytes", n, len(raw))
+		}
+		_, params, _ := mime.ParseMediaType(ctype)
+		r := multipart.NewReader(bytes.NewReader(raw), params["boundary"])
+		f, _ := r.NextPart()
+		v, _ := io.ReadAll(f)
+		if f.FormName() != "parentId" || string(v) != "p1" {
+			t.Errorf("field %q=%q", f.FormName(), v)
+		}
+		p, err := r.NextPart()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(p)
+		if p.FormName() != "fileData" || p.FileName() != name || !bytes.Equal(got, data) {
+			t.Errorf("file part %q %q: %d bytes", p.FormName(), p.FileName(), len(got))
+		}
+		if _, err := r.NextPart(); err != io.EOF {
+			t.Errorf("after the file: %v, want EOF", err)
+		}
+	}
+}
+
+func TestDeliverySaveMerges(t *testing.T) {
+	var saved []targets.Checkpoint
+	d := targets.NewDelivery(nil, func(_ context.Context, cp targets.Checkpoint) error { saved = append(saved, cp); return nil })
+	_ = d.Save(context.Background(), targets.Checkpoint{"a": "1"})
+	_ = d.Save(context.Background(), targets.Checkpoint{"b": "2"})
+	_ = d.Save(context.Background(), targets.Checkpoint{"a": ""})
+	if len(saved) != 3 || d.Checkpoint["b"] != "2" || d.Checkpoint["a"] != "" || len(d.Checkpoint) != 1 {
+		t.Errorf("checkpoint %v, saves %v", d.Checkpoint, saved)
+	}
+	failing := targets.NewDelivery(nil, func(context.Context, targets.Checkpoint) error { return errors.New("db down") })
+	if err := failing.Save(context.Background(), targets.Checkpoint{"a": "1"}); err == nil || len(failing.Checkpoint) != 0 {
+		t.Errorf("a failed save must not advance the checkpoint: %v %v", err, failing.Checkpoint)
+	}
+}
