@@ -110,9 +110,13 @@ targets:
 				files = append(files, file{fmt.Sprintf("Facture été %d.pdf", i), targetstest.RandomBytes(n, uint64(10+i))})
 			}
 			// One upload per file: 4D attaches each to its own entity.
+			// The first one alone, so that the injected failure is its own.
 			var all []string
 			for i, f := range files {
 				all = append(all, ids(p.uploadWith(map[string]string{"target": "dms", "param.key": fmt.Sprint(i + 1)}, f))...)
+				if i == 0 {
+					p.waitFinal(all, 30*time.Second)
+				}
 			}
 			first := all[:1]
 			final := p.waitFinal(all, time.Minute)

@@ -8,6 +8,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,6 +17,7 @@ import (
 	"io"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -23,8 +25,17 @@ import (
 )
 
 // PartSizeDefault is the part size of multipart uploads: the memory one
-// upload of unknown length holds in flight.
-const PartSizeDefault = 16 << 20
+// large upload holds in flight. 8 MiB parts allow objects up to 80 GB
+// (S3's 10,000 parts).
+const PartSizeDefault = 8 << 20
+
+// smallObjectMax is the size up to which a file is read into a pooled buffer
+// and stored with one PUT. Larger or unknown-length files stream as a
+// multipart upload: without this, every small file of unknown length would
+// cost three requests (initiate, part, complete) and a part-size buffer.
+const smallObjectMax = 1 << 20
+
+var smallBuffers = sync.Pool{New: func() any { b := make([]byte, smallObjectMax+1); return &b }}
 
 // ErrTooLarge means an upload went over its size limit; nothing was stored.
 var ErrTooLarge = errors.New("object over the size limit")
@@ -124,7 +135,25 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size, limit in
 		PartSize:             s.partSize,
 		DisableContentSha256: true,
 	}
-	info, err := s.client.PutObject(ctx, s.bucket, key, lr, size, opts)
+	var body io.Reader = lr
+	if size < 0 || size <= smallObjectMax {
+		// Read what fits in a small buffer: if that is the whole file, it
+		// goes up in one PUT of known size.
+		bp := smallBuffers.Get().(*[]byte)
+		defer smallBuffers.Put(bp)
+		n, rerr := io.ReadFull(lr, *bp)
+		switch {
+		case lr.over:
+			return Stored{}, ErrTooLarge
+		case errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF):
+			body, size = bytes.NewReader((*bp)[:n]), int64(n)
+		case rerr != nil:
+			return Stored{}, fmt.Errorf("put %s: %w", key, rerr)
+		default:
+			body = io.MultiReader(bytes.NewReader((*bp)[:n]), lr)
+		}
+	}
+	info, err := s.client.PutObject(ctx, s.bucket, key, body, size, opts)
 	if lr.over {
 		// The upload may have completed with a truncated object; remove it.
 		s.removeQuietly(key)
