@@ -46,7 +46,9 @@ CREATE TABLE jobs (
 CREATE UNIQUE INDEX jobs_idempotency_key ON jobs ((coalesce(api_key_id, 0)), idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX jobs_status_id ON jobs (status, id DESC);
 CREATE INDEX jobs_target_status_id ON jobs (target, status, id DESC);
+CREATE INDEX jobs_target_id ON jobs (target, id DESC);
 CREATE INDEX jobs_batch_status_id ON jobs (batch, status, id DESC) WHERE batch IS NOT NULL;
+CREATE INDEX jobs_batch_id ON jobs (batch, id DESC) WHERE batch IS NOT NULL;
 -- the re-publisher's scans: jobs waiting for a worker, and expired leases
 CREATE INDEX jobs_waiting ON jobs (next_attempt_at) WHERE status IN ('QUEUED', 'RETRYING');
 CREATE INDEX jobs_delivered_objects ON jobs (finished_at) WHERE status = 'SUCCESS' AND object_deleted_at IS NULL;
