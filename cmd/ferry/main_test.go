@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ferry-relay/ferry/fakes/sink"
+	"github.com/ferry-relay/ferry/internal/testenv"
+)
+
+// TestServeAsAUserWould builds the binary and runs it the way the README
+// says: an API key from `ferry apikey create`, `ferry serve` with an
+// embedded NATS server, a file delivered, then SIGTERM and a clean exit.
+func TestServeAsAUserWould(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "ferry")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	_, dbURL := testenv.Postgres(t)
+	s3 := testenv.S3Config()
+	received := sink.New(sink.Options{})
+	target := httptest.NewServer(received)
+	t.Cleanup(target.Close)
+	dir := t.TempDir()
+	targetsFile := filepath.Join(dir, "targets.yaml")
+	if err := os.WriteFile(targetsFile, fmt.Appendf(nil, "targets:\n  - {name: archive, kind: http, url: %q}\n", target.URL+"/ok"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	listen := freeAddr(t)
+	env := append(os.Environ(),
+		"FERRY_DATABASE_URL="+dbURL, "FERRY_LISTEN="+listen, "FERRY_TARGETS="+targetsFile,
+		"FERRY_S3_ENDPOINT="+s3.Endpoint, "FERRY_S3_ACCESS_KEY="+s3.AccessKey, "FERRY_S3_SECRET_KEY="+s3.SecretKey,
+		"FERRY_S3_BUCKET="+s3.Bucket, "FERRY_DATA_DIR="+filepath.Join(dir, "data"), "FERRY_NATS_URL=",
+		"FERRY_SHUTDOWN_GRACE=5s")
+
+	create := exec.Command(bin, "apikey", "create", "--name", "test")
+	create.Env = env
+	out, err := create.Output()
+	if err != nil {
+		t.Fatalf("apikey create: %v", err)
+	}
+	key := strings.TrimSpace(string(out))
+	if !strings.HasPrefix(key, "fy_") || strings.Contains(key, "\n") {
+		t.Fatalf("apikey create printed %q, want the key alone", out)
+	}
+
+	serve := exec.Command(bin, "serve")
+	serve.Env = env
+	var logs bytes.Buffer
+	serve.Stderr = &logs
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- serve.Wait() }()
+	t.Cleanup(func() { _ = serve.Process.Kill() })
+	base := "http://" + listen
+	waitUntil(t, 30*time.Second, func() bool {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil && resp.StatusCode == 200
+	})
+
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	_ = w.WriteField("target", "archive")
+	part, _ := w.CreateFormFile("file", "Facture été 2026.pdf")
+	_, _ = part.Write([]byte("%PDF-1.7 ferry"))
+	_ = w.Close()
+	req, _ := http.NewRequest(http.MethodPost, base+"/v1/uploads", &body)
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accepted struct{ Jobs []struct{ ID, Status string } }
+	_ = json.NewDecoder(resp.Body).Decode(&accepted)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted || len(accepted.Jobs) != 1 {
+		t.Fatalf("upload: %d %+v", resp.StatusCode, accepted)
+	}
+	waitUntil(t, 30*time.Second, func() bool {
+		req, _ := http.NewRequest(http.MethodGet, base+"/v1/jobs/"+accepted.Jobs[0].ID, nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var j struct{ Status string }
+		_ = json.NewDecoder(resp.Body).Decode(&j)
+		return j.Status == "SUCCESS"
+	})
+	if docs := received.Documents(); len(docs) != 1 || docs[0].Name != "Facture été 2026.pdf" {
+		t.Fatalf("target received %+v", docs)
+	}
+	metrics, _ := http.Get(base + "/metrics")
+	m, _ := io.ReadAll(metrics.Body)
+	metrics.Body.Close()
+	if !strings.Contains(string(m), `ferry_delivery_attempts_total{outcome="SUCCESS",target="archive"} 1`) {
+		t.Errorf("metrics lack the delivery:\n%s", grepLines(string(m), "ferry_"))
+	}
+
+	_ = serve.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("serve exited with %v after SIGTERM\n%s", err, logs.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("serve did not stop within 20s of SIGTERM\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), key) {
+		t.Error("the API key appears in the logs")
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitUntil(t *testing.T, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %s", within)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
