@@ -181,8 +181,9 @@ func (s *Store) RecoverExpired(ctx context.Context, limit int) ([]Ref, error) {
 }
 
 // TakeUnpublished returns jobs waiting for a worker that may have no message
-// in the queue: never published (the API could not reach the queue) and
-// older than grace, or due for longer than stale. It marks them published
+// in the queue: retries whose wait is over, new jobs never published (the API
+// could not reach the queue) older than grace, and jobs due for longer than
+// stale. It marks them published
 // now; call Unpublished for those whose publish then fails.
 func (s *Store) TakeUnpublished(ctx context.Context, grace, stale time.Duration, limit int) ([]Ref, error) {
 	rows, err := s.db.Query(ctx, `
@@ -190,7 +191,7 @@ func (s *Store) TakeUnpublished(ctx context.Context, grace, stale time.Duration,
 		WHERE id IN (
 			SELECT id FROM jobs
 			WHERE status IN ('QUEUED', 'RETRYING') AND next_attempt_at <= now()
-				AND ((enqueued_at IS NULL AND created_at < now() - $1 * interval '1 millisecond')
+				AND ((enqueued_at IS NULL AND (status = 'RETRYING' OR created_at < now() - $1 * interval '1 millisecond'))
 					OR greatest(enqueued_at, next_attempt_at) < now() - $2 * interval '1 millisecond')
 			ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
 		RETURNING id::text, target`, grace.Milliseconds(), stale.Milliseconds(), limit)
