@@ -26,6 +26,12 @@ run: stack build ## Bring up the stack and serve, with a local fake sink as the 
 test: stack ## Run every test, with the race detector, against real Postgres, NATS and MinIO
 	$(GO) test -race -count=1 -timeout 25m ./...
 
+chaos: stack build ## Push 3000 files through ferry while killing workers, API, NATS, Postgres, MinIO; 0 lost or stuck (CHAOS_FLAGS=...)
+	$(GO) run ./chaos -ferry $(BIN) $(CHAOS_FLAGS)
+
+bench: stack build ## Measure ferry against MinIO, Postgres and NATS side by side; table in bench-results/latest.md (BENCH_FLAGS=...)
+	@eval "$$(scripts/stack.sh env)"; $(GO) run ./bench -ferry $(BIN) -out bench-results/latest.md $(BENCH_FLAGS)
+
 lint: ## gofmt, go vet and staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
@@ -35,4 +41,4 @@ clean: ## Stop the MinIO started here and remove local state
 	@scripts/stack.sh down
 	rm -rf $(STATE) bin
 
-.PHONY: help build stack run test lint clean
+.PHONY: help build stack run test chaos bench lint clean

@@ -35,6 +35,7 @@ type JobStore interface {
 	MarkEnqueued(ctx context.Context, ids ...string) error
 	Retry(ctx context.Context, id string) (jobs.Job, error)
 	Cancel(ctx context.Context, id string) (jobs.Job, error)
+	BatchStore
 }
 
 // KeyChecker checks API keys.
@@ -112,13 +113,14 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/jobs/{id}/retry", s.auth(s.retryJob))
 	mux.Handle("POST /v1/jobs/{id}/cancel", s.auth(s.cancelJob))
 	mux.Handle("GET /v1/targets", s.auth(s.listTargets))
+	s.batchRoutes(mux)
+	s.requeueRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such route: "+r.Method+" "+r.URL.Path)
 	})
 	return instrument(mux)
 }
 
-type keyCtx struct{}
 
 // auth requires a valid API key.
 func (s *Server) auth(h func(http.ResponseWriter, *http.Request, apikeys.Key)) http.Handler {

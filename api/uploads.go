@@ -52,6 +52,14 @@ type uploadForm struct {
 	target string
 	batch  string
 	params map[string]string
+	// path is the client's path of the file (field "path"), kept for the
+	// batch report.
+	path string
+	// batchParams are the defaults of the batch object named, once
+	// applyBatch has looked it up.
+	batchParams  map[string]string
+	batchTarget  string
+	batchApplied bool
 }
 
 func (f *uploadForm) set(name, value string) error {
@@ -60,6 +68,12 @@ func (f *uploadForm) set(name, value string) error {
 		f.target = value
 	case name == "batch":
 		f.batch = value
+	case name == "path":
+		p, err := cleanClientPath(value)
+		if err != nil {
+			return err
+		}
+		f.path = p
 	case strings.HasPrefix(name, "param."):
 		p := strings.TrimPrefix(name, "param.")
 		if p == "" {
@@ -79,6 +93,16 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, key apikeys.Key)
 		return
 	}
 	if idem != "" {
+		// Within a batch a key is the batch's, whoever sent it first.
+		if batch := r.URL.Query().Get("batch"); batch != "" {
+			if job, err := s.jobs.ByBatchKey(r.Context(), batch, idem); err == nil {
+				s.respondJobs(w, http.StatusOK, []jobs.Job{job})
+				return
+			} else if !errors.Is(err, jobs.ErrNotFound) {
+				s.internal(w, r, err)
+				return
+			}
+		}
 		if job, err := s.jobs.ByIdempotencyKey(r.Context(), key.ID, idem); err == nil {
 			s.respondJobs(w, http.StatusOK, []jobs.Job{job})
 			return
@@ -95,6 +119,9 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, key apikeys.Key)
 		ups, err = s.readMultipart(r, &form)
 	} else {
 		ups, err = s.readRaw(r, &form)
+	}
+	if err == nil {
+		err = s.applyBatch(r.Context(), &form)
 	}
 	if err == nil {
 		err = s.checkUpload(&form, ups)
@@ -151,6 +178,9 @@ func (s *Server) readMultipart(r *http.Request, form *uploadForm) ([]upload, err
 			return ups, badRequest("file part named %q: files go in parts named \"file\"", part.FormName())
 		}
 		// Fail fast when the target was named before the files.
+		if err := s.applyBatch(r.Context(), form); err != nil {
+			return ups, err
+		}
 		if form.target != "" {
 			if _, err := s.target(form.target); err != nil {
 				return ups, err
@@ -180,8 +210,11 @@ func (s *Server) readRaw(r *http.Request, form *uploadForm) ([]upload, error) {
 			return nil, err
 		}
 	}
+	if err := s.applyBatch(r.Context(), form); err != nil {
+		return nil, err
+	}
 	if form.target == "" {
-		return nil, badRequest("missing target: name it in ?target=")
+		return nil, badRequest("missing target: name it in ?target= (or name a batch object in ?batch=)")
 	}
 	if _, err := s.target(form.target); err != nil {
 		return nil, err
@@ -243,19 +276,15 @@ func (s *Server) checkUpload(form *uploadForm, ups []upload) error {
 	if err != nil {
 		return err
 	}
-	params := t.MergeParams(form.params)
-	if pc, ok := t.Deliverer.(targets.ParamChecker); ok {
-		if err := pc.CheckParams(params); err != nil {
-			return &apiError{http.StatusUnprocessableEntity, "invalid_params",
-				fmt.Sprintf("target %s: %v", t.Name, err)}
-		}
+	if form.path != "" && len(ups) > 1 {
+		return badRequest("field path names one file: send one file per request with it")
 	}
-	if sl, ok := t.Deliverer.(targets.SizeLimiter); ok {
-		for _, up := range ups {
-			if lim := sl.MaxFileBytes(); lim > 0 && up.stored.Size > lim {
-				return &apiError{http.StatusRequestEntityTooLarge, "too_large",
-					fmt.Sprintf("file %q is %d bytes, over target %s's limit of %d", up.filename, up.stored.Size, t.Name, lim)}
-			}
+	if err := checkParams(t, form.merged(t)); err != nil {
+		return err
+	}
+	for _, up := range ups {
+		if err := checkSize(t, up.filename, up.stored.Size); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -274,9 +303,10 @@ func (s *Server) target(name string) (*targets.Target, error) {
 // now is still accepted: the sweeper publishes it when the queue is back.
 func (s *Server) record(ctx context.Context, key apikeys.Key, idem string, form *uploadForm, ups []upload) ([]jobs.Job, error) {
 	t := s.targets[form.target]
-	params := t.MergeParams(form.params)
+	params := form.merged(t)
 	var out []jobs.Job
 	var published []string
+	queueDown := false
 	for i, up := range ups {
 		n := jobs.New{ID: up.id, Target: t.Name, Batch: form.batch, Filename: up.filename,
 			ContentType: up.contentType, Size: up.stored.Size, SHA256: up.stored.SHA256,
@@ -288,7 +318,7 @@ func (s *Server) record(ctx context.Context, key apikeys.Key, idem string, form 
 			}
 		}
 		// Record even if the client went away: the bytes are stored.
-		job, created, err := s.jobs.Create(context.WithoutCancel(ctx), n)
+		job, created, err := s.jobs.CreateWithPath(context.WithoutCancel(ctx), n, form.path)
 		if err != nil {
 			return nil, err
 		}
@@ -300,11 +330,15 @@ func (s *Server) record(ctx context.Context, key apikeys.Key, idem string, form 
 		}
 		uploadedFiles.WithLabelValues(t.Name).Inc()
 		out = append(out, job)
+		if queueDown {
+			continue // don't wait on the queue once per file
+		}
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		err = s.queue.Publish(pctx, job.Target, job.ID)
 		cancel()
 		if err != nil {
-			s.log.Warn("queue unavailable: job accepted, will be published later", "job", job.ID, "err", err)
+			queueDown = true
+			s.log.Warn("queue unavailable: jobs accepted, the sweeper will publish them", "job", job.ID, "err", err)
 			continue
 		}
 		published = append(published, job.ID)
@@ -342,6 +376,21 @@ func cleanFilename(name string) (string, error) {
 		return "", badRequest("filename contains a control character")
 	}
 	return name, nil
+}
+
+// cleanClientPath keeps the client's path of a file as given, refusing what
+// cannot be shown in a report line. Like a filename, it is never used as a
+// path by ferry.
+func cleanClientPath(p string) (string, error) {
+	switch {
+	case !utf8.ValidString(p):
+		return "", badRequest("path is not valid UTF-8")
+	case len(p) > 4096:
+		return "", badRequest("path is longer than 4096 bytes")
+	case strings.ContainsAny(p, "\x00\r\n"):
+		return "", badRequest("path contains a control character")
+	}
+	return p, nil
 }
 
 // contentType is the declared type, or the one the extension implies.

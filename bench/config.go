@@ -42,6 +42,11 @@ type Config struct {
 	Progress io.Writer
 	// Command is how the run was started, for the record.
 	Command string
+	// Compare is a second ferry binary measured beside FerryBin in the
+	// end-to-end scenarios (to weigh a change), with a database of its own.
+	Compare string
+	// Keep leaves the database of the last scenario in place, to look into.
+	Keep bool
 }
 
 // Sizes are the counts and sizes of every scenario. Every loop of the
@@ -97,8 +102,8 @@ func SmokeSizes() Sizes {
 		E2EConcurrency:   4,
 		BigFile:          24 << 20,
 		RefFile:          64 << 10,
-		StatusSmall:      500,
-		StatusLarge:      2000,
+		StatusSmall:      10_000,
+		StatusLarge:      20_000,
 		StatusQueries:    10,
 		LatencySamples:   4,
 		RunTimeout:       time.Minute,
@@ -148,6 +153,8 @@ func parseFlags(args []string) (Config, error) {
 	fs.StringVar(&cfg.ProfileDir, "profile", "", "write CPU profiles of ferry (a pprof-enabled build) and of the naive side here")
 	fs.BoolVar(&smoke, "smoke", false, "tiny sizes: check that every measurement works")
 	fs.StringVar(&cfg.DBName, "db", "ferry_bench", "database to create (and drop) for the run")
+	fs.StringVar(&cfg.Compare, "compare", "", "a second ferry binary to run beside -ferry in the end-to-end scenarios (\"ferry-b\")")
+	fs.BoolVar(&cfg.Keep, "keep", false, "keep the last scenario's database (to run EXPLAIN on it, say)")
 	fs.StringVar(&cfg.Bucket, "bucket", "ferry-bench", "bucket to use (emptied between scenarios)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err

@@ -65,7 +65,7 @@ type report struct {
 	details []string
 }
 
-func (r *report) add(rows ...row)            { r.rows = append(r.rows, rows...) }
+func (r *report) add(rows ...row)              { r.rows = append(r.rows, rows...) }
 func (r *report) note(format string, a ...any) { r.notes = append(r.notes, fmt.Sprintf(format, a...)) }
 
 // table renders the rows as a markdown table.

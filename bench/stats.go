@@ -69,11 +69,24 @@ func (s spread) cell(unit string) string {
 	if s.N == 0 {
 		return "—"
 	}
-	if unit != "" {
+	if unit != "" && unit != "×" {
 		unit = " " + unit
 	}
 	if s.N == 1 || s.Min == s.Max {
 		return num(s.Med) + unit
 	}
 	return fmt.Sprintf("%s%s (%s–%s)", num(s.Med), unit, num(s.Min), num(s.Max))
+}
+
+// sizeName is a byte count as "2 GiB", "64 MiB" or "4 KiB".
+func sizeName(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
 }

@@ -126,11 +126,16 @@ func (p *postgres) crash(ctx context.Context) error {
 	return p.run(ctx, "pg_ctl", "-D", p.data(), "-m", "immediate", "-w", "stop")
 }
 
-// remove stops the cluster if it runs and deletes its files.
-func (p *postgres) remove() {
+// stop stops the cluster if it runs.
+func (p *postgres) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_ = p.run(ctx, "pg_ctl", "-D", p.data(), "-m", "immediate", "-w", "stop")
+	_ = p.run(ctx, "pg_ctl", "-D", p.data(), "-m", "fast", "-w", "stop")
+}
+
+// remove stops the cluster if it runs and deletes its files.
+func (p *postgres) remove() {
+	p.stop()
 	os.RemoveAll(p.dir)
 }
 

@@ -72,11 +72,20 @@ type accepted struct {
 	key   string // the Idempotency-Key that was accepted
 }
 
+// cutUpload is an upload attempt that failed before its whole body was
+// handed to the connection.
+type cutUpload struct {
+	key  string
+	file int
+	at   time.Time
+	err  string
+}
+
 // uploader sends files to ferry's API the way a careful client would: with
 // an Idempotency-Key, retrying on connection errors and 5xx. A retry keeps
-// the key when the whole body was sent (the API may have recorded the job
-// before it died) and takes a new one when the body was cut short (the API
-// cannot have): those cut keys must never have a job.
+// the key once a whole body was sent under it (the API may have recorded
+// the job before it died) and takes a new one while none was (the API
+// cannot have): those dropped keys must never have a job.
 type uploader struct {
 	api    string
 	key    string
@@ -85,7 +94,7 @@ type uploader struct {
 
 	failedAttempts atomic.Int64
 	mu             sync.Mutex
-	cut            []string // keys of uploads cut mid-body
+	cut            []cutUpload // uploads cut mid-body
 	rejected       map[int]string
 	results        map[int]accepted
 }
@@ -133,10 +142,12 @@ func (u *uploader) run(ctx context.Context, files []file, n int, spread time.Dur
 func (u *uploader) upload(ctx context.Context, f file) {
 	data := f.content(u.seed)
 	gen := 0
+	sent := false // whether the whole body went out under the current key
 	delay := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		key := fmt.Sprintf("%s#%d", f.name, gen)
 		status, jobID, complete, err := u.send(ctx, f, data, key)
+		sent = sent || complete
 		switch {
 		case err == nil && (status == http.StatusAccepted || status == http.StatusOK):
 			u.mu.Lock()
@@ -150,9 +161,12 @@ func (u *uploader) upload(ctx context.Context, f file) {
 			return
 		}
 		u.failedAttempts.Add(1)
-		if err != nil && !complete && ctx.Err() == nil {
+		// A key under which the whole body never went out cannot have a
+		// job: drop it for a new one, and check at the end that it has
+		// none. A key under which it did may have one: keep it.
+		if err != nil && !sent && ctx.Err() == nil {
 			u.mu.Lock()
-			u.cut = append(u.cut, key)
+			u.cut = append(u.cut, cutUpload{key: key, file: f.idx, at: time.Now(), err: err.Error()})
 			u.mu.Unlock()
 			gen++
 		}

@@ -71,14 +71,20 @@ func (b *Breaker) Record(ok bool) {
 		return
 	}
 	b.failures++
-	if b.failures < b.cfg.Threshold {
+	switch {
+	case b.failures < b.cfg.Threshold:
 		return
-	}
-	if b.probing || b.failures > b.cfg.Threshold {
+	case b.failures == b.cfg.Threshold:
+		b.openUntil = b.now().Add(b.cooldown)
+	case b.probing:
+		// The probe failed: stay open, twice as long.
 		b.cooldown = min(2*b.cooldown, b.cfg.MaxCooldown)
+		b.openUntil = b.now().Add(b.cooldown)
+	default:
+		// A delivery already in flight when the circuit opened: it says
+		// nothing new about the target.
 	}
 	b.probing = false
-	b.openUntil = b.now().Add(b.cooldown)
 }
 
 // Open reports whether the circuit is open (deliveries paused).

@@ -178,11 +178,7 @@ func (w *Worker) consume(ctx, work context.Context, t *targets.Target, inflight 
 			}
 			break
 		}
-		if wait, probe := w.breakers[t.Name].Admit(); probe {
-			if wait > 0 {
-				log.Info("circuit open: pausing deliveries", "for", wait.Round(time.Millisecond))
-				sleep(ctx, wait)
-			}
+		if w.waitForCircuit(ctx, t.Name, log) {
 			// One probe delivery: hand back the other slots.
 			for ; n > 1; n-- {
 				<-slots
@@ -210,6 +206,28 @@ func (w *Worker) consume(ctx, work context.Context, t *targets.Target, inflight 
 			sleep(ctx, time.Second)
 		}
 	}
+}
+
+// waitForCircuit waits while target's circuit is open, checking every
+// second so that a success of a delivery still in flight closes it at once.
+// It reports whether the next delivery is a lone probe.
+func (w *Worker) waitForCircuit(ctx context.Context, target string, log *slog.Logger) bool {
+	logged := false
+	for ctx.Err() == nil {
+		wait, probe := w.breakers[target].Admit()
+		if !probe {
+			return false
+		}
+		if wait == 0 {
+			return true
+		}
+		if !logged {
+			log.Info("circuit open: pausing deliveries", "for", wait.Round(time.Millisecond))
+			logged = true
+		}
+		sleep(ctx, min(wait, time.Second))
+	}
+	return false
 }
 
 // handle runs one message: claim, deliver, record, ack.

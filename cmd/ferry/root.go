@@ -25,6 +25,10 @@ func rootCommand() *cobra.Command {
 		migrateCommand(),
 		apikeyCommand(),
 		fakeCommand(),
+		pushCommand(),
+		statusCommand(),
+		jobsCommand(),
+		reportCommand(),
 	)
 	return root
 }

@@ -1,0 +1,111 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/jobs"
+)
+
+// publishNowMax is how many re-queued jobs a request publishes itself; the
+// sweeper publishes the rest within a second or so (they are recorded as
+// not yet published), so re-queuing a million jobs stays one short request.
+const publishNowMax = 2000
+
+// requeueRoutes registers POST /v1/jobs/retry: re-queue the FAILED jobs
+// matching a filter given as a JSON body or in the query string:
+//
+//	{"target": "...", "batch": "...", "error": "substring"}   any combination
+//	{"all": true}                                              every FAILED job
+//
+// An empty filter without all=true is refused, so that nobody re-queues
+// every failure by leaving out a field. The answer is {"requeued": n}.
+func (s *Server) requeueRoutes(mux *http.ServeMux) {
+	mux.Handle("POST /v1/jobs/retry", s.auth(s.retryJobs))
+}
+
+// requeueRequest is the body of POST /v1/jobs/retry.
+type requeueRequest struct {
+	jobs.RequeueFilter
+	All bool `json:"all"`
+}
+
+func (s *Server) retryJobs(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
+	q := r.URL.Query()
+	req := requeueRequest{RequeueFilter: jobs.RequeueFilter{
+		Target: q.Get("target"), Batch: q.Get("batch"), Error: q.Get("error")}}
+	if v := q.Get("all"); v != "" {
+		all, err := strconv.ParseBool(v)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "bad_request", "all must be true or false")
+			return
+		}
+		req.All = all
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if req.Empty() && !req.All {
+		writeError(w, http.StatusBadRequest, "bad_request",
+			"name a target, a batch or an error substring, or send all=true to re-queue every FAILED job")
+		return
+	}
+	if !req.Empty() && req.All {
+		writeError(w, http.StatusBadRequest, "bad_request", "all=true re-queues every FAILED job: give it without a filter")
+		return
+	}
+	if req.Target != "" {
+		if _, err := s.target(req.Target); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	s.requeue(w, r, req.RequeueFilter)
+}
+
+// requeue re-queues the FAILED jobs matching f and answers how many.
+func (s *Server) requeue(w http.ResponseWriter, r *http.Request, f jobs.RequeueFilter) {
+	published := 0
+	n, err := s.jobs.RequeueFailed(r.Context(), f, func(refs []jobs.Ref) {
+		if published >= publishNowMax {
+			return
+		}
+		published += s.publishRefs(r.Context(), refs)
+	})
+	if err != nil {
+		if n > 0 {
+			// Those re-queued stay so: the sweeper publishes them.
+			s.log.Warn("re-queue stopped midway", "requeued", n, "err", err)
+		}
+		s.internal(w, r, err)
+		return
+	}
+	s.log.Info("re-queued failed jobs", "count", n, "target", f.Target, "batch", f.Batch, "error_contains", f.Error)
+	writeJSON(w, http.StatusOK, map[string]int{"requeued": n})
+}
+
+// publishRefs queues jobs now, stopping at the first failure: the sweeper
+// publishes whatever is left.
+func (s *Server) publishRefs(ctx context.Context, refs []jobs.Ref) int {
+	var ids []string
+	for _, ref := range refs {
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		err := s.queue.Publish(pctx, ref.Target, ref.ID)
+		cancel()
+		if err != nil {
+			s.log.Warn("queue unavailable: re-queued jobs will be published later", "err", err)
+			break
+		}
+		ids = append(ids, ref.ID)
+	}
+	if len(ids) > 0 {
+		if err := s.jobs.MarkEnqueued(context.WithoutCancel(ctx), ids...); err != nil {
+			s.log.Warn("could not mark jobs published; they may be published twice, harmlessly", "err", err)
+		}
+	}
+	return len(ids)
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestMain(m *testing.M) {
+	if natsdRole() {
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// TestChaosShort is make chaos in small: 150 files through a real ferry
+// (API and two worker processes, a NATS server, a private PostgreSQL
+// cluster, the shared MinIO) while a fixed script kills workers, the API
+// (once while NATS is down) and NATS, crashes Postgres, stops a worker
+// gracefully mid-delivery and takes the target down. Nothing accepted may
+// be lost or stuck, and the target may get at most one extra copy per
+// delivery a kill or a shutdown cut short.
+func TestChaosShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("chaos test: about a minute")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cfg := defaultConfig()
+	cfg.FerryBin = filepath.Join(t.TempDir(), "ferry")
+	if err := buildFerry(ctx, cfg.FerryBin); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Files = 150
+	cfg.UploadFor = 20 * time.Second
+	cfg.Uploaders = 6
+	cfg.Seed = 42
+	cfg.SlowShare = 0.1
+	cfg.Settle = 45 * time.Second
+	cfg.Script = []fault{
+		{At: 2 * time.Second, Kind: faultWorkerKill, Worker: 0, Down: 500 * time.Millisecond},
+		// The API restarts while NATS is down: it must serve (uploads are
+		// accepted meanwhile and published once NATS is back).
+		{At: 6 * time.Second, Kind: faultNATSKill, Down: 3 * time.Second},
+		{At: 6500 * time.Millisecond, Kind: faultAPIKill, Down: 200 * time.Millisecond, ServeWithin: 2 * time.Second},
+		{At: 10 * time.Second, Kind: faultPostgresCrash, Down: 1500 * time.Millisecond},
+		{At: 12 * time.Second, Kind: faultWorkerTerm, Worker: 1, Down: 300 * time.Millisecond},
+		{At: 15 * time.Second, Kind: faultWorkerKill, Worker: 1, Down: 500 * time.Millisecond},
+		{At: 16 * time.Second, Kind: faultTargetOutage, Requests: 40},
+		{At: 17 * time.Second, Kind: faultAPIKill, Down: 300 * time.Millisecond},
+	}
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	rep, err := run(ctx, cfg, log)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, logs.String())
+	}
+	var out bytes.Buffer
+	rep.Print(&out)
+	t.Log("\n" + out.String())
+	if len(rep.Problems) > 0 {
+		t.Errorf("chaos run broke promises; harness log:\n%s", logs.String())
+	}
+	// The script's faults all happened.
+	for _, k := range []faultKind{faultWorkerKill, faultAPIKill, faultNATSKill, faultPostgresCrash, faultWorkerTerm} {
+		if rep.Faults[k] == 0 {
+			t.Errorf("no %s was injected", k)
+		}
+	}
+	if rep.Accepted != cfg.Files {
+		t.Errorf("%d of %d files accepted", rep.Accepted, cfg.Files)
+	}
+}

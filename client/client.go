@@ -1,0 +1,417 @@
+// Package client is a Go client of ferry's HTTP API: uploads, jobs,
+// batches and targets. The ferry CLI uses it; it speaks to the API over
+// HTTP like any other client, and knows nothing of ferry's storage.
+//
+// Errors the API answered are *Error, with the HTTP status and ferry's
+// error code; Temporary tells those worth retrying.
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ferry-relay/ferry/jobs"
+)
+
+// Client calls one ferry server with one API key. It is safe for
+// concurrent use.
+type Client struct {
+	base *url.URL
+	key  string
+	http *http.Client
+}
+
+// New returns a client of the ferry API at server (such as
+// http://127.0.0.1:8080) authenticating with key. A nil hc uses a client
+// with connection and header timeouts but no overall timeout, since an
+// upload may take hours.
+func New(server, key string, hc *http.Client) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(server, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("server %q: want an http:// or https:// URL", server)
+	}
+	if key == "" {
+		return nil, errors.New("no API key: pass --key or set FERRY_API_KEY")
+	}
+	if hc == nil {
+		hc = &http.Client{Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConnsPerHost:   32,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ResponseHeaderTimeout: 5 * time.Minute,
+		}}
+	}
+	return &Client{base: u, key: key, http: hc}, nil
+}
+
+// Error is an error answer of the API.
+type Error struct {
+	// StatusCode is the HTTP status.
+	StatusCode int
+	// Code is ferry's error code (not_found, invalid_params, ...).
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string {
+	if e.Code == "" {
+		return fmt.Sprintf("ferry: HTTP %d: %s", e.StatusCode, e.Message)
+	}
+	return fmt.Sprintf("ferry: %s (HTTP %d): %s", e.Code, e.StatusCode, e.Message)
+}
+
+// Temporary reports whether the same request may succeed later: the
+// server was overloaded, unavailable or failed inside.
+func (e *Error) Temporary() bool {
+	return e.StatusCode >= 500 || e.StatusCode == http.StatusTooManyRequests || e.StatusCode == http.StatusRequestTimeout
+}
+
+// IsNotFound reports whether err is the API's 404.
+func IsNotFound(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.StatusCode == http.StatusNotFound
+}
+
+// Retryable reports whether a request that failed with err may succeed if
+// sent again: a temporary answer or a failure of the connection. A
+// canceled context is not retryable.
+func Retryable(ctx context.Context, err error) bool {
+	if err == nil || ctx.Err() != nil {
+		return false
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Temporary()
+	}
+	return true // no answer: refused, reset, timed out
+}
+
+// do sends a request and returns the response of a 2xx answer, or the
+// answer as an *Error.
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body io.Reader, size int64, header http.Header) (*http.Response, error) {
+	// path is escaped already (url.PathEscape of each name in it).
+	u := c.base.String() + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if body != nil {
+		req.ContentLength = size
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	return nil, readError(resp)
+}
+
+// readError turns an error answer into an *Error.
+func readError(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var e struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(b, &e) == nil && e.Error.Message != "" {
+		return &Error{StatusCode: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
+	}
+	msg := strings.TrimSpace(string(b))
+	if msg == "" {
+		msg = http.StatusText(resp.StatusCode)
+	}
+	return &Error{StatusCode: resp.StatusCode, Message: msg}
+}
+
+// call sends a request with an optional JSON body and decodes the JSON
+// answer into out, returning the HTTP status.
+func (c *Client) call(ctx context.Context, method, path string, query url.Values, in, out any) (int, error) {
+	var body io.Reader
+	var size int64
+	header := http.Header{}
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return 0, fmt.Errorf("%s %s: %w", method, path, err)
+		}
+		body, size = bytes.NewReader(b), int64(len(b))
+		header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.do(ctx, method, path, query, body, size, header)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			return resp.StatusCode, fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+// Target is a configured target as the API lists it.
+type Target struct {
+	Name        string `json:"name"`
+	Kind        string `json:"kind"`
+	MaxAttempts int    `json:"max_attempts"`
+	Concurrency int    `json:"concurrency"`
+	// MaxFileBytes is the target's size limit, 0 when it has none.
+	MaxFileBytes int64 `json:"max_file_bytes"`
+}
+
+// Targets lists the configured targets.
+func (c *Client) Targets(ctx context.Context) ([]Target, error) {
+	var out struct{ Targets []Target }
+	_, err := c.call(ctx, http.MethodGet, "/v1/targets", nil, nil, &out)
+	return out.Targets, err
+}
+
+// CheckTarget asks whether uploads to target with params (over the
+// defaults of batch, if it names a batch object) would be accepted. It
+// returns the parameters a job would get, or the API's refusal.
+func (c *Client) CheckTarget(ctx context.Context, target, batch string, params map[string]string) (map[string]string, error) {
+	in := map[string]any{"params": params, "batch": batch}
+	var out struct{ Params map[string]string }
+	_, err := c.call(ctx, http.MethodPost, "/v1/targets/"+url.PathEscape(target)+"/check", nil, in, &out)
+	return out.Params, err
+}
+
+// CreateBatch creates the batch object b, or returns the existing one of
+// that name (created=false) when it has the same target and parameters.
+// Another target or other parameters are an *Error with status 409.
+func (c *Client) CreateBatch(ctx context.Context, b jobs.Batch) (jobs.Batch, bool, error) {
+	var out jobs.Batch
+	code, err := c.call(ctx, http.MethodPost, "/v1/batches", nil, b, &out)
+	return out, code == http.StatusCreated, err
+}
+
+// Batch returns the summary of a batch.
+func (c *Client) Batch(ctx context.Context, name string) (jobs.BatchSummary, error) {
+	var out jobs.BatchSummary
+	_, err := c.call(ctx, http.MethodGet, batchPath(name), nil, nil, &out)
+	return out, err
+}
+
+// Batches returns a page of batch summaries, by name after cursor.
+func (c *Client) Batches(ctx context.Context, cursor string, limit int) (jobs.BatchPage, error) {
+	q := url.Values{}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var out jobs.BatchPage
+	_, err := c.call(ctx, http.MethodGet, "/v1/batches", q, nil, &out)
+	return out, err
+}
+
+func batchPath(name string) string { return "/v1/batches/" + url.PathEscape(name) }
+
+// BatchKeys calls fn with each idempotency key accepted in the batch. A
+// batch that does not exist has none.
+func (c *Client) BatchKeys(ctx context.Context, name string, fn func(key string)) error {
+	resp, err := c.do(ctx, http.MethodGet, batchPath(name)+"/keys", nil, nil, 0, nil)
+	if IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if k := sc.Text(); k != "" {
+			fn(k)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("keys of batch %q: %w", name, err)
+	}
+	return nil
+}
+
+// Report returns the batch report as the API streams it, in format csv
+// or json, only the jobs in status if it is set. The caller closes it.
+func (c *Client) Report(ctx context.Context, name, format string, status jobs.Status) (io.ReadCloser, error) {
+	q := url.Values{"format": {format}}
+	if status != "" {
+		q.Set("status", string(status))
+	}
+	resp, err := c.do(ctx, http.MethodGet, batchPath(name)+"/report", q, nil, 0, nil)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+// ReportRows calls fn with each row of the batch report (only the jobs in
+// status, if set), as the rows arrive.
+func (c *Client) ReportRows(ctx context.Context, name string, status jobs.Status, fn func(jobs.ReportRow) error) error {
+	body, err := c.Report(ctx, name, "json", status)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	dec := json.NewDecoder(body)
+	if _, err := dec.Token(); err != nil { // [
+		return fmt.Errorf("report of batch %q: %w", name, err)
+	}
+	for dec.More() {
+		var row jobs.ReportRow
+		if err := dec.Decode(&row); err != nil {
+			return fmt.Errorf("report of batch %q: %w", name, err)
+		}
+		if err := fn(row); err != nil {
+			return err
+		}
+	}
+	if _, err := dec.Token(); err != nil { // ]
+		return fmt.Errorf("report of batch %q: %w", name, err)
+	}
+	return nil
+}
+
+// RetryBatch re-queues the batch's FAILED jobs whose last error contains
+// errorSubstr (all of them if it is empty) and returns how many.
+func (c *Client) RetryBatch(ctx context.Context, name, errorSubstr string) (int, error) {
+	var out struct{ Requeued int }
+	_, err := c.call(ctx, http.MethodPost, batchPath(name)+"/retry", nil, map[string]string{"error": errorSubstr}, &out)
+	return out.Requeued, err
+}
+
+// RetryFailed re-queues the FAILED jobs matching f and returns how many.
+// An empty f needs all=true, which re-queues every FAILED job.
+func (c *Client) RetryFailed(ctx context.Context, f jobs.RequeueFilter, all bool) (int, error) {
+	in := struct {
+		jobs.RequeueFilter
+		All bool `json:"all,omitempty"`
+	}{f, all}
+	var out struct{ Requeued int }
+	_, err := c.call(ctx, http.MethodPost, "/v1/jobs/retry", nil, in, &out)
+	return out.Requeued, err
+}
+
+// Job returns the job with id.
+func (c *Client) Job(ctx context.Context, id string) (jobs.Job, error) {
+	var out jobs.Job
+	_, err := c.call(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id), nil, nil, &out)
+	return out, err
+}
+
+// Attempts returns the attempts at delivering job id, oldest first.
+func (c *Client) Attempts(ctx context.Context, id string) ([]jobs.Attempt, error) {
+	var out struct{ Attempts []jobs.Attempt }
+	_, err := c.call(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id)+"/attempts", nil, nil, &out)
+	return out.Attempts, err
+}
+
+// Jobs returns a page of jobs matching f, newest first, and the cursor of
+// the next page ("" on the last).
+func (c *Client) Jobs(ctx context.Context, f jobs.Filter) ([]jobs.Job, string, error) {
+	q := url.Values{}
+	for k, v := range map[string]string{"status": string(f.Status), "target": f.Target, "batch": f.Batch, "cursor": f.Cursor} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if f.Limit > 0 {
+		q.Set("limit", strconv.Itoa(f.Limit))
+	}
+	var out struct {
+		Jobs       []jobs.Job
+		NextCursor string `json:"next_cursor"`
+	}
+	_, err := c.call(ctx, http.MethodGet, "/v1/jobs", q, nil, &out)
+	return out.Jobs, out.NextCursor, err
+}
+
+// RetryJob re-queues one FAILED or CANCELED job.
+func (c *Client) RetryJob(ctx context.Context, id string) (jobs.Job, error) {
+	var out jobs.Job
+	_, err := c.call(ctx, http.MethodPost, "/v1/jobs/"+url.PathEscape(id)+"/retry", nil, nil, &out)
+	return out, err
+}
+
+// CancelJob stops a QUEUED or RETRYING job.
+func (c *Client) CancelJob(ctx context.Context, id string) (jobs.Job, error) {
+	var out jobs.Job
+	_, err := c.call(ctx, http.MethodPost, "/v1/jobs/"+url.PathEscape(id)+"/cancel", nil, nil, &out)
+	return out, err
+}
+
+// Upload is one file to upload.
+type Upload struct {
+	// Target may be empty when Batch names a batch object.
+	Target string
+	Batch  string
+	// Filename is the name the target gets.
+	Filename string
+	// Path is the client's path of the file, kept for the batch report.
+	Path   string
+	Params map[string]string
+	// IdempotencyKey makes a repeated upload return the first one's job.
+	IdempotencyKey string
+	// Body holds exactly Size bytes. Upload does not close it.
+	Body io.Reader
+	Size int64
+}
+
+// Upload sends one file as a raw body and returns its job. created is
+// false when the idempotency key had been used: the job is the earlier
+// one.
+func (c *Client) Upload(ctx context.Context, u Upload) (job jobs.Job, created bool, err error) {
+	q := url.Values{"filename": {u.Filename}}
+	for k, v := range map[string]string{"target": u.Target, "batch": u.Batch, "path": u.Path} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	for k, v := range u.Params {
+		q.Set("param."+k, v)
+	}
+	header := http.Header{"Content-Type": {"application/octet-stream"}}
+	if u.IdempotencyKey != "" {
+		header.Set("Idempotency-Key", u.IdempotencyKey)
+	}
+	var body io.Reader = http.NoBody
+	if u.Size > 0 {
+		body = io.NopCloser(u.Body) // the transport closes bodies; the caller owns this one
+	}
+	resp, err := c.do(ctx, http.MethodPost, "/v1/uploads", q, body, u.Size, header)
+	if err != nil {
+		return jobs.Job{}, false, err
+	}
+	defer resp.Body.Close()
+	var out struct{ Jobs []jobs.Job }
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || len(out.Jobs) != 1 {
+		return jobs.Job{}, false, fmt.Errorf("upload of %q: unexpected answer (%v)", u.Filename, err)
+	}
+	return out.Jobs[0], resp.StatusCode == http.StatusAccepted, nil
+}

@@ -1,0 +1,260 @@
+package push
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ferry-relay/ferry/client"
+	"github.com/ferry-relay/ferry/jobs"
+)
+
+// upload creates the batch, learns what it holds already, and sends the
+// rest, Concurrency files at a time.
+func (p *pusher) upload(ctx context.Context) error {
+	_, _, err := p.c.CreateBatch(ctx, jobs.Batch{Name: p.res.Batch, Target: p.res.Target, Params: p.o.Params})
+	var ce *client.Error
+	if errors.As(err, &ce) && ce.StatusCode == http.StatusConflict {
+		return fmt.Errorf("%s: push it with the same --target and --param as before, or name another --batch", ce.Message)
+	}
+	if err != nil {
+		return err
+	}
+	p.accepted = map[string]bool{}
+	if err := p.c.BatchKeys(ctx, p.res.Batch, func(k string) { p.accepted[k] = true }); err != nil {
+		return fmt.Errorf("asking which files batch %q holds already: %w", p.res.Batch, err)
+	}
+	for _, f := range p.files {
+		p.toSend.Add(f.Size)
+	}
+	p.failed.Store(int64(p.res.Files - len(p.files))) // set aside by the checks
+
+	stop := p.showProgress(func(m meter) { m.upload(p.uploadState()) })
+	queue := make(chan File)
+	var wg sync.WaitGroup
+	for range p.o.Concurrency {
+		wg.Go(func() {
+			for f := range queue {
+				p.one(ctx, f)
+			}
+		})
+	}
+feed:
+	for _, f := range p.files {
+		select {
+		case <-ctx.Done():
+			break feed
+		case queue <- f:
+		}
+	}
+	close(queue)
+	wg.Wait()
+	stop()
+	if ctx.Err() != nil {
+		r := p.result()
+		printUploads(p.o.Out, r)
+		return fmt.Errorf("%w: %d of %d files accepted in batch %q; run the same command again to resume",
+			ErrInterrupted, r.Uploaded+r.Skipped, len(p.files), r.Batch)
+	}
+	return nil
+}
+
+// uploadState is a snapshot of the counters.
+func (p *pusher) uploadState() uploadState {
+	return uploadState{Files: int64(p.res.Files), Done: p.done.Load() + int64(p.res.Files-len(p.files)),
+		Skipped: p.skipped.Load(), Failed: p.failed.Load(), Sent: p.sent.Load(), ToSend: p.toSend.Load()}
+}
+
+// showProgress calls show with the meter until the returned stop is
+// called, which draws the last state.
+func (p *pusher) showProgress(show func(meter)) (stop func()) {
+	if p.o.Progress == nil {
+		return func() {}
+	}
+	if p.meter == nil {
+		if p.o.Terminal {
+			p.meter = newBarMeter(p.o.Progress)
+		} else {
+			p.meter = newLineMeter(p.o.Progress, p.o.LineInterval)
+		}
+	}
+	every := barRefreshInterval
+	if !p.o.Terminal {
+		every = min(p.o.LineInterval, time.Second)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			show(p.meter)
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+		show(p.meter)
+		p.meter.end()
+	}
+}
+
+// one hashes a file, skips it if the batch holds it already, and sends
+// it otherwise.
+func (p *pusher) one(ctx context.Context, f File) {
+	sum, n, err := hashFile(ctx, f.Local)
+	if ctx.Err() != nil {
+		return // interrupted: neither done nor failed
+	}
+	if err != nil {
+		p.toSend.Add(-f.Size)
+		p.fail(f, ProblemUnreadable, err)
+		return
+	}
+	if n != f.Size { // it changed since the walk: send what it holds now
+		p.toSend.Add(n - f.Size)
+		f.Size = n
+	}
+	key := Key(p.res.Batch, f.Path, sum)
+	if p.accepted[key] {
+		p.toSend.Add(-f.Size)
+		p.skipped.Add(1)
+		p.done.Add(1)
+		p.event(FileResult{Path: f.Path, Outcome: OutcomeSkipped})
+		return
+	}
+	job, err := p.send(ctx, f, key)
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		p.toSend.Add(-f.Size)
+		kind := ProblemFailed
+		var ce *client.Error
+		if errors.As(err, &ce) && !ce.Temporary() {
+			kind = ProblemRefused
+			if ce.StatusCode == http.StatusRequestEntityTooLarge {
+				kind = ProblemTooLarge
+			}
+		}
+		p.fail(f, kind, err)
+		return
+	}
+	if job.SHA256 != sum {
+		p.problem(Problem{Path: f.Path, Kind: ProblemChanged, Err: fmt.Sprintf(
+			"the file changed while it was sent: job %s holds content %s, not %s", job.ID, job.SHA256, sum)})
+	}
+	p.uploaded.Add(1)
+	p.done.Add(1)
+	p.event(FileResult{Path: f.Path, Outcome: OutcomeUploaded, JobID: job.ID})
+}
+
+func (p *pusher) fail(f File, kind string, err error) {
+	p.problem(Problem{Path: f.Path, Kind: kind, Err: err.Error()})
+	p.failed.Add(1)
+	p.done.Add(1)
+	p.event(FileResult{Path: f.Path, Outcome: OutcomeFailed, Err: err.Error()})
+}
+
+func (p *pusher) event(r FileResult) {
+	if p.o.OnFile != nil {
+		p.o.OnFile(r)
+	}
+}
+
+// send uploads a file, again after a failure of the connection or a
+// temporary answer, up to UploadAttempts times. The idempotency key makes
+// a repeat harmless.
+func (p *pusher) send(ctx context.Context, f File, key string) (jobs.Job, error) {
+	backoff := uploadBackoffInitial
+	for attempt := 1; ; attempt++ {
+		job, n, err := p.sendOnce(ctx, f, key)
+		if err == nil {
+			return job, nil
+		}
+		p.sent.Add(-n) // what was sent of a failed attempt does not count
+		if attempt >= p.o.UploadAttempts || !client.Retryable(ctx, err) {
+			return jobs.Job{}, err
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return jobs.Job{}, ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(2*backoff, uploadBackoffMax)
+	}
+}
+
+// sendOnce makes one upload request and returns how many bytes it sent.
+func (p *pusher) sendOnce(ctx context.Context, f File, key string) (jobs.Job, int64, error) {
+	fh, err := os.Open(f.Local)
+	if err != nil {
+		return jobs.Job{}, 0, err
+	}
+	defer fh.Close()
+	body := &countingReader{r: io.LimitReader(fh, f.Size), total: &p.sent}
+	params := f.Params
+	job, _, err := p.c.Upload(ctx, client.Upload{
+		Target: p.res.Target, Batch: p.res.Batch, Filename: f.Filename, Path: f.Path,
+		Params: params, IdempotencyKey: key, Body: body, Size: f.Size,
+	})
+	return job, body.n, err
+}
+
+// countingReader adds what it reads to a shared total.
+type countingReader struct {
+	r     io.Reader
+	n     int64
+	total *atomic.Int64
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	c.total.Add(int64(n))
+	return n, err
+}
+
+// hashFile returns the hex SHA-256 of a file's content and its size.
+func hashFile(ctx context.Context, name string) (string, int64, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, &ctxReader{ctx: ctx, r: f})
+	if err != nil {
+		return "", n, fmt.Errorf("reading: %w", err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// ctxReader stops reading when ctx ends, so that an interrupt does not
+// wait for a large file to be hashed.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(b []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(b)
+}

@@ -1,0 +1,438 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// A batch is a named set of jobs: one migration of a document tree. Jobs
+// name their batch by its name. A batch object (CreateBatch) gives the
+// uploads naming it a default target and parameters; a name used by
+// uploads without an object is a plain label, and still has a summary and
+// a report.
+
+// Errors about batches.
+var (
+	// ErrBatchNotFound means no batch object and no job has that name.
+	ErrBatchNotFound = errors.New("batch not found")
+	// ErrBatchExists means a batch of that name exists with another target
+	// or other parameters.
+	ErrBatchExists = errors.New("batch exists with another target or parameters")
+)
+
+// MaxBatchName is the longest batch name, in bytes.
+const MaxBatchName = 200
+
+// Batch is a batch object.
+type Batch struct {
+	Name      string            `json:"name"`
+	Target    string            `json:"target"`
+	Params    map[string]string `json:"params"`
+	CreatedAt time.Time         `json:"created_at"`
+}
+
+// CheckBatchName returns why name cannot name a batch, or nil. Names go in
+// URL paths, so they hold no slash; nor control characters.
+func CheckBatchName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("batch name is empty")
+	case len(name) > MaxBatchName:
+		return fmt.Errorf("batch name is longer than %d bytes", MaxBatchName)
+	case !utf8.ValidString(name):
+		return errors.New("batch name is not valid UTF-8")
+	case strings.ContainsRune(name, '/'):
+		return errors.New("batch name contains a slash")
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return errors.New("batch name contains a control character")
+		}
+	}
+	return nil
+}
+
+// CreateBatch records a batch object. If one of that name exists with the
+// same target and parameters it is returned with created=false; with
+// others, ErrBatchExists.
+func (s *Store) CreateBatch(ctx context.Context, b Batch, apiKeyID int64) (Batch, bool, error) {
+	if err := CheckBatchName(b.Name); err != nil {
+		return Batch{}, false, err
+	}
+	if b.Params == nil {
+		b.Params = map[string]string{}
+	}
+	var out Batch
+	err := s.db.QueryRow(ctx, `
+		INSERT INTO batches (name, target, params, api_key_id) VALUES ($1, $2, $3, nullif($4, 0))
+		ON CONFLICT (name) DO NOTHING
+		RETURNING name, target, params, created_at`, b.Name, b.Target, b.Params, apiKeyID).
+		Scan(&out.Name, &out.Target, &out.Params, &out.CreatedAt)
+	if err == nil {
+		return out, true, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return Batch{}, false, fmt.Errorf("create batch %q: %w", b.Name, err)
+	}
+	out, err = s.Batch(ctx, b.Name)
+	if err != nil {
+		return Batch{}, false, err
+	}
+	if out.Target != b.Target || !maps.Equal(out.Params, b.Params) {
+		return out, false, fmt.Errorf("batch %q is for target %s with params %v: %w", b.Name, out.Target, out.Params, ErrBatchExists)
+	}
+	return out, false, nil
+}
+
+// Batch returns the batch object named name, or ErrBatchNotFound.
+func (s *Store) Batch(ctx context.Context, name string) (Batch, error) {
+	var b Batch
+	err := s.db.QueryRow(ctx, `SELECT name, target, params, created_at FROM batches WHERE name = $1`, name).
+		Scan(&b.Name, &b.Target, &b.Params, &b.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Batch{}, fmt.Errorf("batch %q: %w", name, ErrBatchNotFound)
+	}
+	if err != nil {
+		return Batch{}, fmt.Errorf("batch %q: %w", name, err)
+	}
+	return b, nil
+}
+
+// Count is a number of jobs and their bytes.
+type Count struct {
+	Files int64 `json:"files"`
+	Bytes int64 `json:"bytes"`
+}
+
+// BatchSummary is where a batch's jobs stand.
+type BatchSummary struct {
+	Name string `json:"name"`
+	// Target and Params are the batch object's; empty for a label.
+	Target string            `json:"target,omitempty"`
+	Params map[string]string `json:"params,omitempty"`
+	// ByStatus has every status, zero or not.
+	ByStatus map[Status]Count `json:"by_status"`
+	Total    Count            `json:"total"`
+	// Pending are the jobs not yet final (QUEUED, RUNNING, RETRYING).
+	Pending Count `json:"pending"`
+	// Final are the jobs SUCCESS, FAILED or CANCELED.
+	Final Count `json:"final"`
+	// StartedAt is when the batch object was created or, for a label, its
+	// first job was; UpdatedAt is the last change of any of its jobs.
+	StartedAt *time.Time `json:"started_at"`
+	UpdatedAt *time.Time `json:"updated_at"`
+	// FilesPerSecond and BytesPerSecond are how fast jobs became final
+	// over the last few minutes.
+	FilesPerSecond float64 `json:"files_per_second"`
+	BytesPerSecond float64 `json:"bytes_per_second"`
+	// ETASeconds estimates the time until every job is final at that
+	// rate; nil when nothing is pending or nothing finished lately.
+	ETASeconds *float64 `json:"eta_seconds"`
+}
+
+// Done reports whether every job of the batch is final.
+func (b BatchSummary) Done() bool { return b.Pending.Files == 0 }
+
+// rateWindow is how far back the throughput looks; recentBuckets is how
+// long compaction keeps per-minute counts. Compaction waits for more than
+// compactAbove rows, so that a summary read twice a second does not
+// rewrite the same few rows each time.
+const (
+	rateWindow    = 5 * time.Minute
+	recentBuckets = 10 * time.Minute
+	compactAbove  = 100
+)
+
+// CompactBatchCounts folds the count deltas of batch into one row per
+// status and minute for the last minutes and one per status before. It
+// takes only rows no other compaction holds, so concurrent readers never
+// wait on each other.
+func (s *Store) CompactBatchCounts(ctx context.Context, batch string) error {
+	_, err := s.db.Exec(ctx, `
+		WITH gone AS (
+			DELETE FROM batch_counts WHERE ctid IN (
+				SELECT ctid FROM batch_counts WHERE batch = $1 FOR UPDATE SKIP LOCKED)
+				AND (SELECT count(*) FROM batch_counts WHERE batch = $1) > $3
+			RETURNING status, bucket, files, bytes, first_at, last_at
+		), folded AS (
+			SELECT status, CASE WHEN bucket >= now() - $2 * interval '1 millisecond' THEN bucket END AS minute,
+				min(bucket) AS oldest, sum(files) AS files, sum(bytes) AS bytes,
+				min(first_at) AS first_at, max(last_at) AS last_at
+			FROM gone GROUP BY 1, 2
+		)
+		INSERT INTO batch_counts (batch, status, bucket, files, bytes, first_at, last_at)
+		SELECT $1, status, coalesce(minute, oldest), files, bytes, first_at, last_at FROM folded`,
+		batch, recentBuckets.Milliseconds(), compactAbove)
+	if err != nil {
+		return fmt.Errorf("compact counts of batch %q: %w", batch, err)
+	}
+	return nil
+}
+
+// BatchSummary returns the counts of batch, or ErrBatchNotFound when there
+// is neither a batch object nor a job of that name. Its cost does not
+// depend on the number of jobs: it reads the folded counts.
+func (s *Store) BatchSummary(ctx context.Context, name string) (BatchSummary, error) {
+	if err := s.CompactBatchCounts(ctx, name); err != nil {
+		return BatchSummary{}, err
+	}
+	sum := BatchSummary{Name: name, ByStatus: map[Status]Count{}}
+	for _, st := range Statuses {
+		sum.ByStatus[st] = Count{}
+	}
+	b, err := s.Batch(ctx, name)
+	found := err == nil
+	switch {
+	case err == nil:
+		sum.Target, sum.Params, sum.StartedAt = b.Target, b.Params, &b.CreatedAt
+	case !errors.Is(err, ErrBatchNotFound):
+		return BatchSummary{}, err
+	}
+	rows, err := s.db.Query(ctx, `
+		SELECT status, sum(files), sum(bytes), min(first_at), max(last_at),
+			coalesce(sum(files) FILTER (WHERE bucket >= now() - $2 * interval '1 millisecond' AND files > 0), 0),
+			coalesce(sum(bytes) FILTER (WHERE bucket >= now() - $2 * interval '1 millisecond' AND files > 0), 0),
+			now()
+		FROM batch_counts WHERE batch = $1 GROUP BY status`, name, rateWindow.Milliseconds())
+	if err != nil {
+		return BatchSummary{}, fmt.Errorf("summary of batch %q: %w", name, err)
+	}
+	defer rows.Close()
+	var recent Count
+	var now time.Time
+	for rows.Next() {
+		var st Status
+		var c, r Count
+		var first, last time.Time
+		if err := rows.Scan(&st, &c.Files, &c.Bytes, &first, &last, &r.Files, &r.Bytes, &now); err != nil {
+			return BatchSummary{}, fmt.Errorf("summary of batch %q: %w", name, err)
+		}
+		found = true
+		sum.ByStatus[st] = c
+		if sum.StartedAt == nil || first.Before(*sum.StartedAt) {
+			sum.StartedAt = &first
+		}
+		if sum.UpdatedAt == nil || last.After(*sum.UpdatedAt) {
+			sum.UpdatedAt = &last
+		}
+		if st.Final() {
+			recent.Files += r.Files
+			recent.Bytes += r.Bytes
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return BatchSummary{}, fmt.Errorf("summary of batch %q: %w", name, err)
+	}
+	if !found {
+		return BatchSummary{}, fmt.Errorf("batch %q: %w", name, ErrBatchNotFound)
+	}
+	for st, c := range sum.ByStatus {
+		sum.Total.Files += c.Files
+		sum.Total.Bytes += c.Bytes
+		if st.Final() {
+			sum.Final.Files += c.Files
+			sum.Final.Bytes += c.Bytes
+		} else {
+			sum.Pending.Files += c.Files
+			sum.Pending.Bytes += c.Bytes
+		}
+	}
+	sum.rate(recent, now)
+	return sum, nil
+}
+
+// rate sets the throughput from the jobs that became final in the rate
+// window, and the time left from it.
+func (b *BatchSummary) rate(recent Count, now time.Time) {
+	if b.StartedAt == nil || now.IsZero() {
+		return
+	}
+	// Buckets are whole minutes: the window starts at the oldest bucket
+	// it counts, or when the batch started if that is later.
+	from := now.Add(-rateWindow).Truncate(time.Minute)
+	if b.StartedAt.After(from) {
+		from = *b.StartedAt
+	}
+	secs := now.Sub(from).Seconds()
+	if secs < 1 {
+		secs = 1
+	}
+	b.FilesPerSecond = float64(recent.Files) / secs
+	b.BytesPerSecond = float64(recent.Bytes) / secs
+	if b.Pending.Files > 0 && b.FilesPerSecond > 0 {
+		eta := float64(b.Pending.Files) / b.FilesPerSecond
+		b.ETASeconds = &eta
+	}
+}
+
+// BatchPage is a page of BatchSummaries.
+type BatchPage struct {
+	Batches []BatchSummary `json:"batches"`
+	// NextCursor is the name to pass as cursor for the next page, "" on
+	// the last.
+	NextCursor string `json:"next_cursor"`
+}
+
+// ListBatches returns the summaries of batches (objects and labels) named
+// after cursor, by name, limit at a time (1-100, default 50).
+func (s *Store) ListBatches(ctx context.Context, cursor string, limit int) (BatchPage, error) {
+	if limit <= 0 || limit > 100 {
+		limit = 50
+	}
+	rows, err := s.db.Query(ctx, `
+		SELECT name FROM (
+			SELECT name FROM batches WHERE name > $1
+			UNION
+			SELECT DISTINCT batch FROM batch_counts WHERE batch > $1
+		) n ORDER BY name LIMIT $2`, cursor, limit+1)
+	if err != nil {
+		return BatchPage{}, fmt.Errorf("list batches: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return BatchPage{}, fmt.Errorf("list batches: %w", err)
+	}
+	page := BatchPage{Batches: []BatchSummary{}}
+	if len(names) > limit {
+		names = names[:limit]
+		page.NextCursor = names[len(names)-1]
+	}
+	for _, n := range names {
+		sum, err := s.BatchSummary(ctx, n)
+		if errors.Is(err, ErrBatchNotFound) {
+			continue
+		}
+		if err != nil {
+			return BatchPage{}, err
+		}
+		page.Batches = append(page.Batches, sum)
+	}
+	return page, nil
+}
+
+// ReportRow is one file of a batch report.
+type ReportRow struct {
+	// Path is the path the client gave for the file; the file name when it
+	// gave none.
+	Path       string     `json:"path"`
+	JobID      string     `json:"job_id"`
+	Status     Status     `json:"status"`
+	Attempts   int        `json:"attempts"`
+	RemoteID   string     `json:"remote_id"`
+	SHA256     string     `json:"sha256"`
+	Size       int64      `json:"size"`
+	LastError  string     `json:"last_error"`
+	FinishedAt *time.Time `json:"finished_at"`
+}
+
+// Report calls fn with each job of batch, FAILED and other problems first
+// (by status, then newest first: the order of the batch index, so rows
+// stream without sorting). With status set, only jobs in that status are
+// reported. Rows come from one snapshot; fn's error stops the report and is
+// returned.
+func (s *Store) Report(ctx context.Context, batch string, status Status, fn func(ReportRow) error) error {
+	q := `SELECT coalesce(client_path, filename), id::text, status, attempts, coalesce(remote_id, ''),
+			sha256, size, coalesce(last_error, ''), finished_at
+		FROM jobs WHERE batch = $1`
+	args := []any{batch}
+	if status != "" {
+		q += ` AND status = $2`
+		args = append(args, string(status))
+	}
+	// jobs.id, not the id::text output column: the index's order.
+	rows, err := s.db.Query(ctx, q+` ORDER BY jobs.status, jobs.id DESC`, args...)
+	if err != nil {
+		return fmt.Errorf("report of batch %q: %w", batch, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r ReportRow
+		if err := rows.Scan(&r.Path, &r.JobID, &r.Status, &r.Attempts, &r.RemoteID, &r.SHA256, &r.Size, &r.LastError, &r.FinishedAt); err != nil {
+			return fmt.Errorf("report of batch %q: %w", batch, err)
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("report of batch %q: %w", batch, err)
+	}
+	return nil
+}
+
+// BatchKeys calls fn with the idempotency key of each job of batch that has
+// one: what a resumed push needs to skip the files already accepted.
+func (s *Store) BatchKeys(ctx context.Context, batch string, fn func(key string) error) error {
+	rows, err := s.db.Query(ctx, `SELECT idempotency_key FROM jobs
+		WHERE batch = $1 AND idempotency_key IS NOT NULL`, batch)
+	if err != nil {
+		return fmt.Errorf("keys of batch %q: %w", batch, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return fmt.Errorf("keys of batch %q: %w", batch, err)
+		}
+		if err := fn(k); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("keys of batch %q: %w", batch, err)
+	}
+	return nil
+}
+
+// CreateWithPath records a new QUEUED job like Create, with the path the
+// client gave for the file. A job of a batch scopes its idempotency key to
+// the batch rather than to the API key: whoever sends the same key in the
+// same batch gets the one job. It returns the existing job and
+// created=false for a key already used.
+func (s *Store) CreateWithPath(ctx context.Context, n New, clientPath string) (job Job, created bool, err error) {
+	if n.Params == nil {
+		n.Params = map[string]string{}
+	}
+	// No conflict target: either unique index (per API key, per batch)
+	// may be the one a repeated key hits.
+	row := s.db.QueryRow(ctx, `
+		INSERT INTO jobs (id, target, batch, filename, content_type, size, sha256, object_key,
+			params, status, max_attempts, idempotency_key, api_key_id, client_path)
+		VALUES ($1, $2, nullif($3, ''), $4, $5, $6, $7, $8, $9, 'QUEUED', $10, nullif($11, ''), nullif($12, 0), nullif($13, ''))
+		ON CONFLICT DO NOTHING
+		RETURNING `+jobColumns,
+		n.ID, n.Target, n.Batch, n.Filename, n.ContentType, n.Size, n.SHA256, n.ObjectKey,
+		n.Params, n.MaxAttempts, n.IdempotencyKey, n.APIKeyID, clientPath)
+	job, err = scanJob(row)
+	if err == nil {
+		return job, true, nil
+	}
+	if !errors.Is(err, ErrNotFound) || n.IdempotencyKey == "" {
+		return Job{}, false, fmt.Errorf("create job: %w", err)
+	}
+	if n.Batch != "" {
+		job, err = s.ByBatchKey(ctx, n.Batch, n.IdempotencyKey)
+		if !errors.Is(err, ErrNotFound) {
+			return job, false, err
+		}
+	}
+	job, err = s.ByIdempotencyKey(ctx, n.APIKeyID, n.IdempotencyKey)
+	return job, false, err
+}
+
+// ByBatchKey returns the job of batch created with the idempotency key.
+func (s *Store) ByBatchKey(ctx context.Context, batch, key string) (Job, error) {
+	job, err := scanJob(s.db.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs
+		WHERE batch = $1 AND idempotency_key = $2`, batch, key))
+	if err != nil {
+		return Job{}, fmt.Errorf("job by batch key: %w", err)
+	}
+	return job, nil
+}

@@ -1,0 +1,199 @@
+package worker_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ferry-relay/ferry/fakes/sink"
+	"github.com/ferry-relay/ferry/internal/testenv"
+	"github.com/ferry-relay/ferry/jobs"
+	"github.com/ferry-relay/ferry/storage"
+	"github.com/ferry-relay/ferry/sweeper"
+	"github.com/ferry-relay/ferry/targets"
+	"github.com/ferry-relay/ferry/targets/httptarget"
+	"github.com/ferry-relay/ferry/worker"
+)
+
+// clock is a settable time for the breaker.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func TestBreakerOpensProbesAndCloses(t *testing.T) {
+	t.Parallel()
+	clk := &clock{now: time.Unix(1_700_000_000, 0)}
+	b := worker.NewBreaker(worker.BreakerConfig{Threshold: 3, Cooldown: time.Second, MaxCooldown: 4 * time.Second}, clk.Now)
+
+	admit := func(wantWait time.Duration, wantProbe bool) {
+		t.Helper()
+		wait, probe := b.Admit()
+		if wait != wantWait || probe != wantProbe {
+			t.Fatalf("Admit() = %s, %v; want %s, %v", wait, probe, wantWait, wantProbe)
+		}
+	}
+	// Failures below the threshold, or broken by a success, keep it closed.
+	b.Record(false)
+	b.Record(false)
+	b.Record(true)
+	b.Record(false)
+	b.Record(false)
+	admit(0, false)
+	// The threshold opens it: wait the cooldown, then one probe.
+	b.Record(false)
+	if !b.Open() {
+		t.Fatal("circuit closed after 3 failures in a row")
+	}
+	admit(time.Second, true)
+	clk.advance(time.Second)
+	admit(0, true)
+	// A failed probe opens it for twice as long, up to the cap.
+	b.Record(false)
+	admit(2*time.Second, true)
+	clk.advance(2 * time.Second)
+	admit(0, true)
+	b.Record(false)
+	admit(4*time.Second, true)
+	clk.advance(4 * time.Second)
+	admit(0, true)
+	b.Record(false)
+	admit(4*time.Second, true) // capped
+	// A successful probe closes it, and the cooldown starts over.
+	clk.advance(4 * time.Second)
+	admit(0, true)
+	b.Record(true)
+	if b.Open() {
+		t.Fatal("circuit open after a successful probe")
+	}
+	admit(0, false)
+	for range 3 {
+		b.Record(false)
+	}
+	admit(time.Second, true)
+}
+
+// One outage fails every delivery in flight when the circuit opens; those
+// failures must not each double the pause.
+func TestBreakerInFlightFailuresDoNotLengthenPause(t *testing.T) {
+	t.Parallel()
+	clk := &clock{now: time.Unix(1_700_000_000, 0)}
+	b := worker.NewBreaker(worker.BreakerConfig{Threshold: 5, Cooldown: 5 * time.Second, MaxCooldown: 5 * time.Minute}, clk.Now)
+	for range 5 + 7 { // threshold, then the other 7 of 12 deliveries in flight
+		b.Record(false)
+	}
+	if wait, probe := b.Admit(); wait != 5*time.Second || !probe {
+		t.Fatalf("after one outage: Admit() = %s, %v; want the first cooldown, 5s", wait, probe)
+	}
+}
+
+// A worker facing a target that fails every request stops sending after the
+// breaker's threshold, probes after the cooldown, and delivers everything
+// once the target is back.
+func TestWorkerStopsHammeringFailingTarget(t *testing.T) {
+	t.Parallel()
+	ctx := testenv.Context(t)
+	pool, _ := testenv.Postgres(t)
+	store := jobs.NewStore(pool)
+	objects := testenv.Storage(t)
+	q := testenv.Queue(t)
+	q.SetAckWait(5 * time.Second)
+
+	fake := sink.New(sink.Options{})
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	fake.Fail(1_000_000, http.StatusServiceUnavailable, 0)
+
+	yaml := "targets:\n  - name: down\n    kind: http\n    url: " + srv.URL + "/ok/\n" +
+		"    concurrency: 1\n    max_attempts: 100\n    backoff: {initial: 10ms, max: 20ms}\n"
+	cfgs, err := targets.ParseFile(strings.NewReader(yaml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := targets.Build(cfgs, map[string]targets.Constructor{"http": httptarget.New})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	const n = 10
+	var ids []string
+	for i := range n {
+		id := uuid.Must(uuid.NewV7()).String()
+		data := bytes.Repeat([]byte{byte('a' + i)}, 100+i)
+		st, err := objects.Put(ctx, storage.KeyFor(id), bytes.NewReader(data), int64(len(data)), 1<<20, "text/plain")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(data)
+		if _, _, err := store.Create(ctx, jobs.New{ID: id, Target: "down", Filename: "f.txt", ContentType: "text/plain",
+			Size: st.Size, SHA256: hex.EncodeToString(sum[:]), ObjectKey: st.Key, MaxAttempts: 100}); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.Publish(ctx, "down", id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	// The sweeper publishes the retries when they are due.
+	sw := sweeper.New(sweeper.Config{Interval: 20 * time.Millisecond, Grace: 10 * time.Millisecond}, store, q, nil, log)
+	w := worker.New(worker.Config{Lease: 5 * time.Second, ShutdownGrace: time.Second}, store, objects, q, ts, log)
+	runCtx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { sw.Run(runCtx) })
+	wg.Go(func() { _ = w.Run(runCtx) })
+	t.Cleanup(func() { stop(); wg.Wait() })
+
+	// Within the breaker's first cooldown (5s), the target sees the
+	// threshold's worth of requests, not one per retry (every 10-20ms).
+	time.Sleep(3 * time.Second) // a measurement window, not a wait for a condition
+	if got := len(fake.Requests()); got < 5 || got > 6 {
+		t.Fatalf("%d requests to a failing target in 3s; want the breaker to stop at 5", got)
+	}
+
+	// The target recovers: the next probe succeeds and the circuit closes.
+	fake.Reset()
+	deadline := time.Now().Add(20 * time.Second)
+	for _, id := range ids {
+		for {
+			j, err := store.Get(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if j.Status == jobs.StatusSuccess {
+				break
+			}
+			if j.Status.Final() || time.Now().After(deadline) {
+				t.Fatalf("job %s: %s after %d attempts (%s); want SUCCESS once the target is back", id, j.Status, j.Attempts, j.LastError)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if got := len(fake.Documents()); got != n {
+		t.Errorf("target received %d documents, want %d", got, n)
+	}
+}
