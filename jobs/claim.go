@@ -245,3 +245,26 @@ func (s *Store) TakeDeliveredObjects(ctx context.Context, retention time.Duratio
 	}
 	return keys, nil
 }
+
+// ExistingIDs returns which of ids are jobs.
+func (s *Store) ExistingIDs(ctx context.Context, ids []string) (map[string]bool, error) {
+	var valid []string
+	for _, id := range ids {
+		if validID(id) {
+			valid = append(valid, id)
+		}
+	}
+	rows, err := s.db.Query(ctx, `SELECT id::text FROM jobs WHERE id = ANY($1::uuid[])`, valid)
+	if err != nil {
+		return nil, fmt.Errorf("existing jobs: %w", err)
+	}
+	found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("existing jobs: %w", err)
+	}
+	out := make(map[string]bool, len(found))
+	for _, id := range found {
+		out[id] = true
+	}
+	return out, nil
+}

@@ -259,3 +259,26 @@ func isNotFound(err error) bool {
 
 // KeyFor returns the object key of a job's file.
 func KeyFor(jobID string) string { return "objects/" + strings.ToLower(jobID) }
+
+// OldKeys returns up to limit keys under prefix, in key order after the key
+// after, of objects last written more than olderThan ago, and the key to
+// continue from ("" once the listing is complete).
+func (s *Store) OldKeys(ctx context.Context, prefix, after string, olderThan time.Duration, limit int) ([]string, string, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var keys []string
+	seen := 0
+	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, StartAfter: after, Recursive: true}) {
+		if obj.Err != nil {
+			return nil, "", fmt.Errorf("list objects: %w", obj.Err)
+		}
+		seen++
+		if time.Since(obj.LastModified) > olderThan {
+			keys = append(keys, obj.Key)
+		}
+		if seen >= limit {
+			return keys, obj.Key, nil
+		}
+	}
+	return keys, "", nil
+}

@@ -13,6 +13,7 @@ package sweeper
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/ferry-relay/ferry/jobs"
@@ -32,6 +33,7 @@ type JobStore interface {
 	TakeUnpublished(ctx context.Context, grace, stale time.Duration, limit int) ([]jobs.Ref, error)
 	Unpublished(ctx context.Context, ids ...string) error
 	TakeDeliveredObjects(ctx context.Context, retention time.Duration, limit int) ([]string, error)
+	ExistingIDs(ctx context.Context, ids []string) (map[string]bool, error)
 }
 
 // Publisher queues a job.
@@ -43,6 +45,7 @@ type Publisher interface {
 type ObjectCleaner interface {
 	AbortIncomplete(ctx context.Context, prefix string, olderThan time.Duration) (int, error)
 	Remove(ctx context.Context, key string) error
+	OldKeys(ctx context.Context, prefix, after string, olderThan time.Duration, limit int) ([]string, string, error)
 }
 
 // Config tunes a Sweeper.
@@ -58,6 +61,10 @@ type Config struct {
 	// Retention is how long a delivered file stays in storage; zero keeps
 	// it forever. Job rows and attempts are never removed.
 	Retention time.Duration
+	// AbandonedAfter is the age at which an incomplete multipart upload, or
+	// a stored file that belongs to no job, is removed
+	// (AbandonedUploadsAge if zero).
+	AbandonedAfter time.Duration
 }
 
 // Sweeper repairs the queue from Postgres.
@@ -67,6 +74,8 @@ type Sweeper struct {
 	queue   Publisher
 	objects ObjectCleaner
 	log     *slog.Logger
+
+	orphanCursor string // where the orphan scan resumes
 }
 
 // New returns a sweeper; objects may be nil.
@@ -79,6 +88,9 @@ func New(cfg Config, js JobStore, q Publisher, objects ObjectCleaner, log *slog.
 	}
 	if cfg.Stale == 0 {
 		cfg.Stale = StaleDefault
+	}
+	if cfg.AbandonedAfter == 0 {
+		cfg.AbandonedAfter = AbandonedUploadsAge
 	}
 	return &Sweeper{cfg: cfg, jobs: js, queue: q, objects: objects, log: log}
 }
@@ -101,6 +113,10 @@ func (s *Sweeper) Run(ctx context.Context) {
 		}
 	}
 }
+
+// Clean does the storage pass that Run does once a minute: abandoned
+// multipart uploads, files of no job, delivered files past retention.
+func (s *Sweeper) Clean(ctx context.Context) { s.clean(ctx) }
 
 // Sweep does one pass and returns how many jobs it published.
 func (s *Sweeper) Sweep(ctx context.Context) int {
@@ -152,11 +168,12 @@ func (s *Sweeper) publish(ctx context.Context, refs []jobs.Ref) int {
 // clean aborts abandoned multipart uploads and removes delivered files past
 // their retention.
 func (s *Sweeper) clean(ctx context.Context) {
-	if n, err := s.objects.AbortIncomplete(ctx, "objects/", AbandonedUploadsAge); err != nil {
+	if n, err := s.objects.AbortIncomplete(ctx, "objects/", s.cfg.AbandonedAfter); err != nil {
 		s.log.Warn("cleaning abandoned uploads", "err", err)
 	} else if n > 0 {
 		s.log.Info("aborted abandoned multipart uploads", "count", n)
 	}
+	s.removeOrphans(ctx)
 	if s.cfg.Retention <= 0 {
 		return
 	}
@@ -172,5 +189,46 @@ func (s *Sweeper) clean(ctx context.Context) {
 	}
 	if len(keys) > 0 {
 		s.log.Info("removed delivered files past retention", "count", len(keys), "retention", s.cfg.Retention)
+	}
+}
+
+// removeOrphans removes stored files that belong to no job: an API process
+// that died between storing the bytes and recording the job leaves one. Only
+// objects older than Config.AbandonedAfter are considered, so an upload being
+// recorded right now is never touched; each pass examines a bounded slice of
+// the bucket and the next one carries on from there.
+func (s *Sweeper) removeOrphans(ctx context.Context) {
+	keys, next, err := s.objects.OldKeys(ctx, "objects/", s.orphanCursor, s.cfg.AbandonedAfter, 5000)
+	if err != nil {
+		s.log.Warn("scanning for orphaned files", "err", err)
+		return
+	}
+	s.orphanCursor = next
+	removed := 0
+	for len(keys) > 0 {
+		chunk := keys[:min(len(keys), 500)]
+		keys = keys[len(chunk):]
+		ids := make([]string, len(chunk))
+		for i, k := range chunk {
+			ids[i] = strings.TrimPrefix(k, "objects/")
+		}
+		known, err := s.jobs.ExistingIDs(ctx, ids)
+		if err != nil {
+			s.log.Warn("scanning for orphaned files", "err", err)
+			return
+		}
+		for i, k := range chunk {
+			if known[ids[i]] {
+				continue
+			}
+			if err := s.objects.Remove(ctx, k); err != nil {
+				s.log.Warn("removing orphaned file", "key", k, "err", err)
+				continue
+			}
+			removed++
+		}
+	}
+	if removed > 0 {
+		s.log.Info("removed stored files that belong to no job", "count", removed)
 	}
 }

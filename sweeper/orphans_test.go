@@ -1,0 +1,51 @@
+package sweeper_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ferry-relay/ferry/internal/testenv"
+	"github.com/ferry-relay/ferry/jobs"
+	"github.com/ferry-relay/ferry/storage"
+	"github.com/ferry-relay/ferry/sweeper"
+)
+
+// TestCleanRemovesOrphans checks that a stored file whose job was never
+// recorded (the API died in between) is removed, and a job's file is kept.
+func TestCleanRemovesOrphans(t *testing.T) {
+	t.Parallel()
+	pool, _ := testenv.Postgres(t)
+	store := jobs.NewStore(pool)
+	objects := testenv.Storage(t)
+	ctx := testenv.Context(t)
+
+	kept := uuid.Must(uuid.NewV7()).String()
+	orphan := uuid.Must(uuid.NewV7()).String()
+	for _, id := range []string{kept, orphan} {
+		if _, err := objects.Put(ctx, storage.KeyFor(id), bytes.NewReader([]byte("x")), 1, 10, "text/plain"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := store.Create(ctx, jobs.New{ID: kept, Target: "t", Filename: "f", ContentType: "text/plain",
+		Size: 1, SHA256: "x", ObjectKey: storage.KeyFor(kept), MaxAttempts: 1}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // S3 times have a resolution of one second
+	sw := sweeper.New(sweeper.Config{AbandonedAfter: time.Second}, store, nil, objects, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	sw.Clean(ctx)
+	if _, err := objects.Open(context.Background(), storage.KeyFor(orphan)); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("the orphaned file is still stored (%v)", err)
+	}
+	r, err := objects.Open(context.Background(), storage.KeyFor(kept))
+	if err != nil {
+		t.Fatalf("the job's file was removed: %v", err)
+	}
+	r.Close()
+}
