@@ -121,7 +121,6 @@ func (s *Server) Handler() http.Handler {
 	return instrument(mux)
 }
 
-
 // auth requires a valid API key.
 func (s *Server) auth(h func(http.ResponseWriter, *http.Request, apikeys.Key)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
