@@ -108,7 +108,7 @@ func ingestScenario(ctx context.Context, e *env, rep *report) error {
 			spreadOf(vs[1].out).cell(""), spreadOf(vs[2].out).cell(""))
 	}
 	rep.details = append(rep.details, detail.String())
-	rep.note("Ingest: ferry is `ferry api` (NATS embedded in the benchmark) so that no delivery runs during the figure; a request ends at the 202, after the job row is written, published and marked enqueued. The limit of each repetition is the fastest of three minio-go PutObject variants of the same bytes (see the ingest table below); all read a plain io.Reader, as ferry reads a request body.")
+	rep.note("Ingest: ferry is `ferry api` (NATS embedded in the benchmark) so that no delivery runs during the figure; a request ends at the 202, once the bytes are in MinIO and the job is recorded in Postgres and published to JetStream. The limit of each repetition is the fastest of three minio-go PutObject variants of the same bytes (see the ingest table below); all read a plain io.Reader, as ferry reads a request body.")
 	return nil
 }
 

@@ -113,13 +113,15 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Job, string, error) {
 		if !validID(f.Cursor) {
 			return nil, "", fmt.Errorf("list jobs: invalid cursor")
 		}
-		where = append(where, "id < "+arg(f.Cursor))
+		where = append(where, "jobs.id < "+arg(f.Cursor))
 	}
 	q := `SELECT ` + jobColumns + ` FROM jobs`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY id DESC LIMIT " + arg(f.Limit+1)
+	// jobs.id, not id: the select list's id is id::text, and ORDER BY
+	// would sort by that text, which no index serves.
+	q += " ORDER BY jobs.id DESC LIMIT " + arg(f.Limit+1)
 	rows, err := s.db.Query(ctx, q, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list jobs: %w", err)

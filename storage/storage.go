@@ -37,6 +37,9 @@ const smallObjectMax = 1 << 20
 
 var smallBuffers = sync.Pool{New: func() any { b := make([]byte, smallObjectMax+1); return &b }}
 
+// maxSinglePut is the largest object S3 accepts in one PUT.
+const maxSinglePut = 5 << 30
+
 // ErrTooLarge means an upload went over its size limit; nothing was stored.
 var ErrTooLarge = errors.New("object over the size limit")
 
@@ -134,6 +137,11 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size, limit in
 		ContentType:          contentType,
 		PartSize:             s.partSize,
 		DisableContentSha256: true,
+		// A known size goes in one streamed PUT: no part buffer in memory,
+		// and the bytes flow on to MinIO while they arrive (a multipart
+		// upload reads a whole part before sending it). Above the S3
+		// single-PUT limit, or when the size is unknown, parts it is.
+		DisableMultipart: size >= 0 && size <= maxSinglePut,
 	}
 	var body io.Reader = lr
 	if size < 0 || size <= smallObjectMax {
@@ -200,19 +208,16 @@ func (l *limitReader) Read(p []byte) (int, error) {
 
 // Open returns a reader over the object stored under key.
 func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
-	obj, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
+	// One GET, which fails here for a missing object: Client.GetObject
+	// followed by Stat would send a HEAD first.
+	body, _, _, err := minio.Core{Client: s.client}.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("get %s: %w", key, err)
-	}
-	// GetObject is lazy: Stat makes the request so a missing object fails here.
-	if _, err := obj.Stat(); err != nil {
-		obj.Close()
 		if isNotFound(err) {
 			return nil, fmt.Errorf("get %s: %w", key, ErrNotFound)
 		}
 		return nil, fmt.Errorf("get %s: %w", key, err)
 	}
-	return obj, nil
+	return body, nil
 }
 
 // Remove deletes the object stored under key. A missing object is not an

@@ -12,9 +12,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-relay/ferry/api"
+	"github.com/ferry-relay/ferry/apikeys"
 	"github.com/ferry-relay/ferry/sweeper"
 	"github.com/ferry-relay/ferry/worker"
 )
+
+// apiKeyCacheTTL is how long a checked API key is trusted without asking
+// Postgres again: a revoked key works for at most this long.
+const apiKeyCacheTTL = 10 * time.Second
 
 // roles says which parts a process runs.
 type roles struct{ api, worker bool }
@@ -64,7 +69,7 @@ func run(ctx context.Context, cfg config, r roles) error {
 	}
 	if r.api {
 		srv := api.New(api.Config{MaxUploadBytes: cfg.MaxUploadBytes}, api.Deps{
-			Jobs: s.jobs, Keys: s.keys, Objects: s.objects, Queue: s.queue, Targets: s.targets,
+			Jobs: s.jobs, Keys: apikeys.NewCache(s.keys, apiKeyCacheTTL), Objects: s.objects, Queue: s.queue, Targets: s.targets,
 			Ready: map[string]api.Pinger{"postgres": s.pool, "nats": s.queue, "s3": s.objects},
 			Log:   log.With("component", "api"),
 		})

@@ -46,7 +46,12 @@ func New(cfg targets.Config) (targets.Deliverer, error) {
 	if err := cfg.Settings(&s); err != nil {
 		return nil, err
 	}
-	return NewClient(s, http.DefaultClient)
+	// A transport of its own that keeps a connection per delivery slot:
+	// http.DefaultTransport keeps 2 idle per host, so concurrent
+	// deliveries would open and close a connection each.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = max(cfg.Concurrency, 2)
+	return NewClient(s, &http.Client{Transport: tr})
 }
 
 // NewClient builds the connector from settings and an HTTP client.
