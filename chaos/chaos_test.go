@@ -50,7 +50,7 @@ func TestChaosShort(t *testing.T) {
 		{At: 10 * time.Second, Kind: faultPostgresCrash, Down: 1500 * time.Millisecond},
 		{At: 12 * time.Second, Kind: faultWorkerTerm, Worker: 1, Down: 300 * time.Millisecond},
 		{At: 15 * time.Second, Kind: faultWorkerKill, Worker: 1, Down: 500 * time.Millisecond},
-		{At: 16 * time.Second, Kind: faultTargetOutage, Requests: 40},
+		{At: 16 * time.Second, Kind: faultTargetOutage, Down: 3 * time.Second},
 		{At: 17 * time.Second, Kind: faultAPIKill, Down: 300 * time.Millisecond},
 	}
 	var logs bytes.Buffer

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -45,6 +46,7 @@ type cluster struct {
 	sink     *sink.Server
 	sinkSrv  *http.Server
 	sinkAddr string
+	outage   outageGate
 	api      *process
 	apiAddr  string
 	workers  []*process
@@ -223,9 +225,38 @@ func (c *cluster) startSink() error {
 	}
 	c.sink = sink.New(sink.Options{FailRate: c.cfg.FailRate, SlowDelay: c.cfg.SlowDelay})
 	c.sinkAddr = ln.Addr().String()
-	c.sinkSrv = &http.Server{Handler: c.sink, ReadHeaderTimeout: 10 * time.Second}
+	c.sinkSrv = &http.Server{Handler: &c.outage, ReadHeaderTimeout: 10 * time.Second}
+	c.outage.next = c.sink
 	go func() { _ = c.sinkSrv.Serve(ln) }()
 	return nil
+}
+
+// outageGate puts the target down for a while: every upload is answered
+// 503 until the outage ends. The sink's own Fail counts requests, which a
+// circuit breaker spaces out, so an outage measured in requests would last
+// as long as the breaker's pauses allow; a real one lasts a time.
+type outageGate struct {
+	next  http.Handler
+	mu    sync.Mutex
+	until time.Time
+}
+
+// down starts an outage of d.
+func (g *outageGate) down(d time.Duration) {
+	g.mu.Lock()
+	g.until = time.Now().Add(d)
+	g.mu.Unlock()
+}
+
+func (g *outageGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.mu.Lock()
+	down := time.Now().Before(g.until)
+	g.mu.Unlock()
+	if down && !strings.HasPrefix(r.URL.Path, "/_fake/") {
+		http.Error(w, `{"error":"target down"}`, http.StatusServiceUnavailable)
+		return
+	}
+	g.next.ServeHTTP(w, r)
 }
 
 // startMinIO runs a private MinIO on a free port, for MinIO restarts.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"slices"
 	"sync"
 	"syscall"
@@ -30,14 +29,13 @@ var faultOrder = []faultKind{faultWorkerKill, faultWorkerTerm, faultAPIKill, fau
 	faultPostgresCrash, faultMinIOKill, faultTargetOutage}
 
 // fault is one injected failure: at At after the start of the uploads, take
-// the component down for Down, then bring it back. For a target outage,
-// Requests is how many requests the sink fails.
+// the component down for Down (the target: answer 503 to every upload),
+// then bring it back.
 type fault struct {
-	At       time.Duration
-	Kind     faultKind
-	Worker   int // which worker, for worker faults
-	Down     time.Duration
-	Requests int
+	At     time.Duration
+	Kind   faultKind
+	Worker int // which worker, for worker faults
+	Down   time.Duration
 	// ServeWithin, for an API kill, is how soon the restarted API must
 	// answer (zero: not checked).
 	ServeWithin time.Duration
@@ -189,8 +187,9 @@ func (fs *faults) run(f fault) error {
 		return c.minio.start()
 	case faultTargetOutage:
 		fs.count(f.Kind)
-		log.Info("target outage", "requests", f.Requests)
-		c.sink.Fail(f.Requests, http.StatusServiceUnavailable, 0)
+		log.Info("target down")
+		c.outage.down(f.Down)
+		pause(f.Down)
 		return nil
 	}
 	return fmt.Errorf("unknown fault")
@@ -324,7 +323,7 @@ func (fs *faults) random(ctx context.Context, seed uint64, every [2]time.Duratio
 		case faultNATSKill, faultPostgresCrash, faultMinIOKill:
 			f.Down = span(500*time.Millisecond, 3*time.Second)
 		case faultTargetOutage:
-			f.Requests = 30 + rng.IntN(120)
+			f.Down = span(2*time.Second, 10*time.Second)
 		}
 		fs.inject(f)
 	}

@@ -391,7 +391,8 @@ func (r *Report) Print(w io.Writer) {
 	row("extra deliveries at the target", r.Extra, fmt.Sprintf("worker kills %d; each follows a delivery cut short: %d of %d",
 		r.WorkerKills, r.ExtraExplained, r.Extra))
 	row("jobs stuck in a non-final state", r.Stuck, "must be 0")
-	row("deliveries cut short by a kill", r.Abandoned, fmt.Sprintf("attempts ABANDONED, recovered after the lease; %d by killed workers", r.AbandonedKill))
+	row("deliveries cut short (lease expired)", r.Abandoned, fmt.Sprintf("attempts ABANDONED: %d by killed workers, %d by workers cut off from Postgres",
+		r.AbandonedKill, r.Abandoned-r.AbandonedKill))
 	row("deliveries handed back on SIGTERM", r.HandedBack, fmt.Sprintf("attempts INTERRUPTED; %d graceful worker stops", r.WorkerStops))
 	row("MinIO incomplete uploads left", r.Incomplete, "")
 	row("MinIO objects without a job", r.Orphans, "")

@@ -148,6 +148,9 @@ func (q *Queue) Consumer(ctx context.Context, target string, maxInFlight int) (j
 	return c, nil
 }
 
+// Connected reports whether the connection to NATS is up right now.
+func (q *Queue) Connected() bool { return q.nc.IsConnected() }
+
 // Ping checks that JetStream answers.
 func (q *Queue) Ping(ctx context.Context) error {
 	if !q.nc.IsConnected() {

@@ -103,9 +103,12 @@ func openStack(ctx context.Context, cfg config, log *slog.Logger, embed bool) (*
 	// NATS being down must not stop the API from accepting uploads (the
 	// sweeper publishes them later) nor a worker from starting (it waits
 	// for its consumers): make sure of the stream in the background.
-	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	err = s.queue.EnsureStream(sctx)
-	cancel()
+	err = errors.New("not connected")
+	if s.queue.Connected() {
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		err = s.queue.EnsureStream(sctx)
+		cancel()
+	}
 	if err != nil {
 		log.Warn("NATS JetStream not reachable yet; uploads are accepted and published when it is", "err", err)
 		go func() { _ = waitFor(ctx, log, "nats jetstream", s.queue.EnsureStream) }()
