@@ -138,6 +138,3 @@ func (p *postgres) remove() {
 	p.stop()
 	os.RemoveAll(p.dir)
 }
-
-// logTail returns the end of the server log.
-func (p *postgres) logTail(n int) string { return tail(filepath.Join(p.dir, "postgres.log"), n) }

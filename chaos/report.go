@@ -343,7 +343,7 @@ func (r *Report) storageLeftovers(ctx context.Context, c *cluster, jobs map[stri
 	}
 	if r.Orphans > 0 {
 		r.Notes = append(r.Notes, fmt.Sprintf("%d stored files belong to no job: an API process died between "+
-			"storing the bytes and recording the job; nothing removes them yet", r.Orphans))
+			"storing the bytes and recording the job; the sweeper removes them once an hour old (sweeper.AbandonedUploadsAge)", r.Orphans))
 	}
 	return nil
 }
@@ -378,7 +378,7 @@ func (r *Report) Print(w io.Writer) {
 		if note != "" {
 			note = "  (" + note + ")"
 		}
-		fmt.Fprintf(w, "  %-34s %8v%s\n", name, v, note)
+		fmt.Fprintf(w, "  %-38s %8v%s\n", name, v, note)
 	}
 	row("files accepted", r.Accepted, fmt.Sprintf("%d upload attempts retried", r.UploadRetries))
 	row("uploads cut mid-body by a kill", r.CutUploads, fmt.Sprintf("%d left a job; must be 0", r.CutWithJob))
