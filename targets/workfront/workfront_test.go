@@ -408,8 +408,11 @@ func TestConcurrencyLimit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := fake.MaxConcurrent(); got != limit {
-		t.Errorf("fake saw %d concurrent requests, want exactly %d", got, limit)
+	// Never above the limit. Reaching it exactly depends on scheduling (the
+	// fake counts a request a little after the gate lets it through), so
+	// only "more than one at once" is asserted on the low side.
+	if got := fake.MaxConcurrent(); got > limit || got < 2 {
+		t.Errorf("fake saw %d concurrent requests, want 2..%d", got, limit)
 	}
 	if n := len(fake.Documents()); n != 12 {
 		t.Errorf("fake holds %d documents, want 12", n)
