@@ -22,6 +22,7 @@ import (
 
 	"github.com/ferry-relay/ferry/api"
 	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/internal/testenv"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/queue"
@@ -120,10 +121,7 @@ func (p *pipeline) startWorker(cfg worker.Config) {
 }
 
 // jobView is a job as the API returns it.
-type jobView struct {
-	jobs.Job
-	URL string `json:"url"`
-}
+type jobView = apitypes.Job
 
 type apiError struct {
 	Error struct {
