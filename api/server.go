@@ -1,7 +1,8 @@
 // Package api is ferry's HTTP API: uploads in, job status out.
 //
-// Every route under /v1 needs an API key as a bearer token. /healthz,
-// /readyz and /metrics do not. Errors are JSON:
+// Every route under /v1 needs an API key as a bearer token, but GET
+// /v1/openapi.json, the API's OpenAPI 3.1 document. /healthz, /readyz and
+// /metrics need none either. Errors are JSON:
 // {"error":{"code":"...","message":"..."}}.
 package api
 
@@ -107,6 +108,7 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", promhttp.Handler())
+	mux.HandleFunc("GET /v1/openapi.json", s.openapi)
 	mux.Handle("POST /v1/uploads", s.auth(s.upload))
 	mux.Handle("GET /v1/jobs", s.auth(s.listJobs))
 	mux.Handle("GET /v1/jobs/{id}", s.auth(s.getJob))
