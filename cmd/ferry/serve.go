@@ -57,7 +57,7 @@ func run(ctx context.Context, cfg config, r roles) error {
 	errs := make(chan error, 2)
 	enq := jobs.NewEnqueuer(s.jobs, s.queue, log.With("component", "enqueue"))
 	sw := sweeper.New(sweeper.Config{Retention: cfg.Retention}, sweeper.Deps{
-		Jobs: s.jobs, Enqueue: enq, Objects: s.objects, Log: log.With("component", "sweeper")})
+		Jobs: s.jobs, Enqueue: enq, Stream: s.queue, Objects: s.objects, Log: log.With("component", "sweeper")})
 	swCtx, stopSweeper := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSweeper()
 	wg.Go(func() { sw.Run(swCtx) })
