@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferry-relay/ferry/api"
 	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/election"
 	"github.com/ferry-relay/ferry/sweeper"
 	"github.com/ferry-relay/ferry/worker"
 )
@@ -54,9 +55,13 @@ func run(ctx context.Context, cfg config, r roles) error {
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
-	sw := sweeper.New(sweeper.Config{Retention: cfg.Retention}, s.jobs, s.queue, s.objects, log.With("component", "sweeper"))
+	// One process of the installation scans the bucket and applies
+	// retention; every process repairs jobs.
+	elector := election.New(s.pool, 0, log.With("component", "election"))
+	sw := sweeper.New(sweeper.Config{Retention: cfg.Retention, Leader: elector}, s.jobs, s.queue, s.objects, log.With("component", "sweeper"))
 	swCtx, stopSweeper := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSweeper()
+	wg.Go(func() { elector.Run(swCtx) })
 	wg.Go(func() { sw.Run(swCtx) })
 
 	if r.worker {
