@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/jobs"
 )
 
@@ -27,15 +28,9 @@ func (s *Server) requeueRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /v1/jobs/retry", s.auth(s.retryJobs))
 }
 
-// requeueRequest is the body of POST /v1/jobs/retry.
-type requeueRequest struct {
-	jobs.RequeueFilter
-	All bool `json:"all"`
-}
-
 func (s *Server) retryJobs(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
 	q := r.URL.Query()
-	req := requeueRequest{RequeueFilter: jobs.RequeueFilter{
+	req := apitypes.RequeueRequest{RequeueFilter: apitypes.RequeueFilter{
 		Target: q.Get("target"), Batch: q.Get("batch"), Error: q.Get("error")}}
 	if v := q.Get("all"); v != "" {
 		all, err := strconv.ParseBool(v)
@@ -64,7 +59,7 @@ func (s *Server) retryJobs(w http.ResponseWriter, r *http.Request, _ apikeys.Key
 			return
 		}
 	}
-	s.requeue(w, r, req.RequeueFilter)
+	s.requeue(w, r, storeRequeueFilter(req.RequeueFilter))
 }
 
 // requeue re-queues the FAILED jobs matching f and answers how many.
@@ -85,7 +80,7 @@ func (s *Server) requeue(w http.ResponseWriter, r *http.Request, f jobs.RequeueF
 		return
 	}
 	s.log.Info("re-queued failed jobs", "count", n, "target", f.Target, "batch", f.Batch, "error_contains", f.Error)
-	writeJSON(w, http.StatusOK, map[string]int{"requeued": n})
+	writeJSON(w, http.StatusOK, apitypes.RequeueResult{Requeued: n})
 }
 
 // publishRefs queues jobs now, stopping at the first failure: the sweeper

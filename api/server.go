@@ -1,7 +1,8 @@
 // Package api is ferry's HTTP API: uploads in, job status out.
 //
-// Every route under /v1 needs an API key as a bearer token. /healthz,
-// /readyz and /metrics do not. Errors are JSON:
+// Every route under /v1 needs an API key as a bearer token, but GET
+// /v1/openapi.json, the API's OpenAPI 3.1 document. /healthz, /readyz and
+// /metrics need none either. Errors are JSON:
 // {"error":{"code":"...","message":"..."}}.
 package api
 
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/storage"
 	"github.com/ferry-relay/ferry/targets"
@@ -106,6 +108,7 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", promhttp.Handler())
+	mux.HandleFunc("GET /v1/openapi.json", s.openapi)
 	mux.Handle("POST /v1/uploads", s.auth(s.upload))
 	mux.Handle("GET /v1/jobs", s.auth(s.listJobs))
 	mux.Handle("GET /v1/jobs/{id}", s.auth(s.getJob))
@@ -183,23 +186,16 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listTargets(w http.ResponseWriter, _ *http.Request, _ apikeys.Key) {
-	type target struct {
-		Name         string `json:"name"`
-		Kind         string `json:"kind"`
-		MaxAttempts  int    `json:"max_attempts"`
-		Concurrency  int    `json:"concurrency"`
-		MaxFileBytes int64  `json:"max_file_bytes,omitempty"`
-	}
-	out := []target{}
+	out := []apitypes.Target{}
 	for _, name := range s.targets.Names() {
 		t := s.targets[name]
-		v := target{Name: t.Name, Kind: t.Kind, MaxAttempts: t.MaxAttempts, Concurrency: t.Concurrency}
+		v := apitypes.Target{Name: t.Name, Kind: t.Kind, MaxAttempts: t.MaxAttempts, Concurrency: t.Concurrency}
 		if sl, ok := t.Deliverer.(targets.SizeLimiter); ok {
 			v.MaxFileBytes = sl.MaxFileBytes()
 		}
 		out = append(out, v)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"targets": out})
+	writeJSON(w, http.StatusOK, apitypes.TargetList{Targets: out})
 }
 
 // internal answers 500 and logs the cause, which the client never sees.
@@ -217,5 +213,5 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func writeError(w http.ResponseWriter, code int, errCode, msg string) {
-	writeJSON(w, code, map[string]any{"error": map[string]string{"code": errCode, "message": msg}})
+	writeJSON(w, code, apitypes.Error{Error: apitypes.ErrorDetail{Code: errCode, Message: msg}})
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/ferry-relay/ferry/api"
 	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/internal/testenv"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/queue"
@@ -95,7 +96,7 @@ func newPipeline(t *testing.T, targetsYAML string, opts pipelineOptions) *pipeli
 		Ready: map[string]api.Pinger{"postgres": pool, "nats": p.queue, "s3": p.objects},
 		Log:   p.log,
 	})
-	p.api = httptest.NewServer(srv.Handler())
+	p.api = httptest.NewServer(checkContract(t, srv.Handler()))
 	t.Cleanup(p.api.Close)
 
 	sw := sweeper.New(sweeper.Config{Interval: 100 * time.Millisecond, Grace: time.Second}, p.jobs, p.queue, p.objects, p.log)
@@ -120,10 +121,7 @@ func (p *pipeline) startWorker(cfg worker.Config) {
 }
 
 // jobView is a job as the API returns it.
-type jobView struct {
-	jobs.Job
-	URL string `json:"url"`
-}
+type jobView = apitypes.Job
 
 type apiError struct {
 	Error struct {
