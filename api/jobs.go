@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/jobs"
 )
 
@@ -15,7 +16,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
 		s.jobError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, view(job))
+	writeJSON(w, http.StatusOK, wireJob(job))
 }
 
 func (s *Server) getAttempts(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
@@ -24,10 +25,7 @@ func (s *Server) getAttempts(w http.ResponseWriter, r *http.Request, _ apikeys.K
 		s.jobError(w, r, err)
 		return
 	}
-	if as == nil {
-		as = []jobs.Attempt{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"attempts": as})
+	writeJSON(w, http.StatusOK, apitypes.AttemptList{Attempts: wireAttempts(as)})
 }
 
 func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
@@ -54,11 +52,7 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ apikeys.Key)
 		s.internal(w, r, err)
 		return
 	}
-	out := make([]jobView, len(list))
-	for i, j := range list {
-		out[i] = view(j)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"jobs": out, "next_cursor": next})
+	writeJSON(w, http.StatusOK, apitypes.JobList{Jobs: wireJobs(list), NextCursor: next})
 }
 
 func (s *Server) retryJob(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
@@ -67,8 +61,8 @@ func (s *Server) retryJob(w http.ResponseWriter, r *http.Request, _ apikeys.Key)
 		s.jobError(w, r, err)
 		return
 	}
-	s.publish(r, job)
-	writeJSON(w, http.StatusOK, view(job))
+	s.enqueue.Enqueue(r.Context(), []jobs.Ref{jobs.RefOf(job)})
+	writeJSON(w, http.StatusOK, wireJob(job))
 }
 
 func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
@@ -77,16 +71,7 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request, _ apikeys.Key
 		s.jobError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, view(job))
-}
-
-// publish queues a job now if it can; the sweeper does it later otherwise.
-func (s *Server) publish(r *http.Request, job jobs.Job) {
-	if err := s.queue.Publish(r.Context(), job.Target, job.ID); err != nil {
-		s.log.Warn("queue unavailable: job will be published later", "job", job.ID, "err", err)
-		return
-	}
-	_ = s.jobs.MarkEnqueued(r.Context(), job.ID)
+	writeJSON(w, http.StatusOK, wireJob(job))
 }
 
 func (s *Server) jobError(w http.ResponseWriter, r *http.Request, err error) {

@@ -1,12 +1,11 @@
 package api
 
 import (
-	"context"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/jobs"
 )
 
@@ -27,15 +26,9 @@ func (s *Server) requeueRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /v1/jobs/retry", s.auth(s.retryJobs))
 }
 
-// requeueRequest is the body of POST /v1/jobs/retry.
-type requeueRequest struct {
-	jobs.RequeueFilter
-	All bool `json:"all"`
-}
-
 func (s *Server) retryJobs(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
 	q := r.URL.Query()
-	req := requeueRequest{RequeueFilter: jobs.RequeueFilter{
+	req := apitypes.RequeueRequest{RequeueFilter: apitypes.RequeueFilter{
 		Target: q.Get("target"), Batch: q.Get("batch"), Error: q.Get("error")}}
 	if v := q.Get("all"); v != "" {
 		all, err := strconv.ParseBool(v)
@@ -64,7 +57,7 @@ func (s *Server) retryJobs(w http.ResponseWriter, r *http.Request, _ apikeys.Key
 			return
 		}
 	}
-	s.requeue(w, r, req.RequeueFilter)
+	s.requeue(w, r, storeRequeueFilter(req.RequeueFilter))
 }
 
 // requeue re-queues the FAILED jobs matching f and answers how many.
@@ -74,7 +67,7 @@ func (s *Server) requeue(w http.ResponseWriter, r *http.Request, f jobs.RequeueF
 		if published >= publishNowMax {
 			return
 		}
-		published += s.publishRefs(r.Context(), refs)
+		published += s.enqueue.Enqueue(r.Context(), refs)
 	})
 	if err != nil {
 		if n > 0 {
@@ -85,27 +78,5 @@ func (s *Server) requeue(w http.ResponseWriter, r *http.Request, f jobs.RequeueF
 		return
 	}
 	s.log.Info("re-queued failed jobs", "count", n, "target", f.Target, "batch", f.Batch, "error_contains", f.Error)
-	writeJSON(w, http.StatusOK, map[string]int{"requeued": n})
-}
-
-// publishRefs queues jobs now, stopping at the first failure: the sweeper
-// publishes whatever is left.
-func (s *Server) publishRefs(ctx context.Context, refs []jobs.Ref) int {
-	var ids []string
-	for _, ref := range refs {
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		err := s.queue.Publish(pctx, ref.Target, ref.ID)
-		cancel()
-		if err != nil {
-			s.log.Warn("queue unavailable: re-queued jobs will be published later", "err", err)
-			break
-		}
-		ids = append(ids, ref.ID)
-	}
-	if len(ids) > 0 {
-		if err := s.jobs.MarkEnqueued(context.WithoutCancel(ctx), ids...); err != nil {
-			s.log.Warn("could not mark jobs published; they may be published twice, harmlessly", "err", err)
-		}
-	}
-	return len(ids)
+	writeJSON(w, http.StatusOK, apitypes.RequeueResult{Requeued: n})
 }

@@ -1,7 +1,8 @@
 // Package api is ferry's HTTP API: uploads in, job status out.
 //
-// Every route under /v1 needs an API key as a bearer token. /healthz,
-// /readyz and /metrics do not. Errors are JSON:
+// Every route under /v1 needs an API key as a bearer token, but GET
+// /v1/openapi.json, the API's OpenAPI 3.1 document. /healthz, /readyz and
+// /metrics need none either. Errors are JSON:
 // {"error":{"code":"...","message":"..."}}.
 package api
 
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/storage"
 	"github.com/ferry-relay/ferry/targets"
@@ -25,14 +27,20 @@ import (
 // MaxUploadBytesDefault is the default limit on one file: 5 GiB.
 const MaxUploadBytesDefault int64 = 5 << 30
 
+// BodyIdleTimeoutDefault is how long an upload's body may send nothing
+// before it is cut.
+const BodyIdleTimeoutDefault = 60 * time.Second
+
 // JobStore is what the API needs of the job store.
 type JobStore interface {
-	Create(ctx context.Context, n jobs.New) (jobs.Job, bool, error)
+	RecordRequest(ctx context.Context, req jobs.Request) ([]jobs.Job, bool, error)
+	RequestByKey(ctx context.Context, batch string, apiKeyID int64, key string) (string, []jobs.Job, error)
+	BeginUpload(ctx context.Context, key string) error
+	KeepUploading(ctx context.Context, keys ...string) error
+	EndUpload(ctx context.Context, keys ...string) error
 	Get(ctx context.Context, id string) (jobs.Job, error)
 	List(ctx context.Context, f jobs.Filter) ([]jobs.Job, string, error)
 	Attempts(ctx context.Context, id string) ([]jobs.Attempt, error)
-	ByIdempotencyKey(ctx context.Context, apiKeyID int64, key string) (jobs.Job, error)
-	MarkEnqueued(ctx context.Context, ids ...string) error
 	Retry(ctx context.Context, id string) (jobs.Job, error)
 	Cancel(ctx context.Context, id string) (jobs.Job, error)
 	BatchStore
@@ -49,9 +57,9 @@ type ObjectStore interface {
 	Remove(ctx context.Context, key string) error
 }
 
-// Publisher queues jobs.
-type Publisher interface {
-	Publish(ctx context.Context, target, jobID string) error
+// Enqueuer publishes committed jobs; *jobs.Enqueuer is the one.
+type Enqueuer interface {
+	Enqueue(ctx context.Context, refs []jobs.Ref) int
 }
 
 // Pinger is a dependency /readyz checks.
@@ -70,6 +78,10 @@ type Describer interface {
 type Config struct {
 	// MaxUploadBytes limits one file; MaxUploadBytesDefault if zero.
 	MaxUploadBytes int64
+	// BodyIdleTimeout cuts an upload whose body sends nothing for that
+	// long (its partial file is removed); BodyIdleTimeoutDefault if zero,
+	// never if negative.
+	BodyIdleTimeout time.Duration
 }
 
 // Server serves the API.
@@ -78,7 +90,7 @@ type Server struct {
 	jobs    JobStore
 	keys    KeyChecker
 	objects ObjectStore
-	queue   Publisher
+	enqueue Enqueuer
 	targets targets.Set
 	ready   map[string]Pinger
 	log     *slog.Logger
@@ -89,7 +101,7 @@ type Deps struct {
 	Jobs    JobStore
 	Keys    KeyChecker
 	Objects ObjectStore
-	Queue   Publisher
+	Enqueue Enqueuer
 	Targets targets.Set
 	// Ready are the dependencies /readyz checks, by name.
 	Ready map[string]Pinger
@@ -101,7 +113,10 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.MaxUploadBytes == 0 {
 		cfg.MaxUploadBytes = MaxUploadBytesDefault
 	}
-	return &Server{cfg: cfg, jobs: d.Jobs, keys: d.Keys, objects: d.Objects, queue: d.Queue,
+	if cfg.BodyIdleTimeout == 0 {
+		cfg.BodyIdleTimeout = BodyIdleTimeoutDefault
+	}
+	return &Server{cfg: cfg, jobs: d.Jobs, keys: d.Keys, objects: d.Objects, enqueue: d.Enqueue,
 		targets: d.Targets, ready: d.Ready, log: d.Log}
 }
 
@@ -113,6 +128,7 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", promhttp.Handler())
+	mux.HandleFunc("GET /v1/openapi.json", s.openapi)
 	mux.Handle("POST /v1/uploads", s.auth(s.upload))
 	mux.Handle("GET /v1/jobs", s.auth(s.listJobs))
 	mux.Handle("GET /v1/jobs/{id}", s.auth(s.getJob))
@@ -201,23 +217,16 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listTargets(w http.ResponseWriter, _ *http.Request, _ apikeys.Key) {
-	type target struct {
-		Name         string `json:"name"`
-		Kind         string `json:"kind"`
-		MaxAttempts  int    `json:"max_attempts"`
-		Concurrency  int    `json:"concurrency"`
-		MaxFileBytes int64  `json:"max_file_bytes,omitempty"`
-	}
-	out := []target{}
+	out := []apitypes.Target{}
 	for _, name := range s.targets.Names() {
 		t := s.targets[name]
-		v := target{Name: t.Name, Kind: t.Kind, MaxAttempts: t.MaxAttempts, Concurrency: t.Concurrency}
+		v := apitypes.Target{Name: t.Name, Kind: t.Kind, MaxAttempts: t.MaxAttempts, Concurrency: t.Concurrency}
 		if sl, ok := t.Deliverer.(targets.SizeLimiter); ok {
 			v.MaxFileBytes = sl.MaxFileBytes()
 		}
 		out = append(out, v)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"targets": out})
+	writeJSON(w, http.StatusOK, apitypes.TargetList{Targets: out})
 }
 
 // internal answers 500 and logs the cause, which the client never sees.
@@ -235,5 +244,5 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func writeError(w http.ResponseWriter, code int, errCode, msg string) {
-	writeJSON(w, code, map[string]any{"error": map[string]string{"code": errCode, "message": msg}})
+	writeJSON(w, code, apitypes.Error{Error: apitypes.ErrorDetail{Code: errCode, Message: msg}})
 }

@@ -10,10 +10,10 @@ import (
 // fields match every job; the caller decides whether an empty filter (every
 // FAILED job) is what was meant.
 type RequeueFilter struct {
-	Target string `json:"target,omitempty"`
-	Batch  string `json:"batch,omitempty"`
+	Target string
+	Batch  string
 	// Error matches jobs whose last error contains it, ignoring case.
-	Error string `json:"error,omitempty"`
+	Error string
 }
 
 // Empty reports whether f matches every FAILED job.
@@ -55,7 +55,7 @@ func (s *Store) RequeueFailed(ctx context.Context, f RequeueFilter, chunk func([
 		UPDATE jobs SET status = 'QUEUED', attempts = 0, next_attempt_at = now(),
 			finished_at = NULL, enqueued_at = NULL, updated_at = now()
 		FROM picked WHERE jobs.id = picked.id
-		RETURNING jobs.id::text, jobs.target`
+		RETURNING jobs.id::text, jobs.target, jobs.updated_at`
 	total := 0
 	for {
 		rows, err := s.db.Query(ctx, q, args...)

@@ -14,6 +14,7 @@ import (
 	"github.com/ferry-relay/ferry/api"
 	"github.com/ferry-relay/ferry/apikeys"
 	"github.com/ferry-relay/ferry/election"
+	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/sweeper"
 	"github.com/ferry-relay/ferry/worker"
 )
@@ -55,10 +56,12 @@ func run(ctx context.Context, cfg config, r roles) error {
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
+	enq := jobs.NewEnqueuer(s.jobs, s.queue, log.With("component", "enqueue"))
 	// One process of the installation scans the bucket and applies
 	// retention; every process repairs jobs.
 	elector := election.New(s.pool, 0, log.With("component", "election"))
-	sw := sweeper.New(sweeper.Config{Retention: cfg.Retention, Leader: elector}, s.jobs, s.queue, s.objects, log.With("component", "sweeper"))
+	sw := sweeper.New(sweeper.Config{Retention: cfg.Retention, Leader: elector}, sweeper.Deps{
+		Jobs: s.jobs, Enqueue: enq, Objects: s.objects, Log: log.With("component", "sweeper")})
 	swCtx, stopSweeper := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSweeper()
 	wg.Go(func() { elector.Run(swCtx) })
@@ -73,8 +76,8 @@ func run(ctx context.Context, cfg config, r roles) error {
 		})
 	}
 	if r.api {
-		srv := api.New(api.Config{MaxUploadBytes: cfg.MaxUploadBytes}, api.Deps{
-			Jobs: s.jobs, Keys: apikeys.NewCache(s.keys, apiKeyCacheTTL), Objects: s.objects, Queue: s.queue, Targets: s.targets,
+		srv := api.New(api.Config{MaxUploadBytes: cfg.MaxUploadBytes, BodyIdleTimeout: cfg.BodyIdleTimeout}, api.Deps{
+			Jobs: s.jobs, Keys: apikeys.NewCache(s.keys, apiKeyCacheTTL), Objects: s.objects, Enqueue: enq, Targets: s.targets,
 			Ready: map[string]api.Pinger{"postgres": s.pool, "nats": s.queue, "s3": s.objects},
 			Log:   log.With("component", "api"),
 		})
