@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/ferry-relay/ferry/api"
 	"github.com/ferry-relay/ferry/apikeys"
 	"github.com/ferry-relay/ferry/apitypes"
@@ -49,6 +51,7 @@ var kinds = map[string]targets.Constructor{
 // pipeline is one ferry, all components real, in the test process.
 type pipeline struct {
 	t       *testing.T
+	pool    *pgxpool.Pool
 	jobs    *jobs.Store
 	objects *storage.Store
 	queue   *queue.Queue
@@ -64,6 +67,7 @@ type pipeline struct {
 type pipelineOptions struct {
 	maxUpload int64
 	noWorker  bool
+	bodyIdle  time.Duration
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -78,7 +82,7 @@ func newPipeline(t *testing.T, targetsYAML string, opts pipelineOptions) *pipeli
 	t.Helper()
 	ctx := testenv.Context(t)
 	pool, _ := testenv.Postgres(t)
-	p := &pipeline{t: t, jobs: jobs.NewStore(pool), objects: testenv.Storage(t), queue: testenv.Queue(t), log: testLogger(t)}
+	p := &pipeline{t: t, pool: pool, jobs: jobs.NewStore(pool), objects: testenv.Storage(t), queue: testenv.Queue(t), log: testLogger(t)}
 	p.queue.SetAckWait(5 * time.Second)
 	cfgs, err := targets.ParseFile(strings.NewReader(targetsYAML), func(string) (string, bool) { return "", false })
 	if err != nil {
@@ -91,15 +95,17 @@ func newPipeline(t *testing.T, targetsYAML string, opts pipelineOptions) *pipeli
 	if p.key, err = keys.Create(ctx, "test"); err != nil {
 		t.Fatal(err)
 	}
-	srv := api.New(api.Config{MaxUploadBytes: opts.maxUpload}, api.Deps{
-		Jobs: p.jobs, Keys: keys, Objects: p.objects, Queue: p.queue, Targets: p.targets,
+	enq := jobs.NewEnqueuer(p.jobs, p.queue, p.log)
+	srv := api.New(api.Config{MaxUploadBytes: opts.maxUpload, BodyIdleTimeout: opts.bodyIdle}, api.Deps{
+		Jobs: p.jobs, Keys: keys, Objects: p.objects, Enqueue: enq, Targets: p.targets,
 		Ready: map[string]api.Pinger{"postgres": pool, "nats": p.queue, "s3": p.objects},
 		Log:   p.log,
 	})
 	p.api = httptest.NewServer(checkContract(t, srv.Handler()))
 	t.Cleanup(p.api.Close)
 
-	sw := sweeper.New(sweeper.Config{Interval: 100 * time.Millisecond, Grace: time.Second}, p.jobs, p.queue, p.objects, p.log)
+	sw := sweeper.New(sweeper.Config{Interval: 100 * time.Millisecond, Grace: time.Second},
+		sweeper.Deps{Jobs: p.jobs, Enqueue: enq, Objects: p.objects, Log: p.log})
 	swCtx, stopSweeper := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { sw.Run(swCtx) })
