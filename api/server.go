@@ -137,6 +137,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/jobs/{id}/cancel", s.auth(s.cancelJob))
 	mux.Handle("GET /v1/targets", s.auth(s.listTargets))
 	s.batchRoutes(mux)
+	s.dashboardRoutes(mux)
 	s.requeueRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such route: "+r.Method+" "+r.URL.Path)
