@@ -28,6 +28,7 @@ type BatchStore interface {
 	Report(ctx context.Context, batch string, status jobs.Status, fn func(jobs.ReportRow) error) error
 	BatchKeys(ctx context.Context, batch string, fn func(key string) error) error
 	RequeueFailed(ctx context.Context, f jobs.RequeueFilter, chunk func([]jobs.Ref)) (int, error)
+	DashboardStore
 }
 
 // maxJSONBody bounds the JSON body of a request that is not an upload.
@@ -40,7 +41,7 @@ const maxJSONBody = 1 << 20
 //	GET  /v1/batches/{name}               the summary: counts and bytes by status, rate, ETA
 //	GET  /v1/batches/{name}/report        one row per file (?format=csv|json, ?status=)
 //	GET  /v1/batches/{name}/keys          the idempotency keys accepted, one per line
-//	POST /v1/batches/{name}/retry         re-queue the FAILED jobs (?error= or {"error":...})
+//	POST /v1/batches/{name}/retry         re-queue the FAILED jobs (?error=, ?error_group= or {"error":..., "error_group":...})
 //	POST /v1/targets/{name}/check         would uploads with these params be accepted?
 func (s *Server) batchRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /v1/batches", s.auth(s.createBatch))
@@ -231,6 +232,10 @@ func (s *Server) retryBatch(w http.ResponseWriter, r *http.Request, _ apikeys.Ke
 	}
 	if body.Error != "" {
 		f.Error = body.Error
+	}
+	f.ErrorGroup = body.ErrorGroup
+	if v, ok := r.URL.Query()["error_group"]; ok && f.ErrorGroup == nil {
+		f.ErrorGroup = &v[0]
 	}
 	if _, err := s.jobs.BatchSummary(r.Context(), name); err != nil {
 		s.batchError(w, r, err)

@@ -15,7 +15,9 @@
 //
 // A healthy backlog of a million jobs costs one stream check a tick and no
 // job-row write. Less often it aborts multipart uploads abandoned by a
-// crashed API process and removes stored files that belong to no job.
+// crashed API process and removes stored files that belong to no job. That
+// storage pass (bucket scans and retention) costs the same whoever runs it,
+// so with Config.Leader set only the elected process does it.
 package sweeper
 
 import (
@@ -88,6 +90,14 @@ type Config struct {
 	// a stored file that belongs to no job, is removed
 	// (AbandonedUploadsAge if zero).
 	AbandonedAfter time.Duration
+	// Leader, when set, says whether this process is the one elected for
+	// the once-per-installation storage pass; nil: always.
+	Leader Leader
+}
+
+// Leader says whether this process does the once-per-installation work.
+type Leader interface {
+	Leading() bool
 }
 
 // Deps are the sweeper's collaborators.
@@ -148,7 +158,7 @@ func (s *Sweeper) Run(ctx context.Context) {
 	lastClean := time.Time{}
 	for {
 		s.Sweep(ctx)
-		if s.objects != nil && time.Since(lastClean) > time.Minute {
+		if s.objects != nil && time.Since(lastClean) > time.Minute && (s.cfg.Leader == nil || s.cfg.Leader.Leading()) {
 			lastClean = time.Now()
 			s.clean(ctx)
 		}
