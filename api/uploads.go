@@ -49,6 +49,9 @@ type upload struct {
 
 // uploadForm is what an upload request says besides its files.
 type uploadForm struct {
+	// key is who uploads: its tenant owns the jobs and bounds the targets
+	// and batches it may name.
+	key    apikeys.Key
 	target string
 	batch  string
 	params map[string]string
@@ -95,7 +98,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, key apikeys.Key)
 	if idem != "" {
 		// Within a batch a key is the batch's, whoever sent it first.
 		if batch := r.URL.Query().Get("batch"); batch != "" {
-			if job, err := s.jobs.ByBatchKey(r.Context(), batch, idem); err == nil {
+			if job, err := s.jobs.ByBatchKey(r.Context(), key.Tenant, batch, idem); err == nil {
 				s.respondJobs(w, http.StatusOK, []jobs.Job{job})
 				return
 			} else if !errors.Is(err, jobs.ErrNotFound) {
@@ -111,7 +114,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, key apikeys.Key)
 			return
 		}
 	}
-	form := uploadForm{params: map[string]string{}}
+	form := uploadForm{key: key, params: map[string]string{}}
 	var ups []upload
 	var err error
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -161,7 +164,7 @@ func (s *Server) readMultipart(r *http.Request, form *uploadForm) ([]upload, err
 		if err != nil {
 			return ups, badRequest("malformed multipart body: %v", err)
 		}
-		if part.FileName() == "" && part.FormName() != "file" {
+		if partFilename(part) == "" && part.FormName() != "file" {
 			v, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
 			if err != nil {
 				return ups, badRequest("reading field %s: %v", part.FormName(), err)
@@ -182,11 +185,11 @@ func (s *Server) readMultipart(r *http.Request, form *uploadForm) ([]upload, err
 			return ups, err
 		}
 		if form.target != "" {
-			if _, err := s.target(form.target); err != nil {
+			if _, err := s.target(form.key, form.target); err != nil {
 				return ups, err
 			}
 		}
-		name, err := cleanFilename(part.FileName())
+		name, err := cleanFilename(partFilename(part))
 		if err != nil {
 			return ups, err
 		}
@@ -216,7 +219,7 @@ func (s *Server) readRaw(r *http.Request, form *uploadForm) ([]upload, error) {
 	if form.target == "" {
 		return nil, badRequest("missing target: name it in ?target= (or name a batch object in ?batch=)")
 	}
-	if _, err := s.target(form.target); err != nil {
+	if _, err := s.target(form.key, form.target); err != nil {
 		return nil, err
 	}
 	name, err := cleanFilename(q.Get("filename"))
@@ -272,7 +275,7 @@ func (s *Server) checkUpload(form *uploadForm, ups []upload) error {
 	if form.target == "" {
 		return badRequest("missing field target")
 	}
-	t, err := s.target(form.target)
+	t, err := s.target(form.key, form.target)
 	if err != nil {
 		return err
 	}
@@ -290,13 +293,27 @@ func (s *Server) checkUpload(form *uploadForm, ups []upload) error {
 	return nil
 }
 
-func (s *Server) target(name string) (*targets.Target, error) {
+// target returns the target name if key may use it. A target limited to
+// other tenants is as unknown to key as one that does not exist.
+func (s *Server) target(key apikeys.Key, name string) (*targets.Target, error) {
 	t, ok := s.targets[name]
-	if !ok {
+	if !ok || !usable(t, key) {
+		var names []string
+		for _, n := range s.targets.Names() {
+			if usable(s.targets[n], key) {
+				names = append(names, n)
+			}
+		}
 		return nil, &apiError{http.StatusUnprocessableEntity, "unknown_target",
-			fmt.Sprintf("unknown target %q (configured: %s)", name, strings.Join(s.targets.Names(), ", "))}
+			fmt.Sprintf("unknown target %q (configured: %s)", name, strings.Join(names, ", "))}
 	}
 	return t, nil
+}
+
+// usable reports whether key may use t: t is open to its tenant, or key is
+// an administrator's.
+func usable(t *targets.Target, key apikeys.Key) bool {
+	return key.Can(apikeys.PermAdmin) || t.AllowsTenant(key.Tenant)
 }
 
 // record writes the jobs and publishes them. A job that cannot be published
@@ -308,7 +325,7 @@ func (s *Server) record(ctx context.Context, key apikeys.Key, idem string, form 
 	var published []string
 	queueDown := false
 	for i, up := range ups {
-		n := jobs.New{ID: up.id, Target: t.Name, Batch: form.batch, Filename: up.filename,
+		n := jobs.New{ID: up.id, Tenant: key.Tenant, Target: t.Name, Batch: form.batch, Filename: up.filename,
 			ContentType: up.contentType, Size: up.stored.Size, SHA256: up.stored.SHA256,
 			ObjectKey: up.stored.Key, Params: params, MaxAttempts: t.MaxAttempts, APIKeyID: key.ID}
 		if idem != "" {
@@ -360,6 +377,18 @@ func (s *Server) discard(ups []upload) {
 		}
 		cancel()
 	}
+}
+
+// partFilename is the filename of a multipart part exactly as the client
+// sent it (RFC 7578 §4.2, with RFC 2231 filename* decoded).
+// multipart.Part.FileName would cut it to its last path element; ferry
+// keeps it whole, since it never uses it as a path.
+func partFilename(p *multipart.Part) string {
+	_, params, err := mime.ParseMediaType(p.Header.Get("Content-Disposition"))
+	if err != nil {
+		return ""
+	}
+	return params["filename"]
 }
 
 // cleanFilename keeps the name as the user gave it but refuses what no

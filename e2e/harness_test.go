@@ -20,8 +20,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/ferry-relay/ferry/api"
 	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/audit"
 	"github.com/ferry-relay/ferry/internal/testenv"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/queue"
@@ -54,6 +57,9 @@ type pipeline struct {
 	targets targets.Set
 	api     *httptest.Server
 	key     string
+	keys    *apikeys.Store
+	audit   *audit.Store
+	pool    *pgxpool.Pool
 	log     *slog.Logger
 
 	stopWorker context.CancelFunc
@@ -63,6 +69,7 @@ type pipeline struct {
 type pipelineOptions struct {
 	maxUpload int64
 	noWorker  bool
+	rateLimit float64
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -90,8 +97,10 @@ func newPipeline(t *testing.T, targetsYAML string, opts pipelineOptions) *pipeli
 	if p.key, err = keys.Create(ctx, "test"); err != nil {
 		t.Fatal(err)
 	}
-	srv := api.New(api.Config{MaxUploadBytes: opts.maxUpload}, api.Deps{
-		Jobs: p.jobs, Keys: keys, Objects: p.objects, Queue: p.queue, Targets: p.targets,
+	p.keys, p.audit, p.pool = keys, audit.NewStore(pool), pool
+	srv := api.New(api.Config{MaxUploadBytes: opts.maxUpload, RateLimit: opts.rateLimit}, api.Deps{
+		Jobs: p.jobs, Keys: apikeys.NewCache(keys, 0), KeyAdmin: keys, Audit: p.audit,
+		Objects: p.objects, Queue: p.queue, Targets: p.targets,
 		Ready: map[string]api.Pinger{"postgres": pool, "nats": p.queue, "s3": p.objects},
 		Log:   p.log,
 	})
@@ -250,7 +259,7 @@ func (p *pipeline) waitFinal(ids []string, within time.Duration) map[string]jobs
 			if j, ok := out[id]; ok && j.Status.Final() {
 				continue
 			}
-			j, err := p.jobs.Get(context.Background(), id)
+			j, err := p.jobs.Get(context.Background(), jobs.AllTenants(), id)
 			if err != nil {
 				p.t.Fatalf("job %s: %v", id, err)
 			}

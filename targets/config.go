@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"regexp"
+	"slices"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -25,6 +26,9 @@ const (
 // nameRE restricts target names to what is safe in a NATS subject token and a
 // URL: the worker consumes each target's subject separately.
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// tenantRE is the form of a tenant name (apikeys.CheckTenant).
+var tenantRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
 // Config is one entry of the targets file: the settings common to every
 // kind, plus the kind's own settings, decoded by its constructor with
@@ -47,6 +51,9 @@ type Config struct {
 	// Params are default per-job parameters; an upload's param.<name>
 	// fields override them.
 	Params map[string]string `yaml:"params"`
+	// Tenants, when set, are the only tenants whose keys may use the
+	// target; absent, every tenant may. Administrators may use any target.
+	Tenants []string `yaml:"tenants"`
 
 	settings yaml.Node
 }
@@ -108,6 +115,11 @@ func (c Config) Validate() error {
 	case c.Concurrency < 1:
 		return fmt.Errorf("target %s: concurrency must be at least 1", c.Name)
 	}
+	for _, t := range c.Tenants {
+		if !tenantRE.MatchString(t) {
+			return fmt.Errorf("target %s: tenant %q: use 1-63 lowercase letters, digits, '-' or '_'", c.Name, t)
+		}
+	}
 	return nil
 }
 
@@ -141,7 +153,12 @@ func (c Config) Settings(v any) error {
 
 var commonKeys = map[string]bool{
 	"name": true, "kind": true, "max_attempts": true, "backoff": true,
-	"timeout": true, "concurrency": true, "params": true,
+	"timeout": true, "concurrency": true, "params": true, "tenants": true,
+}
+
+// AllowsTenant reports whether keys of tenant may use the target.
+func (c Config) AllowsTenant(tenant string) bool {
+	return len(c.Tenants) == 0 || slices.Contains(c.Tenants, tenant)
 }
 
 // UnmarshalYAML keeps the whole entry for Settings.

@@ -1,0 +1,154 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/audit"
+)
+
+// adminRoutes registers who-am-I, the audit trail and key management:
+//
+//	GET  /v1/whoami                    the key's name, tenant and role (any key)
+//	GET  /v1/audit                     state changes, newest first (?tenant=, ?action=, ?cursor=, ?limit=)
+//	GET  /v1/apikeys                   every key (never the key itself)
+//	POST /v1/apikeys                   create a key: {"name","tenant","role","expires_in":"720h"}
+//	POST /v1/apikeys/{ref}/revoke      revoke the key named ref, or with prefix ref
+func (s *Server) adminRoutes(mux *http.ServeMux) {
+	mux.Handle("GET /v1/whoami", s.auth(apikeys.PermRead, s.whoami))
+	mux.Handle("GET /v1/audit", s.auth(apikeys.PermAdmin, s.listAudit))
+	mux.Handle("GET /v1/apikeys", s.auth(apikeys.PermAdmin, s.listKeys))
+	mux.Handle("POST /v1/apikeys", s.auth(apikeys.PermAdmin, s.createKey))
+	mux.Handle("POST /v1/apikeys/{ref}/revoke", s.auth(apikeys.PermAdmin, s.revokeKey))
+}
+
+func (s *Server) whoami(w http.ResponseWriter, _ *http.Request, key apikeys.Key) {
+	writeJSON(w, http.StatusOK, key)
+}
+
+func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
+	if s.audit == nil {
+		writeError(w, http.StatusNotImplemented, "not_configured", "this server keeps no audit trail")
+		return
+	}
+	q := r.URL.Query()
+	f := audit.Filter{Tenant: q.Get("tenant"), Action: q.Get("action")}
+	if v := q.Get("cursor"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			writeError(w, http.StatusBadRequest, "bad_request", "invalid cursor")
+			return
+		}
+		f.Before = n
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, "bad_request", "limit must be between 1 and 1000")
+			return
+		}
+		f.Limit = n
+	}
+	entries, next, err := s.audit.List(r.Context(), f)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	if entries == nil {
+		entries = []audit.Entry{}
+	}
+	cursor := ""
+	if next > 0 {
+		cursor = strconv.FormatInt(next, 10)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entries": entries, "next_cursor": cursor})
+}
+
+func (s *Server) keyAdmin(w http.ResponseWriter) bool {
+	if s.admin == nil {
+		writeError(w, http.StatusNotImplemented, "not_configured", "this server does not manage API keys")
+		return false
+	}
+	return true
+}
+
+func (s *Server) listKeys(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
+	if !s.keyAdmin(w) {
+		return
+	}
+	list, err := s.admin.List(r.Context())
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	if list == nil {
+		list = []apikeys.Info{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"keys": list})
+}
+
+// createKeyRequest is the body of POST /v1/apikeys.
+type createKeyRequest struct {
+	apikeys.Spec
+	// ExpiresIn is a Go duration ("720h"); empty for a key that does not
+	// expire.
+	ExpiresIn string `json:"expires_in"`
+}
+
+func (s *Server) createKey(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
+	if !s.keyAdmin(w) {
+		return
+	}
+	var req createKeyRequest
+	if err := decodeJSON(r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if req.ExpiresIn != "" {
+		d, err := time.ParseDuration(req.ExpiresIn)
+		if err != nil || d <= 0 {
+			writeError(w, http.StatusBadRequest, "bad_request", "expires_in must be a positive duration such as 720h")
+			return
+		}
+		req.TTL = d
+	}
+	secret, info, err := s.admin.CreateKey(r.Context(), req.Spec)
+	switch {
+	case errors.Is(err, apikeys.ErrExists):
+		writeError(w, http.StatusConflict, "conflict", err.Error())
+		return
+	case errors.Is(err, apikeys.ErrSpec):
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	case err != nil:
+		s.internal(w, r, err)
+		return
+	}
+	s.audited(r.Context(), key, audit.ActionKeyCreate, info.Name,
+		map[string]any{"prefix": info.Prefix, "tenant": info.Tenant, "role": info.Role, "expires_at": info.ExpiresAt})
+	writeJSON(w, http.StatusCreated, map[string]any{"key": secret, "info": info})
+}
+
+func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
+	if !s.keyAdmin(w) {
+		return
+	}
+	info, err := s.admin.Revoke(r.Context(), r.PathValue("ref"))
+	switch {
+	case errors.Is(err, apikeys.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not_found", err.Error())
+		return
+	case errors.Is(err, apikeys.ErrAmbiguous):
+		writeError(w, http.StatusConflict, "ambiguous", err.Error())
+		return
+	case err != nil:
+		s.internal(w, r, err)
+		return
+	}
+	s.audited(r.Context(), key, audit.ActionKeyRevoke, info.Name,
+		map[string]any{"prefix": info.Prefix, "tenant": info.Tenant, "role": info.Role})
+	writeJSON(w, http.StatusOK, info)
+}
