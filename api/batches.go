@@ -9,11 +9,11 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/audit"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/targets"
@@ -54,16 +54,6 @@ func (s *Server) batchRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /v1/targets/{name}/check", s.auth(apikeys.PermRead, s.checkTarget))
 }
 
-// batchView is a batch object as the API shows it.
-type batchView struct {
-	jobs.Batch
-	URL string `json:"url"`
-}
-
-func viewBatch(b jobs.Batch) batchView {
-	return batchView{Batch: b, URL: "/v1/batches/" + url.PathEscape(b.Name)}
-}
-
 // decodeJSON reads a small JSON body into v, refusing unknown fields. An
 // empty body leaves v as it is.
 func decodeJSON(r *http.Request, v any) error {
@@ -76,16 +66,17 @@ func decodeJSON(r *http.Request, v any) error {
 }
 
 func (s *Server) createBatch(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
-	var b jobs.Batch
-	if err := decodeJSON(r, &b); err != nil {
+	var in apitypes.Batch
+	if err := decodeJSON(r, &in); err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	b := jobs.Batch{Name: in.Name, Target: in.Target, Params: in.Params}
 	if err := jobs.CheckBatchName(b.Name); err != nil {
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	if b.Tenant != "" && b.Tenant != key.Tenant {
+	if in.Tenant != "" && in.Tenant != key.Tenant {
 		s.fail(w, r, otherTenant(key))
 		return
 	}
@@ -102,10 +93,10 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request, key apikeys
 		s.internal(w, r, err)
 	case created:
 		s.audited(r.Context(), key, audit.ActionBatchCreate, out.Name, map[string]any{"target": out.Target, "params": out.Params})
-		w.Header().Set("Location", viewBatch(out).URL)
-		writeJSON(w, http.StatusCreated, viewBatch(out))
+		w.Header().Set("Location", wireBatch(out).URL)
+		writeJSON(w, http.StatusCreated, wireBatch(out))
 	default:
-		writeJSON(w, http.StatusOK, viewBatch(out))
+		writeJSON(w, http.StatusOK, wireBatch(out))
 	}
 }
 
@@ -130,7 +121,7 @@ func (s *Server) listBatches(w http.ResponseWriter, r *http.Request, key apikeys
 		s.internal(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, page)
+	writeJSON(w, http.StatusOK, wireBatchPage(page))
 }
 
 func (s *Server) getBatch(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
@@ -144,7 +135,7 @@ func (s *Server) getBatch(w http.ResponseWriter, r *http.Request, key apikeys.Ke
 		s.batchError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, sum)
+	writeJSON(w, http.StatusOK, wireSummary(sum))
 }
 
 // batchReport streams one row per job of the batch as CSV or JSON. Rows
@@ -204,7 +195,7 @@ func (s *Server) batchReport(w http.ResponseWriter, r *http.Request, key apikeys
 				return err
 			}
 			sep = ","
-			return enc.Encode(row)
+			return enc.Encode(wireReportRow(row))
 		}
 		end = func() error {
 			if sep == "[\n" {
@@ -266,9 +257,7 @@ func (s *Server) retryBatch(w http.ResponseWriter, r *http.Request, key apikeys.
 		return
 	}
 	f := jobs.RequeueFilter{Error: r.URL.Query().Get("error")}
-	var body struct {
-		Error string `json:"error"`
-	}
+	var body apitypes.BatchRetryRequest
 	if err := decodeJSON(r, &body); err != nil {
 		s.fail(w, r, err)
 		return
@@ -284,21 +273,10 @@ func (s *Server) retryBatch(w http.ResponseWriter, r *http.Request, key apikeys.
 	s.requeue(w, r, key, jobs.InTenant(tenant), audit.ActionBatchRequeue, f)
 }
 
-// checkRequest asks whether uploads would be accepted.
-type checkRequest struct {
-	// Params are the upload's param.<name> fields.
-	Params map[string]string `json:"params"`
-	// Batch, when it names a batch object, adds its parameters as
-	// defaults, as an upload naming it would.
-	Batch string `json:"batch"`
-	// Size, when set, is checked against the target's limit.
-	Size *int64 `json:"size"`
-}
-
 // checkTarget runs the target's own checks on parameters (and a size)
 // without uploading: push --dry-run uses it.
 func (s *Server) checkTarget(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
-	var req checkRequest
+	var req apitypes.CheckRequest
 	if err := decodeJSON(r, &req); err != nil {
 		s.fail(w, r, err)
 		return
@@ -325,7 +303,7 @@ func (s *Server) checkTarget(w http.ResponseWriter, r *http.Request, key apikeys
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "target": t.Name, "params": params})
+	writeJSON(w, http.StatusOK, apitypes.CheckResult{OK: true, Target: t.Name, Params: params})
 }
 
 // applyBatch fills the upload's target and default parameters from the

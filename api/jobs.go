@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/audit"
 	"github.com/ferry-relay/ferry/jobs"
 )
@@ -21,7 +22,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request, key apikeys.Key)
 		s.jobError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, view(job))
+	writeJSON(w, http.StatusOK, wireJob(job))
 }
 
 func (s *Server) getAttempts(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
@@ -35,10 +36,7 @@ func (s *Server) getAttempts(w http.ResponseWriter, r *http.Request, key apikeys
 		s.jobError(w, r, err)
 		return
 	}
-	if as == nil {
-		as = []jobs.Attempt{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"attempts": as})
+	writeJSON(w, http.StatusOK, apitypes.AttemptList{Attempts: wireAttempts(as)})
 }
 
 func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
@@ -70,11 +68,7 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, key apikeys.Ke
 		s.internal(w, r, err)
 		return
 	}
-	out := make([]jobView, len(list))
-	for i, j := range list {
-		out[i] = view(j)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"jobs": out, "next_cursor": next})
+	writeJSON(w, http.StatusOK, apitypes.JobList{Jobs: wireJobs(list), NextCursor: next})
 }
 
 func (s *Server) retryJob(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
@@ -90,7 +84,7 @@ func (s *Server) retryJob(w http.ResponseWriter, r *http.Request, key apikeys.Ke
 	}
 	s.audited(r.Context(), key, audit.ActionJobRetry, job.ID, map[string]any{"tenant": job.Tenant, "target": job.Target})
 	s.publish(r, job)
-	writeJSON(w, http.StatusOK, view(job))
+	writeJSON(w, http.StatusOK, wireJob(job))
 }
 
 func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
@@ -105,7 +99,7 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request, key apikeys.K
 		return
 	}
 	s.audited(r.Context(), key, audit.ActionJobCancel, job.ID, map[string]any{"tenant": job.Tenant, "target": job.Target})
-	writeJSON(w, http.StatusOK, view(job))
+	writeJSON(w, http.StatusOK, wireJob(job))
 }
 
 // publish queues a job now if it can; the sweeper does it later otherwise.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/audit"
 	"github.com/ferry-relay/ferry/jobs"
 )
@@ -28,12 +29,6 @@ func (s *Server) requeueRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /v1/jobs/retry", s.auth(apikeys.PermBulk, s.retryJobs))
 }
 
-// requeueRequest is the body of POST /v1/jobs/retry.
-type requeueRequest struct {
-	jobs.RequeueFilter
-	All bool `json:"all"`
-}
-
 func (s *Server) retryJobs(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
 	scope, err := s.scope(r, key)
 	if err != nil {
@@ -41,7 +36,7 @@ func (s *Server) retryJobs(w http.ResponseWriter, r *http.Request, key apikeys.K
 		return
 	}
 	q := r.URL.Query()
-	req := requeueRequest{RequeueFilter: jobs.RequeueFilter{
+	req := apitypes.RequeueRequest{RequeueFilter: apitypes.RequeueFilter{
 		Target: q.Get("target"), Batch: q.Get("batch"), Error: q.Get("error")}}
 	if v := q.Get("all"); v != "" {
 		all, err := strconv.ParseBool(v)
@@ -70,7 +65,7 @@ func (s *Server) retryJobs(w http.ResponseWriter, r *http.Request, key apikeys.K
 			return
 		}
 	}
-	s.requeue(w, r, key, scope, audit.ActionJobsRequeue, req.RequeueFilter)
+	s.requeue(w, r, key, scope, audit.ActionJobsRequeue, storeRequeueFilter(req.RequeueFilter))
 }
 
 // requeue re-queues the FAILED jobs matching f and answers how many.
@@ -95,7 +90,7 @@ func (s *Server) requeue(w http.ResponseWriter, r *http.Request, key apikeys.Key
 	}
 	s.audited(r.Context(), key, action, f.Batch, detail)
 	s.log.Info("re-queued failed jobs", "count", n, "target", f.Target, "batch", f.Batch, "error_contains", f.Error)
-	writeJSON(w, http.StatusOK, map[string]int{"requeued": n})
+	writeJSON(w, http.StatusOK, apitypes.RequeueResult{Requeued: n})
 }
 
 // publishRefs queues jobs now, stopping at the first failure: the sweeper

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/audit"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/storage"
@@ -223,26 +224,19 @@ func MetricsHandler(key string) http.Handler {
 }
 
 func (s *Server) listTargets(w http.ResponseWriter, _ *http.Request, key apikeys.Key) {
-	type target struct {
-		Name         string `json:"name"`
-		Kind         string `json:"kind"`
-		MaxAttempts  int    `json:"max_attempts"`
-		Concurrency  int    `json:"concurrency"`
-		MaxFileBytes int64  `json:"max_file_bytes,omitempty"`
-	}
-	out := []target{}
+	out := []apitypes.Target{}
 	for _, name := range s.targets.Names() {
 		t := s.targets[name]
 		if !usable(t, key) {
 			continue
 		}
-		v := target{Name: t.Name, Kind: t.Kind, MaxAttempts: t.MaxAttempts, Concurrency: t.Concurrency}
+		v := apitypes.Target{Name: t.Name, Kind: t.Kind, MaxAttempts: t.MaxAttempts, Concurrency: t.Concurrency}
 		if sl, ok := t.Deliverer.(targets.SizeLimiter); ok {
 			v.MaxFileBytes = sl.MaxFileBytes()
 		}
 		out = append(out, v)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"targets": out})
+	writeJSON(w, http.StatusOK, apitypes.TargetList{Targets: out})
 }
 
 // internal answers 500 and logs the cause, which the client never sees.
@@ -260,5 +254,5 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func writeError(w http.ResponseWriter, code int, errCode, msg string) {
-	writeJSON(w, code, map[string]any{"error": map[string]string{"code": errCode, "message": msg}})
+	writeJSON(w, code, apitypes.Error{Error: apitypes.ErrorDetail{Code: errCode, Message: msg}})
 }

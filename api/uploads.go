@@ -8,7 +8,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"net/url"
 	"path"
 	"strconv"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/storage"
 	"github.com/ferry-relay/ferry/targets"
@@ -433,20 +433,6 @@ func contentType(declared, filename string) string {
 	return "application/octet-stream"
 }
 
-// jobView is a job as the API shows it.
-type jobView struct {
-	jobs.Job
-	URL string `json:"url"`
-}
-
-func view(j jobs.Job) jobView {
-	return jobView{Job: j, URL: "/v1/jobs/" + url.PathEscape(j.ID)}
-}
-
 func (s *Server) respondJobs(w http.ResponseWriter, code int, js []jobs.Job) {
-	out := make([]jobView, len(js))
-	for i, j := range js {
-		out[i] = view(j)
-	}
-	writeJSON(w, code, map[string]any{"jobs": out})
+	writeJSON(w, code, apitypes.UploadResult{Jobs: wireJobs(js)})
 }

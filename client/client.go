@@ -21,7 +21,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ferry-relay/ferry/jobs"
+	"github.com/ferry-relay/ferry/apitypes"
 )
 
 // Client calls one ferry server with one API key. It is safe for
@@ -132,12 +132,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 // readError turns an error answer into an *Error.
 func readError(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	var e struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
+	var e apitypes.Error
 	if json.Unmarshal(b, &e) == nil && e.Error.Message != "" {
 		return &Error{StatusCode: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
 	}
@@ -175,19 +170,9 @@ func (c *Client) call(ctx context.Context, method, path string, query url.Values
 	return resp.StatusCode, nil
 }
 
-// Target is a configured target as the API lists it.
-type Target struct {
-	Name        string `json:"name"`
-	Kind        string `json:"kind"`
-	MaxAttempts int    `json:"max_attempts"`
-	Concurrency int    `json:"concurrency"`
-	// MaxFileBytes is the target's size limit, 0 when it has none.
-	MaxFileBytes int64 `json:"max_file_bytes"`
-}
-
 // Targets lists the configured targets.
-func (c *Client) Targets(ctx context.Context) ([]Target, error) {
-	var out struct{ Targets []Target }
+func (c *Client) Targets(ctx context.Context) ([]apitypes.Target, error) {
+	var out apitypes.TargetList
 	_, err := c.call(ctx, http.MethodGet, "/v1/targets", nil, nil, &out)
 	return out.Targets, err
 }
@@ -196,8 +181,8 @@ func (c *Client) Targets(ctx context.Context) ([]Target, error) {
 // defaults of batch, if it names a batch object) would be accepted. It
 // returns the parameters a job would get, or the API's refusal.
 func (c *Client) CheckTarget(ctx context.Context, target, batch string, params map[string]string) (map[string]string, error) {
-	in := map[string]any{"params": params, "batch": batch}
-	var out struct{ Params map[string]string }
+	in := apitypes.CheckRequest{Params: params, Batch: batch}
+	var out apitypes.CheckResult
 	_, err := c.call(ctx, http.MethodPost, "/v1/targets/"+url.PathEscape(target)+"/check", nil, in, &out)
 	return out.Params, err
 }
@@ -205,21 +190,21 @@ func (c *Client) CheckTarget(ctx context.Context, target, batch string, params m
 // CreateBatch creates the batch object b, or returns the existing one of
 // that name (created=false) when it has the same target and parameters.
 // Another target or other parameters are an *Error with status 409.
-func (c *Client) CreateBatch(ctx context.Context, b jobs.Batch) (jobs.Batch, bool, error) {
-	var out jobs.Batch
+func (c *Client) CreateBatch(ctx context.Context, b apitypes.Batch) (apitypes.Batch, bool, error) {
+	var out apitypes.Batch
 	code, err := c.call(ctx, http.MethodPost, "/v1/batches", nil, b, &out)
 	return out, code == http.StatusCreated, err
 }
 
 // Batch returns the summary of a batch.
-func (c *Client) Batch(ctx context.Context, name string) (jobs.BatchSummary, error) {
-	var out jobs.BatchSummary
+func (c *Client) Batch(ctx context.Context, name string) (apitypes.BatchSummary, error) {
+	var out apitypes.BatchSummary
 	_, err := c.call(ctx, http.MethodGet, batchPath(name), nil, nil, &out)
 	return out, err
 }
 
 // Batches returns a page of batch summaries, by name after cursor.
-func (c *Client) Batches(ctx context.Context, cursor string, limit int) (jobs.BatchPage, error) {
+func (c *Client) Batches(ctx context.Context, cursor string, limit int) (apitypes.BatchPage, error) {
 	q := url.Values{}
 	if cursor != "" {
 		q.Set("cursor", cursor)
@@ -227,7 +212,7 @@ func (c *Client) Batches(ctx context.Context, cursor string, limit int) (jobs.Ba
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(limit))
 	}
-	var out jobs.BatchPage
+	var out apitypes.BatchPage
 	_, err := c.call(ctx, http.MethodGet, "/v1/batches", q, nil, &out)
 	return out, err
 }
@@ -259,7 +244,7 @@ func (c *Client) BatchKeys(ctx context.Context, name string, fn func(key string)
 
 // Report returns the batch report as the API streams it, in format csv
 // or json, only the jobs in status if it is set. The caller closes it.
-func (c *Client) Report(ctx context.Context, name, format string, status jobs.Status) (io.ReadCloser, error) {
+func (c *Client) Report(ctx context.Context, name, format string, status apitypes.Status) (io.ReadCloser, error) {
 	q := url.Values{"format": {format}}
 	if status != "" {
 		q.Set("status", string(status))
@@ -273,7 +258,7 @@ func (c *Client) Report(ctx context.Context, name, format string, status jobs.St
 
 // ReportRows calls fn with each row of the batch report (only the jobs in
 // status, if set), as the rows arrive.
-func (c *Client) ReportRows(ctx context.Context, name string, status jobs.Status, fn func(jobs.ReportRow) error) error {
+func (c *Client) ReportRows(ctx context.Context, name string, status apitypes.Status, fn func(apitypes.ReportRow) error) error {
 	body, err := c.Report(ctx, name, "json", status)
 	if err != nil {
 		return err
@@ -284,7 +269,7 @@ func (c *Client) ReportRows(ctx context.Context, name string, status jobs.Status
 		return fmt.Errorf("report of batch %q: %w", name, err)
 	}
 	for dec.More() {
-		var row jobs.ReportRow
+		var row apitypes.ReportRow
 		if err := dec.Decode(&row); err != nil {
 			return fmt.Errorf("report of batch %q: %w", name, err)
 		}
@@ -301,40 +286,48 @@ func (c *Client) ReportRows(ctx context.Context, name string, status jobs.Status
 // RetryBatch re-queues the batch's FAILED jobs whose last error contains
 // errorSubstr (all of them if it is empty) and returns how many.
 func (c *Client) RetryBatch(ctx context.Context, name, errorSubstr string) (int, error) {
-	var out struct{ Requeued int }
-	_, err := c.call(ctx, http.MethodPost, batchPath(name)+"/retry", nil, map[string]string{"error": errorSubstr}, &out)
+	var out apitypes.RequeueResult
+	_, err := c.call(ctx, http.MethodPost, batchPath(name)+"/retry", nil, apitypes.BatchRetryRequest{Error: errorSubstr}, &out)
 	return out.Requeued, err
 }
 
 // RetryFailed re-queues the FAILED jobs matching f and returns how many.
 // An empty f needs all=true, which re-queues every FAILED job.
-func (c *Client) RetryFailed(ctx context.Context, f jobs.RequeueFilter, all bool) (int, error) {
-	in := struct {
-		jobs.RequeueFilter
-		All bool `json:"all,omitempty"`
-	}{f, all}
-	var out struct{ Requeued int }
+func (c *Client) RetryFailed(ctx context.Context, f apitypes.RequeueFilter, all bool) (int, error) {
+	in := apitypes.RequeueRequest{RequeueFilter: f, All: all}
+	var out apitypes.RequeueResult
 	_, err := c.call(ctx, http.MethodPost, "/v1/jobs/retry", nil, in, &out)
 	return out.Requeued, err
 }
 
 // Job returns the job with id.
-func (c *Client) Job(ctx context.Context, id string) (jobs.Job, error) {
-	var out jobs.Job
+func (c *Client) Job(ctx context.Context, id string) (apitypes.Job, error) {
+	var out apitypes.Job
 	_, err := c.call(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id), nil, nil, &out)
 	return out, err
 }
 
 // Attempts returns the attempts at delivering job id, oldest first.
-func (c *Client) Attempts(ctx context.Context, id string) ([]jobs.Attempt, error) {
-	var out struct{ Attempts []jobs.Attempt }
+func (c *Client) Attempts(ctx context.Context, id string) ([]apitypes.Attempt, error) {
+	var out apitypes.AttemptList
 	_, err := c.call(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(id)+"/attempts", nil, nil, &out)
 	return out.Attempts, err
 }
 
+// JobFilter selects jobs for Jobs. Empty fields match everything.
+type JobFilter struct {
+	Status apitypes.Status
+	Target string
+	Batch  string
+	// Limit is the page size (1-1000; the server's default if 0).
+	Limit int
+	// Cursor is the next_cursor of the previous page.
+	Cursor string
+}
+
 // Jobs returns a page of jobs matching f, newest first, and the cursor of
 // the next page ("" on the last).
-func (c *Client) Jobs(ctx context.Context, f jobs.Filter) ([]jobs.Job, string, error) {
+func (c *Client) Jobs(ctx context.Context, f JobFilter) ([]apitypes.Job, string, error) {
 	q := url.Values{}
 	for k, v := range map[string]string{"status": string(f.Status), "target": f.Target, "batch": f.Batch, "cursor": f.Cursor} {
 		if v != "" {
@@ -344,24 +337,21 @@ func (c *Client) Jobs(ctx context.Context, f jobs.Filter) ([]jobs.Job, string, e
 	if f.Limit > 0 {
 		q.Set("limit", strconv.Itoa(f.Limit))
 	}
-	var out struct {
-		Jobs       []jobs.Job
-		NextCursor string `json:"next_cursor"`
-	}
+	var out apitypes.JobList
 	_, err := c.call(ctx, http.MethodGet, "/v1/jobs", q, nil, &out)
 	return out.Jobs, out.NextCursor, err
 }
 
 // RetryJob re-queues one FAILED or CANCELED job.
-func (c *Client) RetryJob(ctx context.Context, id string) (jobs.Job, error) {
-	var out jobs.Job
+func (c *Client) RetryJob(ctx context.Context, id string) (apitypes.Job, error) {
+	var out apitypes.Job
 	_, err := c.call(ctx, http.MethodPost, "/v1/jobs/"+url.PathEscape(id)+"/retry", nil, nil, &out)
 	return out, err
 }
 
 // CancelJob stops a QUEUED or RETRYING job.
-func (c *Client) CancelJob(ctx context.Context, id string) (jobs.Job, error) {
-	var out jobs.Job
+func (c *Client) CancelJob(ctx context.Context, id string) (apitypes.Job, error) {
+	var out apitypes.Job
 	_, err := c.call(ctx, http.MethodPost, "/v1/jobs/"+url.PathEscape(id)+"/cancel", nil, nil, &out)
 	return out, err
 }
@@ -386,7 +376,7 @@ type Upload struct {
 // Upload sends one file as a raw body and returns its job. created is
 // false when the idempotency key had been used: the job is the earlier
 // one.
-func (c *Client) Upload(ctx context.Context, u Upload) (job jobs.Job, created bool, err error) {
+func (c *Client) Upload(ctx context.Context, u Upload) (job apitypes.Job, created bool, err error) {
 	q := url.Values{"filename": {u.Filename}}
 	for k, v := range map[string]string{"target": u.Target, "batch": u.Batch, "path": u.Path} {
 		if v != "" {
@@ -406,12 +396,12 @@ func (c *Client) Upload(ctx context.Context, u Upload) (job jobs.Job, created bo
 	}
 	resp, err := c.do(ctx, http.MethodPost, "/v1/uploads", q, body, u.Size, header)
 	if err != nil {
-		return jobs.Job{}, false, err
+		return apitypes.Job{}, false, err
 	}
 	defer resp.Body.Close()
-	var out struct{ Jobs []jobs.Job }
+	var out apitypes.UploadResult
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || len(out.Jobs) != 1 {
-		return jobs.Job{}, false, fmt.Errorf("upload of %q: unexpected answer (%v)", u.Filename, err)
+		return apitypes.Job{}, false, fmt.Errorf("upload of %q: unexpected answer (%v)", u.Filename, err)
 	}
 	return out.Jobs[0], resp.StatusCode == http.StatusAccepted, nil
 }

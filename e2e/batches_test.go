@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/fakes/sink"
 	"github.com/ferry-relay/ferry/jobs"
 )
@@ -57,10 +58,7 @@ targets:
 
 	// Creating a batch is idempotent; a different definition conflicts.
 	def := map[string]any{"name": "migration été", "target": "refuse", "params": map[string]string{"dept": "HR"}}
-	var b struct {
-		jobs.Batch
-		URL string
-	}
+	var b apitypes.Batch
 	if code := p.do(p.jsonRequest("POST", "/v1/batches", def), &b); code != 201 || b.Name != "migration été" || b.URL != "/v1/batches/migration%20%C3%A9t%C3%A9" {
 		t.Fatalf("create: %d %+v", code, b)
 	}
@@ -123,18 +121,18 @@ targets:
 	}
 
 	// The summary counts what happened.
-	var sum jobs.BatchSummary
+	var sum apitypes.BatchSummary
 	waitFor(t, 30*time.Second, func() bool {
 		p.get("/v1/batches/"+esc, &sum)
 		return sum.Done() && sum.Total.Files == 7
 	})
-	if f := sum.ByStatus[jobs.StatusFailed]; f.Files != 7 || f.Bytes != 1+2+3+4+5+6+1 || sum.Target != "refuse" || sum.Params["dept"] != "HR" {
+	if f := sum.ByStatus[apitypes.StatusFailed]; f.Files != 7 || f.Bytes != 1+2+3+4+5+6+1 || sum.Target != "refuse" || sum.Params["dept"] != "HR" {
 		t.Errorf("summary: %+v", sum)
 	}
 	if sum.StartedAt == nil || sum.UpdatedAt == nil || sum.FilesPerSecond <= 0 || sum.ETASeconds != nil {
 		t.Errorf("summary times and rate: started %v updated %v rate %v eta %v", sum.StartedAt, sum.UpdatedAt, sum.FilesPerSecond, sum.ETASeconds)
 	}
-	var list jobs.BatchPage
+	var list apitypes.BatchPage
 	p.get("/v1/batches?limit=1", &list)
 	if len(list.Batches) != 1 || list.Batches[0].Name != "just a label" || list.NextCursor == "" {
 		t.Errorf("list page 1: %+v", list)
@@ -164,7 +162,7 @@ targets:
 	if want := []string{"dossier/été/f0.txt", "dossier/été/f1.txt", "dossier/été/f2.txt", "dossier/été/f3.txt", "dossier/été/f4.txt", "dossier/été/f5.txt", "m/one.txt"}; !slices.Equal(paths, want) {
 		t.Errorf("report paths %q", paths)
 	}
-	var jrows []jobs.ReportRow
+	var jrows []apitypes.ReportRow
 	if code := p.get("/v1/batches/"+esc+"/report?format=json&status=FAILED", &jrows); code != 200 || len(jrows) != 7 {
 		t.Errorf("json report: %d %d rows", code, len(jrows))
 	}
@@ -199,7 +197,7 @@ targets:
 	}
 	waitFor(t, 30*time.Second, func() bool {
 		p.get("/v1/batches/"+esc, &sum)
-		return sum.Done() && sum.ByStatus[jobs.StatusFailed].Files == 7
+		return sum.Done() && sum.ByStatus[apitypes.StatusFailed].Files == 7
 	})
 
 	// POST /v1/jobs/retry: a filter or all=true, not neither, not both.

@@ -24,6 +24,7 @@ import (
 
 	"github.com/ferry-relay/ferry/api"
 	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/audit"
 	"github.com/ferry-relay/ferry/internal/testenv"
 	"github.com/ferry-relay/ferry/jobs"
@@ -129,10 +130,7 @@ func (p *pipeline) startWorker(cfg worker.Config) {
 }
 
 // jobView is a job as the API returns it.
-type jobView struct {
-	jobs.Job
-	URL string `json:"url"`
-}
+type jobView = apitypes.Job
 
 type apiError struct {
 	Error struct {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/fakes/sink"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/targets/targetstest"
@@ -77,7 +78,7 @@ targets:
 		if j.Size != int64(len(files[i].data)) || j.SHA256 != sha(files[i].data) || j.Filename != files[i].name {
 			t.Errorf("accepted job %d: %q %d bytes %s; sent %q %d bytes %s", i, j.Filename, j.Size, j.SHA256, files[i].name, len(files[i].data), sha(files[i].data))
 		}
-		if j.Status != jobs.StatusQueued || j.URL != "/v1/jobs/"+j.ID {
+		if j.Status != apitypes.StatusQueued || j.URL != "/v1/jobs/"+j.ID {
 			t.Errorf("accepted job %d: status %s url %s", i, j.Status, j.URL)
 		}
 	}
@@ -107,7 +108,7 @@ targets:
 	if n := len(s.Documents()); n != len(want) {
 		t.Errorf("target received %d documents, want %d (no duplicates)", n, len(want))
 	}
-	var a struct{ Attempts []jobs.Attempt }
+	var a struct{ Attempts []apitypes.Attempt }
 	if code := p.get("/v1/jobs/"+want[0]+"/attempts", &a); code != http.StatusOK || len(a.Attempts) != 1 || a.Attempts[0].Outcome != "SUCCESS" || a.Attempts[0].HTTPStatus != 201 {
 		t.Errorf("attempts: %d %+v", code, a.Attempts)
 	}
@@ -129,7 +130,7 @@ targets:
 	if j.Status != jobs.StatusSuccess || j.Attempts != 4 {
 		t.Fatalf("job %s after %d attempts, want SUCCESS after 4", j.Status, j.Attempts)
 	}
-	var a struct{ Attempts []jobs.Attempt }
+	var a struct{ Attempts []apitypes.Attempt }
 	p.get("/v1/jobs/"+job.ID+"/attempts", &a)
 	var outcomes []string
 	for _, at := range a.Attempts {
@@ -186,14 +187,14 @@ targets:
 		t.Fatalf("list FAILED: %d %+v", code, list.Jobs)
 	}
 	var again jobView
-	if code := p.post("/v1/jobs/"+refused.ID+"/retry", &again); code != 200 || again.Status != jobs.StatusQueued || again.Attempts != 0 {
+	if code := p.post("/v1/jobs/"+refused.ID+"/retry", &again); code != 200 || again.Status != apitypes.StatusQueued || again.Attempts != 0 {
 		t.Fatalf("retry: %d %s attempts=%d", code, again.Status, again.Attempts)
 	}
 	j := p.waitFinal([]string{refused.ID}, 30*time.Second)[refused.ID]
 	if j.Status != jobs.StatusFailed || j.Attempts != 1 {
 		t.Errorf("re-queued job: %s after %d attempts", j.Status, j.Attempts)
 	}
-	var a struct{ Attempts []jobs.Attempt }
+	var a struct{ Attempts []apitypes.Attempt }
 	p.get("/v1/jobs/"+refused.ID+"/attempts", &a)
 	if len(a.Attempts) != 2 {
 		t.Errorf("%d attempts recorded over both runs, want 2", len(a.Attempts))
@@ -381,7 +382,7 @@ func TestKeysetPagination(t *testing.T) {
 		t.Errorf("filter target=u: %d jobs, want 5", len(u.Jobs))
 	}
 	var c jobView
-	if code := p.post("/v1/jobs/"+want[0]+"/cancel", &c); code != 200 || c.Status != jobs.StatusCanceled {
+	if code := p.post("/v1/jobs/"+want[0]+"/cancel", &c); code != 200 || c.Status != apitypes.StatusCanceled {
 		t.Errorf("cancel queued job: %d %s", code, c.Status)
 	}
 }

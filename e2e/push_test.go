@@ -19,10 +19,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/client"
 	"github.com/ferry-relay/ferry/client/push"
 	fakeblueworks "github.com/ferry-relay/ferry/fakes/blueworks"
-	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/targets/targetstest"
 )
 
@@ -222,7 +222,7 @@ func TestPushDryRunThenInterruptedAndResumed(t *testing.T) {
 	if res2.SentBytes != resent {
 		t.Errorf("resumed push sent %d bytes, the files it uploaded hold %d: bytes of accepted files were sent again", res2.SentBytes, resent)
 	}
-	if d := res2.Delivery; d == nil || d.ByStatus[jobs.StatusSuccess].Files != int64(accepted) || d.Total.Files != int64(accepted) {
+	if d := res2.Delivery; d == nil || d.ByStatus[apitypes.StatusSuccess].Files != int64(accepted) || d.Total.Files != int64(accepted) {
 		t.Errorf("deliveries: %+v", res2.Delivery)
 	}
 	if s := bar.String(); !strings.Contains(s, "deliveries:") || !strings.Contains(s, "already accepted") || !strings.Contains(s, "%") {
@@ -230,11 +230,11 @@ func TestPushDryRunThenInterruptedAndResumed(t *testing.T) {
 	}
 
 	// One job per file; every accepted file delivered exactly once.
-	var report []jobs.ReportRow
-	if err := c.ReportRows(ctx, "archive 2026", "", func(r jobs.ReportRow) error { report = append(report, r); return nil }); err != nil {
+	var report []apitypes.ReportRow
+	if err := c.ReportRows(ctx, "archive 2026", "", func(r apitypes.ReportRow) error { report = append(report, r); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	byPath := map[string]jobs.ReportRow{}
+	byPath := map[string]apitypes.ReportRow{}
 	for _, r := range report {
 		if _, dup := byPath[r.Path]; dup {
 			t.Errorf("two jobs for %s", r.Path)
@@ -249,7 +249,7 @@ func TestPushDryRunThenInterruptedAndResumed(t *testing.T) {
 		case i < over:
 		case !ok:
 			t.Errorf("%s missing from the report", f.path)
-		case r.Status != jobs.StatusSuccess || r.SHA256 != f.sha || r.Size != int64(f.size) || r.RemoteID == "":
+		case r.Status != apitypes.StatusSuccess || r.SHA256 != f.sha || r.Size != int64(f.size) || r.RemoteID == "":
 			t.Errorf("%s: %+v, want SUCCESS with sha %s", f.path, r, f.sha)
 		}
 	}
@@ -392,12 +392,12 @@ func TestCLI(t *testing.T) {
 	if err != nil || strings.TrimSpace(stdout) != "3 jobs re-queued" {
 		t.Fatalf("jobs retry: %v %s", err, stdout)
 	}
-	var sum jobs.BatchSummary
+	var sum apitypes.BatchSummary
 	waitFor(t, 30*time.Second, func() bool {
 		sum, err = p.client().Batch(context.Background(), "cli-2")
 		return err == nil && sum.Done()
 	})
-	if sum.ByStatus[jobs.StatusSuccess].Files != 3 {
+	if sum.ByStatus[apitypes.StatusSuccess].Files != 3 {
 		t.Errorf("after the retry: %+v", sum.ByStatus)
 	}
 	for _, a := range fake.Attachments() {

@@ -7,9 +7,10 @@ import (
 	"maps"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/ferry-relay/ferry/apitypes"
 )
 
 // A batch is a named set of jobs: one migration of a document tree. Jobs
@@ -27,39 +28,22 @@ var (
 	ErrBatchExists = errors.New("batch exists with another target or parameters")
 )
 
-// MaxBatchName is the longest batch name, in bytes.
-const MaxBatchName = 200
+// MaxBatchName is the longest batch name, in bytes: the API's rule.
+const MaxBatchName = apitypes.MaxBatchName
+
+// CheckBatchName returns why name cannot name a batch, or nil. The rule is
+// the API's (names go in URL paths), kept in one place.
+func CheckBatchName(name string) error { return apitypes.CheckBatchName(name) }
 
 // Batch is a batch object.
 type Batch struct {
-	Name string `json:"name"`
+	Name string
 	// Tenant owns the batch; set by the API from the key, never taken from
 	// the client.
-	Tenant    string            `json:"tenant"`
-	Target    string            `json:"target"`
-	Params    map[string]string `json:"params"`
-	CreatedAt time.Time         `json:"created_at"`
-}
-
-// CheckBatchName returns why name cannot name a batch, or nil. Names go in
-// URL paths, so they hold no slash; nor control characters.
-func CheckBatchName(name string) error {
-	switch {
-	case name == "":
-		return errors.New("batch name is empty")
-	case len(name) > MaxBatchName:
-		return fmt.Errorf("batch name is longer than %d bytes", MaxBatchName)
-	case !utf8.ValidString(name):
-		return errors.New("batch name is not valid UTF-8")
-	case strings.ContainsRune(name, '/'):
-		return errors.New("batch name contains a slash")
-	}
-	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
-			return errors.New("batch name contains a control character")
-		}
-	}
-	return nil
+	Tenant    string
+	Target    string
+	Params    map[string]string
+	CreatedAt time.Time
 }
 
 // CreateBatch records a batch object. If one of that name exists with the
@@ -114,36 +98,36 @@ func (s *Store) Batch(ctx context.Context, tenant, name string) (Batch, error) {
 
 // Count is a number of jobs and their bytes.
 type Count struct {
-	Files int64 `json:"files"`
-	Bytes int64 `json:"bytes"`
+	Files int64
+	Bytes int64
 }
 
 // BatchSummary is where a batch's jobs stand.
 type BatchSummary struct {
-	Name string `json:"name"`
+	Name string
 	// Tenant owns the batch.
-	Tenant string `json:"tenant"`
+	Tenant string
 	// Target and Params are the batch object's; empty for a label.
-	Target string            `json:"target,omitempty"`
-	Params map[string]string `json:"params,omitempty"`
+	Target string
+	Params map[string]string
 	// ByStatus has every status, zero or not.
-	ByStatus map[Status]Count `json:"by_status"`
-	Total    Count            `json:"total"`
+	ByStatus map[Status]Count
+	Total    Count
 	// Pending are the jobs not yet final (QUEUED, RUNNING, RETRYING).
-	Pending Count `json:"pending"`
+	Pending Count
 	// Final are the jobs SUCCESS, FAILED or CANCELED.
-	Final Count `json:"final"`
+	Final Count
 	// StartedAt is when the batch object was created or, for a label, its
 	// first job was; UpdatedAt is the last change of any of its jobs.
-	StartedAt *time.Time `json:"started_at"`
-	UpdatedAt *time.Time `json:"updated_at"`
+	StartedAt *time.Time
+	UpdatedAt *time.Time
 	// FilesPerSecond and BytesPerSecond are how fast jobs became final
 	// over the last few minutes.
-	FilesPerSecond float64 `json:"files_per_second"`
-	BytesPerSecond float64 `json:"bytes_per_second"`
+	FilesPerSecond float64
+	BytesPerSecond float64
 	// ETASeconds estimates the time until every job is final at that
 	// rate; nil when nothing is pending or nothing finished lately.
-	ETASeconds *float64 `json:"eta_seconds"`
+	ETASeconds *float64
 }
 
 // Done reports whether every job of the batch is final.
@@ -283,10 +267,10 @@ func (b *BatchSummary) rate(recent Count, now time.Time) {
 
 // BatchPage is a page of BatchSummaries.
 type BatchPage struct {
-	Batches []BatchSummary `json:"batches"`
+	Batches []BatchSummary
 	// NextCursor is the name to pass as cursor for the next page, "" on
 	// the last.
-	NextCursor string `json:"next_cursor"`
+	NextCursor string
 }
 
 // ListBatches returns the summaries of batches (objects and labels) named
@@ -342,15 +326,15 @@ func (s *Store) ListBatches(ctx context.Context, scope Scope, cursor string, lim
 type ReportRow struct {
 	// Path is the path the client gave for the file; the file name when it
 	// gave none.
-	Path       string     `json:"path"`
-	JobID      string     `json:"job_id"`
-	Status     Status     `json:"status"`
-	Attempts   int        `json:"attempts"`
-	RemoteID   string     `json:"remote_id"`
-	SHA256     string     `json:"sha256"`
-	Size       int64      `json:"size"`
-	LastError  string     `json:"last_error"`
-	FinishedAt *time.Time `json:"finished_at"`
+	Path       string
+	JobID      string
+	Status     Status
+	Attempts   int
+	RemoteID   string
+	SHA256     string
+	Size       int64
+	LastError  string
+	FinishedAt *time.Time
 }
 
 // Report calls fn with each job of batch, FAILED and other problems first

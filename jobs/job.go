@@ -62,45 +62,45 @@ var (
 
 // Job is one accepted file on its way to one target.
 type Job struct {
-	ID             string            `json:"id"`
-	Tenant         string            `json:"tenant"`
-	Target         string            `json:"target"`
-	Batch          string            `json:"batch,omitempty"`
-	Filename       string            `json:"filename"`
-	ContentType    string            `json:"content_type"`
-	Size           int64             `json:"size"`
-	SHA256         string            `json:"sha256"`
-	ObjectKey      string            `json:"-"`
-	Params         map[string]string `json:"params"`
-	Status         Status            `json:"status"`
-	Attempts       int               `json:"attempts"`
-	MaxAttempts    int               `json:"max_attempts"`
-	NextAttemptAt  *time.Time        `json:"next_attempt_at"`
-	LastError      string            `json:"last_error,omitempty"`
-	RemoteID       string            `json:"remote_id,omitempty"`
-	Checkpoint     map[string]string `json:"checkpoint,omitempty"`
-	IdempotencyKey string            `json:"-"`
-	APIKeyID       int64             `json:"-"`
-	LeaseOwner     string            `json:"-"`
-	LeaseExpiresAt *time.Time        `json:"-"`
-	CreatedAt      time.Time         `json:"created_at"`
-	UpdatedAt      time.Time         `json:"updated_at"`
-	FinishedAt     *time.Time        `json:"finished_at,omitempty"`
+	ID             string
+	Tenant         string
+	Target         string
+	Batch          string
+	Filename       string
+	ContentType    string
+	Size           int64
+	SHA256         string
+	ObjectKey      string
+	Params         map[string]string
+	Status         Status
+	Attempts       int
+	MaxAttempts    int
+	NextAttemptAt  *time.Time
+	LastError      string
+	RemoteID       string
+	Checkpoint     map[string]string
+	IdempotencyKey string
+	APIKeyID       int64
+	LeaseOwner     string
+	LeaseExpiresAt *time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	FinishedAt     *time.Time
 }
 
 // Attempt is one try at delivering a job.
 type Attempt struct {
-	Number     int        `json:"number"`
-	Worker     string     `json:"worker"`
-	StartedAt  time.Time  `json:"started_at"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	Number     int
+	Worker     string
+	StartedAt  time.Time
+	FinishedAt *time.Time
 	// Outcome is RUNNING, SUCCESS, RETRY, FAILED, INTERRUPTED (handed back
 	// at shutdown), ABANDONED (its worker died) or CANCELED.
-	Outcome    string `json:"outcome"`
-	HTTPStatus int    `json:"http_status,omitempty"`
-	Error      string `json:"error,omitempty"`
+	Outcome    string
+	HTTPStatus int
+	Error      string
 	// DurationMS is how long the attempt took, once finished.
-	DurationMS int64 `json:"duration_ms,omitempty"`
+	DurationMS int64
 }
 
 // Outcomes of an attempt.

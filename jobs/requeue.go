@@ -10,10 +10,10 @@ import (
 // fields match every job; the caller decides whether an empty filter (every
 // FAILED job) is what was meant.
 type RequeueFilter struct {
-	Target string `json:"target,omitempty"`
-	Batch  string `json:"batch,omitempty"`
+	Target string
+	Batch  string
 	// Error matches jobs whose last error contains it, ignoring case.
-	Error string `json:"error,omitempty"`
+	Error string
 }
 
 // Empty reports whether f matches every FAILED job.

@@ -30,9 +30,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/client"
 	"github.com/ferry-relay/ferry/internal/termtext"
-	"github.com/ferry-relay/ferry/jobs"
 )
 
 // Defaults of Options.
@@ -150,10 +150,10 @@ type Result struct {
 	// Symlinks is how many symbolic links were skipped.
 	Symlinks int
 	// Delivery is the batch's summary once every job was final (Wait).
-	Delivery *jobs.BatchSummary
+	Delivery *apitypes.BatchSummary
 	// Undelivered are the batch's FAILED and CANCELED jobs (Wait), at
 	// most a thousand.
-	Undelivered []jobs.ReportRow
+	Undelivered []apitypes.ReportRow
 }
 
 // Failed is how many files were not accepted.
@@ -268,7 +268,7 @@ func (p *pusher) resolve(ctx context.Context) error {
 	if p.res.Batch == "" {
 		p.res.Batch = defaultBatchName(p.o)
 	}
-	if err := jobs.CheckBatchName(p.res.Batch); err != nil {
+	if err := apitypes.CheckBatchName(p.res.Batch); err != nil {
 		return err
 	}
 	p.res.Target = p.o.Target

@@ -13,14 +13,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/client"
-	"github.com/ferry-relay/ferry/jobs"
 )
 
 // upload creates the batch, learns what it holds already, and sends the
 // rest, Concurrency files at a time.
 func (p *pusher) upload(ctx context.Context) error {
-	_, _, err := p.c.CreateBatch(ctx, jobs.Batch{Name: p.res.Batch, Target: p.res.Target, Params: p.o.Params})
+	_, _, err := p.c.CreateBatch(ctx, apitypes.Batch{Name: p.res.Batch, Target: p.res.Target, Params: p.o.Params})
 	var ce *client.Error
 	if errors.As(err, &ce) && ce.StatusCode == http.StatusConflict {
 		return fmt.Errorf("%s: push it with the same --target and --param as before, or name another --batch", ce.Message)
@@ -178,7 +178,7 @@ func (p *pusher) event(r FileResult) {
 // send uploads a file, again after a failure of the connection or a
 // temporary answer, up to UploadAttempts times. The idempotency key makes
 // a repeat harmless.
-func (p *pusher) send(ctx context.Context, f File, key string) (jobs.Job, error) {
+func (p *pusher) send(ctx context.Context, f File, key string) (apitypes.Job, error) {
 	backoff := uploadBackoffInitial
 	for attempt := 1; ; attempt++ {
 		job, n, err := p.sendOnce(ctx, f, key)
@@ -187,13 +187,13 @@ func (p *pusher) send(ctx context.Context, f File, key string) (jobs.Job, error)
 		}
 		p.sent.Add(-n) // what was sent of a failed attempt does not count
 		if attempt >= p.o.UploadAttempts || !client.Retryable(ctx, err) {
-			return jobs.Job{}, err
+			return apitypes.Job{}, err
 		}
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return jobs.Job{}, ctx.Err()
+			return apitypes.Job{}, ctx.Err()
 		case <-t.C:
 		}
 		backoff = min(2*backoff, uploadBackoffMax)
@@ -201,10 +201,10 @@ func (p *pusher) send(ctx context.Context, f File, key string) (jobs.Job, error)
 }
 
 // sendOnce makes one upload request and returns how many bytes it sent.
-func (p *pusher) sendOnce(ctx context.Context, f File, key string) (jobs.Job, int64, error) {
+func (p *pusher) sendOnce(ctx context.Context, f File, key string) (apitypes.Job, int64, error) {
 	fh, err := os.Open(f.Local)
 	if err != nil {
-		return jobs.Job{}, 0, err
+		return apitypes.Job{}, 0, err
 	}
 	defer fh.Close()
 	body := &countingReader{r: io.LimitReader(fh, f.Size), total: &p.sent}

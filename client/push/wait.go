@@ -11,17 +11,17 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/client"
 	"github.com/ferry-relay/ferry/internal/termtext"
-	"github.com/ferry-relay/ferry/jobs"
 )
 
 // wait polls the batch's summary until every job is final, then collects
 // the jobs that did not end SUCCESS.
 func (p *pusher) wait(ctx context.Context) error {
-	var last jobs.BatchSummary
-	var shown atomic.Pointer[jobs.BatchSummary] // read by the progress display
-	shown.Store(&jobs.BatchSummary{})
+	var last apitypes.BatchSummary
+	var shown atomic.Pointer[apitypes.BatchSummary] // read by the progress display
+	shown.Store(&apitypes.BatchSummary{})
 	stop := p.showProgress(func(m meter) { m.delivery(deliveryOf(*shown.Load())) })
 	defer stop()
 	var failures int
@@ -50,11 +50,11 @@ func (p *pusher) wait(ctx context.Context) error {
 		}
 	}
 	p.res.Delivery = &last
-	for _, st := range []jobs.Status{jobs.StatusFailed, jobs.StatusCanceled} {
+	for _, st := range []apitypes.Status{apitypes.StatusFailed, apitypes.StatusCanceled} {
 		if last.ByStatus[st].Files == 0 {
 			continue
 		}
-		err := p.c.ReportRows(ctx, p.res.Batch, st, func(r jobs.ReportRow) error {
+		err := p.c.ReportRows(ctx, p.res.Batch, st, func(r apitypes.ReportRow) error {
 			if len(p.res.Undelivered) >= deliveryFailuresListed {
 				return errEnough
 			}
@@ -70,9 +70,9 @@ func (p *pusher) wait(ctx context.Context) error {
 
 var errEnough = errors.New("enough rows")
 
-func deliveryOf(s jobs.BatchSummary) deliveryState {
-	d := deliveryState{Total: s.Total.Files, Final: s.Final.Files, Success: s.ByStatus[jobs.StatusSuccess].Files,
-		Failed: s.ByStatus[jobs.StatusFailed].Files, Canceled: s.ByStatus[jobs.StatusCanceled].Files,
+func deliveryOf(s apitypes.BatchSummary) deliveryState {
+	d := deliveryState{Total: s.Total.Files, Final: s.Final.Files, Success: s.ByStatus[apitypes.StatusSuccess].Files,
+		Failed: s.ByStatus[apitypes.StatusFailed].Files, Canceled: s.ByStatus[apitypes.StatusCanceled].Files,
 		Pending: s.Pending.Files, FilesPerSecond: s.FilesPerSecond}
 	if s.ETASeconds != nil {
 		eta := time.Duration(*s.ETASeconds * float64(time.Second))
@@ -92,9 +92,9 @@ func (p *pusher) finish() (Result, error) {
 		errs = append(errs, fmt.Sprintf("%d files not accepted", n))
 	}
 	if d := r.Delivery; d != nil {
-		ok := d.ByStatus[jobs.StatusSuccess].Files
+		ok := d.ByStatus[apitypes.StatusSuccess].Files
 		fmt.Fprintf(w, "deliveries: %d jobs: %d SUCCESS, %d FAILED, %d CANCELED\n", d.Total.Files, ok,
-			d.ByStatus[jobs.StatusFailed].Files, d.ByStatus[jobs.StatusCanceled].Files)
+			d.ByStatus[apitypes.StatusFailed].Files, d.ByStatus[apitypes.StatusCanceled].Files)
 		if ok != d.Total.Files {
 			errs = append(errs, fmt.Sprintf("%d jobs did not end SUCCESS", d.Total.Files-ok))
 			printUndelivered(p.o, r)
@@ -139,7 +139,7 @@ func printUndelivered(o Options, r Result) {
 	for _, u := range r.Undelivered {
 		fmt.Fprintf(w, "%-8s %s (job %s, %d attempts): %s\n", u.Status, termtext.Clean(u.Path), u.JobID, u.Attempts, termtext.Clean(u.LastError))
 	}
-	if d := r.Delivery; d != nil && int64(len(r.Undelivered)) < d.Total.Files-d.ByStatus[jobs.StatusSuccess].Files {
+	if d := r.Delivery; d != nil && int64(len(r.Undelivered)) < d.Total.Files-d.ByStatus[apitypes.StatusSuccess].Files {
 		fmt.Fprintf(w, "... and more: ferry report %s --status FAILED\n", r.Batch)
 	}
 	fmt.Fprintf(w, "re-queue the failures with: ferry jobs retry --batch %s [--error SUBSTRING]\n", r.Batch)

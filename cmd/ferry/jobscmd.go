@@ -8,7 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ferry-relay/ferry/jobs"
+	"github.com/ferry-relay/ferry/apitypes"
+	"github.com/ferry-relay/ferry/client"
 )
 
 func jobsCommand() *cobra.Command {
@@ -19,7 +20,7 @@ func jobsCommand() *cobra.Command {
 
 func jobsListCommand() *cobra.Command {
 	var api apiFlags
-	var f jobs.Filter
+	var f client.JobFilter
 	var status string
 	var all, asJSON bool
 	cmd := &cobra.Command{
@@ -31,7 +32,7 @@ func jobsListCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			f.Status = jobs.Status(strings.ToUpper(status))
+			f.Status = apitypes.Status(strings.ToUpper(status))
 			out := cmd.OutOrStdout()
 			tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 			if !asJSON {
@@ -98,7 +99,7 @@ func jobsShowCommand() *cobra.Command {
 
 func jobsRetryCommand() *cobra.Command {
 	var api apiFlags
-	var f jobs.RequeueFilter
+	var f apitypes.RequeueFilter
 	var allFailed bool
 	cmd := &cobra.Command{
 		Use:   "retry ID | --target T --batch B --error SUBSTRING | --all-failed",

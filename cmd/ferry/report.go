@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ferry-relay/ferry/jobs"
+	"github.com/ferry-relay/ferry/apitypes"
 )
 
 func reportCommand() *cobra.Command {
@@ -27,10 +27,10 @@ job id, status, attempts, remote id, sha256, size, last error and end time.
 			if err != nil {
 				return err
 			}
-			if status != "" && !jobs.Status(status).Valid() {
+			if status != "" && !apitypes.Status(status).Valid() {
 				return fmt.Errorf("unknown status %q", status)
 			}
-			body, err := c.Report(cmd.Context(), args[0], format, jobs.Status(status))
+			body, err := c.Report(cmd.Context(), args[0], format, apitypes.Status(status))
 			if err != nil {
 				return err
 			}

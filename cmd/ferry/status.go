@@ -12,8 +12,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/client"
-	"github.com/ferry-relay/ferry/jobs"
 )
 
 // apiFlags are the flags of the commands that call a ferry server.
@@ -81,7 +81,7 @@ func listBatches(cmd *cobra.Command, c *client.Client, asJSON bool) error {
 				continue
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", printable(b.Name), cmp.Or(b.Target, "-"), b.Total.Files,
-				b.ByStatus[jobs.StatusSuccess].Files, b.ByStatus[jobs.StatusFailed].Files, b.Pending.Files, when(b.UpdatedAt))
+				b.ByStatus[apitypes.StatusSuccess].Files, b.ByStatus[apitypes.StatusFailed].Files, b.Pending.Files, when(b.UpdatedAt))
 		}
 		if page.NextCursor == "" {
 			break
@@ -92,7 +92,7 @@ func listBatches(cmd *cobra.Command, c *client.Client, asJSON bool) error {
 }
 
 // printSummary shows a batch summary for a person.
-func printSummary(w io.Writer, s jobs.BatchSummary) {
+func printSummary(w io.Writer, s apitypes.BatchSummary) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "batch\t%s\n", printable(s.Name))
 	if s.Target != "" {
@@ -105,7 +105,7 @@ func printSummary(w io.Writer, s jobs.BatchSummary) {
 	fmt.Fprintf(tw, "updated\t%s\n", when(s.UpdatedAt))
 	fmt.Fprintln(tw, "\t")
 	fmt.Fprintln(tw, "STATUS\tFILES\tBYTES")
-	for _, st := range jobs.Statuses {
+	for _, st := range apitypes.Statuses {
 		c := s.ByStatus[st]
 		fmt.Fprintf(tw, "%s\t%d\t%s\n", st, c.Files, bytesText(c.Bytes))
 	}

@@ -1,0 +1,64 @@
+// Package apitypes holds the JSON bodies of ferry's HTTP API: what the
+// server writes and reads, and what the client and the CLI decode. It is
+// the wire contract, kept apart from the job store's types so that a
+// client build needs neither the database driver nor the server, and so
+// that a change to how jobs are stored cannot change the API by accident.
+//
+// It imports only the standard library. The server converts its store
+// types to these at the edge (package api); the OpenAPI document served at
+// GET /v1/openapi.json describes the same shapes.
+package apitypes
+
+// Error is the body of every error answer:
+// {"error":{"code":"...","message":"..."}}.
+type Error struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail says what went wrong.
+type ErrorDetail struct {
+	// Code is ferry's error code: bad_request, unauthorized, not_found,
+	// conflict, too_large, invalid_params, batch_target_mismatch,
+	// internal, ...
+	Code string `json:"code"`
+	// Message is meant for people.
+	Message string `json:"message"`
+}
+
+// Target is a configured target as GET /v1/targets lists it.
+type Target struct {
+	Name        string `json:"name"`
+	Kind        string `json:"kind"`
+	MaxAttempts int    `json:"max_attempts"`
+	Concurrency int    `json:"concurrency"`
+	// MaxFileBytes is the target's size limit, 0 (left out) when it has
+	// none.
+	MaxFileBytes int64 `json:"max_file_bytes,omitempty"`
+}
+
+// TargetList is the body of GET /v1/targets.
+type TargetList struct {
+	Targets []Target `json:"targets"`
+}
+
+// CheckRequest is the body of POST /v1/targets/{name}/check: would
+// uploads with these parameters be accepted?
+type CheckRequest struct {
+	// Params are the upload's param.<name> fields.
+	Params map[string]string `json:"params"`
+	// Batch, when it names a batch object, adds its parameters as
+	// defaults, as an upload naming it would.
+	Batch string `json:"batch"`
+	// Size, when set, is checked against the target's limit.
+	Size *int64 `json:"size"`
+}
+
+// CheckResult is the answer of POST /v1/targets/{name}/check when the
+// uploads would be accepted.
+type CheckResult struct {
+	OK     bool   `json:"ok"`
+	Target string `json:"target"`
+	// Params are the parameters a job would get: the upload's over the
+	// batch's over the target's defaults.
+	Params map[string]string `json:"params"`
+}
