@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/audit"
 )
 
@@ -26,7 +27,21 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 }
 
 func (s *Server) whoami(w http.ResponseWriter, _ *http.Request, key apikeys.Key) {
-	writeJSON(w, http.StatusOK, key)
+	writeJSON(w, http.StatusOK, wireIdentity(key))
+}
+
+func wireIdentity(k apikeys.Identity) apitypes.Identity {
+	return apitypes.Identity{ID: k.ID, Name: k.Name, Tenant: k.Tenant, Role: string(k.Role), ExpiresAt: k.ExpiresAt}
+}
+
+func wireKey(i apikeys.Info) apitypes.APIKey {
+	return apitypes.APIKey{Identity: wireIdentity(i.Identity), Prefix: i.Prefix, CreatedAt: i.CreatedAt,
+		LastUsedAt: i.LastUsedAt, RevokedAt: i.RevokedAt}
+}
+
+func wireAudit(e audit.Entry) apitypes.AuditEntry {
+	return apitypes.AuditEntry{ID: e.ID, At: e.At, KeyID: e.KeyID, KeyName: e.KeyName, Tenant: e.Tenant,
+		Action: e.Action, Subject: e.Subject, Detail: e.Detail}
 }
 
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
@@ -57,14 +72,14 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ apikeys.Key
 		s.internal(w, r, err)
 		return
 	}
-	if entries == nil {
-		entries = []audit.Entry{}
+	page := apitypes.AuditPage{Entries: make([]apitypes.AuditEntry, len(entries))}
+	for i, e := range entries {
+		page.Entries[i] = wireAudit(e)
 	}
-	cursor := ""
 	if next > 0 {
-		cursor = strconv.FormatInt(next, 10)
+		page.NextCursor = strconv.FormatInt(next, 10)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"entries": entries, "next_cursor": cursor})
+	writeJSON(w, http.StatusOK, page)
 }
 
 func (s *Server) keyAdmin(w http.ResponseWriter) bool {
@@ -84,38 +99,32 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request, _ apikeys.Key)
 		s.internal(w, r, err)
 		return
 	}
-	if list == nil {
-		list = []apikeys.Info{}
+	out := apitypes.APIKeyList{Keys: make([]apitypes.APIKey, len(list))}
+	for i, k := range list {
+		out.Keys[i] = wireKey(k)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"keys": list})
-}
-
-// createKeyRequest is the body of POST /v1/apikeys.
-type createKeyRequest struct {
-	apikeys.Spec
-	// ExpiresIn is a Go duration ("720h"); empty for a key that does not
-	// expire.
-	ExpiresIn string `json:"expires_in"`
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) createKey(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
 	if !s.keyAdmin(w) {
 		return
 	}
-	var req createKeyRequest
+	var req apitypes.NewAPIKey
 	if err := decodeJSON(r, &req); err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	sp := apikeys.Spec{Name: req.Name, Tenant: req.Tenant, Role: apikeys.Role(req.Role)}
 	if req.ExpiresIn != "" {
 		d, err := time.ParseDuration(req.ExpiresIn)
 		if err != nil || d <= 0 {
 			writeError(w, http.StatusBadRequest, "bad_request", "expires_in must be a positive duration such as 720h")
 			return
 		}
-		req.TTL = d
+		sp.TTL = d
 	}
-	secret, info, err := s.admin.CreateKey(r.Context(), req.Spec)
+	secret, info, err := s.admin.CreateKey(r.Context(), sp)
 	switch {
 	case errors.Is(err, apikeys.ErrExists):
 		writeError(w, http.StatusConflict, "conflict", err.Error())
@@ -129,7 +138,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request, key apikeys.K
 	}
 	s.audited(r.Context(), key, audit.ActionKeyCreate, info.Name,
 		map[string]any{"prefix": info.Prefix, "tenant": info.Tenant, "role": info.Role, "expires_at": info.ExpiresAt})
-	writeJSON(w, http.StatusCreated, map[string]any{"key": secret, "info": info})
+	writeJSON(w, http.StatusCreated, apitypes.CreatedAPIKey{Key: secret, Info: wireKey(info)})
 }
 
 func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
@@ -150,5 +159,5 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request, key apikeys.K
 	}
 	s.audited(r.Context(), key, audit.ActionKeyRevoke, info.Name,
 		map[string]any{"prefix": info.Prefix, "tenant": info.Tenant, "role": info.Role})
-	writeJSON(w, http.StatusOK, info)
+	writeJSON(w, http.StatusOK, wireKey(info))
 }

@@ -1,11 +1,12 @@
 // Package api is ferry's HTTP API: uploads in, job status out.
 //
-// Every route under /v1 needs an API key as a bearer token, whose role
-// (admin, operator, uploader) must allow the act and whose tenant bounds
-// what it sees: another tenant's job is not found (auth.go). /healthz and
-// /readyz need no key and say only up or down; /metrics needs
-// Config.MetricsKey when one is set, or is served on a listener of its own.
-// Errors are JSON: {"error":{"code":"...","message":"..."}}.
+// Every route under /v1 needs an API key as a bearer token, but GET
+// /v1/openapi.json, the API's OpenAPI 3.1 document. The key's role (admin,
+// operator, uploader) must allow the act, and its tenant bounds what it
+// sees: another tenant's job is not found (auth.go). /healthz and /readyz
+// need no key and say only up or down; /metrics needs Config.MetricsKey
+// when one is set, or is served on a listener of its own. Errors are JSON:
+// {"error":{"code":"...","message":"..."}}.
 package api
 
 import (
@@ -146,6 +147,7 @@ func (s *Server) Handler() http.Handler {
 	if !s.cfg.NoMetrics {
 		mux.Handle("GET /metrics", MetricsHandler(s.cfg.MetricsKey))
 	}
+	mux.HandleFunc("GET /v1/openapi.json", s.openapi)
 	mux.Handle("POST /v1/uploads", s.auth(apikeys.PermUpload, s.upload))
 	mux.Handle("GET /v1/jobs", s.auth(apikeys.PermRead, s.listJobs))
 	mux.Handle("GET /v1/jobs/{id}", s.auth(apikeys.PermRead, s.getJob))

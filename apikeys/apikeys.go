@@ -54,12 +54,12 @@ func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db} }
 
 // Identity is who a checked key speaks for: what the API decides on.
 type Identity struct {
-	ID     int64  `json:"id"`
-	Name   string `json:"name"`
-	Tenant string `json:"tenant"`
-	Role   Role   `json:"role"`
+	ID     int64
+	Name   string
+	Tenant string
+	Role   Role
 	// ExpiresAt is when the key stops working, if it ever does.
-	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	ExpiresAt *time.Time
 }
 
 // Key is the identity the API's handlers receive.
@@ -71,22 +71,22 @@ func (k Identity) Can(p Permission) bool { return k.Role.Can(p) }
 // Info is a key as listed: never the key itself.
 type Info struct {
 	Identity
-	Prefix     string     `json:"prefix"`
-	CreatedAt  time.Time  `json:"created_at"`
-	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
-	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+	Prefix     string
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+	RevokedAt  *time.Time
 }
 
 // Spec describes a key to create.
 type Spec struct {
 	// Name says what the key is for; unique among keys in use.
-	Name string `json:"name"`
+	Name string
 	// Tenant is TenantDefault when empty.
-	Tenant string `json:"tenant,omitempty"`
+	Tenant string
 	// Role is RoleDefault when empty.
-	Role Role `json:"role,omitempty"`
+	Role Role
 	// TTL, when positive, makes the key expire that long after creation.
-	TTL time.Duration `json:"-"`
+	TTL time.Duration
 }
 
 // withDefaults fills the spec's empty fields and checks it.

@@ -25,19 +25,19 @@ const (
 
 // Entry is one recorded change.
 type Entry struct {
-	ID int64     `json:"id"`
-	At time.Time `json:"at"`
+	ID int64
+	At time.Time
 	// KeyID is the API key that made the change; 0 for the CLI, which
 	// speaks to the database directly.
-	KeyID   int64  `json:"key_id,omitempty"`
-	KeyName string `json:"key_name"`
+	KeyID   int64
+	KeyName string
 	// Tenant is the tenant of the key that made the change.
-	Tenant string `json:"tenant"`
-	Action string `json:"action"`
+	Tenant string
+	Action string
 	// Subject is what changed: a job id, a batch or key name.
-	Subject string `json:"subject"`
+	Subject string
 	// Detail is what else the change was about (filters, counts, role).
-	Detail map[string]any `json:"detail"`
+	Detail map[string]any
 }
 
 // Store keeps the audit trail in Postgres.

@@ -105,7 +105,7 @@ func newPipeline(t *testing.T, targetsYAML string, opts pipelineOptions) *pipeli
 		Ready: map[string]api.Pinger{"postgres": pool, "nats": p.queue, "s3": p.objects},
 		Log:   p.log,
 	})
-	p.api = httptest.NewServer(srv.Handler())
+	p.api = httptest.NewServer(checkContract(t, srv.Handler()))
 	t.Cleanup(p.api.Close)
 
 	sw := sweeper.New(sweeper.Config{Interval: 100 * time.Millisecond, Grace: time.Second}, p.jobs, p.queue, p.objects, p.log)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/audit"
 	"github.com/ferry-relay/ferry/fakes/sink"
 	"github.com/ferry-relay/ferry/jobs"
@@ -130,7 +131,7 @@ targets:
 	}
 
 	// A batch name is unique per tenant: A and B both have "q4", each its own.
-	var b jobs.Batch
+	var b apitypes.Batch
 	if code := p.as(keyA, http.MethodPost, "/v1/batches", `{"name":"q4","target":"shared","params":{"x":"a"}}`, &b); code != http.StatusCreated {
 		t.Fatalf("A creates q4: %d", code)
 	}
@@ -140,7 +141,7 @@ targets:
 	if code := p.as(keyB, http.MethodPost, "/v1/batches", `{"name":"a-only","target":"shared","tenant":"a"}`, &e); code != http.StatusForbidden {
 		t.Errorf("B creating a batch in tenant a: %d, want 403", code)
 	}
-	var sum jobs.BatchSummary
+	var sum apitypes.BatchSummary
 	if code := p.as(keyB, http.MethodGet, "/v1/batches/q4", "", &sum); code != http.StatusOK || sum.Target != "only-b" {
 		t.Errorf("B's q4: %d target %q", code, sum.Target)
 	}
@@ -152,7 +153,7 @@ targets:
 			t.Errorf("B GET %s: %d, want 404", path, code)
 		}
 	}
-	var page jobs.BatchPage
+	var page apitypes.BatchPage
 	if code := p.as(keyB, http.MethodGet, "/v1/batches", "", &page); code != http.StatusOK || len(page.Batches) != 1 || page.Batches[0].Tenant != "b" {
 		t.Errorf("B's batches: %d %+v, want only its q4", code, page.Batches)
 	}
@@ -181,7 +182,7 @@ targets:
 	if code := p.as(keyA, http.MethodGet, "/v1/audit", "", &e); code != http.StatusForbidden {
 		t.Errorf("operator GET /v1/audit: %d, want 403", code)
 	}
-	var trail struct{ Entries []audit.Entry }
+	var trail apitypes.AuditPage
 	if code := p.as(admin, http.MethodGet, "/v1/audit?tenant=a", "", &trail); code != http.StatusOK {
 		t.Fatalf("admin GET /v1/audit: %d", code)
 	}
@@ -229,8 +230,8 @@ targets:
 			t.Errorf("uploader %s %s: %d, want %d (%s)", c.method, c.path, code, c.want, e.Error.Message)
 		}
 	}
-	var who apikeys.Identity
-	if code := p.as(up, http.MethodGet, "/v1/whoami", "", &who); code != http.StatusOK || who.Role != apikeys.RoleUploader || who.Tenant != "default" {
+	var who apitypes.Identity
+	if code := p.as(up, http.MethodGet, "/v1/whoami", "", &who); code != http.StatusOK || who.Role != string(apikeys.RoleUploader) || who.Tenant != "default" {
 		t.Errorf("whoami: %d %+v", code, who)
 	}
 }
@@ -246,7 +247,7 @@ func TestRevokedKeyRefusedWithinTwoSeconds(t *testing.T) {
 	if code := p.as(key, http.MethodGet, "/v1/jobs", "", &list); code != http.StatusOK {
 		t.Fatalf("before revoking: %d", code)
 	}
-	var info apikeys.Info
+	var info apitypes.APIKey
 	if code := p.as(admin, http.MethodPost, "/v1/apikeys/leaving/revoke", "", &info); code != http.StatusOK || info.RevokedAt == nil {
 		t.Fatalf("revoke: %d %+v", code, info)
 	}
@@ -262,7 +263,7 @@ func TestRevokedKeyRefusedWithinTwoSeconds(t *testing.T) {
 	}
 	refusedWithin(t, p, expiring, time.Now().Add(500*time.Millisecond))
 
-	var trail struct{ Entries []audit.Entry }
+	var trail apitypes.AuditPage
 	p.as(admin, http.MethodGet, "/v1/audit?action="+audit.ActionKeyRevoke, "", &trail)
 	if len(trail.Entries) != 1 || trail.Entries[0].Subject != "leaving" || trail.Entries[0].KeyName != "root" {
 		t.Errorf("audit of the revocation: %+v", trail.Entries)

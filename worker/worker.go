@@ -244,8 +244,10 @@ func (w *Worker) handle(ctx context.Context, t *targets.Target, msg jetstream.Ms
 	switch {
 	case errors.As(err, &ce):
 		// Final, running elsewhere or not due: the sweeper publishes it
-		// again if it ever needs to run.
-		_ = msg.Ack()
+		// again if it ever needs to run. The ack must have removed the
+		// message before that publish, or the stream (one message per job)
+		// would refuse it as a duplicate of this one: ack synchronously.
+		w.ackNow(ctx, msg, id)
 		return
 	case errors.Is(err, jobs.ErrNotFound):
 		_ = msg.Term()
@@ -261,6 +263,15 @@ func (w *Worker) handle(ctx context.Context, t *targets.Target, msg jetstream.Ms
 	fin := w.decide(ctx, t, job, res, derr)
 	w.breakers[t.Name].Record(derr == nil || !fin.breaks)
 	observe(t.Name, fin.Outcome, w.cfg.Now().Sub(started))
+	if fin.Status == jobs.StatusRetrying {
+		// A retry is published again by the sweeper as soon as its wait
+		// is over, which can be milliseconds after Finish commits. Remove
+		// this message first: an ack still in flight would make that
+		// publish a refused duplicate and strand the job RETRYING with no
+		// message. Dying between the two leaves the job RUNNING until its
+		// lease expires, and the sweeper recovers it.
+		w.ackNow(ctx, msg, id)
+	}
 	if _, err := w.finish(job.ID, owner, fin.Finish); err != nil {
 		log.Error("could not record the attempt; the lease will expire and the job run again", "err", err)
 		_ = msg.Nak()
@@ -269,6 +280,7 @@ func (w *Worker) handle(ctx context.Context, t *targets.Target, msg jetstream.Ms
 	switch fin.Status {
 	case jobs.StatusQueued:
 		_ = msg.Nak()
+	case jobs.StatusRetrying: // acked above
 	default:
 		_ = msg.Ack()
 	}
@@ -398,6 +410,17 @@ func (w *Worker) finish(id, owner string, f jobs.Finish) (jobs.Job, error) {
 			return job, err
 		}
 		sleep(ctx, time.Second)
+	}
+}
+
+// ackNow acks msg and waits for the server to confirm it, for a short
+// while; if it cannot, the message comes back after the ack wait and the
+// claim decides again.
+func (w *Worker) ackNow(ctx context.Context, msg jetstream.Msg, id string) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := msg.DoubleAck(actx); err != nil {
+		w.log.Warn("ack not confirmed; the message will come back", "job", id, "err", err)
 	}
 }
 
