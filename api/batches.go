@@ -21,7 +21,6 @@ import (
 
 // BatchStore is what the API needs of the job store for batches.
 type BatchStore interface {
-	CreateWithPath(ctx context.Context, n jobs.New, clientPath string) (jobs.Job, bool, error)
 	ByBatchKey(ctx context.Context, tenant, batch, key string) (jobs.Job, error)
 	CreateBatch(ctx context.Context, b jobs.Batch, apiKeyID int64) (jobs.Batch, bool, error)
 	Batch(ctx context.Context, tenant, name string) (jobs.Batch, error)

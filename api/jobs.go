@@ -83,7 +83,7 @@ func (s *Server) retryJob(w http.ResponseWriter, r *http.Request, key apikeys.Ke
 		return
 	}
 	s.audited(r.Context(), key, audit.ActionJobRetry, job.ID, map[string]any{"tenant": job.Tenant, "target": job.Target})
-	s.publish(r, job)
+	s.enqueue.Enqueue(r.Context(), []jobs.Ref{jobs.RefOf(job)})
 	writeJSON(w, http.StatusOK, wireJob(job))
 }
 
@@ -100,15 +100,6 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request, key apikeys.K
 	}
 	s.audited(r.Context(), key, audit.ActionJobCancel, job.ID, map[string]any{"tenant": job.Tenant, "target": job.Target})
 	writeJSON(w, http.StatusOK, wireJob(job))
-}
-
-// publish queues a job now if it can; the sweeper does it later otherwise.
-func (s *Server) publish(r *http.Request, job jobs.Job) {
-	if err := s.queue.Publish(r.Context(), job.Target, job.ID); err != nil {
-		s.log.Warn("queue unavailable: job will be published later", "job", job.ID, "err", err)
-		return
-	}
-	_ = s.jobs.MarkEnqueued(r.Context(), job.ID)
 }
 
 func (s *Server) jobError(w http.ResponseWriter, r *http.Request, err error) {

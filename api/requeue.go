@@ -1,10 +1,8 @@
 package api
 
 import (
-	"context"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/ferry-relay/ferry/apikeys"
 	"github.com/ferry-relay/ferry/apitypes"
@@ -75,7 +73,7 @@ func (s *Server) requeue(w http.ResponseWriter, r *http.Request, key apikeys.Key
 		if published >= publishNowMax {
 			return
 		}
-		published += s.publishRefs(r.Context(), refs)
+		published += s.enqueue.Enqueue(r.Context(), refs)
 	})
 	detail := map[string]any{"scope": scope.String(), "target": f.Target, "batch": f.Batch, "error_contains": f.Error, "requeued": n}
 	if err != nil {
@@ -91,26 +89,4 @@ func (s *Server) requeue(w http.ResponseWriter, r *http.Request, key apikeys.Key
 	s.audited(r.Context(), key, action, f.Batch, detail)
 	s.log.Info("re-queued failed jobs", "count", n, "target", f.Target, "batch", f.Batch, "error_contains", f.Error)
 	writeJSON(w, http.StatusOK, apitypes.RequeueResult{Requeued: n})
-}
-
-// publishRefs queues jobs now, stopping at the first failure: the sweeper
-// publishes whatever is left.
-func (s *Server) publishRefs(ctx context.Context, refs []jobs.Ref) int {
-	var ids []string
-	for _, ref := range refs {
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		err := s.queue.Publish(pctx, ref.Target, ref.ID)
-		cancel()
-		if err != nil {
-			s.log.Warn("queue unavailable: re-queued jobs will be published later", "err", err)
-			break
-		}
-		ids = append(ids, ref.ID)
-	}
-	if len(ids) > 0 {
-		if err := s.jobs.MarkEnqueued(context.WithoutCancel(ctx), ids...); err != nil {
-			s.log.Warn("could not mark jobs published; they may be published twice, harmlessly", "err", err)
-		}
-	}
-	return len(ids)
 }

@@ -32,14 +32,20 @@ import (
 // MaxUploadBytesDefault is the default limit on one file: 5 GiB.
 const MaxUploadBytesDefault int64 = 5 << 30
 
+// BodyIdleTimeoutDefault is how long an upload's body may send nothing
+// before it is cut.
+const BodyIdleTimeoutDefault = 60 * time.Second
+
 // JobStore is what the API needs of the job store.
 type JobStore interface {
-	Create(ctx context.Context, n jobs.New) (jobs.Job, bool, error)
+	RecordRequest(ctx context.Context, req jobs.Request) ([]jobs.Job, bool, error)
+	RequestByKey(ctx context.Context, tenant, batch string, apiKeyID int64, key string) (string, []jobs.Job, error)
+	BeginUpload(ctx context.Context, key string) error
+	KeepUploading(ctx context.Context, keys ...string) error
+	EndUpload(ctx context.Context, keys ...string) error
 	Get(ctx context.Context, scope jobs.Scope, id string) (jobs.Job, error)
 	List(ctx context.Context, scope jobs.Scope, f jobs.Filter) ([]jobs.Job, string, error)
 	Attempts(ctx context.Context, scope jobs.Scope, id string) ([]jobs.Attempt, error)
-	ByIdempotencyKey(ctx context.Context, apiKeyID int64, key string) (jobs.Job, error)
-	MarkEnqueued(ctx context.Context, ids ...string) error
 	Retry(ctx context.Context, scope jobs.Scope, id string) (jobs.Job, error)
 	Cancel(ctx context.Context, scope jobs.Scope, id string) (jobs.Job, error)
 	BatchStore
@@ -69,9 +75,9 @@ type ObjectStore interface {
 	Remove(ctx context.Context, key string) error
 }
 
-// Publisher queues jobs.
-type Publisher interface {
-	Publish(ctx context.Context, target, jobID string) error
+// Enqueuer publishes committed jobs; *jobs.Enqueuer is the one.
+type Enqueuer interface {
+	Enqueue(ctx context.Context, refs []jobs.Ref) int
 }
 
 // Pinger is a dependency /readyz checks.
@@ -83,6 +89,10 @@ type Pinger interface {
 type Config struct {
 	// MaxUploadBytes limits one file; MaxUploadBytesDefault if zero.
 	MaxUploadBytes int64
+	// BodyIdleTimeout cuts an upload whose body sends nothing for that
+	// long (its partial file is removed); BodyIdleTimeoutDefault if zero,
+	// never if negative.
+	BodyIdleTimeout time.Duration
 	// RateLimit is the requests per second each API key may make to this
 	// process (a token bucket of RateBurst); 0 is no limit.
 	RateLimit float64
@@ -105,7 +115,7 @@ type Server struct {
 	audit   AuditTrail
 	limits  *limiters
 	objects ObjectStore
-	queue   Publisher
+	enqueue Enqueuer
 	targets targets.Set
 	ready   map[string]Pinger
 	log     *slog.Logger
@@ -120,7 +130,7 @@ type Deps struct {
 	// Audit, when set, records every state change and serves /v1/audit.
 	Audit   AuditTrail
 	Objects ObjectStore
-	Queue   Publisher
+	Enqueue Enqueuer
 	Targets targets.Set
 	// Ready are the dependencies /readyz checks, by name.
 	Ready map[string]Pinger
@@ -132,8 +142,11 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.MaxUploadBytes == 0 {
 		cfg.MaxUploadBytes = MaxUploadBytesDefault
 	}
+	if cfg.BodyIdleTimeout == 0 {
+		cfg.BodyIdleTimeout = BodyIdleTimeoutDefault
+	}
 	return &Server{cfg: cfg, jobs: d.Jobs, keys: d.Keys, admin: d.KeyAdmin, audit: d.Audit,
-		limits: newLimiters(cfg.RateLimit, cfg.RateBurst), objects: d.Objects, queue: d.Queue,
+		limits: newLimiters(cfg.RateLimit, cfg.RateBurst), objects: d.Objects, enqueue: d.Enqueue,
 		targets: d.Targets, ready: d.Ready, log: d.Log}
 }
 

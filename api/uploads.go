@@ -1,16 +1,22 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"mime"
 	"mime/multipart"
 	"net/http"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -23,8 +29,40 @@ import (
 	"github.com/ferry-relay/ferry/targets"
 )
 
-// maxFieldBytes bounds one plain form field of an upload.
-const maxFieldBytes = 64 << 10
+// An upload is a pipeline of named steps, each finished before the next
+// begins:
+//
+//  1. resolve: the request's target, batch, parameters and (raw bodies)
+//     declared size, validated once into one uploadRequest before any byte
+//     of a file is read. A multipart body's fields must therefore come
+//     before its first file part.
+//  2. receive: each file streams into storage under a new job id, marked
+//     as an upload in progress first so the orphan sweep leaves it alone.
+//     Any read error of the body refuses the whole request.
+//  3. record: every job of the request in one transaction, then the one
+//     enqueue path publishes them. A failure before the commit leaves no
+//     job and no object; after it, nothing is removed.
+
+// Limits of one multipart upload request, so that no request costs the
+// server more than its files' bytes (which go to storage as they come).
+const (
+	// maxFieldBytes bounds one plain form field.
+	maxFieldBytes = 64 << 10
+	// maxFields bounds the plain fields of one request.
+	maxFields = 1000
+	// maxFieldsBytes bounds all plain fields of one request together.
+	maxFieldsBytes = 1 << 20
+	// maxFiles bounds the files of one request.
+	maxFiles = 100
+)
+
+// recordTimeout bounds the steps that run whatever the client does once
+// its bytes are stored: recording the jobs, removing refused files.
+const recordTimeout = 30 * time.Second
+
+// keepAliveEvery is how often the markers of uploads in progress are
+// renewed while their bytes flow.
+const keepAliveEvery = time.Minute
 
 // apiError is an error with its HTTP answer.
 type apiError struct {
@@ -39,7 +77,8 @@ func badRequest(format string, a ...any) error {
 	return &apiError{http.StatusBadRequest, "bad_request", fmt.Sprintf(format, a...)}
 }
 
-// upload is one file of an upload request, stored and waiting for its job.
+// upload is one file of an upload request, stored (or, for a repeated
+// request, only hashed) and waiting for its job.
 type upload struct {
 	stored      storage.Stored
 	id          string
@@ -87,6 +126,21 @@ func (f *uploadForm) set(name, value string) error {
 	return nil
 }
 
+// uploadRequest is an upload request resolved before its files are read.
+type uploadRequest struct {
+	key    apikeys.Key
+	idem   string
+	form   uploadForm
+	target *targets.Target
+	params map[string]string
+	// earlier is the first request's answer when the Idempotency-Key was
+	// used before: the files are then only hashed, to compare.
+	earlier []jobs.Job
+	// earlierFingerprint is the first request's ("" for one recorded
+	// before fingerprints were).
+	earlierFingerprint string
+}
+
 // upload accepts files: multipart/form-data with "file" parts, or a raw
 // body with its settings in the query string.
 func (s *Server) upload(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
@@ -95,202 +149,460 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, key apikeys.Key)
 		writeError(w, http.StatusBadRequest, "bad_request", "Idempotency-Key is longer than 200 bytes")
 		return
 	}
-	if idem != "" {
-		// Within a batch a key is the batch's, whoever sent it first.
-		if batch := r.URL.Query().Get("batch"); batch != "" {
-			if job, err := s.jobs.ByBatchKey(r.Context(), key.Tenant, batch, idem); err == nil {
-				s.respondJobs(w, http.StatusOK, []jobs.Job{job})
-				return
-			} else if !errors.Is(err, jobs.ErrNotFound) {
-				s.internal(w, r, err)
-				return
-			}
-		}
-		if job, err := s.jobs.ByIdempotencyKey(r.Context(), key.ID, idem); err == nil {
-			s.respondJobs(w, http.StatusOK, []jobs.Job{job})
-			return
-		} else if !errors.Is(err, jobs.ErrNotFound) {
-			s.internal(w, r, err)
-			return
-		}
-	}
-	form := uploadForm{key: key, params: map[string]string{}}
-	var ups []upload
+	body := s.idleBody(w, r)
+	rec := &receiver{s: s, ctx: r.Context()}
+	defer rec.stop()
+	var req *uploadRequest
 	var err error
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	mt, mparams, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt == "multipart/form-data" {
-		ups, err = s.readMultipart(r, &form)
+		req, err = s.receiveMultipart(r, body, mparams["boundary"], key, idem, rec)
 	} else {
-		ups, err = s.readRaw(r, &form)
+		req, err = s.receiveRaw(r, body, key, idem, rec)
 	}
+	body.done()
+	var answer []jobs.Job
+	created := false
 	if err == nil {
-		err = s.applyBatch(r.Context(), &form)
+		answer, created, err = s.record(r.Context(), req, rec)
 	}
-	if err == nil {
-		err = s.checkUpload(&form, ups)
-	}
-	var created []jobs.Job
-	if err == nil {
-		created, err = s.record(r.Context(), key, idem, &form, ups)
+	if (err != nil && !errors.Is(err, jobs.ErrOutcomeUnknown)) || (err == nil && !created) {
+		rec.discard()
 	}
 	if err != nil {
-		s.discard(ups)
-		var ae *apiError
-		if errors.As(err, &ae) {
-			writeError(w, ae.status, ae.code, ae.msg)
-			return
-		}
-		s.internal(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
-	if len(created) == 1 {
-		w.Header().Set("Location", "/v1/jobs/"+created[0].ID)
+	if !created {
+		s.respondJobs(w, http.StatusOK, answer)
+		return
 	}
-	s.respondJobs(w, http.StatusAccepted, created)
+	if len(answer) == 1 {
+		w.Header().Set("Location", "/v1/jobs/"+answer[0].ID)
+	}
+	s.respondJobs(w, http.StatusAccepted, answer)
 }
 
-// readMultipart streams each file part into storage as it arrives.
-func (s *Server) readMultipart(r *http.Request, form *uploadForm) ([]upload, error) {
-	mr, err := r.MultipartReader()
-	if err != nil {
-		return nil, badRequest("malformed multipart body: %v", err)
+// resolve is step 1: the request's target, batch and parameters, checked
+// before a byte of a file is read.
+func (s *Server) resolve(ctx context.Context, key apikeys.Key, idem string, form uploadForm, what string) (*uploadRequest, error) {
+	if err := s.applyBatch(ctx, &form); err != nil {
+		return nil, err
 	}
-	var ups []upload
+	if form.target == "" {
+		return nil, badRequest("missing target: %s", what)
+	}
+	t, err := s.target(key, form.target)
+	if err != nil {
+		return nil, err
+	}
+	req := &uploadRequest{key: key, idem: idem, form: form, target: t, params: form.merged(t)}
+	if err := checkParams(t, req.params); err != nil {
+		return nil, err
+	}
+	if idem != "" {
+		fp, earlier, err := s.jobs.RequestByKey(ctx, key.Tenant, form.batch, key.ID, idem)
+		switch {
+		case err == nil:
+			req.earlier, req.earlierFingerprint = earlier, fp
+		case !errors.Is(err, jobs.ErrNotFound):
+			return nil, err
+		}
+	}
+	return req, nil
+}
+
+// checkDeclaredSize refuses a file whose announced size is over a limit,
+// before its body is read.
+func (s *Server) checkDeclaredSize(req *uploadRequest, filename string, size int64) error {
+	if size < 0 {
+		return nil
+	}
+	if size > s.cfg.MaxUploadBytes {
+		return s.tooLarge(filename)
+	}
+	return checkSize(req.target, filename, size)
+}
+
+func (s *Server) tooLarge(filename string) error {
+	return &apiError{http.StatusRequestEntityTooLarge, "too_large",
+		fmt.Sprintf("file %q is over the limit of %d bytes", filename, s.cfg.MaxUploadBytes)}
+}
+
+// receiveMultipart reads the fields, resolves the request at the first
+// file part, then streams each file part into storage as it arrives.
+func (s *Server) receiveMultipart(r *http.Request, body io.Reader, boundary string, key apikeys.Key, idem string, rec *receiver) (*uploadRequest, error) {
+	if boundary == "" {
+		return nil, badRequest("malformed multipart body: no boundary in Content-Type")
+	}
+	closing := &closingWatcher{r: body, needle: []byte("--" + boundary + "--")}
+	mr := multipart.NewReader(closing, boundary)
+	form := uploadForm{key: key, params: map[string]string{}}
+	var req *uploadRequest
+	fields, fieldBytes, files := 0, 0, 0
 	for {
 		part, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
+		// Only a bare io.EOF is the closing boundary: a body that ends
+		// without it yields an error that wraps io.EOF.
+		if err == io.EOF { //nolint:errorlint // see above
+			// And a body cut right after a delimiter line yields a bare
+			// io.EOF too (reading the next part's headers): only a body
+			// that held the closing delimiter is complete.
+			if !closing.seen {
+				return nil, badRequest("malformed multipart body: it ends without its closing boundary")
+			}
 			break
 		}
 		if err != nil {
-			return ups, badRequest("malformed multipart body: %v", err)
+			return nil, badRequest("malformed multipart body: %v", err)
 		}
-		if partFilename(part) == "" && part.FormName() != "file" {
+		isFile := partFilename(part) != "" || part.FormName() == "file"
+		if !isFile {
+			if req != nil {
+				return nil, badRequest("field %q comes after a file: send target, batch, path and param.* fields before the first file", part.FormName())
+			}
+			if fields++; fields > maxFields {
+				return nil, badRequest("more than %d form fields", maxFields)
+			}
 			v, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
 			if err != nil {
-				return ups, badRequest("reading field %s: %v", part.FormName(), err)
+				return nil, badRequest("reading field %s: %v", part.FormName(), err)
 			}
 			if len(v) > maxFieldBytes {
-				return ups, badRequest("field %s is longer than %d bytes", part.FormName(), maxFieldBytes)
+				return nil, badRequest("field %s is longer than %d bytes", part.FormName(), maxFieldBytes)
+			}
+			if fieldBytes += len(v); fieldBytes > maxFieldsBytes {
+				return nil, badRequest("form fields hold more than %d bytes together", maxFieldsBytes)
 			}
 			if err := form.set(part.FormName(), string(v)); err != nil {
-				return ups, err
+				return nil, err
 			}
 			continue
 		}
 		if part.FormName() != "file" {
-			return ups, badRequest("file part named %q: files go in parts named \"file\"", part.FormName())
+			return nil, badRequest("file part named %q: files go in parts named \"file\"", part.FormName())
 		}
-		// Fail fast when the target was named before the files.
-		if err := s.applyBatch(r.Context(), form); err != nil {
-			return ups, err
+		if files++; files > maxFiles {
+			return nil, badRequest("more than %d files in one request: send them in several", maxFiles)
 		}
-		if form.target != "" {
-			if _, err := s.target(form.key, form.target); err != nil {
-				return ups, err
+		if req == nil {
+			req, err = s.resolve(r.Context(), key, idem, form,
+				"a file part came before the target field: send target (or batch), then param.* fields, then the files")
+			if err != nil {
+				return nil, err
 			}
+		} else if form.path != "" {
+			return nil, badRequest("field path names one file: send one file per request with it")
 		}
 		name, err := cleanFilename(partFilename(part))
 		if err != nil {
-			return ups, err
+			return nil, err
 		}
-		up, err := s.store(r.Context(), part, -1, name, contentType(part.Header.Get("Content-Type"), name))
-		if err != nil {
-			return ups, err
+		if err := rec.receive(req, part, -1, name, contentType(part.Header.Get("Content-Type"), name)); err != nil {
+			return nil, err
 		}
-		ups = append(ups, up)
 	}
-	if len(ups) == 0 {
+	if req == nil {
 		return nil, badRequest("no file: send the file in a multipart part named \"file\"")
 	}
-	return ups, nil
+	return req, nil
 }
 
-// readRaw stores a raw body whose settings are in the query string.
-func (s *Server) readRaw(r *http.Request, form *uploadForm) ([]upload, error) {
+// closingWatcher notes whether the closing delimiter of a multipart body
+// ("--boundary--") went by.
+type closingWatcher struct {
+	r      io.Reader
+	needle []byte
+	tail   []byte // the last len(needle)-1 bytes read, to match across reads
+	seen   bool
+}
+
+func (c *closingWatcher) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 && !c.seen {
+		// The needle may straddle the previous read and this one.
+		edge := append(c.tail, p[:min(n, len(c.needle)-1)]...)
+		c.seen = bytes.Contains(edge, c.needle) || bytes.Contains(p[:n], c.needle)
+		keep := len(c.needle) - 1
+		if n >= keep {
+			c.tail = append(c.tail[:0], p[n-keep:n]...)
+		} else {
+			c.tail = append(c.tail[:0], edge[max(0, len(edge)-keep):]...)
+		}
+	}
+	return n, err
+}
+
+// receiveRaw resolves a raw body's request from its query string, checks
+// its declared size, then stores it.
+func (s *Server) receiveRaw(r *http.Request, body io.Reader, key apikeys.Key, idem string, rec *receiver) (*uploadRequest, error) {
 	q := r.URL.Query()
+	form := uploadForm{key: key, params: map[string]string{}}
 	for name, vs := range q {
 		if err := form.set(name, vs[len(vs)-1]); err != nil {
 			return nil, err
 		}
 	}
-	if err := s.applyBatch(r.Context(), form); err != nil {
-		return nil, err
-	}
-	if form.target == "" {
-		return nil, badRequest("missing target: name it in ?target= (or name a batch object in ?batch=)")
-	}
-	if _, err := s.target(form.key, form.target); err != nil {
+	req, err := s.resolve(r.Context(), key, idem, form, "name it in ?target= (or name a batch object in ?batch=)")
+	if err != nil {
 		return nil, err
 	}
 	name, err := cleanFilename(q.Get("filename"))
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkDeclaredSize(req, name, r.ContentLength); err != nil {
+		return nil, err
+	}
 	ctype := q.Get("content_type")
 	if ctype == "" {
 		ctype = r.Header.Get("Content-Type")
 	}
-	up, err := s.store(r.Context(), r.Body, r.ContentLength, name, contentType(ctype, name))
-	if err != nil {
+	if err := rec.receive(req, body, r.ContentLength, name, contentType(ctype, name)); err != nil {
 		return nil, err
 	}
-	return []upload{up}, nil
+	return req, nil
 }
 
-// store streams one file into object storage under a new job id.
-func (s *Server) store(ctx context.Context, body io.Reader, size int64, filename, ctype string) (upload, error) {
+// receiver is step 2: it streams the files of one request into storage,
+// each marked as an upload in progress until recorded or removed.
+type receiver struct {
+	s   *Server
+	ctx context.Context
+
+	ups []upload
+	// markers are the keys of the objects stored for this request, each
+	// marked as an upload in progress; shared with the keep-alive.
+	mu      sync.Mutex
+	markers []string
+	stopKA  chan struct{}
+	kaDone  chan struct{}
+}
+
+// receive stores one file, or only hashes it when the request repeats an
+// earlier one (its files are already stored).
+func (rc *receiver) receive(req *uploadRequest, body io.Reader, size int64, filename, ctype string) error {
+	s := rc.s
 	id := uuid.Must(uuid.NewV7()).String()
 	key := storage.KeyFor(id)
-	st, err := s.objects.Put(ctx, key, body, size, s.cfg.MaxUploadBytes, ctype)
-	if errors.Is(err, storage.ErrTooLarge) {
-		return upload{}, &apiError{http.StatusRequestEntityTooLarge, "too_large",
-			fmt.Sprintf("file %q is over the limit of %d bytes", filename, s.cfg.MaxUploadBytes)}
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return upload{}, badRequest("upload of %q interrupted: %v", filename, ctx.Err())
-		}
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) || isClientError(err) {
-			return upload{}, badRequest("reading %q: %v", filename, err)
-		}
-		return upload{}, fmt.Errorf("store %q: %w", filename, err)
-	}
-	if size >= 0 && st.Size != size {
-		_ = s.objects.Remove(context.WithoutCancel(ctx), key)
-		return upload{}, badRequest("body of %q was %d bytes, Content-Length said %d", filename, st.Size, size)
-	}
-	uploadedBytes.Add(float64(st.Size))
-	return upload{stored: st, id: id, filename: filename, contentType: ctype}, nil
-}
-
-// isClientError tells a broken request body from a storage failure.
-func isClientError(err error) bool {
-	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, multipart.ErrMessageTooLarge) ||
-		strings.Contains(err.Error(), "multipart:")
-}
-
-// checkUpload validates what is only known once the whole request is read.
-func (s *Server) checkUpload(form *uploadForm, ups []upload) error {
-	if form.target == "" {
-		return badRequest("missing field target")
-	}
-	t, err := s.target(form.key, form.target)
-	if err != nil {
-		return err
-	}
-	if form.path != "" && len(ups) > 1 {
-		return badRequest("field path names one file: send one file per request with it")
-	}
-	if err := checkParams(t, form.merged(t)); err != nil {
-		return err
-	}
-	for _, up := range ups {
-		if err := checkSize(t, up.filename, up.stored.Size); err != nil {
+	var st storage.Stored
+	var err error
+	if req.earlier != nil {
+		st, err = hashOnly(body, size, s.cfg.MaxUploadBytes)
+	} else {
+		if err := s.jobs.BeginUpload(rc.ctx, key); err != nil {
 			return err
 		}
+		rc.mu.Lock()
+		rc.markers = append(rc.markers, key)
+		rc.mu.Unlock()
+		rc.keepAlive()
+		st, err = s.objects.Put(rc.ctx, key, body, size, s.cfg.MaxUploadBytes, ctype)
+	}
+	if errors.Is(err, storage.ErrTooLarge) {
+		return s.tooLarge(filename)
+	}
+	if err != nil {
+		if rc.ctx.Err() != nil {
+			return badRequest("upload of %q interrupted: %v", filename, rc.ctx.Err())
+		}
+		if errors.Is(err, storage.ErrBody) {
+			return badRequest("reading %q: %v", filename, err)
+		}
+		return fmt.Errorf("store %q: %w", filename, err)
+	}
+	rc.ups = append(rc.ups, upload{stored: st, id: id, filename: filename, contentType: ctype})
+	if size >= 0 && st.Size != size {
+		return badRequest("body of %q was %d bytes, Content-Length said %d", filename, st.Size, size)
+	}
+	if err := checkSize(req.target, filename, st.Size); err != nil {
+		return err
+	}
+	if req.earlier == nil {
+		uploadedBytes.Add(float64(st.Size))
 	}
 	return nil
+}
+
+// hashOnly reads a file of a repeated request to compare it with the
+// first one's, storing nothing.
+func hashOnly(body io.Reader, size, limit int64) (storage.Stored, error) {
+	if size > limit {
+		return storage.Stored{}, storage.ErrTooLarge
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(body, limit+1))
+	if err != nil {
+		return storage.Stored{}, fmt.Errorf("%w: %w", storage.ErrBody, err)
+	}
+	if n > limit {
+		return storage.Stored{}, storage.ErrTooLarge
+	}
+	return storage.Stored{Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// keepAlive renews the request's upload markers until stop.
+func (rc *receiver) keepAlive() {
+	if rc.stopKA != nil {
+		return
+	}
+	rc.stopKA, rc.kaDone = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(rc.kaDone)
+		t := time.NewTicker(keepAliveEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-rc.stopKA:
+				return
+			case <-t.C:
+				rc.mu.Lock()
+				keys := slices.Clone(rc.markers)
+				rc.mu.Unlock()
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				if err := rc.s.jobs.KeepUploading(ctx, keys...); err != nil {
+					rc.s.log.Warn("could not renew the markers of uploads in progress", "err", err)
+				}
+				cancel()
+			}
+		}
+	}()
+}
+
+func (rc *receiver) stop() {
+	if rc.stopKA != nil {
+		close(rc.stopKA)
+		<-rc.kaDone
+		rc.stopKA = nil
+	}
+}
+
+// discard removes the stored files of a refused or repeated request, then
+// their markers (a file whose removal failed is the orphan sweep's).
+func (rc *receiver) discard() {
+	rc.stop()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(rc.ctx), recordTimeout)
+	defer cancel()
+	for _, key := range rc.markers {
+		if err := rc.s.objects.Remove(ctx, key); err != nil {
+			rc.s.log.Warn("could not remove the file of a refused upload", "key", key, "err", err)
+		}
+	}
+	if len(rc.markers) > 0 {
+		if err := rc.s.jobs.EndUpload(ctx, rc.markers...); err != nil {
+			rc.s.log.Warn("could not remove the markers of a refused upload", "err", err)
+		}
+	}
+}
+
+// fingerprint sums up what a request asked for, to tell a repeat of it
+// from another request with the same Idempotency-Key.
+func fingerprint(req *uploadRequest, ups []upload) string {
+	h := sha256.New()
+	field := func(h hash.Hash, v string) { _, _ = fmt.Fprintf(h, "%d:%s;", len(v), v) }
+	field(h, req.target.Name)
+	field(h, req.form.batch)
+	field(h, req.form.path)
+	names := make([]string, 0, len(req.form.params))
+	for k := range req.form.params {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		field(h, k)
+		field(h, req.form.params[k])
+	}
+	for _, up := range ups {
+		field(h, up.filename)
+		field(h, strconv.FormatInt(up.stored.Size, 10))
+		field(h, up.stored.SHA256)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// record is step 3: every job in one transaction, then published. It
+// returns created=false with the first request's jobs for a repeat.
+func (s *Server) record(ctx context.Context, req *uploadRequest, rec *receiver) ([]jobs.Job, bool, error) {
+	fp := fingerprint(req, rec.ups)
+	if req.earlier != nil {
+		if (req.earlierFingerprint != "" && req.earlierFingerprint != fp) || len(req.earlier) != len(rec.ups) {
+			return nil, false, keyReused(req.idem)
+		}
+		return req.earlier, false, nil
+	}
+	t := req.target
+	r := jobs.Request{IdempotencyKey: req.idem, Fingerprint: fp, Tenant: req.key.Tenant, Batch: req.form.batch, APIKeyID: req.key.ID}
+	for _, up := range rec.ups {
+		r.Jobs = append(r.Jobs, jobs.New{ID: up.id, Tenant: req.key.Tenant, Target: t.Name, Batch: req.form.batch, Filename: up.filename,
+			ContentType: up.contentType, Size: up.stored.Size, SHA256: up.stored.SHA256,
+			ObjectKey: up.stored.Key, Params: req.params, MaxAttempts: t.MaxAttempts, APIKeyID: req.key.ID,
+			ClientPath: req.form.path})
+	}
+	// The bytes are stored: record them even if the client went away.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	created, isNew, err := s.jobs.RecordRequest(rctx, r)
+	if errors.Is(err, jobs.ErrKeyReused) {
+		return nil, false, keyReused(req.idem)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if !isNew {
+		return created, false, nil
+	}
+	rec.mu.Lock()
+	rec.markers = nil // recorded: nothing of this request is removed now
+	rec.mu.Unlock()
+	uploadedFiles.WithLabelValues(t.Name).Add(float64(len(created)))
+	refs := make([]jobs.Ref, len(created))
+	for i, j := range created {
+		refs[i] = jobs.RefOf(j)
+	}
+	s.enqueue.Enqueue(ctx, refs)
+	return created, true, nil
+}
+
+func keyReused(key string) error {
+	return &apiError{http.StatusConflict, "idempotency_key_reused",
+		fmt.Sprintf("Idempotency-Key %q was used for another request (other files, target or fields); use a new key", key)}
+}
+
+// idleBody is a request body that is cut when the client sends nothing for
+// the body idle timeout. It wraps r.Body without replacing it: net/http
+// must still see its own body type to close, rather than drain, the
+// connection of a request refused before its body was read.
+type idleBody struct {
+	r    io.Reader
+	rc   *http.ResponseController
+	idle time.Duration
+}
+
+func (s *Server) idleBody(w http.ResponseWriter, r *http.Request) *idleBody {
+	return &idleBody{r: r.Body, rc: http.NewResponseController(w), idle: s.cfg.BodyIdleTimeout}
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	if b.idle > 0 {
+		_ = b.rc.SetReadDeadline(time.Now().Add(b.idle))
+	}
+	n, err := b.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) && b.idle > 0 && isTimeout(err) {
+		err = fmt.Errorf("nothing received for %s: %w", b.idle, err)
+	}
+	return n, err
+}
+
+// done lifts the deadline once the body is read.
+func (b *idleBody) done() {
+	if b.idle > 0 {
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+}
+
+func isTimeout(err error) bool {
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout()
 }
 
 // target returns the target name if key may use it. A target limited to
@@ -314,69 +626,6 @@ func (s *Server) target(key apikeys.Key, name string) (*targets.Target, error) {
 // an administrator's.
 func usable(t *targets.Target, key apikeys.Key) bool {
 	return key.Can(apikeys.PermAdmin) || t.AllowsTenant(key.Tenant)
-}
-
-// record writes the jobs and publishes them. A job that cannot be published
-// now is still accepted: the sweeper publishes it when the queue is back.
-func (s *Server) record(ctx context.Context, key apikeys.Key, idem string, form *uploadForm, ups []upload) ([]jobs.Job, error) {
-	t := s.targets[form.target]
-	params := form.merged(t)
-	var out []jobs.Job
-	var published []string
-	queueDown := false
-	for i, up := range ups {
-		n := jobs.New{ID: up.id, Tenant: key.Tenant, Target: t.Name, Batch: form.batch, Filename: up.filename,
-			ContentType: up.contentType, Size: up.stored.Size, SHA256: up.stored.SHA256,
-			ObjectKey: up.stored.Key, Params: params, MaxAttempts: t.MaxAttempts, APIKeyID: key.ID}
-		if idem != "" {
-			n.IdempotencyKey = idem
-			if i > 0 {
-				n.IdempotencyKey = idem + "#" + strconv.Itoa(i)
-			}
-		}
-		// Record even if the client went away: the bytes are stored.
-		job, created, err := s.jobs.CreateWithPath(context.WithoutCancel(ctx), n, form.path)
-		if err != nil {
-			return nil, err
-		}
-		if !created {
-			// A concurrent request with the same key won: drop our copy.
-			_ = s.objects.Remove(context.WithoutCancel(ctx), up.stored.Key)
-			out = append(out, job)
-			continue
-		}
-		uploadedFiles.WithLabelValues(t.Name).Inc()
-		out = append(out, job)
-		if queueDown {
-			continue // don't wait on the queue once per file
-		}
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		err = s.queue.Publish(pctx, job.Target, job.ID)
-		cancel()
-		if err != nil {
-			queueDown = true
-			s.log.Warn("queue unavailable: jobs accepted, the sweeper will publish them", "job", job.ID, "err", err)
-			continue
-		}
-		published = append(published, job.ID)
-	}
-	if len(published) > 0 {
-		if err := s.jobs.MarkEnqueued(context.WithoutCancel(ctx), published...); err != nil {
-			s.log.Warn("could not mark jobs published; they may be published twice, harmlessly", "err", err)
-		}
-	}
-	return out, nil
-}
-
-// discard removes stored files of a refused request.
-func (s *Server) discard(ups []upload) {
-	for _, up := range ups {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if err := s.objects.Remove(ctx, up.stored.Key); err != nil {
-			s.log.Warn("could not remove the file of a refused upload", "key", up.stored.Key, "err", err)
-		}
-		cancel()
-	}
 }
 
 // partFilename is the filename of a multipart part exactly as the client

@@ -52,6 +52,7 @@ var kinds = map[string]targets.Constructor{
 // pipeline is one ferry, all components real, in the test process.
 type pipeline struct {
 	t       *testing.T
+	pool    *pgxpool.Pool
 	jobs    *jobs.Store
 	objects *storage.Store
 	queue   *queue.Queue
@@ -60,7 +61,6 @@ type pipeline struct {
 	key     string
 	keys    *apikeys.Store
 	audit   *audit.Store
-	pool    *pgxpool.Pool
 	log     *slog.Logger
 
 	stopWorker context.CancelFunc
@@ -70,6 +70,7 @@ type pipeline struct {
 type pipelineOptions struct {
 	maxUpload int64
 	noWorker  bool
+	bodyIdle  time.Duration
 	rateLimit float64
 }
 
@@ -85,7 +86,7 @@ func newPipeline(t *testing.T, targetsYAML string, opts pipelineOptions) *pipeli
 	t.Helper()
 	ctx := testenv.Context(t)
 	pool, _ := testenv.Postgres(t)
-	p := &pipeline{t: t, jobs: jobs.NewStore(pool), objects: testenv.Storage(t), queue: testenv.Queue(t), log: testLogger(t)}
+	p := &pipeline{t: t, pool: pool, jobs: jobs.NewStore(pool), objects: testenv.Storage(t), queue: testenv.Queue(t), log: testLogger(t)}
 	p.queue.SetAckWait(5 * time.Second)
 	cfgs, err := targets.ParseFile(strings.NewReader(targetsYAML), func(string) (string, bool) { return "", false })
 	if err != nil {
@@ -98,17 +99,19 @@ func newPipeline(t *testing.T, targetsYAML string, opts pipelineOptions) *pipeli
 	if p.key, err = keys.Create(ctx, "test"); err != nil {
 		t.Fatal(err)
 	}
-	p.keys, p.audit, p.pool = keys, audit.NewStore(pool), pool
-	srv := api.New(api.Config{MaxUploadBytes: opts.maxUpload, RateLimit: opts.rateLimit}, api.Deps{
+	p.keys, p.audit = keys, audit.NewStore(pool)
+	enq := jobs.NewEnqueuer(p.jobs, p.queue, p.log)
+	srv := api.New(api.Config{MaxUploadBytes: opts.maxUpload, BodyIdleTimeout: opts.bodyIdle, RateLimit: opts.rateLimit}, api.Deps{
 		Jobs: p.jobs, Keys: apikeys.NewCache(keys, 0), KeyAdmin: keys, Audit: p.audit,
-		Objects: p.objects, Queue: p.queue, Targets: p.targets,
+		Objects: p.objects, Enqueue: enq, Targets: p.targets,
 		Ready: map[string]api.Pinger{"postgres": pool, "nats": p.queue, "s3": p.objects},
 		Log:   p.log,
 	})
 	p.api = httptest.NewServer(checkContract(t, srv.Handler()))
 	t.Cleanup(p.api.Close)
 
-	sw := sweeper.New(sweeper.Config{Interval: 100 * time.Millisecond, Grace: time.Second}, p.jobs, p.queue, p.objects, p.log)
+	sw := sweeper.New(sweeper.Config{Interval: 100 * time.Millisecond, Grace: time.Second},
+		sweeper.Deps{Jobs: p.jobs, Enqueue: enq, Objects: p.objects, Log: p.log})
 	swCtx, stopSweeper := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { sw.Run(swCtx) })

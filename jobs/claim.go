@@ -166,61 +166,40 @@ func (s *Store) RecoverExpired(ctx context.Context, limit int) ([]Ref, error) {
 				last_error = 'attempt ' || attempts || ': worker stopped responding (lease expired)',
 				lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = now(), updated_at = now(),
 				finished_at = CASE WHEN attempts >= max_attempts THEN now() END,
-				enqueued_at = now()
+				enqueued_at = NULL
 			FROM expired WHERE jobs.id = expired.id
-			RETURNING jobs.id, jobs.target, jobs.status
+			RETURNING jobs.id, jobs.target, jobs.status, jobs.updated_at
 		), a AS (
 			UPDATE attempts SET outcome = 'ABANDONED', finished_at = now(), error = 'worker stopped responding (lease expired)'
 			WHERE job_id IN (SELECT id FROM j) AND outcome = 'RUNNING'
 		)
-		SELECT id::text, target FROM j WHERE status = 'RETRYING'`, limit)
+		SELECT `+refColumns+` FROM j WHERE status = 'RETRYING'`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("recover expired leases: %w", err)
 	}
 	return collectRefs(rows, "recover expired leases")
 }
 
-// TakeUnpublished returns jobs waiting for a worker that may have no message
-// in the queue: retries whose wait is over, new jobs never published (the API
-// could not reach the queue) older than grace, and jobs due for longer than
-// stale. It marks them published
-// now; call Unpublished for those whose publish then fails.
-func (s *Store) TakeUnpublished(ctx context.Context, grace, stale time.Duration, limit int) ([]Ref, error) {
+// Unpublished returns jobs waiting for a worker that may have no message
+// in the queue: retries whose wait is over and new jobs never published
+// (the API could not reach the queue) older than grace. With stale > 0 it
+// also returns jobs due for longer than stale. It changes nothing: the
+// Enqueuer marks the jobs it publishes.
+func (s *Store) Unpublished(ctx context.Context, grace, stale time.Duration, limit int) ([]Ref, error) {
+	staleMS := int64(-1)
+	if stale > 0 {
+		staleMS = stale.Milliseconds()
+	}
 	rows, err := s.db.Query(ctx, `
-		UPDATE jobs SET enqueued_at = now()
-		WHERE id IN (
-			SELECT id FROM jobs
-			WHERE status IN ('QUEUED', 'RETRYING') AND next_attempt_at <= now()
-				AND ((enqueued_at IS NULL AND (status = 'RETRYING' OR created_at < now() - $1 * interval '1 millisecond'))
-					OR greatest(enqueued_at, next_attempt_at) < now() - $2 * interval '1 millisecond')
-			ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
-		RETURNING id::text, target`, grace.Milliseconds(), stale.Milliseconds(), limit)
+		SELECT `+refColumns+` FROM jobs
+		WHERE status IN ('QUEUED', 'RETRYING') AND next_attempt_at <= now()
+			AND ((enqueued_at IS NULL AND (status = 'RETRYING' OR created_at < now() - $1 * interval '1 millisecond'))
+				OR ($2 >= 0 AND greatest(enqueued_at, next_attempt_at) < now() - $2 * interval '1 millisecond'))
+		ORDER BY next_attempt_at LIMIT $3`, grace.Milliseconds(), staleMS, limit)
 	if err != nil {
-		return nil, fmt.Errorf("take unpublished jobs: %w", err)
+		return nil, fmt.Errorf("unpublished jobs: %w", err)
 	}
-	return collectRefs(rows, "take unpublished jobs")
-}
-
-// Unpublished records that publishing the jobs failed, so that
-// TakeUnpublished returns them again soon.
-func (s *Store) Unpublished(ctx context.Context, ids ...string) error {
-	_, err := s.db.Exec(ctx, `UPDATE jobs SET enqueued_at = NULL WHERE id = ANY($1::uuid[])`, ids)
-	if err != nil {
-		return fmt.Errorf("mark unpublished: %w", err)
-	}
-	return nil
-}
-
-func collectRefs(rows pgx.Rows, what string) ([]Ref, error) {
-	refs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Ref, error) {
-		var ref Ref
-		err := r.Scan(&ref.ID, &ref.Target)
-		return ref, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	return refs, nil
+	return collectRefs(rows, "unpublished jobs")
 }
 
 // TakeDeliveredObjects returns the object keys of jobs delivered more than

@@ -129,6 +129,9 @@ type New struct {
 	MaxAttempts    int
 	IdempotencyKey string
 	APIKeyID       int64
+	// ClientPath is the client's path of the file, kept for the batch
+	// report.
+	ClientPath string
 }
 
 // Filter selects jobs for List. Empty fields match everything.
@@ -146,4 +149,7 @@ type Filter struct {
 type Ref struct {
 	ID     string
 	Target string
+	// Version is the job's updated_at when the Ref was read: marking it
+	// enqueued is skipped if the job changed since.
+	Version time.Time
 }

@@ -173,17 +173,6 @@ func (s *Store) Attempts(ctx context.Context, scope Scope, id string) ([]Attempt
 	return out, nil
 }
 
-// MarkEnqueued records that the job was published to the queue. Only a
-// QUEUED job is marked: a fast worker may already have made it RETRYING, and
-// the sweeper must then see it as unpublished when its wait is over.
-func (s *Store) MarkEnqueued(ctx context.Context, ids ...string) error {
-	_, err := s.db.Exec(ctx, `UPDATE jobs SET enqueued_at = now() WHERE id = ANY($1::uuid[]) AND status = 'QUEUED'`, ids)
-	if err != nil {
-		return fmt.Errorf("mark enqueued: %w", err)
-	}
-	return nil
-}
-
 // Retry puts a FAILED (or CANCELED) job back in the queue with its attempts
 // counted from zero. It returns ErrConflict for a job in any other state.
 func (s *Store) Retry(ctx context.Context, scope Scope, id string) (Job, error) {

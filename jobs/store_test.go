@@ -105,31 +105,56 @@ func TestRecoverExpired(t *testing.T) {
 	}
 }
 
-func TestTakeUnpublished(t *testing.T) {
+func TestUnpublished(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	published := newJob(t, s)
-	if err := s.MarkEnqueued(ctx, published.ID); err != nil {
+	if err := s.MarkEnqueued(ctx, jobs.RefOf(published)); err != nil {
 		t.Fatal(err)
 	}
 	orphan := newJob(t, s)
 	// Within the grace, the API's own publish is awaited.
-	if refs, _ := s.TakeUnpublished(ctx, time.Hour, time.Hour, 10); len(refs) != 0 {
-		t.Fatalf("took %v within the grace", refs)
+	if refs, _ := s.Unpublished(ctx, time.Hour, 0, 10); len(refs) != 0 {
+		t.Fatalf("found %v within the grace", refs)
 	}
-	refs, err := s.TakeUnpublished(ctx, 0, time.Hour, 10)
+	refs, err := s.Unpublished(ctx, 0, 0, 10)
 	if err != nil || len(refs) != 1 || refs[0].ID != orphan.ID {
-		t.Fatalf("took %v %v, want the unpublished job only", refs, err)
+		t.Fatalf("found %v %v, want the unpublished job only", refs, err)
 	}
-	if refs, _ := s.TakeUnpublished(ctx, 0, time.Hour, 10); len(refs) != 0 {
-		t.Fatalf("took %v twice", refs)
+	// Until it is marked, a job is found again: a failed publish is retried.
+	if refs, _ := s.Unpublished(ctx, 0, 0, 10); len(refs) != 1 {
+		t.Fatalf("found %v, want the job again", refs)
 	}
-	if err := s.Unpublished(ctx, orphan.ID); err != nil {
+	if err := s.MarkEnqueued(ctx, refs...); err != nil {
 		t.Fatal(err)
 	}
-	if refs, _ := s.TakeUnpublished(ctx, 0, time.Hour, 10); len(refs) != 1 {
-		t.Fatalf("a failed publish must be retried, took %v", refs)
+	if refs, _ := s.Unpublished(ctx, 0, 0, 10); len(refs) != 0 {
+		t.Fatalf("found %v after marking", refs)
+	}
+}
+
+// A job that changed after its Ref was read (a worker took it and made it
+// RETRYING) is not marked enqueued by a late mark.
+func TestMarkEnqueuedSkipsChangedJobs(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	j := newJob(t, s)
+	ref := jobs.RefOf(j)
+	if _, err := s.Claim(ctx, j.ID, "w/1", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Finish(ctx, j.ID, "w/1", jobs.Finish{Status: jobs.StatusRetrying, Outcome: jobs.OutcomeRetry,
+		Error: "HTTP 503", NextAttemptAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkEnqueued(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	refs, err := s.Unpublished(ctx, time.Hour, 0, 10)
+	if err != nil || len(refs) != 1 || refs[0].ID != j.ID {
+		t.Fatalf("found %v %v: the retry must stay unpublished", refs, err)
 	}
 }
 

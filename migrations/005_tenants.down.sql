@@ -32,6 +32,8 @@ CREATE UNIQUE INDEX jobs_batch_idempotency_key ON jobs (batch, idempotency_key)
 ALTER TABLE batches DROP CONSTRAINT batches_pkey;
 ALTER TABLE batches ADD PRIMARY KEY (name);
 
+UPDATE upload_requests SET scope = 'batch:' || split_part(substr(scope, 7), '/', 2) WHERE scope LIKE 'batch:%/%';
+
 ALTER TABLE batch_counts DROP COLUMN tenant;
 ALTER TABLE batches DROP COLUMN tenant;
 ALTER TABLE jobs DROP COLUMN tenant;

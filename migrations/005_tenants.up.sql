@@ -31,6 +31,11 @@ DROP INDEX jobs_batch_idempotency_key;
 CREATE UNIQUE INDEX jobs_batch_idempotency_key ON jobs (tenant, batch, idempotency_key)
     WHERE batch IS NOT NULL AND idempotency_key IS NOT NULL;
 
+-- An idempotency key within a batch is the tenant's batch's
+-- (upload_requests, migration 003): "batch:<name>" becomes
+-- "batch:<tenant>/<name>".
+UPDATE upload_requests SET scope = 'batch:default/' || substr(scope, 7) WHERE scope LIKE 'batch:%';
+
 -- Listings are per tenant, newest first.
 CREATE INDEX jobs_tenant_id ON jobs (tenant, id DESC);
 CREATE INDEX jobs_tenant_status_id ON jobs (tenant, status, id DESC);

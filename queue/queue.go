@@ -50,7 +50,8 @@ func Connect(url, name string) (*Queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nats connect: %w", err)
 	}
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(publishWindow),
+		jetstream.WithPublishAsyncTimeout(10*time.Second))
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
@@ -108,6 +109,59 @@ func (q *Queue) Publish(ctx context.Context, target, jobID string) error {
 		return fmt.Errorf("publish job %s: %w", jobID, err)
 	}
 	return nil
+}
+
+// publishWindow is how many asynchronous publishes may await their ack.
+const publishWindow = 1024
+
+// Msg names the message of one job.
+type Msg struct {
+	Target string
+	JobID  string
+}
+
+// PublishAll queues many jobs at once: the publishes are asynchronous,
+// up to publishWindow in flight, so a thousand jobs cost about one round
+// trip rather than a thousand. It returns, in the order of msgs, nil for
+// each job now in the stream (including one whose message was already
+// there) and the error of each that is not. Once a publish cannot even be
+// sent (the connection is down), the rest fail with the same error at once.
+func (q *Queue) PublishAll(ctx context.Context, msgs []Msg) []error {
+	errs := make([]error, len(msgs))
+	futures := make([]jetstream.PubAckFuture, len(msgs))
+	for i, m := range msgs {
+		if ctx.Err() != nil || !q.nc.IsConnected() {
+			err := ctx.Err()
+			if err == nil {
+				err = fmt.Errorf("nats: %s", q.nc.Status())
+			}
+			for j := i; j < len(msgs); j++ {
+				errs[j] = fmt.Errorf("publish job %s: %w", msgs[j].JobID, err)
+			}
+			break
+		}
+		f, err := q.js.PublishAsync(Subject(m.Target, m.JobID), nil, jetstream.WithStallWait(5*time.Second))
+		if err != nil {
+			errs[i] = fmt.Errorf("publish job %s: %w", m.JobID, err)
+			continue
+		}
+		futures[i] = f
+	}
+	for i, f := range futures {
+		if f == nil {
+			continue
+		}
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			if !isAlreadyQueued(err) {
+				errs[i] = fmt.Errorf("publish job %s: %w", msgs[i].JobID, err)
+			}
+		case <-ctx.Done():
+			errs[i] = fmt.Errorf("publish job %s: %w", msgs[i].JobID, ctx.Err())
+		}
+	}
+	return errs
 }
 
 // isAlreadyQueued reports whether the stream refused a message because the

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -43,6 +44,11 @@ const maxSinglePut = 5 << 30
 // ErrTooLarge means an upload went over its size limit; nothing was stored.
 var ErrTooLarge = errors.New("object over the size limit")
 
+// ErrBody means reading the input of Put failed (a client's body broke
+// off, timed out or was malformed): nothing was stored. It wraps the read
+// error.
+var ErrBody = errors.New("reading the file failed")
+
 // ErrNotFound means there is no such object.
 var ErrNotFound = errors.New("object not found")
 
@@ -59,9 +65,10 @@ type Config struct {
 
 // Store is a bucket of stored files.
 type Store struct {
-	client   *minio.Client
-	bucket   string
-	partSize uint64
+	client    *minio.Client
+	transport *http.Transport
+	bucket    string
+	partSize  uint64
 }
 
 // Open connects to the bucket, creating it if missing.
@@ -70,14 +77,19 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if u, err := url.Parse(cfg.Endpoint); err == nil && u.Host != "" {
 		endpoint, secure = u.Host, u.Scheme == "https"
 	}
+	tr, err := minio.DefaultTransport(secure)
+	if err != nil {
+		return nil, fmt.Errorf("s3 transport: %w", err)
+	}
 	client, err := minio.New(endpoint, &minio.Options{
-		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
-		Secure: secure,
+		Creds:     credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Secure:    secure,
+		Transport: tr,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("s3 client: %w", err)
 	}
-	s := &Store{client: client, bucket: cfg.Bucket, partSize: cfg.PartSize}
+	s := &Store{client: client, transport: tr, bucket: cfg.Bucket, partSize: cfg.PartSize}
 	if s.partSize == 0 {
 		s.partSize = PartSizeDefault
 	}
@@ -132,7 +144,8 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size, limit in
 		return Stored{}, ErrTooLarge
 	}
 	h := sha256.New()
-	lr := &limitReader{r: io.TeeReader(r, h), left: limit}
+	src := &watchReader{r: r}
+	lr := &limitReader{r: io.TeeReader(src, h), left: limit}
 	opts := minio.PutObjectOptions{
 		ContentType:          contentType,
 		PartSize:             s.partSize,
@@ -149,14 +162,14 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size, limit in
 		// goes up in one PUT of known size.
 		bp := smallBuffers.Get().(*[]byte)
 		defer smallBuffers.Put(bp)
-		n, rerr := io.ReadFull(lr, *bp)
+		n, end, rerr := fill(lr, *bp)
 		switch {
 		case lr.over:
 			return Stored{}, ErrTooLarge
-		case errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF):
-			body, size = bytes.NewReader((*bp)[:n]), int64(n)
 		case rerr != nil:
-			return Stored{}, fmt.Errorf("put %s: %w", key, rerr)
+			return Stored{}, fmt.Errorf("put %s: %w: %w", key, ErrBody, rerr)
+		case end:
+			body, size = bytes.NewReader((*bp)[:n]), int64(n)
 		default:
 			body = io.MultiReader(bytes.NewReader((*bp)[:n]), lr)
 		}
@@ -167,11 +180,48 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size, limit in
 		s.removeQuietly(key)
 		return Stored{}, ErrTooLarge
 	}
+	if src.err != nil {
+		// Whatever minio-go made of it, a broken input is never a
+		// short file.
+		s.removeQuietly(key)
+		return Stored{}, fmt.Errorf("put %s: %w: %w", key, ErrBody, src.err)
+	}
 	if err != nil {
 		s.removeQuietly(key)
 		return Stored{}, fmt.Errorf("put %s: %w", key, err)
 	}
 	return Stored{Key: key, Size: info.Size, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// fill reads into buf until it is full or r ends. end reports that r
+// ended (io.EOF, and only io.EOF: an io.ErrUnexpectedEOF from r is a broken
+// input, not the end of a short file, and is returned as an error).
+func fill(r io.Reader, buf []byte) (n int, end bool, err error) {
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err == io.EOF { //nolint:errorlint // io.Reader's contract: EOF itself
+			return n, true, nil
+		}
+		if err != nil {
+			return n, false, err
+		}
+	}
+	return n, false, nil
+}
+
+// watchReader keeps the first error of its reader other than io.EOF.
+type watchReader struct {
+	r   io.Reader
+	err error
+}
+
+func (w *watchReader) Read(p []byte) (int, error) {
+	n, err := w.r.Read(p)
+	if err != nil && err != io.EOF && w.err == nil { //nolint:errorlint // io.Reader's contract
+		w.err = err
+	}
+	return n, err
 }
 
 func (s *Store) removeQuietly(key string) {
@@ -227,6 +277,11 @@ func (s *Store) Remove(ctx context.Context, key string) error {
 		return fmt.Errorf("remove %s: %w", key, err)
 	}
 	return nil
+}
+
+// Close releases the store's idle connections to the object storage.
+func (s *Store) Close() {
+	s.transport.CloseIdleConnections()
 }
 
 // Ping checks that the bucket is reachable.

@@ -38,7 +38,7 @@ func TestCleanRemovesOrphans(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(1100 * time.Millisecond) // S3 times have a resolution of one second
-	sw := sweeper.New(sweeper.Config{AbandonedAfter: time.Second}, store, nil, objects, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	sw := sweeper.New(sweeper.Config{AbandonedAfter: time.Second}, sweeper.Deps{Jobs: store, Objects: objects, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	sw.Clean(ctx)
 	if _, err := objects.Open(context.Background(), storage.KeyFor(orphan)); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("the orphaned file is still stored (%v)", err)

@@ -30,15 +30,16 @@ const (
 // JobStore is what the sweeper needs of the job store.
 type JobStore interface {
 	RecoverExpired(ctx context.Context, limit int) ([]jobs.Ref, error)
-	TakeUnpublished(ctx context.Context, grace, stale time.Duration, limit int) ([]jobs.Ref, error)
-	Unpublished(ctx context.Context, ids ...string) error
+	Unpublished(ctx context.Context, grace, stale time.Duration, limit int) ([]jobs.Ref, error)
 	TakeDeliveredObjects(ctx context.Context, retention time.Duration, limit int) ([]string, error)
 	ExistingIDs(ctx context.Context, ids []string) (map[string]bool, error)
+	Uploading(ctx context.Context, keys []string, alive time.Duration) (map[string]bool, error)
 }
 
-// Publisher queues a job.
-type Publisher interface {
-	Publish(ctx context.Context, target, jobID string) error
+// Enqueuer publishes jobs and marks them enqueued; *jobs.Enqueuer is the
+// one path every publisher of jobs shares.
+type Enqueuer interface {
+	Enqueue(ctx context.Context, refs []jobs.Ref) int
 }
 
 // ObjectCleaner removes stored files that are no longer needed.
@@ -67,19 +68,28 @@ type Config struct {
 	AbandonedAfter time.Duration
 }
 
+// Deps are the sweeper's collaborators.
+type Deps struct {
+	Jobs    JobStore
+	Enqueue Enqueuer
+	// Objects may be nil: no storage pass then.
+	Objects ObjectCleaner
+	Log     *slog.Logger
+}
+
 // Sweeper repairs the queue from Postgres.
 type Sweeper struct {
 	cfg     Config
 	jobs    JobStore
-	queue   Publisher
+	enqueue Enqueuer
 	objects ObjectCleaner
 	log     *slog.Logger
 
 	orphanCursor string // where the orphan scan resumes
 }
 
-// New returns a sweeper; objects may be nil.
-func New(cfg Config, js JobStore, q Publisher, objects ObjectCleaner, log *slog.Logger) *Sweeper {
+// New returns a sweeper.
+func New(cfg Config, d Deps) *Sweeper {
 	if cfg.Interval == 0 {
 		cfg.Interval = IntervalDefault
 	}
@@ -92,7 +102,7 @@ func New(cfg Config, js JobStore, q Publisher, objects ObjectCleaner, log *slog.
 	if cfg.AbandonedAfter == 0 {
 		cfg.AbandonedAfter = AbandonedUploadsAge
 	}
-	return &Sweeper{cfg: cfg, jobs: js, queue: q, objects: objects, log: log}
+	return &Sweeper{cfg: cfg, jobs: d.Jobs, enqueue: d.Enqueue, objects: d.Objects, log: d.Log}
 }
 
 // Run sweeps every interval until ctx is canceled.
@@ -127,42 +137,20 @@ func (s *Sweeper) Sweep(ctx context.Context) int {
 	} else if len(recovered) > 0 {
 		s.log.Warn("recovered jobs whose worker stopped responding", "count", len(recovered))
 	}
-	published += s.publish(ctx, recovered)
+	published += s.enqueue.Enqueue(ctx, recovered)
 	for range 10 { // bounded: at most 10,000 per tick
-		due, err := s.jobs.TakeUnpublished(ctx, s.cfg.Grace, s.cfg.Stale, 1000)
+		due, err := s.jobs.Unpublished(ctx, s.cfg.Grace, s.cfg.Stale, 1000)
 		if err != nil {
 			s.log.Warn("finding unpublished jobs", "err", err)
 			break
 		}
-		published += s.publish(ctx, due)
-		if len(due) < 1000 {
+		n := s.enqueue.Enqueue(ctx, due)
+		published += n
+		if len(due) < 1000 || n < len(due) {
 			break
 		}
 	}
 	return published
-}
-
-func (s *Sweeper) publish(ctx context.Context, refs []jobs.Ref) int {
-	var failed []string
-	for i, r := range refs {
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := s.queue.Publish(pctx, r.Target, r.ID)
-		cancel()
-		if err != nil {
-			// The queue is down: don't wait on each of the others.
-			for _, r := range refs[i:] {
-				failed = append(failed, r.ID)
-			}
-			break
-		}
-	}
-	if len(failed) > 0 {
-		s.log.Warn("queue unavailable: jobs will be published later", "count", len(failed))
-		if err := s.jobs.Unpublished(ctx, failed...); err != nil {
-			s.log.Warn("marking jobs unpublished", "err", err)
-		}
-	}
-	return len(refs) - len(failed)
 }
 
 // clean aborts abandoned multipart uploads and removes delivered files past
@@ -194,8 +182,9 @@ func (s *Sweeper) clean(ctx context.Context) {
 
 // removeOrphans removes stored files that belong to no job: an API process
 // that died between storing the bytes and recording the job leaves one. Only
-// objects older than Config.AbandonedAfter are considered, so an upload being
-// recorded right now is never touched; each pass examines a bounded slice of
+// objects older than Config.AbandonedAfter and not marked as an upload in
+// progress are considered, so an upload being received or recorded right
+// now is never touched; each pass examines a bounded slice of
 // the bucket and the next one carries on from there.
 func (s *Sweeper) removeOrphans(ctx context.Context) {
 	keys, next, err := s.objects.OldKeys(ctx, "objects/", s.orphanCursor, s.cfg.AbandonedAfter, 5000)
@@ -217,8 +206,17 @@ func (s *Sweeper) removeOrphans(ctx context.Context) {
 			s.log.Warn("scanning for orphaned files", "err", err)
 			return
 		}
+		// An object can be older than AbandonedAfter and still be received
+		// (a long upload: S3 dates a multipart object by its start) or about
+		// to be recorded: its upload marker, renewed while the bytes flow,
+		// says so. Only files of requests that died are removed.
+		uploading, err := s.jobs.Uploading(ctx, chunk, s.cfg.AbandonedAfter)
+		if err != nil {
+			s.log.Warn("scanning for orphaned files", "err", err)
+			return
+		}
 		for i, k := range chunk {
-			if known[ids[i]] {
+			if known[ids[i]] || uploading[k] {
 				continue
 			}
 			if err := s.objects.Remove(ctx, k); err != nil {

@@ -42,7 +42,8 @@ func newEnv(t *testing.T, q *queue.Queue, objects ObjectCleaner, cfg Config) *en
 		cfg.Grace = time.Millisecond
 	}
 	e := &env{pool: pool, jobs: jobs.NewStore(pool), queue: q}
-	e.sw = New(cfg, e.jobs, q, objects, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	e.sw = New(cfg, Deps{Jobs: e.jobs, Enqueue: jobs.NewEnqueuer(e.jobs, q, log), Objects: objects, Log: log})
 	return e
 }
 
@@ -231,6 +232,7 @@ func TestSweepPublishesRetryDespiteLateMarkEnqueued(t *testing.T) {
 	e := newEnv(t, nil, nil, Config{})
 	ctx := testenv.Context(t)
 	id := e.newJob(t, 3)
+	published := e.status(t, id)
 	if err := e.queue.Publish(ctx, target, id); err != nil { // the API's publish
 		t.Fatal(err)
 	}
@@ -244,7 +246,7 @@ func TestSweepPublishesRetryDespiteLateMarkEnqueued(t *testing.T) {
 		Error: "HTTP 503", NextAttemptAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.jobs.MarkEnqueued(ctx, id); err != nil { // the API, late
+	if err := e.jobs.MarkEnqueued(ctx, jobs.Ref{ID: id, Target: target, Version: published.UpdatedAt}); err != nil { // the API, late
 		t.Fatal(err)
 	}
 	e.age(t, id)

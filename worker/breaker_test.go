@@ -160,7 +160,8 @@ func TestWorkerStopsHammeringFailingTarget(t *testing.T) {
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	// The sweeper publishes the retries when they are due.
-	sw := sweeper.New(sweeper.Config{Interval: 20 * time.Millisecond, Grace: 10 * time.Millisecond}, store, q, nil, log)
+	sw := sweeper.New(sweeper.Config{Interval: 20 * time.Millisecond, Grace: 10 * time.Millisecond},
+		sweeper.Deps{Jobs: store, Enqueue: jobs.NewEnqueuer(store, q, log), Log: log})
 	w := worker.New(worker.Config{Lease: 5 * time.Second, ShutdownGrace: time.Second}, store, objects, q, ts, log)
 	runCtx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

@@ -27,13 +27,16 @@ type config struct {
 	S3Bucket       string
 	TargetsFile    string
 	MaxUploadBytes int64
-	DataDir        string
-	NoMigrate      bool
-	ShutdownGrace  time.Duration
-	Retention      time.Duration
-	Lease          time.Duration
-	AckWait        time.Duration
-	LogFormat      string
+	// BodyIdleTimeout cuts an upload whose body sends nothing for that
+	// long (FERRY_BODY_IDLE_TIMEOUT).
+	BodyIdleTimeout time.Duration
+	DataDir         string
+	NoMigrate       bool
+	ShutdownGrace   time.Duration
+	Retention       time.Duration
+	Lease           time.Duration
+	AckWait         time.Duration
+	LogFormat       string
 	// RateLimit is requests per second per API key; 0 is no limit.
 	RateLimit     float64
 	MetricsListen string
@@ -85,6 +88,7 @@ func (c *config) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.S3Bucket, "s3-bucket", env("FERRY_S3_BUCKET", s3BucketDefault), "bucket, created if missing [FERRY_S3_BUCKET]")
 	fs.StringVar(&c.TargetsFile, "targets", env("FERRY_TARGETS", targetsDefault), "targets file (YAML) [FERRY_TARGETS]")
 	fs.Int64Var(&c.MaxUploadBytes, "max-upload-bytes", maxUpload, "largest accepted file [FERRY_MAX_UPLOAD_BYTES]")
+	fs.DurationVar(&c.BodyIdleTimeout, "body-idle-timeout", envDuration("FERRY_BODY_IDLE_TIMEOUT", api.BodyIdleTimeoutDefault), "an upload whose body sends nothing for this long is cut and its partial file removed [FERRY_BODY_IDLE_TIMEOUT]")
 	fs.StringVar(&c.DataDir, "data-dir", env("FERRY_DATA_DIR", dataDirDefault), "where the embedded NATS server stores its data [FERRY_DATA_DIR]")
 	fs.BoolVar(&c.NoMigrate, "no-migrate", os.Getenv("FERRY_NO_MIGRATE") != "", "do not apply database migrations at start [FERRY_NO_MIGRATE]")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", grace, "how long in-flight deliveries may finish after SIGTERM [FERRY_SHUTDOWN_GRACE]")

@@ -14,6 +14,7 @@ import (
 	"github.com/ferry-relay/ferry/api"
 	"github.com/ferry-relay/ferry/apikeys"
 	"github.com/ferry-relay/ferry/audit"
+	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/sweeper"
 	"github.com/ferry-relay/ferry/worker"
 )
@@ -60,7 +61,9 @@ func run(ctx context.Context, cfg config, r roles) error {
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
-	sw := sweeper.New(sweeper.Config{Retention: cfg.Retention}, s.jobs, s.queue, s.objects, log.With("component", "sweeper"))
+	enq := jobs.NewEnqueuer(s.jobs, s.queue, log.With("component", "enqueue"))
+	sw := sweeper.New(sweeper.Config{Retention: cfg.Retention}, sweeper.Deps{
+		Jobs: s.jobs, Enqueue: enq, Objects: s.objects, Log: log.With("component", "sweeper")})
 	swCtx, stopSweeper := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSweeper()
 	wg.Go(func() { sw.Run(swCtx) })
@@ -74,10 +77,10 @@ func run(ctx context.Context, cfg config, r roles) error {
 		})
 	}
 	if r.api {
-		srv := api.New(api.Config{MaxUploadBytes: cfg.MaxUploadBytes, RateLimit: cfg.RateLimit,
-			MetricsKey: cfg.MetricsKey, NoMetrics: cfg.MetricsListen != ""}, api.Deps{
+		srv := api.New(api.Config{MaxUploadBytes: cfg.MaxUploadBytes, BodyIdleTimeout: cfg.BodyIdleTimeout,
+			RateLimit: cfg.RateLimit, MetricsKey: cfg.MetricsKey, NoMetrics: cfg.MetricsListen != ""}, api.Deps{
 			Jobs: s.jobs, Keys: apikeys.NewCache(s.keys, apikeys.CacheTTLDefault), KeyAdmin: s.keys,
-			Audit: audit.NewStore(s.pool), Objects: s.objects, Queue: s.queue, Targets: s.targets,
+			Audit: audit.NewStore(s.pool), Objects: s.objects, Enqueue: enq, Targets: s.targets,
 			Ready: map[string]api.Pinger{"postgres": s.pool, "nats": s.queue, "s3": s.objects},
 			Log:   log.With("component", "api"),
 		})

@@ -1,0 +1,262 @@
+package jobs
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// ErrKeyReused means an Idempotency-Key was sent again with a request that
+// is not the one it was first sent with.
+var ErrKeyReused = errors.New("idempotency key already used for another request")
+
+// ErrOutcomeUnknown means the commit of a request's jobs failed in a way
+// that leaves unknown whether it happened: the caller must not remove the
+// request's files (the orphan sweep does, if no job was recorded).
+var ErrOutcomeUnknown = errors.New("outcome of the commit unknown")
+
+// Request is one upload request: its jobs, recorded together or not at all.
+type Request struct {
+	// IdempotencyKey is the client's key for the request, or "".
+	IdempotencyKey string
+	// Fingerprint sums up what the request asked for; a repeat of the key
+	// with another fingerprint is refused with ErrKeyReused.
+	Fingerprint string
+	// Tenant owns the request's jobs; TenantDefault when empty.
+	Tenant string
+	// Batch and APIKeyID scope the key: within a batch a key is the
+	// batch's, whoever sends it; outside one, it is the API key's.
+	Batch    string
+	APIKeyID int64
+	// Jobs are the request's files, in the order they came.
+	Jobs []New
+}
+
+func (r Request) scope() string {
+	if r.Batch != "" {
+		// Batch names are per tenant; neither name holds a slash.
+		return "batch:" + cmp.Or(r.Tenant, TenantDefault) + "/" + r.Batch
+	}
+	return "key:" + strconv.FormatInt(r.APIKeyID, 10)
+}
+
+// jobKey is the idempotency key of the i-th job of a request with key: the
+// first job has the request's key, so that a file pushed alone is found by
+// it (BatchKeys), the others key#i.
+func jobKey(key string, i int) string {
+	if key == "" || i == 0 {
+		return key
+	}
+	return key + "#" + strconv.Itoa(i)
+}
+
+// RecordRequest records every job of req in one transaction, and with
+// them the end of their uploads in progress (their markers go). With an
+// idempotency key already used in its scope, it records nothing and
+// returns the jobs of that first request, in order, with created=false;
+// ErrKeyReused if the first request was a different one.
+func (s *Store) RecordRequest(ctx context.Context, req Request) (out []Job, created bool, err error) {
+	if len(req.Jobs) == 0 {
+		return nil, false, errors.New("record request: no job")
+	}
+	tx, err := s.db.Begin(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("record request: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if req.IdempotencyKey != "" {
+		ids := make([]string, len(req.Jobs))
+		for i, n := range req.Jobs {
+			ids[i] = n.ID
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO upload_requests (scope, idempotency_key, fingerprint, job_ids)
+			VALUES ($1, $2, $3, $4::uuid[]) ON CONFLICT DO NOTHING`, req.scope(), req.IdempotencyKey, req.Fingerprint, ids)
+		if err != nil {
+			return nil, false, fmt.Errorf("record request: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			_ = tx.Rollback(ctx)
+			return s.earlierRequest(ctx, req)
+		}
+	}
+	b := &pgx.Batch{}
+	keys := make([]string, len(req.Jobs))
+	for i, n := range req.Jobs {
+		n = n.withDefaults()
+		if req.Tenant != "" {
+			n.Tenant = req.Tenant
+		}
+		keys[i] = n.ObjectKey
+		b.Queue(`
+			INSERT INTO jobs (id, target, batch, filename, content_type, size, sha256, object_key,
+				params, status, max_attempts, idempotency_key, api_key_id, client_path, tenant)
+			VALUES ($1, $2, nullif($3, ''), $4, $5, $6, $7, $8, $9, 'QUEUED', $10, nullif($11, ''), nullif($12, 0), nullif($13, ''), $14)
+			RETURNING `+jobColumns,
+			n.ID, n.Target, n.Batch, n.Filename, n.ContentType, n.Size, n.SHA256, n.ObjectKey,
+			n.Params, n.MaxAttempts, jobKey(req.IdempotencyKey, i), n.APIKeyID, n.ClientPath, n.Tenant)
+	}
+	b.Queue(`DELETE FROM uploads_in_progress WHERE object_key = ANY($1)`, keys)
+	res := tx.SendBatch(ctx, b)
+	for range req.Jobs {
+		j, err := scanJob(res.QueryRow())
+		if err != nil {
+			_ = res.Close()
+			var pe *pgconn.PgError
+			if errors.As(err, &pe) && pe.Code == "23505" && req.IdempotencyKey != "" {
+				// A job of an earlier request, recorded before requests
+				// were, holds the key.
+				_ = tx.Rollback(ctx)
+				return s.earlierRequest(ctx, req)
+			}
+			return nil, false, fmt.Errorf("record request: %w", err)
+		}
+		out = append(out, j)
+	}
+	if err := res.Close(); err != nil {
+		return nil, false, fmt.Errorf("record request: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, false, fmt.Errorf("record request: commit: %w: %w", ErrOutcomeUnknown, err)
+	}
+	return out, true, nil
+}
+
+// earlierRequest answers a request whose key was used before.
+func (s *Store) earlierRequest(ctx context.Context, req Request) ([]Job, bool, error) {
+	fp, js, err := s.RequestByKey(ctx, req.Tenant, req.Batch, req.APIKeyID, req.IdempotencyKey)
+	if err != nil {
+		return nil, false, err
+	}
+	if (fp != "" && fp != req.Fingerprint) || len(js) != len(req.Jobs) {
+		return nil, false, fmt.Errorf("key %q: %w", req.IdempotencyKey, ErrKeyReused)
+	}
+	return js, false, nil
+}
+
+// RequestByKey returns the fingerprint and the jobs, in order, of the
+// upload request that used key in its scope (see Request), or ErrNotFound.
+// For a request recorded before requests were (its jobs hold the keys),
+// the fingerprint is "".
+func (s *Store) RequestByKey(ctx context.Context, tenant, batch string, apiKeyID int64, key string) (string, []Job, error) {
+	req := Request{Tenant: tenant, Batch: batch, APIKeyID: apiKeyID, IdempotencyKey: key}
+	var fp string
+	var ids []string
+	err := s.db.QueryRow(ctx, `SELECT fingerprint, job_ids::text[] FROM upload_requests
+		WHERE scope = $1 AND idempotency_key = $2`, req.scope(), key).Scan(&fp, &ids)
+	if err == nil {
+		rows, err := s.db.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ANY($1::uuid[])`, ids)
+		if err != nil {
+			return "", nil, fmt.Errorf("request by key: %w", err)
+		}
+		found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Job, error) { return scanJob(r) })
+		if err != nil {
+			return "", nil, fmt.Errorf("request by key: %w", err)
+		}
+		byID := make(map[string]Job, len(found))
+		for _, j := range found {
+			byID[j.ID] = j
+		}
+		js := make([]Job, 0, len(ids))
+		for _, id := range ids {
+			if j, ok := byID[id]; ok {
+				js = append(js, j)
+			}
+		}
+		return fp, js, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return "", nil, fmt.Errorf("request by key: %w", err)
+	}
+	// Before upload_requests: the jobs carry key, key#1, key#2...
+	var js []Job
+	for i := 0; ; i++ {
+		var j Job
+		var err error
+		if batch != "" {
+			j, err = s.ByBatchKey(ctx, cmp.Or(tenant, TenantDefault), batch, jobKey(key, i))
+		} else {
+			j, err = s.ByIdempotencyKey(ctx, apiKeyID, jobKey(key, i))
+		}
+		if errors.Is(err, ErrNotFound) {
+			break
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		js = append(js, j)
+	}
+	if len(js) == 0 {
+		return "", nil, fmt.Errorf("request by key: %w", ErrNotFound)
+	}
+	return "", js, nil
+}
+
+// BeginUpload records that the object under key is being received, before
+// its first byte: the orphan sweep leaves it alone while the marker is
+// alive (KeepUploading), and RecordRequest or EndUpload removes it.
+func (s *Store) BeginUpload(ctx context.Context, key string) error {
+	if _, err := s.db.Exec(ctx, `INSERT INTO uploads_in_progress (object_key) VALUES ($1)
+		ON CONFLICT (object_key) DO UPDATE SET alive_at = now()`, key); err != nil {
+		return fmt.Errorf("begin upload %s: %w", key, err)
+	}
+	return nil
+}
+
+// KeepUploading renews the markers of uploads still being received.
+func (s *Store) KeepUploading(ctx context.Context, keys ...string) error {
+	if _, err := s.db.Exec(ctx, `UPDATE uploads_in_progress SET alive_at = now() WHERE object_key = ANY($1)`, keys); err != nil {
+		return fmt.Errorf("keep uploads alive: %w", err)
+	}
+	return nil
+}
+
+// EndUpload removes the markers of uploads refused (their objects are
+// being removed).
+func (s *Store) EndUpload(ctx context.Context, keys ...string) error {
+	if _, err := s.db.Exec(ctx, `DELETE FROM uploads_in_progress WHERE object_key = ANY($1)`, keys); err != nil {
+		return fmt.Errorf("end uploads: %w", err)
+	}
+	return nil
+}
+
+// Uploading returns which of keys are objects of uploads still in progress:
+// their marker was renewed less than alive ago. A marker older than that
+// belongs to a request that died with its process; it is removed here.
+func (s *Store) Uploading(ctx context.Context, keys []string, alive time.Duration) (map[string]bool, error) {
+	rows, err := s.db.Query(ctx, `SELECT object_key, alive_at > now() - $2 * interval '1 millisecond'
+		FROM uploads_in_progress WHERE object_key = ANY($1)`, keys, alive.Milliseconds())
+	if err != nil {
+		return nil, fmt.Errorf("uploads in progress: %w", err)
+	}
+	out := map[string]bool{}
+	var dead []string
+	for rows.Next() {
+		var k string
+		var live bool
+		if err := rows.Scan(&k, &live); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("uploads in progress: %w", err)
+		}
+		if live {
+			out[k] = true
+		} else {
+			dead = append(dead, k)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("uploads in progress: %w", err)
+	}
+	if len(dead) > 0 {
+		if err := s.EndUpload(ctx, dead...); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,3 @@
+DROP INDEX jobs_waiting_enqueued;
+DROP TABLE uploads_in_progress;
+DROP TABLE upload_requests;
