@@ -29,6 +29,7 @@ type BatchStore interface {
 	Report(ctx context.Context, tenant, batch string, status jobs.Status, fn func(jobs.ReportRow) error) error
 	BatchKeys(ctx context.Context, tenant, batch string, fn func(key string) error) error
 	RequeueFailed(ctx context.Context, scope jobs.Scope, f jobs.RequeueFilter, chunk func([]jobs.Ref)) (int, error)
+	DashboardStore
 }
 
 // maxJSONBody bounds the JSON body of a request that is not an upload.
@@ -41,7 +42,7 @@ const maxJSONBody = 1 << 20
 //	GET  /v1/batches/{name}               the summary: counts and bytes by status, rate, ETA
 //	GET  /v1/batches/{name}/report        one row per file (?format=csv|json, ?status=)
 //	GET  /v1/batches/{name}/keys          the idempotency keys accepted, one per line
-//	POST /v1/batches/{name}/retry         re-queue the FAILED jobs (?error= or {"error":...})
+//	POST /v1/batches/{name}/retry         re-queue the FAILED jobs (?error=, ?error_group= or {"error":..., "error_group":...})
 //	POST /v1/targets/{name}/check         would uploads with these params be accepted?
 func (s *Server) batchRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /v1/batches", s.auth(apikeys.PermUpload, s.createBatch))
@@ -263,6 +264,10 @@ func (s *Server) retryBatch(w http.ResponseWriter, r *http.Request, key apikeys.
 	}
 	if body.Error != "" {
 		f.Error = body.Error
+	}
+	f.ErrorGroup = body.ErrorGroup
+	if v, ok := r.URL.Query()["error_group"]; ok && f.ErrorGroup == nil {
+		f.ErrorGroup = &v[0]
 	}
 	if _, err := s.jobs.BatchSummary(r.Context(), tenant, name); err != nil {
 		s.batchError(w, r, err)

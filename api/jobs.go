@@ -46,7 +46,8 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, key apikeys.Ke
 		return
 	}
 	q := r.URL.Query()
-	f := jobs.Filter{Status: jobs.Status(q.Get("status")), Target: q.Get("target"), Batch: q.Get("batch"), Cursor: q.Get("cursor")}
+	f := jobs.Filter{Status: jobs.Status(q.Get("status")), Target: q.Get("target"), Batch: q.Get("batch"),
+		FilenameContains: q.Get("filename"), Cursor: q.Get("cursor")}
 	if f.Status != "" && !f.Status.Valid() {
 		writeError(w, http.StatusBadRequest, "bad_request", "unknown status "+strconv.Quote(string(f.Status))+": use QUEUED, RUNNING, RETRYING, SUCCESS, FAILED or CANCELED")
 		return

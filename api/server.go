@@ -169,6 +169,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/jobs/{id}/cancel", s.auth(apikeys.PermChange, s.cancelJob))
 	mux.Handle("GET /v1/targets", s.auth(apikeys.PermRead, s.listTargets))
 	s.batchRoutes(mux)
+	s.dashboardRoutes(mux)
 	s.requeueRoutes(mux)
 	s.adminRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -120,6 +120,9 @@ type BatchRetryRequest struct {
 	// Error, when set, re-queues only the FAILED jobs whose last error
 	// contains it, ignoring case.
 	Error string `json:"error,omitempty"`
+	// ErrorGroup, when set, re-queues only the FAILED jobs of that failure
+	// group (GET /v1/batches/{name}/failures), exactly.
+	ErrorGroup *string `json:"error_group,omitempty"`
 }
 
 // RequeueResult is the answer of the re-queue routes.

@@ -144,7 +144,9 @@ const (
 )
 
 // CompactBatchCounts folds the count deltas of batch into one row per
-// status and minute for the last minutes and one per status before. It
+// status and minute for the last minutes and one per status and ten
+// minutes before: the batch's throughput over its life (BatchThroughput)
+// for a few rows an hour. It
 // takes only rows no other compaction holds, so concurrent readers never
 // wait on each other.
 func (s *Store) CompactBatchCounts(ctx context.Context, tenant, batch string) error {
@@ -155,13 +157,14 @@ func (s *Store) CompactBatchCounts(ctx context.Context, tenant, batch string) er
 				AND (SELECT count(*) FROM batch_counts WHERE tenant = $4 AND batch = $1) > $3
 			RETURNING status, bucket, files, bytes, first_at, last_at
 		), folded AS (
-			SELECT status, CASE WHEN bucket >= now() - $2 * interval '1 millisecond' THEN bucket END AS minute,
-				min(bucket) AS oldest, sum(files) AS files, sum(bytes) AS bytes,
+			SELECT status, CASE WHEN bucket >= now() - $2 * interval '1 millisecond' THEN bucket
+				ELSE date_bin('10 minutes', bucket, timestamptz '2000-01-01') END AS b,
+				sum(files) AS files, sum(bytes) AS bytes,
 				min(first_at) AS first_at, max(last_at) AS last_at
 			FROM gone GROUP BY 1, 2
 		)
 		INSERT INTO batch_counts (tenant, batch, status, bucket, files, bytes, first_at, last_at)
-		SELECT $4, $1, status, coalesce(minute, oldest), files, bytes, first_at, last_at FROM folded`,
+		SELECT $4, $1, status, b, files, bytes, first_at, last_at FROM folded`,
 		batch, recentBuckets.Milliseconds(), compactAbove, tenant)
 	if err != nil {
 		return fmt.Errorf("compact counts of batch %q: %w", batch, err)

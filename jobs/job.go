@@ -139,6 +139,9 @@ type Filter struct {
 	Status Status
 	Target string
 	Batch  string
+	// FilenameContains matches jobs whose file name contains it, ignoring
+	// case.
+	FilenameContains string
 	// Limit is the page size (1-1000, default 100).
 	Limit int
 	// Cursor is the id of the last job of the previous page.

@@ -14,10 +14,15 @@ type RequeueFilter struct {
 	Batch  string
 	// Error matches jobs whose last error contains it, ignoring case.
 	Error string
+	// ErrorGroup, when set, matches the jobs of one failure group
+	// (FailureGroups) exactly.
+	ErrorGroup *string
 }
 
 // Empty reports whether f matches every FAILED job.
-func (f RequeueFilter) Empty() bool { return f.Target == "" && f.Batch == "" && f.Error == "" }
+func (f RequeueFilter) Empty() bool {
+	return f.Target == "" && f.Batch == "" && f.Error == "" && f.ErrorGroup == nil
+}
 
 // requeueChunk is how many jobs one statement re-queues: small enough to
 // keep row locks short, large enough to re-queue a million in seconds.
@@ -44,6 +49,9 @@ func (s *Store) RequeueFailed(ctx context.Context, scope Scope, f RequeueFilter,
 	}
 	if f.Error != "" {
 		where = append(where, "strpos(lower(coalesce(last_error, '')), lower("+arg(f.Error)+")) > 0")
+	}
+	if f.ErrorGroup != nil {
+		where = append(where, "error_group = "+arg(*f.ErrorGroup))
 	}
 	// Keyset on id: each chunk starts below the last one, so jobs that do
 	// not match the error are read once, not once per chunk.

@@ -37,6 +37,13 @@ func (s Scope) String() string {
 	return fmt.Sprintf("tenant %q", s.tenant)
 }
 
+// query returns the condition on column col that keeps a query in the
+// scope, and the query's arguments: args, then the scope's own.
+func (s Scope) query(col string, args ...any) (string, []any) {
+	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	return s.sql(col, arg), args
+}
+
 // sql returns the condition on column col that keeps a query in the
 // scope, adding its parameter with arg.
 func (s Scope) sql(col string, arg func(any) string) string {

@@ -113,6 +113,11 @@ func (s *Store) List(ctx context.Context, scope Scope, f Filter) ([]Job, string,
 	if f.Batch != "" {
 		where = append(where, "batch = "+arg(f.Batch))
 	}
+	if f.FilenameContains != "" {
+		// ILIKE, so that the trigram index serves it; the pattern's own
+		// wildcards are escaped.
+		where = append(where, "filename ILIKE "+arg("%"+likeEscaper.Replace(f.FilenameContains)+"%"))
+	}
 	if f.Cursor != "" {
 		if !validID(f.Cursor) {
 			return nil, "", fmt.Errorf("list jobs: invalid cursor")
@@ -237,3 +242,6 @@ func validID(s string) bool {
 	}
 	return true
 }
+
+// likeEscaper escapes LIKE's wildcards and its escape character.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)

@@ -21,6 +21,11 @@ const (
 	BackoffMaxDefault     = 10 * time.Minute
 	TimeoutDefault        = 5 * time.Minute
 	ConcurrencyDefault    = 4
+	// CredentialProbeDefault is the first wait between probes of a
+	// target paused for refused credentials.
+	CredentialProbeDefault = time.Minute
+	// CredentialProbeMax caps the wait between probes.
+	CredentialProbeMax = 15 * time.Minute
 )
 
 // nameRE restricts target names to what is safe in a NATS subject token and a
@@ -51,6 +56,20 @@ type Config struct {
 	// Params are default per-job parameters; an upload's param.<name>
 	// fields override them.
 	Params map[string]string `yaml:"params"`
+	// MaxInFlight is the most deliveries in flight to this target across
+	// every worker process (0: no cap beyond Concurrency per process). With
+	// LimitGroup it is the cap the group's entries share.
+	MaxInFlight int `yaml:"max_in_flight"`
+	// LimitGroup names a cap shared by every entry that gives the same
+	// name, across every worker process: at most MaxInFlight deliveries
+	// of all those entries run at once. Entries of one group must agree
+	// on MaxInFlight. A Workfront entry without it joins the group of its
+	// instance (see targets.SharedLimiter).
+	LimitGroup string `yaml:"limit_group"`
+	// CredentialProbe is how often a target paused for refused
+	// credentials is probed (default 1m, doubling up to 15m while they
+	// stay refused).
+	CredentialProbe time.Duration `yaml:"credential_probe"`
 	// Tenants, when set, are the only tenants whose keys may use the
 	// target; absent, every tenant may. Administrators may use any target.
 	Tenants []string `yaml:"tenants"`
@@ -96,6 +115,9 @@ func (c Config) WithDefaults() Config {
 	if c.Concurrency == 0 {
 		c.Concurrency = ConcurrencyDefault
 	}
+	if c.CredentialProbe == 0 {
+		c.CredentialProbe = CredentialProbeDefault
+	}
 	return c
 }
 
@@ -114,6 +136,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("target %s: timeout must be positive", c.Name)
 	case c.Concurrency < 1:
 		return fmt.Errorf("target %s: concurrency must be at least 1", c.Name)
+	case c.MaxInFlight < 0:
+		return fmt.Errorf("target %s: max_in_flight must not be negative", c.Name)
+	case c.LimitGroup != "" && !nameRE.MatchString(c.LimitGroup):
+		return fmt.Errorf("target %s: limit_group %q: use 1-64 letters, digits, '-' or '_'", c.Name, c.LimitGroup)
+	case c.LimitGroup != "" && c.MaxInFlight == 0:
+		return fmt.Errorf("target %s: limit_group %s needs max_in_flight, the cap its entries share", c.Name, c.LimitGroup)
+	case c.CredentialProbe < time.Second:
+		return fmt.Errorf("target %s: credential_probe must be at least 1s", c.Name)
 	}
 	for _, t := range c.Tenants {
 		if !tenantRE.MatchString(t) {
@@ -154,6 +184,7 @@ func (c Config) Settings(v any) error {
 var commonKeys = map[string]bool{
 	"name": true, "kind": true, "max_attempts": true, "backoff": true,
 	"timeout": true, "concurrency": true, "params": true, "tenants": true,
+	"max_in_flight": true, "limit_group": true, "credential_probe": true,
 }
 
 // AllowsTenant reports whether keys of tenant may use the target.
@@ -214,6 +245,7 @@ func ParseFile(r io.Reader, lookup func(string) (string, bool)) ([]Config, error
 		return nil, fmt.Errorf("targets file: %w", err)
 	}
 	seen := map[string]bool{}
+	groupCap := map[string]int{}
 	for i, c := range f.Targets {
 		c = c.WithDefaults()
 		if err := c.Validate(); err != nil {
@@ -223,6 +255,12 @@ func ParseFile(r io.Reader, lookup func(string) (string, bool)) ([]Config, error
 			return nil, fmt.Errorf("targets file: target %q defined twice", c.Name)
 		}
 		seen[c.Name] = true
+		if c.LimitGroup != "" {
+			if n, ok := groupCap[c.LimitGroup]; ok && n != c.MaxInFlight {
+				return nil, fmt.Errorf("targets file: limit_group %s: entries give max_in_flight %d and %d; give them one cap", c.LimitGroup, n, c.MaxInFlight)
+			}
+			groupCap[c.LimitGroup] = c.MaxInFlight
+		}
 		f.Targets[i] = c
 	}
 	return f.Targets, nil

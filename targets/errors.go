@@ -21,6 +21,12 @@ type Error struct {
 	RetryAfter time.Duration
 	// StatusCode is the HTTP status that caused the failure, zero if none.
 	StatusCode int
+	// Credentials means the target refused the connector's credentials
+	// after the one renewal the connector makes (a new session or token):
+	// the target, not the file, is at fault. The worker pauses the target
+	// and fails no job for it; a refusal about one object (a 403 on one
+	// folder) is a Permanent error instead.
+	Credentials bool
 }
 
 func (e *Error) Error() string { return e.Err.Error() }
@@ -38,6 +44,24 @@ func Permanent(err error) error {
 		return &cp
 	}
 	return &Error{Err: err, Permanent: true}
+}
+
+// CredentialsRefused marks err as the target refusing the connector's
+// credentials after its one renewal: never permanent, whatever err said.
+func CredentialsRefused(err error) error {
+	var te *Error
+	if errors.As(err, &te) {
+		cp := *te
+		cp.Credentials, cp.Permanent, cp.Err = true, false, err
+		return &cp
+	}
+	return &Error{Err: err, Credentials: true}
+}
+
+// IsCredentials reports whether err is a refusal of the credentials.
+func IsCredentials(err error) bool {
+	var te *Error
+	return errors.As(err, &te) && te.Credentials
 }
 
 // RetryAfter marks err as retryable no sooner than after d.

@@ -25,7 +25,7 @@ func MultipartBody(fields []Field, fileField, filename, contentType string, file
 		}
 	}
 	h := textproto.MIMEHeader{}
-	h.Set("Content-Disposition", ContentDisposition("form-data; name="+quote(fileField), filename))
+	h.Set("Content-Disposition", FormDataDisposition(fileField, filename))
 	if contentType == "" {
 		contentType = "application/octet-stream"
 	}
@@ -41,6 +41,21 @@ func MultipartBody(fields []Field, fileField, filename, contentType string, file
 	tail := head.String() // the closing boundary
 	body := io.MultiReader(bytes.NewReader(headBytes), io.LimitReader(file, size), strings.NewReader(tail))
 	return body, int64(len(headBytes)) + size + int64(len(tail)), w.FormDataContentType(), nil
+}
+
+// FormDataDisposition is the Content-Disposition of a multipart/form-data
+// file part, as RFC 7578 §4.2 asks: the filename in UTF-8 inside
+// filename="...", with '"', CR and LF percent-encoded (as browsers do), and
+// no RFC 5987 filename*, which §4.2 says senders must not use.
+func FormDataDisposition(field, filename string) string {
+	return "form-data; name=" + formQuote(field) + "; filename=" + formQuote(filename)
+}
+
+// formQuote is an RFC 7578 quoted value: '"', CR and LF percent-encoded, a
+// backslash doubled so that a receiver parsing RFC 2616 quoted strings
+// reads it back.
+func formQuote(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, "%22", "\r", "%0D", "\n", "%0A").Replace(s) + `"`
 }
 
 // ContentDisposition appends the filename to a disposition such as

@@ -41,12 +41,26 @@ type SizeLimiter interface {
 	MaxFileBytes() int64
 }
 
-// GlobalLimiter is implemented by a Deliverer whose target allows only so
-// many concurrent requests per customer, whatever the number of ferry
-// workers (Workfront allows ten). The worker caps the target's in-flight
-// deliveries across all processes at this number, through the queue.
-type GlobalLimiter interface {
-	GlobalConcurrency() int
+// SharedLimiter is implemented by a Deliverer whose remote system allows
+// only so many concurrent requests per customer, whatever the number of
+// target entries and ferry workers that talk to it (Workfront allows ten).
+// Group names the remote system (its host, say): every target whose
+// connector answers the same group shares one cap of deliveries in flight
+// across all processes, unless the targets file sets limit_group. A
+// connector that reports one must make at most one request at a time per
+// delivery, so that the cap on deliveries is a cap on requests.
+type SharedLimiter interface {
+	SharedLimit() (group string, limit int)
+}
+
+// CredentialProber is implemented by a Deliverer that can check its
+// credentials without delivering a file (a login, a token request). The
+// worker calls it to probe a target paused for refused credentials; a
+// connector without it is probed with one real delivery. It returns nil
+// when the credentials work, an error for which IsCredentials is true when
+// they are still refused, and any other error when it could not tell.
+type CredentialProber interface {
+	ProbeCredentials(ctx context.Context) error
 }
 
 // Delivery is what a connector gets for one attempt at one file.
@@ -72,7 +86,20 @@ type Delivery struct {
 
 	open func(ctx context.Context) (io.ReadCloser, error)
 	save func(ctx context.Context, cp Checkpoint) error
+
+	uncertain string
 }
+
+// MarkUncertain records that this attempt repeats a creating step whose
+// earlier try may have landed unheard, on a target that gives no way to ask
+// (a lost FileUpload answer, a lost uploadInit answer): the target may end
+// up with a second document. reason says which step. The worker counts such
+// attempts (ferry_uncertain_redeliveries_total) and marks them, so that an
+// operator can find them (GET /v1/jobs?uncertain=true).
+func (d *Delivery) MarkUncertain(reason string) { d.uncertain = reason }
+
+// Uncertain returns the reason given to MarkUncertain, or "".
+func (d *Delivery) Uncertain() string { return d.uncertain }
 
 // NewDelivery returns a Delivery whose Open calls open and whose Save calls
 // save. The worker builds one per attempt; tests build them directly.

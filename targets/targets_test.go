@@ -165,7 +165,10 @@ func TestStatusError(t *testing.T) {
 
 func TestMultipartBody(t *testing.T) {
 	data := bytes.Repeat([]byte("ferry"), 1000)
-	for _, name := range []string{"plain.pdf", "Facture été 2026.pdf", `quo"te.txt`} {
+	// RFC 7578 §4.2: UTF-8 in filename="...", '"' CR LF percent-encoded,
+	// never filename*.
+	for name, want := range map[string]string{"plain.pdf": "plain.pdf", "Facture été 2026.pdf": "Facture été 2026.pdf",
+		`quo"te.txt`: "quo%22te.txt", "line\r\nbreak": "line%0D%0Abreak"} {
 		body, n, ctype, err := targets.MultipartBody([]targets.Field{{"parentId", "p1"}}, "fileData", name, "", bytes.NewReader(data), int64(len(data)))
 		if err != nil {
 			t.Fatal(err)
@@ -173,6 +176,9 @@ func TestMultipartBody(t *testing.T) {
 		raw, _ := io.ReadAll(body)
 		if int64(len(raw)) != n {
 			t.Fatalf("declared length %d, body is %d bytes", n, len(raw))
+		}
+		if !bytes.Contains(raw, []byte(`; filename="`+want+`"`)) || bytes.Contains(raw, []byte("filename*")) {
+			t.Errorf("%q: part header is not RFC 7578's: %q", name, raw[:min(len(raw), 300)])
 		}
 		_, params, _ := mime.ParseMediaType(ctype)
 		r := multipart.NewReader(bytes.NewReader(raw), params["boundary"])
@@ -186,7 +192,7 @@ func TestMultipartBody(t *testing.T) {
 			t.Fatal(err)
 		}
 		got, _ := io.ReadAll(p)
-		if p.FormName() != "fileData" || p.FileName() != name || !bytes.Equal(got, data) {
+		if p.FormName() != "fileData" || p.FileName() != want || !bytes.Equal(got, data) {
 			t.Errorf("file part %q %q: %d bytes", p.FormName(), p.FileName(), len(got))
 		}
 		if _, err := r.NextPart(); err != io.EOF {

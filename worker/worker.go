@@ -148,8 +148,8 @@ func (w *Worker) Run(ctx context.Context) error {
 func (w *Worker) consume(ctx, work context.Context, t *targets.Target, inflight *sync.WaitGroup) {
 	log := w.log.With("target", t.Name)
 	maxInFlight := 0
-	if gl, ok := t.Deliverer.(targets.GlobalLimiter); ok {
-		maxInFlight = gl.GlobalConcurrency()
+	if sl, ok := t.Deliverer.(targets.SharedLimiter); ok {
+		_, maxInFlight = sl.SharedLimit()
 	}
 	var cons jetstream.Consumer
 	for ctx.Err() == nil {

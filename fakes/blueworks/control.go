@@ -22,11 +22,12 @@ import (
 // count defaults to 1.
 func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 	want := map[string]string{
-		"/_fake/documents": http.MethodGet,
-		"/_fake/requests":  http.MethodGet,
-		"/_fake/fail":      http.MethodPost,
-		"/_fake/expire":    http.MethodPost,
-		"/_fake/reset":     http.MethodPost,
+		"/_fake/documents":          http.MethodGet,
+		"/_fake/requests":           http.MethodGet,
+		"/_fake/fail":               http.MethodPost,
+		"/_fake/expire":             http.MethodPost,
+		"/_fake/reset":              http.MethodPost,
+		"/_fake/refuse-credentials": http.MethodPost,
 	}[r.URL.Path]
 	switch {
 	case want == "":
@@ -53,6 +54,14 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	case "/_fake/reset":
 		s.Reset()
+		w.WriteHeader(http.StatusNoContent)
+	case "/_fake/refuse-credentials":
+		d, err := time.ParseDuration(r.URL.Query().Get("for"))
+		if err != nil || d <= 0 {
+			writeError(w, http.StatusBadRequest, "bad_request", "for must be a positive duration such as 60s")
+			return
+		}
+		s.RefuseCredentials(d)
 		w.WriteHeader(http.StatusNoContent)
 	}
 }
@@ -86,6 +95,10 @@ func (s *Server) controlFail(r *http.Request) string {
 		s.Fail(step, count, status, time.Duration(retry)*time.Second)
 	case "drop":
 		s.Drop(step, count)
+	case "drop-after":
+		for range count {
+			s.LoseAnswer(step)
+		}
 	default:
 		if step != StepUpload {
 			return "upload status modes apply to FileUpload only"

@@ -111,3 +111,40 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request, step string
 	writeError(w, f.status, "injected_fault", http.StatusText(f.status))
 	return true
 }
+
+// afterKey queues, under a step, the faults of phase "after".
+const afterKey = "/after"
+
+// LoseAnswer makes the next request of step ("token" or "FileUpload") be
+// served in full (a token issued, the file attached), then lose its
+// connection before the answer: the phase "after" of a fault.
+func (s *Server) LoseAnswer(step string) { s.inject(step+afterKey, 1, fault{}) }
+
+// RefuseLookup does nothing: the FileUpload resource ("FileUpload", method
+// summary) has no call that finds an attachment by anything ferry knows
+// before the upload answered.
+func (s *Server) RefuseLookup() {}
+
+// RefuseCredentials makes the token endpoint refuse the client for d with
+// 401 invalid_client, as after the client secret was rotated, and ends
+// every token issued so far (FileUpload answers 401: "The user isn't
+// authorized to make the request").
+func (s *Server) RefuseCredentials(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refuseUntil = time.Now().Add(d) // the wall clock, whatever the fake clock
+	clear(s.tokens)
+}
+
+func (s *Server) refusing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return time.Now().Before(s.refuseUntil)
+}
+
+// Creations is how many files the fake attached.
+func (s *Server) Creations() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.attachments)
+}

@@ -145,6 +145,7 @@ type Server struct {
 	requests    []Request
 	faults      map[string][]fault
 	seq         int
+	refuseUntil time.Time
 }
 
 var _ targetstest.Fake = (*Server)(nil)
@@ -158,6 +159,30 @@ func New(opts Options) *Server {
 
 // ServeHTTP routes to the token endpoint, FileUpload and the control API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	step := map[string]string{"/oauth/token": StepToken, "/scr/api/FileUpload": StepUpload}[r.URL.Path]
+	if _, lose := s.take(step + afterKey); step != "" && lose {
+		// Phase "after": serve the request in full, then hang up
+		// before the answer.
+		s.serve(discardWriter{h: http.Header{}}, r)
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				_ = conn.Close()
+				return
+			}
+		}
+		panic(http.ErrAbortHandler)
+	}
+	s.serve(w, r)
+}
+
+// discardWriter loses the answer of a request whose answer is lost.
+type discardWriter struct{ h http.Header }
+
+func (d discardWriter) Header() http.Header         { return d.h }
+func (d discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d discardWriter) WriteHeader(int)             {}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/oauth/token":
 		s.serveToken(w, r)
@@ -180,6 +205,7 @@ func (s *Server) Reset() {
 	s.used = 0
 	s.requests = nil
 	s.faults = map[string][]fault{}
+	s.refuseUntil = time.Time{}
 }
 
 // Attachments lists the files stored, oldest first.

@@ -49,7 +49,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	case rec.ClientID == "" || form.Get("client_secret") == "":
 		refuse(http.StatusUnauthorized, "invalid_client", "client_id and client_secret are required")
 		return
-	case !equal(rec.ClientID, s.opts.ClientID) || !equal(form.Get("client_secret"), s.opts.ClientSecret):
+	case !equal(rec.ClientID, s.opts.ClientID) || !equal(form.Get("client_secret"), s.opts.ClientSecret) || s.refusing():
 		refuse(http.StatusUnauthorized, "invalid_client", "client authentication failed")
 		return
 	}

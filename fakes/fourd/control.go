@@ -20,10 +20,13 @@ import (
 //	     every upload ID instead
 //	POST /_fake/touch?dataclass=D&key=K    another user saves the entity
 //	POST /_fake/reset       back to the initial state
+//	POST /_fake/refuse-credentials?for=DURATION   refuse logins and sessions for a while
+//	GET  /_fake/stats       {"binds": N}: files bound by updates, repeats included
 func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 	get := map[string]func() any{
 		"/_fake/documents": func() any { return s.documentsJSON() },
 		"/_fake/requests":  func() any { return s.Requests() },
+		"/_fake/stats":     func() any { return map[string]int{"binds": s.Creations()} },
 	}
 	if f, ok := get[r.URL.Path]; ok {
 		if r.Method != http.MethodGet {
@@ -93,6 +96,13 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 		}
 	case "/_fake/reset":
 		s.Reset()
+	case "/_fake/refuse-credentials":
+		d, err := time.ParseDuration(q.Get("for"))
+		if err != nil || d <= 0 {
+			controlError(w, http.StatusBadRequest, "for must be a positive duration such as 60s")
+			return
+		}
+		s.RefuseCredentials(d)
 	default:
 		controlError(w, http.StatusNotFound, "unknown control path "+r.URL.Path)
 		return

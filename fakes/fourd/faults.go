@@ -147,3 +147,38 @@ func (s *Server) drop(w http.ResponseWriter, rec *Request, mode Mode) {
 	// Not hijackable (HTTP/2): aborting the handler resets the stream.
 	panic(http.ErrAbortHandler)
 }
+
+// LoseAnswer makes the next request of step be carried out (the upload
+// kept, the entity saved), then lose its connection before the answer: the
+// phase "after" of a fault.
+func (s *Server) LoseAnswer(step string) {
+	if err := s.Inject(Fault{Step: step, Mode: ModeDropAfter}); err != nil {
+		panic(err)
+	}
+}
+
+// RefuseLookup makes the next read of an entity (GET
+// /rest/{Dataclass}({key})) answer 503: a lookup that failed, which a
+// client must not read as an answer.
+func (s *Server) RefuseLookup() { s.Fail(StepRead, 1, http.StatusServiceUnavailable, 0) }
+
+// RefuseCredentials makes the server refuse every login for d, answering
+// {"result":false} as 4D does for a wrong username-4D/password-4D, and
+// treat every session as ended (401) until then, as after the REST user's
+// password was changed. A server without a username has no credentials to
+// refuse.
+func (s *Server) RefuseCredentials(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refuseUntil = time.Now().Add(d) // the wall clock: tests that move the fake clock still see the refusal end
+	clear(s.sessions)
+}
+
+// Creations is how many files updates bound to attributes: a file bound
+// again (a repeated update) counts again, though the entity then holds
+// one.
+func (s *Server) Creations() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.binds
+}

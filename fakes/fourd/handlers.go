@@ -23,7 +23,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, rec *Request) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxJSONBytes))
 	user, pass := r.Header.Get("username-4D"), r.Header.Get("password-4D")
 	rec.Username = user
-	if s.opts.Username != "" && !(equal(user, s.opts.Username) && equal(pass, s.opts.Password)) {
+	s.mu.Lock()
+	refusing := time.Now().Before(s.refuseUntil)
+	s.mu.Unlock()
+	if s.opts.Username != "" && (refusing || !(equal(user, s.opts.Username) && equal(pass, s.opts.Password))) {
 		s.reply(w, rec, http.StatusOK, map[string]bool{"result": false})
 		return
 	}
@@ -240,6 +243,7 @@ func (s *Server) updateLocked(dc string, body []byte, fault *Fault) (int, any) {
 			continue
 		}
 		e.files[name] = u
+		s.binds++
 	}
 	for name, v := range texts {
 		if v == nil {

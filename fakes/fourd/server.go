@@ -197,6 +197,10 @@ type Server struct {
 	sessions map[string]bool
 	faults   map[string][]*Fault
 	requests []*Request
+	// binds counts the files bound to an attribute by an update: a file
+	// bound again counts again.
+	binds       int
+	refuseUntil time.Time
 }
 
 var _ targetstest.Fake = (*Server)(nil)
@@ -241,6 +245,8 @@ func (s *Server) Reset() {
 	s.sessions = map[string]bool{}
 	s.faults = map[string][]*Fault{}
 	s.requests = nil
+	s.binds = 0
+	s.refuseUntil = time.Time{}
 }
 
 // Steps names the protocol's steps in the order ferry's connector takes
@@ -453,7 +459,7 @@ func (s *Server) validSession(r *http.Request) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.sessions[c.Value]
+	return s.sessions[c.Value] && !time.Now().Before(s.refuseUntil)
 }
 
 // newID returns 32 uppercase hex digits, the shape of 4D's upload IDs and

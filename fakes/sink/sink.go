@@ -10,6 +10,15 @@
 //	/slow/...    waits SlowDelay before answering
 //	anything else accepts with 201 and {"id": "<document id>"}
 //
+// It honours the Idempotency-Key header (IETF
+// draft-ietf-httpapi-idempotency-key-header): a request whose key names a
+// document already stored is answered that document's 201 again, and stores
+// nothing, unless Options.IgnoreIdempotencyKey. GET or HEAD
+// /_probe/{job id}[?sha256=] answers 200 when a document of that job (with
+// that SHA-256) is stored and 404 when none is: the lookup a probe_url of
+// kind http points at. With Options.Token every upload needs
+// "Authorization: Bearer <token>" (401 otherwise).
+//
 // Faults can also be injected for the next requests (Fail) or at random
 // (Options.FailRate), and through a control API under /_fake/.
 package sink
@@ -43,6 +52,11 @@ type Options struct {
 	SlowDelay time.Duration
 	// FailRate is the probability that any request fails with 503.
 	FailRate float64
+	// IgnoreIdempotencyKey makes the sink store every request, as a
+	// receiver that does not honour Idempotency-Key.
+	IgnoreIdempotencyKey bool
+	// Token, when set, is the bearer token every upload must carry.
+	Token string
 }
 
 // Document is a file the sink accepted.
@@ -70,6 +84,9 @@ type fault struct {
 	status     int
 	retryAfter time.Duration
 	drop       bool
+	// after stores the document, then drops the connection: the answer
+	// is lost.
+	after bool
 }
 
 // Server is the sink.
@@ -82,6 +99,10 @@ type Server struct {
 	attempts map[string]int // by job id, for /flaky/
 	faults   []fault
 	seq      int
+	byKey    map[string]int // Idempotency-Key → index in docs
+	// probeFaults is how many probes to answer 503.
+	probeFaults int
+	refuseUntil time.Time
 }
 
 // New returns a sink.
@@ -92,7 +113,38 @@ func New(opts Options) *Server {
 	if opts.SlowDelay == 0 {
 		opts.SlowDelay = 2 * time.Second
 	}
-	return &Server{opts: opts, attempts: map[string]int{}}
+	return &Server{opts: opts, attempts: map[string]int{}, byKey: map[string]int{}}
+}
+
+// LoseAnswer makes the next upload be stored, then lose its connection
+// before the answer: the phase "after" of a fault. step is ignored: the
+// kind has one step.
+func (s *Server) LoseAnswer(string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, fault{left: 1, after: true})
+}
+
+// RefuseLookup makes the next probe answer 503.
+func (s *Server) RefuseLookup() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.probeFaults++
+}
+
+// RefuseCredentials makes every upload answer 401 for d, as a receiver
+// whose token was revoked.
+func (s *Server) RefuseCredentials(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refuseUntil = time.Now().Add(d)
+}
+
+// Creations is how many documents the sink stored.
+func (s *Server) Creations() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.docs)
 }
 
 // Documents returns the accepted files, in order of arrival.
@@ -122,6 +174,7 @@ func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.docs, s.reqs, s.faults, s.attempts = nil, nil, nil, map[string]int{}
+	s.byKey, s.probeFaults, s.refuseUntil = map[string]int{}, 0, time.Time{}
 }
 
 func (s *Server) nextFault() (fault, bool) {
@@ -147,6 +200,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.control(w, r)
 		return
 	}
+	if strings.HasPrefix(r.URL.Path, "/_probe/") {
+		s.probe(w, r)
+		return
+	}
 	jobID := r.Header.Get("X-Ferry-Job-Id")
 	status, size := s.receive(w, r, jobID)
 	s.mu.Lock()
@@ -159,7 +216,31 @@ func (s *Server) receive(w http.ResponseWriter, r *http.Request, jobID string) (
 		w.Header().Set("Allow", "PUT, POST")
 		return reply(w, http.StatusMethodNotAllowed, "use PUT or POST"), 0
 	}
-	if f, ok := s.nextFault(); ok {
+	s.mu.Lock()
+	refusing := time.Now().Before(s.refuseUntil)
+	s.mu.Unlock()
+	if s.opts.Token != "" && (refusing || r.Header.Get("Authorization") != "Bearer "+s.opts.Token) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		return reply(w, http.StatusUnauthorized, "missing or invalid bearer token"), 0
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if key != "" && !s.opts.IgnoreIdempotencyKey {
+		s.mu.Lock()
+		i, seen := s.byKey[key]
+		var doc Document
+		if seen {
+			doc = s.docs[i]
+		}
+		s.mu.Unlock()
+		if seen {
+			// The draft's answer to a key already used: the stored
+			// outcome, nothing stored again.
+			_, _ = io.Copy(io.Discard, r.Body)
+			return created(w, doc), doc.Size
+		}
+	}
+	f, faulted := s.nextFault()
+	if faulted && !f.after {
 		if f.drop {
 			dropConnection(w)
 			return 0, 0
@@ -197,12 +278,57 @@ func (s *Server) receive(w http.ResponseWriter, r *http.Request, jobID string) (
 	s.seq++
 	doc.ID = fmt.Sprintf("doc-%d", s.seq)
 	s.docs = append(s.docs, doc)
+	if key != "" && !s.opts.IgnoreIdempotencyKey {
+		s.byKey[key] = len(s.docs) - 1
+	}
 	s.mu.Unlock()
+	if faulted && f.after {
+		dropConnection(w)
+		return 0, doc.Size
+	}
+	return created(w, doc), doc.Size
+}
+
+// created answers the 201 of a stored document.
+func created(w http.ResponseWriter, doc Document) int {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Location", "/documents/"+doc.ID)
 	w.WriteHeader(http.StatusCreated)
 	_ = json.NewEncoder(w).Encode(map[string]any{"id": doc.ID, "sha256": doc.SHA256, "size": doc.Size})
-	return http.StatusCreated, doc.Size
+	return http.StatusCreated
+}
+
+// probe answers GET or HEAD /_probe/{job id}[?sha256=]: 200 with the
+// document when one of that job is stored, 404 when none is.
+func (s *Server) probe(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		reply(w, http.StatusMethodNotAllowed, "use GET or HEAD")
+		return
+	}
+	job := strings.TrimPrefix(r.URL.Path, "/_probe/")
+	sum := r.URL.Query().Get("sha256")
+	s.mu.Lock()
+	if s.probeFaults > 0 {
+		s.probeFaults--
+		s.mu.Unlock()
+		reply(w, http.StatusServiceUnavailable, "injected: lookup unavailable")
+		return
+	}
+	var found *Document
+	for i := range s.docs {
+		if d := s.docs[i]; d.JobID == job && (sum == "" || d.SHA256 == sum) {
+			found = &d
+			break
+		}
+	}
+	s.mu.Unlock()
+	if found == nil {
+		reply(w, http.StatusNotFound, "no document of job "+job)
+		return
+	}
+	w.Header().Set("Location", "/documents/"+found.ID)
+	writeJSON(w, map[string]any{"id": found.ID, "sha256": found.SHA256, "size": found.Size})
 }
 
 // read takes the file from a raw or multipart body, hashing as it streams.
@@ -278,12 +404,27 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 		if n <= 0 {
 			n = 1
 		}
-		if q.Get("mode") == "drop" {
+		switch {
+		case q.Get("mode") == "drop-after":
+			for range n {
+				s.LoseAnswer("")
+			}
+			writeJSON(w, map[string]string{"result": "ok"})
+			return
+		case q.Get("mode") == "drop":
 			status = 0
-		} else if status == 0 {
+		case status == 0:
 			status = http.StatusServiceUnavailable
 		}
 		s.Fail(n, status, time.Duration(ra)*time.Second)
+		writeJSON(w, map[string]string{"result": "ok"})
+	case "refuse-credentials":
+		d, err := time.ParseDuration(r.URL.Query().Get("for"))
+		if err != nil || d <= 0 {
+			reply(w, http.StatusBadRequest, "for must be a positive duration such as 60s")
+			return
+		}
+		s.RefuseCredentials(d)
 		writeJSON(w, map[string]string{"result": "ok"})
 	default:
 		http.NotFound(w, r)

@@ -171,6 +171,8 @@ func (s *Server) authenticate(r *http.Request) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
+	case s.refusingLocked() && (sid != "" || key != ""):
+		return "invalid"
 	case sid != "" && s.sessions[sid]:
 		return "session"
 	case sid != "":
@@ -189,7 +191,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request, rec *Request
 		writeError(w, r, rec, http.StatusBadRequest, ClassInvalidParameter, "unreadable parameters")
 		return
 	}
-	if r.Form.Get("username") != s.opts.Username || r.Form.Get("password") != s.opts.Password {
+	if r.Form.Get("username") != s.opts.Username || r.Form.Get("password") != s.opts.Password || s.refusing() {
 		writeError(w, r, rec, http.StatusUnauthorized, ClassAuthentication, "Invalid username or password.")
 		return
 	}

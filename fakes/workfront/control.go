@@ -40,6 +40,7 @@ func (s *Server) Stats() Stats {
 //	POST /_fake/fail?step=S&count=N&status=C&retry_after=SECONDS&mode=M&class=&message=
 //	POST /_fake/expire?what=sessions|handles|all   (default sessions)
 //	POST /_fake/reset       forget everything
+//	POST /_fake/refuse-credentials?for=DURATION   refuse every credential for a while (e.g. 60s)
 //
 // fail's step is login, upload, document, search, get or logout; mode is
 // status (the default: HTTP status C, 503 by default), error200, drop,
@@ -47,12 +48,13 @@ func (s *Server) Stats() Stats {
 // error envelope.
 func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 	want := map[string]string{
-		"/_fake/documents": http.MethodGet,
-		"/_fake/requests":  http.MethodGet,
-		"/_fake/stats":     http.MethodGet,
-		"/_fake/fail":      http.MethodPost,
-		"/_fake/expire":    http.MethodPost,
-		"/_fake/reset":     http.MethodPost,
+		"/_fake/documents":          http.MethodGet,
+		"/_fake/requests":           http.MethodGet,
+		"/_fake/stats":              http.MethodGet,
+		"/_fake/fail":               http.MethodPost,
+		"/_fake/expire":             http.MethodPost,
+		"/_fake/reset":              http.MethodPost,
+		"/_fake/refuse-credentials": http.MethodPost,
 	}[r.URL.Path]
 	switch {
 	case want == "":
@@ -92,6 +94,14 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	case "/_fake/reset":
 		s.Reset()
+		w.WriteHeader(http.StatusNoContent)
+	case "/_fake/refuse-credentials":
+		d, err := time.ParseDuration(r.URL.Query().Get("for"))
+		if err != nil || d <= 0 {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "for must be a positive duration such as 60s"})
+			return
+		}
+		s.RefuseCredentials(d)
 		w.WriteHeader(http.StatusNoContent)
 	}
 }

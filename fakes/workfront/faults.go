@@ -117,3 +117,44 @@ func (f Fault) answer(w http.ResponseWriter, r *http.Request, rec *Request) {
 	msg := cmp.Or(f.Message, fmt.Sprintf("injected fault (%s %d)", f.Mode, status))
 	writeError(w, r, rec, status, class, msg)
 }
+
+// LoseAnswer makes the next request of step be carried out (a document
+// created, a handle given, a session opened), then lose its connection
+// before the answer: the phase "after" of a fault.
+func (s *Server) LoseAnswer(step string) { s.DropAfter(step, 1) }
+
+// RefuseLookup makes the next document search fail with 404 and
+// Workfront's NotFoundException envelope: a search that failed, which a
+// client must not read as "no such document".
+func (s *Server) RefuseLookup() {
+	s.Inject(StepSearch, 1, Fault{Mode: ModeStatus, Status: http.StatusNotFound, Class: ClassNotFound, Message: "injected: search unavailable"})
+}
+
+// RefuseCredentials makes the instance refuse every credential for d, as
+// after a password change or a revoked API key: login answers 401 with
+// AuthenticationException ("Invalid username or password."), and every
+// session and API key is refused with 401 until d has passed. Sessions
+// opened before are ended. (Workfront REST API basics, "Authentification":
+// a request without valid credentials is not served.)
+func (s *Server) RefuseCredentials(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refuseUntil = s.opts.Now().Add(d)
+	clear(s.sessions)
+}
+
+// refusing reports whether credentials are being refused now.
+func (s *Server) refusing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refusingLocked()
+}
+
+func (s *Server) refusingLocked() bool { return s.opts.Now().Before(s.refuseUntil) }
+
+// Creations is how many documents the fake created.
+func (s *Server) Creations() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.docs)
+}

@@ -211,6 +211,7 @@ type Server struct {
 	inFlight    int
 	maxInFlight int
 	resets      int
+	refuseUntil time.Time
 }
 
 var _ targetstest.Fake = (*Server)(nil)
@@ -234,6 +235,7 @@ func (s *Server) Reset() {
 	s.requests = nil
 	s.faults = map[string][]Fault{}
 	s.maxInFlight = s.inFlight
+	s.refuseUntil = time.Time{}
 	s.resets++
 }
 

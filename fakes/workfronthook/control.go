@@ -18,6 +18,7 @@ import (
 //	                          drop, drop-after, result-fail or forget
 //	POST /_fake/expire        no-op: API keys do not expire
 //	POST /_fake/reset         forget documents, requests and faults
+//	POST /_fake/refuse-credentials?for=DURATION   refuse every API key for a while
 func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 	type route struct {
 		method string
@@ -34,6 +35,15 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		}},
 		"/_fake/reset": {http.MethodPost, func(w http.ResponseWriter, _ *http.Request) {
 			s.Reset()
+			w.WriteHeader(http.StatusNoContent)
+		}},
+		"/_fake/refuse-credentials": {http.MethodPost, func(w http.ResponseWriter, r *http.Request) {
+			d, err := time.ParseDuration(r.URL.Query().Get("for"))
+			if err != nil || d <= 0 {
+				writeJSON(w, http.StatusBadRequest, errorBody{Status: "error", Error: "for must be a positive duration such as 60s"})
+				return
+			}
+			s.RefuseCredentials(d)
 			w.WriteHeader(http.StatusNoContent)
 		}},
 	}

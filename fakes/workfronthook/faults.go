@@ -147,3 +147,34 @@ func (s *Server) drop(w http.ResponseWriter, rec *Request, mode Mode) {
 	// Not hijackable (HTTP/2): aborting the handler resets the stream.
 	panic(http.ErrAbortHandler)
 }
+
+// LoseAnswer makes the next request of step be carried out (the document
+// created, the bytes stored), then lose its connection before the answer:
+// the phase "after" of a fault.
+func (s *Server) LoseAnswer(step string) {
+	if err := s.Inject(Fault{Step: step, Mode: ModeDropAfter}); err != nil {
+		panic(err)
+	}
+}
+
+// RefuseLookup does nothing: the Document Webhooks upload API ("Chargement
+// de fichiers via Document Webhooks": uploadInit, upload) has no call that
+// finds a document by anything ferry knows before uploadInit answered.
+func (s *Server) RefuseLookup() {}
+
+// RefuseCredentials makes the provider refuse every API key for d, with
+// the 403 the spec names for missing or invalid tokens.
+func (s *Server) RefuseCredentials(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refuseUntil = time.Now().Add(d) // the wall clock, whatever the fake clock
+}
+
+// Creations is how many documents uploadInit created, placeholders
+// included: a document whose uploadInit answer was lost, created again by
+// a retry, counts twice.
+func (s *Server) Creations() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inits
+}

@@ -182,6 +182,9 @@ type Server struct {
 	order    []string // ids in creation order
 	requests []Request
 	faults   map[string][]*Fault
+	// inits counts the documents uploadInit created.
+	inits       int
+	refuseUntil time.Time
 }
 
 var _ targetstest.Fake = (*Server)(nil)
@@ -246,7 +249,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // keyIn returns where the correct API key came from, or "".
 func (s *Server) keyIn(r *http.Request) string {
+	s.mu.Lock()
+	refusing := time.Now().Before(s.refuseUntil)
+	s.mu.Unlock()
 	switch {
+	case refusing:
+		return ""
 	case r.Header.Get(s.opts.APIKeyHeader) == s.opts.APIKey:
 		return "header"
 	case r.URL.Query().Get(s.opts.APIKeyQuery) == s.opts.APIKey:
@@ -291,6 +299,7 @@ func (s *Server) uploadInit(w http.ResponseWriter, r *http.Request, rec *Request
 	}
 	s.files[f.ID] = f
 	s.order = append(s.order, f.ID)
+	s.inits++
 	meta := metadataOf(r, *f)
 	s.mu.Unlock()
 
@@ -525,6 +534,8 @@ func (s *Server) Reset() {
 	s.order = nil
 	s.requests = nil
 	s.faults = map[string][]*Fault{}
+	s.inits = 0
+	s.refuseUntil = time.Time{}
 }
 
 // forgetPlaceholder deletes id if it is still a placeholder, as a provider

@@ -5,8 +5,18 @@
 // The connector authenticates with OAuth2 client credentials
 // (POST {base}/oauth/token) and caches the bearer token until a minute
 // before it expires; a 401 renews it once within the same attempt. The
-// upload is a single multipart POST {base}/scr/api/FileUpload, so there is
-// no checkpoint: a failed attempt starts over with a fresh request.
+// upload is a single multipart POST {base}/scr/api/FileUpload. A token
+// request refused (400 invalid_client, 401) is refused credentials
+// (targets.CredentialsRefused): the target pauses, no job fails. A 401 to
+// FileUpload with a token just issued, and a 403, say the user lacks author
+// access to that process or item: a permanent failure of that job only.
+//
+// Blueworks gives no way to look up an attachment by anything ferry knows
+// before FileUpload answers, so a lost answer cannot be asked about. The
+// connector records in the checkpoint that the upload was sent
+// (upload_sent) and clears it on a definite refusal; a retry that finds it
+// repeats the upload and marks the attempt uncertain
+// (Delivery.MarkUncertain): Blueworks may then hold two copies.
 //
 // Blueworks answers 200 with a "status" field saying how the upload went:
 // SUCCESS is done, FAILED is retried, FAILED_DELETED (the virus scan
@@ -67,6 +77,8 @@ var (
 	_ targets.Deliverer    = (*Client)(nil)
 	_ targets.ParamChecker = (*Client)(nil)
 	_ targets.SizeLimiter  = (*Client)(nil)
+
+	_ targets.CredentialProber = (*Client)(nil)
 )
 
 // New builds the connector from its target configuration.
@@ -129,13 +141,22 @@ func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Resu
 		{Name: "ancestorIdField", Value: ancestor},
 		{Name: "parentIdField", Value: parent},
 	}
+	if d.Checkpoint[CheckpointSent] != "" {
+		d.MarkUncertain("FileUpload repeated after an answer that was lost or a 5xx: Blueworks may hold the file twice")
+	}
 	rejected := ""
 	for {
 		tok, err := c.tokens.Token(ctx, rejected)
 		if err != nil {
 			return targets.Result{}, fmt.Errorf("blueworks: %w", err)
 		}
+		if err := d.Save(ctx, targets.Checkpoint{CheckpointSent: "1"}); err != nil {
+			return targets.Result{}, fmt.Errorf("blueworks: save checkpoint: %w", err)
+		}
 		res, err := c.upload(ctx, d, fields, tok)
+		if err != nil && definite(res, err) {
+			_ = d.Save(ctx, targets.Checkpoint{CheckpointSent: ""})
+		}
 		if res.StatusCode == http.StatusUnauthorized && rejected == "" {
 			rejected = tok // expired or revoked: renew once
 			continue
@@ -145,6 +166,26 @@ func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Resu
 		}
 		return res, nil
 	}
+}
+
+// CheckpointSent is set while a FileUpload whose outcome is unknown may
+// have landed.
+const CheckpointSent = "upload_sent"
+
+// definite reports whether a failed FileUpload surely stored nothing: a
+// 4xx, or a 200 whose status is not SUCCESS.
+func definite(res targets.Result, err error) bool {
+	te := targets.Classify(err)
+	return res.StatusCode >= 400 && res.StatusCode < 500 || res.StatusCode == http.StatusOK && te.StatusCode == 0 && !errors.Is(err, errUnreadable)
+}
+
+// errUnreadable marks a 200 whose body is not FileUpload's answer.
+var errUnreadable = errors.New("FileUpload: unreadable answer")
+
+// ProbeCredentials asks for a new token.
+func (c *Client) ProbeCredentials(ctx context.Context) error {
+	_, err := c.tokens.Token(ctx, c.tokens.current())
+	return err
 }
 
 // uploadResponse is FileUpload's answer; every field is a string.
@@ -192,7 +233,7 @@ func (c *Client) upload(ctx context.Context, d *targets.Delivery, fields []targe
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&ur); err != nil {
 		// Retried: a 200 that is not the JSON answer comes from
 		// something in front of Blueworks, not from FileUpload.
-		return res, fmt.Errorf("FileUpload: read response: %w", err)
+		return res, fmt.Errorf("%w: %w", errUnreadable, err)
 	}
 	if err := statusError(ur.Status); err != nil {
 		return res, err

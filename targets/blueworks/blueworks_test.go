@@ -70,7 +70,7 @@ func TestSuite(t *testing.T) {
 	targetstest.Run(t, targetstest.Harness{New: func(t *testing.T) (targets.Deliverer, targetstest.Fake, map[string]string) {
 		c, f := newEnv(t, fake.Options{}, nil)
 		return c, f, activity
-	}})
+	}, Uncertain: map[string]bool{fake.StepUpload: true}})
 }
 
 func TestUploadStatuses(t *testing.T) {
@@ -400,8 +400,8 @@ func TestWrongCredentials(t *testing.T) {
 	const secret = "not-the-secret-42"
 	c, f := newEnv(t, fake.Options{}, func(s *Settings) { s.ClientSecret = secret })
 	_, err := deliver(t, c, "a.txt", []byte("a"), activity)
-	if !targets.IsPermanent(err) || !strings.Contains(err.Error(), "invalid_client") {
-		t.Fatalf("err = %v, want permanent invalid_client", err)
+	if !targets.IsCredentials(err) || targets.IsPermanent(err) || !strings.Contains(err.Error(), "invalid_client") {
+		t.Fatalf("err = %v, want refused credentials (invalid_client), not permanent", err)
 	}
 	if strings.Contains(err.Error(), secret) {
 		t.Fatalf("error leaks the secret: %v", err)

@@ -77,6 +77,13 @@ func (ts *tokenSource) Token(ctx context.Context, rejected string) (string, erro
 	return tok, nil
 }
 
+// current returns the cached token, or "".
+func (ts *tokenSource) current() string {
+	ts.sem <- struct{}{}
+	defer func() { <-ts.sem }()
+	return ts.token
+}
+
 // tokenResponse is the OAuth2 token response. expires_in is a number in
 // RFC 6749; some servers quote it, so both are read.
 type tokenResponse struct {
@@ -105,10 +112,14 @@ func (ts *tokenSource) fetch(ctx context.Context) (string, time.Duration, error)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		// 400 invalid_client/unsupported_grant_type and 401 are
-		// permanent: new attempts send the same credentials. 429 and
-		// 5xx are retryable.
-		return "", 0, targets.StatusError("token", resp)
+		// 400 (invalid_client) and 401 refuse the client credentials:
+		// the target pauses until they work again. 429 and 5xx are
+		// retryable.
+		err := targets.StatusError("token", resp)
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusBadRequest && strings.Contains(err.Error(), "invalid_client") {
+			return "", 0, targets.CredentialsRefused(err)
+		}
+		return "", 0, err
 	}
 	var tr tokenResponse
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&tr); err != nil {

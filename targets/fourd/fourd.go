@@ -71,6 +71,9 @@ const (
 	CheckpointUploadedAt = "uploaded_at"
 	// CheckpointUploadTimeout is the ID's life in seconds.
 	CheckpointUploadTimeout = "upload_timeout"
+	// CheckpointUpdateStamp is the __STAMP the last $method=update sent,
+	// saved before sending it.
+	CheckpointUpdateStamp = "update_stamp"
 )
 
 // Settings are the kind's own settings in the targets file.
@@ -119,6 +122,8 @@ var (
 	_ targets.Deliverer    = (*Client)(nil)
 	_ targets.ParamChecker = (*Client)(nil)
 	_ targets.SizeLimiter  = (*Client)(nil)
+
+	_ targets.CredentialProber = (*Client)(nil)
 )
 
 // New builds the connector from its target configuration.
@@ -238,6 +243,18 @@ func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Resu
 		}
 	}
 	stamp := j.stamp
+	if sent := d.Checkpoint[CheckpointUpdateStamp]; sent != "" {
+		// An earlier attempt sent the update and heard nothing
+		// definite: read the entity and decide from what it holds.
+		e, err := c.readEntity(ctx, j)
+		if err != nil {
+			return targets.Result{}, fmt.Errorf("cannot tell whether an earlier attempt's update landed: %w", err)
+		}
+		if c.updateLanded(e, j, sent, d.Filename) {
+			return targets.Result{RemoteID: j.remoteID(), StatusCode: http.StatusOK}, nil
+		}
+		stamp = e.stamp
+	}
 	if stamp < 0 {
 		if stamp, err = c.readStamp(ctx, j); err != nil {
 			return targets.Result{}, err
@@ -251,6 +268,11 @@ func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Resu
 	}
 	reuploaded := false
 	for tries := 0; ; tries++ {
+		// Record the stamp sent before sending: if the answer is lost,
+		// the next attempt sees whether the entity moved past it.
+		if err := d.Save(ctx, targets.Checkpoint{CheckpointUpdateStamp: strconv.FormatInt(stamp, 10)}); err != nil {
+			return targets.Result{}, fmt.Errorf("save checkpoint: %w", err)
+		}
 		status, err := c.update(ctx, j, stamp, id, d.Filename)
 		var stale *staleStampError
 		switch {
@@ -278,6 +300,32 @@ func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Resu
 			return targets.Result{}, err
 		}
 	}
+}
+
+// updateLanded decides from the entity as read whether the update sent
+// with __STAMP sent landed: the stamp moved past it and the attribute holds
+// a file (and, with a name attribute, the file's name). A save by someone
+// else moves the stamp too, but leaves the attribute as it was: when the
+// attribute held a file before the update, only the name attribute tells
+// the two apart; without one the connector takes the moved stamp and the
+// bound attribute as the update's (README, kind 4d).
+func (c *Client) updateLanded(e entity, j job, sent, filename string) bool {
+	n, err := strconv.ParseInt(sent, 10, 64)
+	if err != nil || e.stamp <= n || !e.bound[j.attribute] {
+		return false
+	}
+	return j.nameAttribute == "" || e.texts[j.nameAttribute] == filename
+}
+
+// ProbeCredentials logs in anew, when the target has a username.
+func (c *Client) ProbeCredentials(ctx context.Context) error {
+	if c.s.Username == "" {
+		return nil
+	}
+	c.mu.Lock()
+	gen := c.gen
+	c.mu.Unlock()
+	return c.login(ctx, gen)
 }
 
 // savedUpload returns the checkpoint's upload ID while it is still good,

@@ -180,7 +180,7 @@ func TestStepsAndWhatArrives(t *testing.T) {
 				t.Errorf("entity stamp %d after one update, want 2", e.Stamp)
 			}
 			for k := range d.Checkpoint {
-				if k != CheckpointUploadID && k != CheckpointUploadedAt && k != CheckpointUploadTimeout {
+				if k != CheckpointUploadID && k != CheckpointUploadedAt && k != CheckpointUploadTimeout && k != CheckpointUpdateStamp {
 					t.Errorf("unexpected checkpoint key %q", k)
 				}
 			}
@@ -328,7 +328,7 @@ func TestUploadExpiry(t *testing.T) {
 		if err == nil || targets.IsPermanent(err) {
 			t.Fatalf("want a retryable error, got %v", err)
 		}
-		if len(d.Checkpoint) != 0 {
+		if d.Checkpoint[CheckpointUploadID] != "" {
 			t.Errorf("checkpoint %v, want the forgotten upload cleared", d.Checkpoint)
 		}
 		if _, err := c.Deliver(ctx(t), d); err != nil {
@@ -386,8 +386,10 @@ func TestRefusals(t *testing.T) {
 		params    map[string]string
 		inject    *fake.Fault
 		permanent bool
-		retryIn   time.Duration
-		noUpload  bool
+		// credentials: refused credentials, which pause the target.
+		credentials bool
+		retryIn     time.Duration
+		noUpload    bool
 	}{
 		{name: "unknown key", params: map[string]string{"key": "404"}, permanent: true, noUpload: true},
 		{name: "unknown key, stamp given", params: map[string]string{"key": "404", "stamp": "1"}, permanent: true},
@@ -396,8 +398,8 @@ func TestRefusals(t *testing.T) {
 		{name: "missing key", params: map[string]string{}, permanent: true, noUpload: true},
 		{name: "bad stamp", params: map[string]string{"key": "1", "stamp": "x"}, permanent: true, noUpload: true},
 		{name: "wrong password", opts: withLogin(), settings: Settings{Username: testUser, Password: "wrong"},
-			params: map[string]string{"key": "1"}, permanent: true, noUpload: true},
-		{name: "credentials needed", opts: withLogin(), params: map[string]string{"key": "1"}, permanent: true, noUpload: true},
+			params: map[string]string{"key": "1"}, credentials: true, noUpload: true},
+		{name: "credentials needed", opts: withLogin(), params: map[string]string{"key": "1"}, credentials: true, noUpload: true},
 		{name: "upload 400", params: map[string]string{"key": "1"}, permanent: true,
 			inject: &fake.Fault{Step: fake.StepUpload, Status: http.StatusBadRequest}},
 		{name: "update 429", params: map[string]string{"key": "1"}, retryIn: 7 * time.Second,
@@ -420,7 +422,7 @@ func TestRefusals(t *testing.T) {
 				t.Fatal("delivery succeeded")
 			}
 			te := targets.Classify(err)
-			if te.Permanent != tt.permanent || te.RetryAfter != tt.retryIn {
+			if te.Permanent != tt.permanent || te.RetryAfter != tt.retryIn || te.Credentials != tt.credentials {
 				t.Errorf("permanent=%v retryAfter=%v, want %v %v: %v", te.Permanent, te.RetryAfter, tt.permanent, tt.retryIn, err)
 			}
 			if strings.Contains(err.Error(), testPassword) || strings.Contains(err.Error(), "wrong") {

@@ -87,8 +87,22 @@ func (c *Client) upload(ctx context.Context, d *targets.Delivery) (string, error
 	return v.ID, nil
 }
 
+// entity is what the connector reads of an entity: its __STAMP, which
+// attributes hold a file (a deferred BLOB or picture) and its text values.
+type entity struct {
+	stamp int64
+	bound map[string]bool
+	texts map[string]string
+}
+
 // readStamp reads the entity's current __STAMP.
 func (c *Client) readStamp(ctx context.Context, j job) (int64, error) {
+	e, err := c.readEntity(ctx, j)
+	return e.stamp, err
+}
+
+// readEntity reads the entity (GET /rest/{Dataclass}({key})).
+func (c *Client) readEntity(ctx context.Context, j job) (entity, error) {
 	u := c.base + "/" + url.PathEscape(j.dataclass) + "(" + url.PathEscape(j.key) + ")"
 	what := "read " + j.dataclass + "(" + j.key + ")"
 	resp, err := c.send(ctx, what, func() (*http.Request, error) {
@@ -99,20 +113,41 @@ func (c *Client) readStamp(ctx context.Context, j job) (int64, error) {
 		return req, nil
 	})
 	if err != nil {
-		return 0, err
+		return entity{}, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return 0, refusal(what, resp)
+		return entity{}, refusal(what, resp)
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes))
+	if err != nil {
+		return entity{}, targets.TransportError(ctx, what, err)
 	}
 	var r reply
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxReplyBytes)).Decode(&r); err != nil {
-		return 0, fmt.Errorf("%s: unreadable answer: %w", what, err)
+	var attrs map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return entity{}, fmt.Errorf("%s: unreadable answer: %w", what, err)
+	}
+	if err := json.Unmarshal(raw, &attrs); err != nil {
+		return entity{}, fmt.Errorf("%s: unreadable answer: %w", what, err)
 	}
 	if r.Stamp == nil {
-		return 0, targets.Permanent(fmt.Errorf("%s: the entity has no __STAMP", what))
+		return entity{}, targets.Permanent(fmt.Errorf("%s: the entity has no __STAMP", what))
 	}
-	return r.stamp(), nil
+	e := entity{stamp: r.stamp(), bound: map[string]bool{}, texts: map[string]string{}}
+	for name, v := range attrs {
+		var deferred struct {
+			Deferred *json.RawMessage `json:"__deferred"`
+		}
+		var text string
+		switch {
+		case json.Unmarshal(v, &deferred) == nil && deferred.Deferred != nil:
+			e.bound[name] = true
+		case json.Unmarshal(v, &text) == nil:
+			e.texts[name] = text
+		}
+	}
+	return e, nil
 }
 
 // update attaches the upload to the entity's attribute, and writes the
@@ -160,8 +195,11 @@ func (c *Client) update(ctx context.Context, j job, stamp int64, id, filename st
 		return 0, fmt.Errorf("%s: unreadable answer: %w", what, jsonErr)
 	case ok && len(r.Errors) == 0 && (r.Status == nil || r.Status.Success):
 		return resp.StatusCode, nil
-	case ok:
+	case ok && r.permanent():
 		return 0, targets.Permanent(fmt.Errorf("%s: 4D refused: %s", what, r.messages()))
+	case ok:
+		// An __ERROR whose code is not a known refusal: retryable.
+		return 0, fmt.Errorf("%s: 4D answered an error: %s", what, r.messages())
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(raw))
 	return 0, refusal(what, resp)
@@ -181,16 +219,42 @@ func refusal(what string, resp *http.Response) error {
 	} else {
 		te.Err = fmt.Errorf("%s: HTTP %d: %s", what, resp.StatusCode, r.messages())
 	}
-	for _, code := range permanentCodes {
-		if r.has(code) {
-			te.Permanent, te.RetryAfter = true, 0
-			return te
-		}
-	}
-	if resp.StatusCode == http.StatusPaymentRequired {
+	switch {
+	case r.permanent():
+		te.Permanent, te.RetryAfter = true, 0
+	case resp.StatusCode == http.StatusUnauthorized:
+		// Still refused after the one new login send makes.
+		return targets.CredentialsRefused(te)
+	case resp.StatusCode == http.StatusPaymentRequired:
 		te.Permanent, te.RetryAfter = false, retryAfter(resp)
+	case r.coded():
+		// An __ERROR with a code not known as a refusal is retryable,
+		// whatever the HTTP status.
+		te.Permanent = false
 	}
 	return te
+}
+
+// permanent tells whether an error code says no retry can help.
+func (r reply) permanent() bool {
+	for _, code := range permanentCodes {
+		if r.has(code) {
+			return true
+		}
+	}
+	return false
+}
+
+// coded tells whether an __ERROR entry carries a code. 4D's own errors
+// always do; code 0 marks a message without one (a malformed request, as
+// the fake answers), which the HTTP status classifies.
+func (r reply) coded() bool {
+	for _, e := range r.Errors {
+		if e.ErrCode != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // reply is what the connector reads of a 4D answer about an entity.

@@ -54,7 +54,7 @@ func (c *Client) login(ctx context.Context, seen int) error {
 		return fmt.Errorf("login: unreadable answer: %w", err)
 	}
 	if !v.Result {
-		return targets.Permanent(errors.New(`login: 4D answered {"result":false}: check the target's username and password`))
+		return targets.CredentialsRefused(errors.New(`login: 4D answered {"result":false}: check the target's username and password`))
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

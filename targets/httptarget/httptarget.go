@@ -2,17 +2,30 @@
 // carries the file to a URL, as the raw body or as a multipart form.
 //
 // The request carries the job's identity so the receiver can de-duplicate:
-// X-Ferry-Job-Id, X-Ferry-SHA256 and Content-Disposition with the filename.
+// Idempotency-Key: <job id> (the IETF draft-ietf-httpapi-idempotency-key-header
+// field), X-Ferry-Job-Id, X-Ferry-SHA256 and Content-Disposition with the
+// filename. A receiver that honours Idempotency-Key answers a repeated
+// request (its first answer was lost) without storing the file twice.
+//
+// With probe_url, a template holding {job_id} and {sha256}, an attempt that
+// follows one whose request was sent first asks the receiver: a 2xx to GET
+// (or to HEAD, when GET is 405) means the file landed, and the job
+// succeeds without sending it again; a 404 means it did not; any other
+// answer, or none, fails the attempt (retryable) and sends nothing.
+//
 // A JSON response with a string "id", or else a Location header, becomes the
-// job's remote id.
+// job's remote id. 401 is refused credentials (the target pauses); 403 and
+// other 4xx are permanent refusals of that job.
 package httptarget
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/ferry-relay/ferry/targets"
@@ -30,7 +43,14 @@ type Settings struct {
 	Field string `yaml:"field"`
 	// Headers are sent with every request (an Authorization, say).
 	Headers map[string]string `yaml:"headers"`
+	// ProbeURL, when set, is asked whether an earlier attempt's request
+	// landed before the file is sent again: {job_id} and {sha256} in it
+	// are replaced by the job's.
+	ProbeURL string `yaml:"probe_url"`
 }
+
+// CheckpointSent is set before the request is sent.
+const CheckpointSent = "sent"
 
 // Client delivers files to one URL.
 type Client struct {
@@ -75,12 +95,28 @@ func NewClient(s Settings, hc *http.Client) (*Client, error) {
 		return nil, fmt.Errorf("http: method must be PUT or POST, not %q", s.Method)
 	case s.Body != "raw" && s.Body != "multipart":
 		return nil, fmt.Errorf("http: body must be raw or multipart, not %q", s.Body)
+	case s.ProbeURL != "" && !strings.HasPrefix(s.ProbeURL, "http://") && !strings.HasPrefix(s.ProbeURL, "https://"):
+		return nil, fmt.Errorf("http: probe_url %q must start with http:// or https://", s.ProbeURL)
+	case s.ProbeURL != "" && !strings.Contains(s.ProbeURL, "{job_id}") && !strings.Contains(s.ProbeURL, "{sha256}"):
+		return nil, fmt.Errorf("http: probe_url %q must hold {job_id} or {sha256}", s.ProbeURL)
 	}
 	return &Client{s: s, http: hc}, nil
 }
 
-// Deliver sends the file in one request.
+// Deliver sends the file in one request, unless the probe says an earlier
+// attempt's request landed.
 func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Result, error) {
+	if c.s.ProbeURL != "" && d.Checkpoint[CheckpointSent] != "" {
+		res, landed, err := c.probe(ctx, d)
+		if err != nil || landed {
+			return res, err
+		}
+	}
+	if d.Checkpoint[CheckpointSent] == "" {
+		if err := d.Save(ctx, targets.Checkpoint{CheckpointSent: "1"}); err != nil {
+			return targets.Result{}, fmt.Errorf("save checkpoint: %w", err)
+		}
+	}
 	f, err := d.Open(ctx)
 	if err != nil {
 		return targets.Result{}, fmt.Errorf("open stored file: %w", err)
@@ -106,6 +142,7 @@ func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Resu
 	if c.s.Body == "raw" {
 		req.Header.Set("Content-Disposition", targets.ContentDisposition("attachment", d.Filename))
 	}
+	req.Header.Set("Idempotency-Key", `"`+d.JobID+`"`)
 	req.Header.Set("X-Ferry-Job-Id", d.JobID)
 	req.Header.Set("X-Ferry-SHA256", d.SHA256)
 	for k, v := range c.s.Headers {
@@ -116,10 +153,54 @@ func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Resu
 		return targets.Result{}, targets.TransportError(ctx, "send", err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized {
+		return targets.Result{StatusCode: resp.StatusCode}, targets.CredentialsRefused(targets.StatusError("send", resp))
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return targets.Result{StatusCode: resp.StatusCode}, targets.StatusError("send", resp)
 	}
 	return targets.Result{RemoteID: remoteID(resp), StatusCode: resp.StatusCode}, nil
+}
+
+// probe asks probe_url whether the job's file landed: landed on a 2xx,
+// not on a 404, and an error for anything else.
+func (c *Client) probe(ctx context.Context, d *targets.Delivery) (targets.Result, bool, error) {
+	u := strings.NewReplacer("{job_id}", url.PathEscape(d.JobID), "{sha256}", d.SHA256).Replace(c.s.ProbeURL)
+	for _, method := range []string{http.MethodGet, http.MethodHead} {
+		req, err := http.NewRequestWithContext(ctx, method, u, nil)
+		if err != nil {
+			return targets.Result{}, false, targets.Permanent(fmt.Errorf("probe: build request: %w", err))
+		}
+		for k, v := range c.s.Headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := c.http.Do(req)
+		if err != nil {
+			return targets.Result{}, false, targets.TransportError(ctx, "probe (did the earlier attempt land?)", err)
+		}
+		switch {
+		case resp.StatusCode >= 200 && resp.StatusCode <= 299:
+			id := remoteID(resp)
+			resp.Body.Close()
+			return targets.Result{RemoteID: id, StatusCode: resp.StatusCode}, true, nil
+		case resp.StatusCode == http.StatusNotFound:
+			resp.Body.Close()
+			return targets.Result{}, false, nil
+		case resp.StatusCode == http.StatusMethodNotAllowed && method == http.MethodGet:
+			resp.Body.Close()
+			continue
+		}
+		err = targets.StatusError("probe (did the earlier attempt land?)", resp)
+		resp.Body.Close()
+		te := targets.Classify(err)
+		if resp.StatusCode == http.StatusUnauthorized {
+			return targets.Result{}, false, targets.CredentialsRefused(err)
+		}
+		// Whatever the status, an unanswered question is not a refusal
+		// of the file: retry later, send nothing now.
+		return targets.Result{}, false, &targets.Error{Err: err, RetryAfter: te.RetryAfter, StatusCode: te.StatusCode}
+	}
+	return targets.Result{}, false, errors.New("probe: unreachable")
 }
 
 // remoteID reads {"id": "..."} from a JSON response, or the Location header.

@@ -26,13 +26,31 @@ func (f sinkFake) FailNext(string)    { f.Fail(1, http.StatusServiceUnavailable,
 func (f sinkFake) ExpireCredentials() {}
 
 func TestConformance(t *testing.T) {
-	for _, body := range []string{"raw", "multipart"} {
-		t.Run(body, func(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		probe      bool
+		opts       sink.Options
+	}{
+		// A receiver that honours Idempotency-Key.
+		{name: "raw", body: "raw"},
+		{name: "multipart", body: "multipart"},
+		// One that does not, with a probe_url to ask.
+		{name: "probe", body: "raw", probe: true, opts: sink.Options{IgnoreIdempotencyKey: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			targetstest.Run(t, targetstest.Harness{New: func(t *testing.T) (targets.Deliverer, targetstest.Fake, map[string]string) {
-				s := sink.New(sink.Options{})
+				opts := tc.opts
+				opts.Token = "sink-token"
+				s := sink.New(opts)
 				srv := httptest.NewServer(s)
 				t.Cleanup(srv.Close)
-				c, err := httptarget.NewClient(httptarget.Settings{URL: srv.URL + "/ok", Method: "PUT", Body: body}, srv.Client())
+				settings := httptarget.Settings{URL: srv.URL + "/ok", Method: "PUT", Body: tc.body,
+					Headers: map[string]string{"Authorization": "Bearer sink-token"}}
+				if tc.probe {
+					settings.ProbeURL = srv.URL + "/_probe/{job_id}?sha256={sha256}"
+				}
+				c, err := httptarget.NewClient(settings, srv.Client())
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -43,6 +43,20 @@ type Fake interface {
 	// ExpireCredentials makes the token or session the connector holds
 	// invalid, as if it had expired.
 	ExpireCredentials()
+	// LoseAnswer makes the next request of step be carried out, then
+	// lose its answer (the connection closes): the phase "after" of a
+	// fault.
+	LoseAnswer(step string)
+	// RefuseLookup makes the next lookup the connector can make (a
+	// search, a read, a probe) fail; a no-op for a system without one.
+	RefuseLookup()
+	// RefuseCredentials makes the fake refuse every credential for d,
+	// renewals included, as after a rotated secret.
+	RefuseCredentials(d time.Duration)
+	// Creations counts the documents the fake created (or files it
+	// bound), repeats included: a second document made by a repeated
+	// step counts, even when Documents shows one.
+	Creations() int
 }
 
 // Harness builds a fresh fake and a connector pointed at it.
@@ -50,14 +64,137 @@ type Harness struct {
 	// New returns the connector under test and its fake. Params are the
 	// per-job parameters every delivery needs for this kind.
 	New func(t *testing.T) (targets.Deliverer, Fake, map[string]string)
+	// Uncertain lists the steps whose lost answer is a documented limit of
+	// the kind: the target gives no way to ask whether the step landed,
+	// so the retry may create a second document, and must then call
+	// Delivery.MarkUncertain.
+	Uncertain map[string]bool
+	// NoCredentials says the harness's connector sends no credentials, so
+	// that the refused-credentials check is skipped.
+	NoCredentials bool
+	// CredentialsRefusedFor is how long the fake refuses credentials in
+	// the refused-credentials check (default 10s).
+	CredentialsRefusedFor time.Duration
 }
 
 // Run runs the suite.
 func Run(t *testing.T, h Harness) {
+	if !h.NoCredentials {
+		// The slow check (it waits for the refusal to end) runs beside
+		// the others.
+		t.Run("CredentialsRefusedThenBack", func(t *testing.T) {
+			t.Parallel()
+			if err := CheckCredentialsRefused(t, h); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 	t.Run("MixedSizesByteIdentical", func(t *testing.T) { testMixedSizes(t, h) })
 	t.Run("ResumesAtFailedStep", func(t *testing.T) { testResume(t, h) })
 	t.Run("RenewsExpiredCredentials", func(t *testing.T) { testExpiredCredentials(t, h) })
 	t.Run("CanceledContext", func(t *testing.T) { testCanceled(t, h) })
+	_, probe, _ := h.New(t)
+	for _, step := range probe.Steps() {
+		t.Run("AnswerLostAfter/"+step, func(t *testing.T) {
+			if err := CheckLostAnswer(t, h, step, false); err != nil {
+				t.Fatal(err)
+			}
+		})
+		t.Run("AnswerLostAfter/"+step+"/ThenLookupRefused", func(t *testing.T) {
+			if err := CheckLostAnswer(t, h, step, true); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// retryLimit bounds the attempts a check makes, as max_attempts does.
+const retryLimit = 8
+
+// CheckLostAnswer delivers one file while the fake carries out step and
+// loses its answer, and, with refuseLookup, refuses the connector's next
+// lookup as well; it retries like the worker (same Delivery, so the same
+// checkpoint) until an attempt succeeds. It returns why the outcome is
+// wrong, or nil: exactly one document with the file's bytes and no second
+// creation, unless the step is a documented limit (Harness.Uncertain) and
+// the connector marked its repeat uncertain.
+func CheckLostAnswer(t *testing.T, h Harness, step string, refuseLookup bool) error {
+	c, fake, params := h.New(t)
+	d := NewDelivery(File{Name: "lost answer.bin", Data: RandomBytes(64<<10, 777)}, params)
+	fake.LoseAnswer(step)
+	var res targets.Result
+	var err error
+	for try := range retryLimit {
+		if res, err = c.Deliver(ctx(t), d); err == nil {
+			break
+		}
+		if targets.IsPermanent(err) {
+			return fmt.Errorf("attempt %d after the %s answer was lost: permanent failure: %w", try+1, step, err)
+		}
+		if try == 0 && refuseLookup {
+			fake.RefuseLookup()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("no success in %d attempts after the %s answer was lost: %w", retryLimit, step, err)
+	}
+	got := find(fake.Documents(), d.SHA256)
+	created := fake.Creations()
+	switch {
+	case len(got) == 0:
+		return fmt.Errorf("lost %s answer: Deliver succeeded but the fake holds no document with the file", step)
+	case (len(got) > 1 || created > 1) && !h.Uncertain[step]:
+		return fmt.Errorf("lost %s answer: the fake holds %d documents with the file and created %d, want exactly 1", step, len(got), created)
+	case (len(got) > 1 || created > 1) && d.Uncertain() == "":
+		return fmt.Errorf("lost %s answer: %d documents (%d created), a documented limit, but the repeat was not marked uncertain", step, len(got), created)
+	}
+	for _, doc := range got {
+		if doc.RemoteID == res.RemoteID {
+			return nil
+		}
+	}
+	return fmt.Errorf("lost %s answer: remote id %q names none of the fake's documents %v", step, res.RemoteID, got)
+}
+
+// CheckCredentialsRefused makes the fake refuse every credential for
+// Harness.CredentialsRefusedFor while three files are delivered, each
+// retried like the worker every 250ms. It returns why the outcome is wrong,
+// or nil: no attempt failed permanently, the refusals were reported as
+// such (targets.IsCredentials, so that the worker pauses the target
+// rather than fail jobs), and after the refusal every file landed once.
+func CheckCredentialsRefused(t *testing.T, h Harness) error {
+	c, fake, params := h.New(t)
+	refusal := h.CredentialsRefusedFor
+	if refusal == 0 {
+		refusal = 10 * time.Second
+	}
+	fake.RefuseCredentials(refusal)
+	deadline := time.Now().Add(refusal + 15*time.Second)
+	sawRefusal := false
+	for i := range 3 {
+		d := NewDelivery(File{Name: fmt.Sprintf("refused-%d.txt", i), Data: RandomBytes(1000+i, uint64(900+i))}, params)
+		for {
+			_, err := c.Deliver(ctx(t), d)
+			if err == nil {
+				break
+			}
+			switch {
+			case targets.IsPermanent(err):
+				return fmt.Errorf("file %d: credentials refused must not fail the job, got permanent: %w", i, err)
+			case time.Now().After(deadline):
+				return fmt.Errorf("file %d: not delivered %s after the refusal ended: %w", i, deadline.Sub(time.Now().Add(refusal)), err)
+			}
+			sawRefusal = sawRefusal || targets.IsCredentials(err)
+			time.Sleep(250 * time.Millisecond)
+		}
+		if n := len(find(fake.Documents(), d.SHA256)); n != 1 {
+			return fmt.Errorf("file %d: the fake holds %d copies, want 1", i, n)
+		}
+	}
+	if !sawRefusal {
+		return fmt.Errorf("no attempt reported the refusal as refused credentials (targets.CredentialsRefused): the worker could not pause the target")
+	}
+	return nil
 }
 
 // File is an in-memory stored file for a Delivery in tests.

@@ -40,18 +40,24 @@ func (e *APIError) Error() string {
 // buildFunc makes a request afresh: a repeated request reopens its body.
 type buildFunc func(ctx context.Context) (*http.Request, error)
 
+// attempt is what one delivery attempt remembers across its requests.
+type attempt struct {
+	// renewed is set once the attempt has logged in again after a
+	// refused session: it does so once per attempt.
+	renewed bool
+}
+
 // call sends the request build makes with the current credentials and
 // decodes the data of the answer into out. When Workfront refuses the
-// session, call logs in again and repeats the request, once.
+// session, call forgets it (no request sends it again), logs in again and
+// repeats the request: once per attempt.
 //
-// A refused API key is permanent: nothing the connector can do renews it.
-// A refused fresh session is retryable: Workfront refuses a session only as
-// not logged in, which another attempt's login may cure, and max_attempts
-// bounds the tries.
-func (c *Client) call(ctx context.Context, step string, build buildFunc, out any) error {
-	stale := ""
+// A refused API key, a refused login and a refused fresh session are
+// refused credentials (targets.CredentialsRefused): the worker pauses the
+// target, fails no job, and probes until they work again.
+func (c *Client) call(ctx context.Context, at *attempt, step string, build buildFunc, out any) error {
 	for {
-		sess, err := c.session(ctx, stale)
+		sess, err := c.session(ctx)
 		if err != nil {
 			return err
 		}
@@ -65,11 +71,23 @@ func (c *Client) call(ctx context.Context, step string, build buildFunc, out any
 		case !errors.Is(err, errCredentials):
 			return err
 		case c.s.APIKey != "":
-			return targets.Permanent(fmt.Errorf("api key refused by Workfront: %w", err))
-		case stale != "":
-			return fmt.Errorf("fresh session refused by Workfront: %w", err)
+			return targets.CredentialsRefused(fmt.Errorf("api key refused by Workfront: %w", err))
+		case at.renewed:
+			c.forget(sess)
+			return targets.CredentialsRefused(fmt.Errorf("fresh session refused by Workfront: %w", err))
 		}
-		stale = sess
+		c.forget(sess)
+		at.renewed = true
+	}
+}
+
+// forget drops the session if it is still the current one, so that no
+// delivery sends a session Workfront refused.
+func (c *Client) forget(sess string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sessionID == sess {
+		c.sessionID = ""
 	}
 }
 
@@ -84,15 +102,15 @@ func (c *Client) authorize(req *http.Request, session string) {
 	req.URL.RawQuery = q.Encode()
 }
 
-// session returns the session to use, logging in if there is none or the
-// current one is stale. Concurrent deliveries that find the same session
-// refused log in once: the first logs in, the others take its session.
-// With an API key there is no session: it returns "".
-func (c *Client) session(ctx context.Context, stale string) (string, error) {
+// session returns the session to use, logging in if there is none.
+// Concurrent deliveries that find the session refused log in once: the
+// first logs in, the others take its session. With an API key there is no
+// session: it returns "".
+func (c *Client) session(ctx context.Context) (string, error) {
 	if c.s.APIKey != "" {
 		return "", nil
 	}
-	if id := c.currentSession(); id != "" && id != stale {
+	if id := c.currentSession(); id != "" {
 		return id, nil
 	}
 	select {
@@ -101,7 +119,7 @@ func (c *Client) session(ctx context.Context, stale string) (string, error) {
 		return "", fmt.Errorf("%s: %w", stepLogin, ctx.Err())
 	}
 	defer func() { <-c.loginSlot }()
-	if id := c.currentSession(); id != "" && id != stale {
+	if id := c.currentSession(); id != "" {
 		return id, nil
 	}
 	id, err := c.login(ctx)
@@ -136,7 +154,7 @@ func (c *Client) login(ctx context.Context) (string, error) {
 	err = c.roundTrip(ctx, stepLogin, req, &out)
 	switch {
 	case errors.Is(err, errCredentials):
-		return "", targets.Permanent(fmt.Errorf("username or password refused by Workfront: %w", err))
+		return "", targets.CredentialsRefused(fmt.Errorf("username or password refused by Workfront: %w", err))
 	case err != nil:
 		return "", err
 	case out.SessionID == "":

@@ -15,18 +15,27 @@
 //
 // The handle is saved in the checkpoint as soon as the upload succeeds, so
 // a failed creation is retried with the same handle and the file is not
-// sent twice. A handle is good for one document only, and Workfront
-// forgets unclaimed ones after a while; so when a handle saved by an
-// earlier attempt is refused, the creation may have succeeded with its
-// answer lost, or the handle may have expired: the connector looks for a
-// document whose extRefID is the job id and returns it if there is one,
-// and otherwise uploads the file again. Either way Workfront ends up with
-// one document per job.
+// sent twice. Before the creation is sent, the checkpoint records it
+// (create_sent): the creation may land while its answer is lost. A later
+// attempt that finds the mark first searches for a document whose extRefID
+// is the job id (GET document/search), returns it if there is one, and
+// creates only on a definite empty answer; a search that fails in any way
+// (5xx, 404, refusal, timeout, an answer that is not JSON) ends the attempt
+// with a retryable error and creates nothing. A handle Workfront then
+// refuses (spent or expired) is replaced by a new upload. Either way
+// Workfront ends up with one document per job.
+//
+// A refused session is forgotten at once (no request sends it again) and
+// renewed once per attempt; a refused API key, login or fresh session is
+// reported as refused credentials (targets.CredentialsRefused), which
+// pauses the target instead of failing its jobs. A Security or permission
+// error about one object stays a permanent failure of that job.
 //
 // Workfront allows a customer ten concurrent API requests. A Client never
 // has more than max_concurrent_requests requests in flight, and reports the
-// same number through targets.GlobalLimiter so that the worker caps the
-// target across all processes.
+// same number and its host through targets.SharedLimiter, so that the
+// worker caps every target entry on that instance, across all processes,
+// at that many deliveries (one request each at a time).
 package workfront
 
 import (
@@ -64,8 +73,15 @@ const (
 	ParamName = "name"
 )
 
-// CheckpointHandle is the checkpoint key holding the upload's handle.
-const CheckpointHandle = "handle"
+// Checkpoint keys.
+const (
+	// CheckpointHandle holds the upload's handle.
+	CheckpointHandle = "handle"
+	// CheckpointCreateSent is set before the document creation is sent:
+	// a later attempt that finds it searches for the document by extRefID
+	// before creating one.
+	CheckpointCreateSent = "create_sent"
+)
 
 // Steps of the protocol, as errors name them.
 const (
@@ -109,9 +125,10 @@ type Client struct {
 }
 
 var (
-	_ targets.Deliverer     = (*Client)(nil)
-	_ targets.ParamChecker  = (*Client)(nil)
-	_ targets.GlobalLimiter = (*Client)(nil)
+	_ targets.Deliverer        = (*Client)(nil)
+	_ targets.ParamChecker     = (*Client)(nil)
+	_ targets.SharedLimiter    = (*Client)(nil)
+	_ targets.CredentialProber = (*Client)(nil)
 )
 
 // New builds the connector from its target configuration.
@@ -165,9 +182,31 @@ func (s Settings) validate() error {
 	return nil
 }
 
-// GlobalConcurrency is the most requests in flight to the instance across
-// all workers: max_concurrent_requests.
-func (c *Client) GlobalConcurrency() int { return c.s.MaxConcurrentRequests }
+// SharedLimit is the instance's cap of concurrent requests, shared by
+// every target entry that points at the same host, across all workers:
+// max_concurrent_requests. A delivery makes one request at a time, so the
+// worker's cap on deliveries is a cap on requests.
+func (c *Client) SharedLimit() (string, int) {
+	u, _ := url.Parse(c.s.BaseURL) // validated in NewClient
+	return "workfront-" + strings.ToLower(u.Host), c.s.MaxConcurrentRequests
+}
+
+// ProbeCredentials checks the credentials with the cheapest request: a
+// login, or with an API key a search that matches nothing.
+func (c *Client) ProbeCredentials(ctx context.Context) error {
+	if c.s.APIKey == "" {
+		id, err := c.login(ctx)
+		if err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.sessionID = id
+		c.mu.Unlock()
+		return nil
+	}
+	_, err := c.find(ctx, &attempt{renewed: true}, docSpec{extRefID: "ferry-credential-probe", objID: "0", docObjCode: "PROJ"})
+	return err
+}
 
 // CheckParams requires param.objID and param.docObjCode.
 func (c *Client) CheckParams(params map[string]string) error {
@@ -200,7 +239,8 @@ func newDocSpec(d *targets.Delivery) docSpec {
 }
 
 // Deliver uploads the file, unless an earlier attempt did, and creates the
-// document.
+// document, unless an earlier attempt did: before repeating a creation
+// that was sent, it asks Workfront whether it landed.
 func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Result, error) {
 	if err := ctx.Err(); err != nil {
 		return targets.Result{}, err
@@ -208,18 +248,30 @@ func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Resu
 	if err := c.CheckParams(d.Params); err != nil {
 		return targets.Result{}, targets.Permanent(err)
 	}
+	at := &attempt{}
 	doc := newDocSpec(d)
 	handle := d.Checkpoint[CheckpointHandle]
 	fromEarlier := handle != ""
-	if !fromEarlier {
+	if d.Checkpoint[CheckpointCreateSent] != "" || fromEarlier {
+		// An earlier attempt sent the creation (or may have: a
+		// checkpoint from before create_sent was recorded): ask.
+		if id, err := c.landed(ctx, at, doc); err != nil || id != "" {
+			return targets.Result{RemoteID: id, StatusCode: http.StatusOK}, err
+		}
+	}
+	if handle == "" {
 		var err error
-		if handle, err = c.upload(ctx, d); err != nil {
+		if handle, err = c.upload(ctx, at, d); err != nil {
 			return targets.Result{}, err
 		}
 	}
-	id, err := c.create(ctx, doc, handle)
-	if err != nil && fromEarlier && refused(err) {
-		id, err = c.replaceHandle(ctx, d, doc)
+	id, err := c.createOnce(ctx, at, d, doc, handle)
+	if err != nil && refused(err) && fromEarlier {
+		// The handle is spent or expired, and the search said no
+		// document holds it: upload again.
+		if handle, err = c.upload(ctx, at, d); err == nil {
+			id, err = c.createOnce(ctx, at, d, doc, handle)
+		}
 	}
 	if err != nil {
 		return targets.Result{}, err
@@ -227,30 +279,42 @@ func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Resu
 	return targets.Result{RemoteID: id, StatusCode: http.StatusOK}, nil
 }
 
-// replaceHandle follows the refusal of a handle saved by an earlier attempt:
-// the document made from it, if that attempt's creation succeeded
-// unheard, or else a new upload and creation. A search Workfront refuses
-// outright does not stop the delivery: it goes on as if nothing was found.
-func (c *Client) replaceHandle(ctx context.Context, d *targets.Delivery, doc docSpec) (string, error) {
-	if doc.extRefID != "" {
-		id, err := c.find(ctx, doc)
-		if (err != nil && !targets.IsPermanent(err)) || id != "" {
-			return id, err
-		}
+// landed asks Workfront for the document an earlier attempt's creation
+// made: its ID, or "" on a definite empty answer. A search that failed in
+// any way (a 5xx, a 404, a refusal, a timeout, an answer that is not JSON)
+// is not "not found": it is a retryable error, and nothing is created.
+func (c *Client) landed(ctx context.Context, at *attempt, doc docSpec) (string, error) {
+	id, err := c.find(ctx, at, doc)
+	if err == nil {
+		return id, nil
 	}
-	handle, err := c.upload(ctx, d)
-	if err != nil {
+	if targets.IsCredentials(err) {
 		return "", err
 	}
-	return c.create(ctx, doc, handle)
+	te := targets.Classify(err)
+	return "", &targets.Error{
+		Err:        fmt.Errorf("cannot tell whether an earlier attempt created the document, so not creating it: %w", err),
+		RetryAfter: te.RetryAfter, StatusCode: te.StatusCode,
+	}
+}
+
+// createOnce records in the checkpoint that the creation is being sent,
+// then sends it: a later attempt that finds the mark asks before creating.
+func (c *Client) createOnce(ctx context.Context, at *attempt, d *targets.Delivery, doc docSpec, handle string) (string, error) {
+	if d.Checkpoint[CheckpointCreateSent] == "" {
+		if err := d.Save(ctx, targets.Checkpoint{CheckpointCreateSent: "1"}); err != nil {
+			return "", fmt.Errorf("save checkpoint: %w", err)
+		}
+	}
+	return c.create(ctx, at, doc, handle)
 }
 
 // upload sends the file and saves its handle in the checkpoint.
-func (c *Client) upload(ctx context.Context, d *targets.Delivery) (string, error) {
+func (c *Client) upload(ctx context.Context, at *attempt, d *targets.Delivery) (string, error) {
 	var out struct {
 		Handle string `json:"handle"`
 	}
-	err := c.call(ctx, stepUpload, func(ctx context.Context) (*http.Request, error) {
+	err := c.call(ctx, at, stepUpload, func(ctx context.Context) (*http.Request, error) {
 		f, err := d.Open(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("open stored file: %w", err)
@@ -313,7 +377,7 @@ type version struct {
 // as Workfront's own API client sends parameters of a POST, rather than in
 // the query string: a long UTF-8 name then cannot reach the 8892-byte URI
 // limit of Workfront's CDN.
-func (c *Client) create(ctx context.Context, doc docSpec, handle string) (string, error) {
+func (c *Client) create(ctx context.Context, at *attempt, doc docSpec, handle string) (string, error) {
 	u, err := json.Marshal(updates{
 		Name: doc.name, Handle: handle, DocObjCode: doc.docObjCode, ObjID: doc.objID,
 		ExtRefID: doc.extRefID,
@@ -329,7 +393,7 @@ func (c *Client) create(ctx context.Context, doc docSpec, handle string) (string
 	var out struct {
 		ID string `json:"ID"`
 	}
-	err = c.call(ctx, stepDocument, func(ctx context.Context) (*http.Request, error) {
+	err = c.call(ctx, at, stepDocument, func(ctx context.Context) (*http.Request, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.api+"/document", strings.NewReader(form))
 		if err != nil {
 			return nil, targets.Permanent(err)
@@ -347,7 +411,7 @@ func (c *Client) create(ctx context.Context, doc docSpec, handle string) (string
 }
 
 // find returns the ID of the document of this job on its object, or "".
-func (c *Client) find(ctx context.Context, doc docSpec) (string, error) {
+func (c *Client) find(ctx context.Context, at *attempt, doc docSpec) (string, error) {
 	q := url.Values{
 		"extRefID": {doc.extRefID}, "objID": {doc.objID}, "docObjCode": {doc.docObjCode},
 		"fields": {"ID,name"},
@@ -355,7 +419,7 @@ func (c *Client) find(ctx context.Context, doc docSpec) (string, error) {
 	var out []struct {
 		ID string `json:"ID"`
 	}
-	err := c.call(ctx, stepSearch, func(ctx context.Context) (*http.Request, error) {
+	err := c.call(ctx, at, stepSearch, func(ctx context.Context) (*http.Request, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.api+"/document/search?"+q.Encode(), nil)
 		if err != nil {
 			return nil, targets.Permanent(err)

@@ -67,6 +67,7 @@ func TestConformance(t *testing.T) {
 		{"APIKey", Settings{APIKey: wffake.APIKeyDefault}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			targetstest.Run(t, targetstest.Harness{
 				New: func(t *testing.T) (targets.Deliverer, targetstest.Fake, map[string]string) {
 					c, fake := newPair(t, wffake.Options{}, tc.s)
@@ -124,7 +125,7 @@ func TestFaults(t *testing.T) {
 			name:   "document 429 keeps the handle",
 			inject: func(f *wffake.Server) { f.Fail(document, 1, http.StatusTooManyRequests, 0) },
 			first:  retryable,
-			steps:  []string{login, upload, document, document},
+			steps:  []string{login, upload, document, search, document},
 		},
 		{
 			name:   "login 503",
@@ -142,7 +143,7 @@ func TestFaults(t *testing.T) {
 			name:   "error envelope with HTTP 200 at document",
 			inject: func(f *wffake.Server) { f.Error200(document, 1, "", "") },
 			first:  retryable,
-			steps:  []string{login, upload, document, document},
+			steps:  []string{login, upload, document, search, document},
 		},
 		{
 			name:   "connection dropped at upload",
@@ -154,7 +155,7 @@ func TestFaults(t *testing.T) {
 			name:   "connection dropped at document",
 			inject: func(f *wffake.Server) { f.Drop(document, 1) },
 			first:  retryable,
-			steps:  []string{login, upload, document, document},
+			steps:  []string{login, upload, document, search, document},
 		},
 		{
 			// The handle is spent on the document whose answer was lost:
@@ -162,7 +163,7 @@ func TestFaults(t *testing.T) {
 			name:   "answer lost after the document was created",
 			inject: func(f *wffake.Server) { f.DropAfter(document, 1) },
 			first:  retryable,
-			steps:  []string{login, upload, document, document, search},
+			steps:  []string{login, upload, document, search},
 		},
 		{
 			name:   "session expires before the document",
@@ -190,7 +191,7 @@ func TestFaults(t *testing.T) {
 			name:   "fresh session refused too",
 			inject: func(f *wffake.Server) { f.Inject(document, 2, wffake.Fault{Mode: wffake.ModeExpire}) },
 			first:  retryable,
-			steps:  []string{login, upload, document, login, document, document, login, document},
+			steps:  []string{login, upload, document, login, document, login, search, document},
 		},
 		{
 			name: "validation error at document",
@@ -270,7 +271,7 @@ func TestHandleExpiredBetweenAttempts(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second attempt: %v", err)
 	}
-	want := []string{"login", "upload", "document", "document", "search", "upload", "document"}
+	want := []string{"login", "upload", "document", "search", "document", "upload", "document"}
 	if got := fake.StepsTaken(); !slices.Equal(got, want) {
 		t.Errorf("steps %v, want %v", got, want)
 	}
@@ -390,8 +391,8 @@ func TestConcurrencyLimit(t *testing.T) {
 		fake.ServeHTTP(w, r)
 	})
 	c, _ := newPairOn(t, fake, gate, Settings{MaxConcurrentRequests: limit})
-	if got := c.GlobalConcurrency(); got != limit {
-		t.Errorf("GlobalConcurrency %d, want %d", got, limit)
+	if _, got := c.SharedLimit(); got != limit {
+		t.Errorf("SharedLimit %d, want %d", got, limit)
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 12)
@@ -432,8 +433,8 @@ func TestCredentialsRefused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c, fake := newPair(t, wffake.Options{}, tc.s)
 			_, err := c.Deliver(ctx(t), newDelivery("x.bin", 10, 1))
-			if !targets.IsPermanent(err) {
-				t.Fatalf("got %v, want a permanent error", err)
+			if !targets.IsCredentials(err) || targets.IsPermanent(err) {
+				t.Fatalf("got %v, want refused credentials (not permanent: the target pauses)", err)
 			}
 			if strings.Contains(err.Error(), "not-the-") {
 				t.Errorf("error %q shows the credential", err)
@@ -555,8 +556,9 @@ func TestNew(t *testing.T) {
 		if want := "https://acme.my.workfront.com/attask/api/v15.0"; c.api != want {
 			t.Errorf("%q: API at %q, want %q", tc.yaml, c.api, want)
 		}
-		if want := map[bool]int{true: 4, false: MaxConcurrentRequestsDefault}[strings.Contains(tc.yaml, "max_concurrent")]; c.GlobalConcurrency() != want {
-			t.Errorf("%q: GlobalConcurrency %d, want %d", tc.yaml, c.GlobalConcurrency(), want)
+		group, limit := c.SharedLimit()
+		if want := map[bool]int{true: 4, false: MaxConcurrentRequestsDefault}[strings.Contains(tc.yaml, "max_concurrent")]; limit != want || group != "workfront-acme.my.workfront.com" {
+			t.Errorf("%q: SharedLimit %s %d, want %d", tc.yaml, group, limit, want)
 		}
 	}
 }
@@ -621,8 +623,16 @@ func TestHandleRefusedAndSearchRefused(t *testing.T) {
 	}
 	fake.ExpireHandles()
 	fake.Inject(wffake.StepSearch, 1, wffake.Fault{Status: http.StatusUnprocessableEntity, Class: wffake.ClassIllegalArgument})
+	// A search Workfront refuses is not "not found": the attempt fails,
+	// retryably, and creates nothing; the next one asks again.
+	if _, err := c.Deliver(ctx(t), d); outcomeOf(err) != retryable {
+		t.Fatalf("a refused search must fail the attempt, retryably: %v", err)
+	}
+	if n := len(fake.Documents()); n != 0 {
+		t.Fatalf("created %d documents without a definite answer", n)
+	}
 	if _, err := c.Deliver(ctx(t), d); err != nil {
-		t.Fatalf("a refused search must not fail the delivery: %v", err)
+		t.Fatal(err)
 	}
 	// A search that fails briefly fails the attempt instead: another
 	// attempt may still find the document.

@@ -20,7 +20,17 @@
 // One case cannot be made safe: when uploadInit's answer is lost (the
 // connection drops after the provider created the document), the retry
 // creates another document and the first stays empty at the provider. The
-// spec has no idempotency key to prevent it.
+// spec has no idempotency key to prevent it and no call to look the first
+// one up. The connector records that uploadInit was sent (init_sent) before
+// sending it; a retry that finds the mark without an id is marked
+// uncertain (Delivery.MarkUncertain), so the worker counts it and an
+// operator can find it. A lost answer of the PUT is safe: it is repeated to
+// the same id, which replaces the content.
+//
+// {"result":"fail"} is retryable from uploadInit as from upload. 401 and
+// 403 (the spec's answer to a missing or invalid token) are refused
+// credentials: the target pauses; a 404 for an unknown folder is a
+// permanent failure of that job.
 //
 // Authentication is the spec's ApiKey type: the provider's key in an
 // "apiKey" header (Workfront's name for it), or in a query parameter for
@@ -51,6 +61,9 @@ const (
 	// CheckpointKey holds the provider's document id once uploadInit has
 	// answered.
 	CheckpointKey = "provider_document_id"
+	// CheckpointInitSent is set before uploadInit is sent and cleared
+	// when it answered definitely.
+	CheckpointInitSent = "init_sent"
 	// ParamParentID (required) is the provider's id of the folder that
 	// receives the file.
 	ParamParentID = "parentId"
@@ -178,11 +191,19 @@ func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Resu
 	for {
 		id, fresh := d.Checkpoint[CheckpointKey], false
 		if id == "" {
+			if d.Checkpoint[CheckpointInitSent] != "" {
+				d.MarkUncertain("uploadInit repeated after its answer was lost: the provider may hold an empty document from the earlier try")
+			} else if err := d.Save(ctx, targets.Checkpoint{CheckpointInitSent: "1"}); err != nil {
+				return targets.Result{}, fmt.Errorf("save checkpoint: %w", err)
+			}
 			var err error
 			if id, err = c.uploadInit(ctx, d); err != nil {
+				if definite(err) {
+					_ = d.Save(ctx, targets.Checkpoint{CheckpointInitSent: ""})
+				}
 				return targets.Result{}, err
 			}
-			if err := d.Save(ctx, targets.Checkpoint{CheckpointKey: id}); err != nil {
+			if err := d.Save(ctx, targets.Checkpoint{CheckpointKey: id, CheckpointInitSent: ""}); err != nil {
 				return targets.Result{}, fmt.Errorf("save checkpoint after uploadInit: %w", err)
 			}
 			fresh = true
@@ -205,6 +226,18 @@ func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Resu
 		}
 	}
 }
+
+// definite reports whether a failed uploadInit surely created nothing: the
+// provider answered a refusal (a 4xx, or {"result":"fail"}). A lost
+// answer, a timeout or a 5xx (which a provider may write after the work)
+// leave the question open.
+func definite(err error) bool {
+	te := targets.Classify(err)
+	return te.StatusCode >= 400 && te.StatusCode < 500 || errors.Is(err, errResultFail)
+}
+
+// errResultFail marks {"result":"fail"}.
+var errResultFail = errors.New(`the provider answered {"result":"fail"}`)
 
 // errUnknownID marks an upload refused because the provider does not know
 // the document id.
@@ -230,11 +263,19 @@ func (c *Client) uploadInit(ctx context.Context, d *targets.Delivery) (string, e
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return "", targets.StatusError("uploadInit", resp)
+		return "", refusal("uploadInit", resp)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return "", targets.TransportError(ctx, "uploadInit: read response", err)
+	}
+	var result struct {
+		Result  string `json:"result"`
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(body, &result) == nil && strings.EqualFold(result.Result, "fail") {
+		// As from upload: the provider could not do it this time.
+		return "", &targets.Error{Err: fmt.Errorf("uploadInit: %w %s", errResultFail, result.Message), StatusCode: resp.StatusCode}
 	}
 	// The answer is the file's metadata; only its id matters here. A
 	// provider that is not a document webhook (a wrong base_url, say)
@@ -299,7 +340,7 @@ func (c *Client) upload(ctx context.Context, d *targets.Delivery, id string) (ta
 		serr := targets.StatusError("upload", resp)
 		return res, &targets.Error{Err: fmt.Errorf("%w: %w", errUnknownID, serr), StatusCode: resp.StatusCode}
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
-		return res, targets.StatusError("upload", resp)
+		return res, refusal("upload", resp)
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
@@ -329,6 +370,17 @@ func (c *Client) upload(ctx context.Context, d *targets.Delivery, id string) (ta
 	default:
 		return res, targets.Permanent(fmt.Errorf("upload: unknown result %q", answer.Result))
 	}
+}
+
+// refusal classifies a non-2xx answer: 401 and 403 refuse the API key
+// (the spec names 403 for a missing or invalid token), others as
+// targets.StatusError does.
+func refusal(step string, resp *http.Response) error {
+	err := targets.StatusError(step, resp)
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		return targets.CredentialsRefused(err)
+	}
+	return err
 }
 
 // newRequest builds a request to endpoint with the query q, the request
