@@ -85,6 +85,13 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// Describer is a dependency that can say more than "ok" (the queue: its
+// stream's leader and the replicas behind). /readyz logs it and answers
+// only "ok"; an error makes the API not ready.
+type Describer interface {
+	Describe(ctx context.Context) (string, error)
+}
+
 // Config configures a Server.
 type Config struct {
 	// MaxUploadBytes limits one file; MaxUploadBytesDefault if zero.
@@ -215,6 +222,18 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		status[name] = "ok"
+		if d, ok := p.(Describer); ok {
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			desc, err := d.Describe(ctx)
+			cancel()
+			if err != nil {
+				s.log.Warn("not ready", "component", name, "err", err)
+				status[name] = "down"
+				code = http.StatusServiceUnavailable
+				continue
+			}
+			s.log.Debug("ready", "component", name, "state", desc)
+		}
 	}
 	writeJSON(w, code, status)
 }
