@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ferry-relay/ferry/fakes/sink"
+	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/queue"
 	"github.com/ferry-relay/ferry/worker"
 )
@@ -71,7 +72,7 @@ func TestQueueRebuiltAfterNATSLosesItsStore(t *testing.T) {
 	p.waitFinal(waiting, time.Minute)
 	t.Logf("12 jobs SUCCESS %s after NATS came back without its store", time.Since(start).Round(time.Millisecond))
 	for _, id := range waiting {
-		if j, _ := p.jobs.Get(context.Background(), id); j.Status != "SUCCESS" {
+		if j, _ := p.jobs.Get(context.Background(), jobs.AllTenants(), id); j.Status != "SUCCESS" {
 			t.Errorf("job %s %s: %s", id, j.Status, j.LastError)
 		}
 	}
