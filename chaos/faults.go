@@ -64,12 +64,12 @@ type faults struct {
 	killed map[string]bool
 	// stopped are the ids of the workers stopped with SIGTERM.
 	stopped    map[string]bool
-	handedBack int      // deliveries handed back by stopped workers
+	handedBack int // deliveries handed back by stopped workers
 	// leaderKilled names the NATS server that led the stream and was
 	// killed for good; driveRemoved the MinIO drive taken away.
 	leaderKilled, driveRemoved string
-	problems   []string // broken promises seen while injecting
-	wg         sync.WaitGroup
+	problems                   []string // broken promises seen while injecting
+	wg                         sync.WaitGroup
 }
 
 func newFaults(c *cluster) *faults {
