@@ -19,6 +19,9 @@ const (
 	MaxAttemptsDefault    = 10
 	BackoffInitialDefault = 2 * time.Second
 	BackoffMaxDefault     = 10 * time.Minute
+	// MaxRetryAfterDefault caps the wait a target may ask for with
+	// Retry-After.
+	MaxRetryAfterDefault = 6 * time.Hour
 	TimeoutDefault        = 5 * time.Minute
 	ConcurrencyDefault    = 4
 	// CredentialProbeDefault is the first wait between probes of a
@@ -48,6 +51,10 @@ type Config struct {
 	MaxAttempts int `yaml:"max_attempts"`
 	// Backoff is the wait between attempts.
 	Backoff Backoff `yaml:"backoff"`
+	// MaxRetryAfter caps the wait a target asks for with Retry-After
+	// (MaxRetryAfterDefault if zero): a target that says "come back in 285
+	// years" gets its next attempt after this.
+	MaxRetryAfter time.Duration `yaml:"max_retry_after"`
 	// Timeout bounds one attempt.
 	Timeout time.Duration `yaml:"timeout"`
 	// Concurrency is the most deliveries in flight to this target in one
@@ -112,6 +119,9 @@ func (c Config) WithDefaults() Config {
 	if c.Timeout == 0 {
 		c.Timeout = TimeoutDefault
 	}
+	if c.MaxRetryAfter == 0 {
+		c.MaxRetryAfter = MaxRetryAfterDefault
+	}
 	if c.Concurrency == 0 {
 		c.Concurrency = ConcurrencyDefault
 	}
@@ -134,6 +144,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("target %s: backoff needs 0 <= initial <= max", c.Name)
 	case c.Timeout <= 0:
 		return fmt.Errorf("target %s: timeout must be positive", c.Name)
+	case c.MaxRetryAfter < 0:
+		return fmt.Errorf("target %s: max_retry_after must not be negative", c.Name)
 	case c.Concurrency < 1:
 		return fmt.Errorf("target %s: concurrency must be at least 1", c.Name)
 	case c.MaxInFlight < 0:
@@ -185,6 +197,7 @@ var commonKeys = map[string]bool{
 	"name": true, "kind": true, "max_attempts": true, "backoff": true,
 	"timeout": true, "concurrency": true, "params": true, "tenants": true,
 	"max_in_flight": true, "limit_group": true, "credential_probe": true,
+	"max_retry_after": true,
 }
 
 // AllowsTenant reports whether keys of tenant may use the target.

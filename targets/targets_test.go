@@ -104,6 +104,9 @@ func TestParseRetryAfter(t *testing.T) {
 		"soon":                          0,
 		"Mon, 23 Nov 2026 10:00:30 GMT": 30 * time.Second,
 		"Mon, 23 Nov 2026 09:00:00 GMT": 0,
+		// beyond any sane wait: the longest one, never an overflow
+		"9223372037":           targets.RetryAfterMax,
+		"99999999999999999999": targets.RetryAfterMax,
 	}
 	for in, want := range tests {
 		if got := targets.ParseRetryAfter(in, now); got != want {
@@ -115,6 +118,8 @@ func TestParseRetryAfter(t *testing.T) {
 func FuzzParseRetryAfter(f *testing.F) {
 	f.Add("120")
 	f.Add("Mon, 23 Nov 2026 10:00:30 GMT")
+	f.Add("9223372037") // seconds whose nanoseconds overflow int64
+	f.Add("9000000000")
 	f.Fuzz(func(t *testing.T, v string) {
 		if d := targets.ParseRetryAfter(v, time.Now()); d < 0 {
 			t.Fatalf("negative wait %s for %q", d, v)
