@@ -4,10 +4,12 @@
 -- Failures grouped by reason: a FAILED job's last error with what varies
 -- from file to file (ids, quoted names, long numbers, hex digests) taken
 -- out. HTTP statuses and other short numbers stay: "HTTP 503" and
--- "HTTP 422" are different reasons.
+-- "HTTP 422" are different reasons. Runs of white space become one space
+-- (a group travels through HTML forms, which rewrite line ends).
 CREATE FUNCTION ferry_error_group(e text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT left(
+    SELECT left(btrim(
+        regexp_replace(
         regexp_replace(
         regexp_replace(
         regexp_replace(
@@ -16,6 +18,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
             '"[^"]*"', '"…"', 'g'),
             '[0-9a-fA-F]{16,}', '<hex>', 'g'),
             '[0-9]+\.[0-9]+|[0-9]{4,}', '<n>', 'g'),
+            '\s+', ' ', 'g')),
         300)
 $$;
 

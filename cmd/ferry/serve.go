@@ -80,8 +80,12 @@ func run(ctx context.Context, cfg config, r roles) error {
 		if err != nil {
 			return fmt.Errorf("listen: %w", err)
 		}
-		hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-		log.Info("API listening", "addr", "http://"+ln.Addr().String(), "targets", s.targets.Names())
+		handler, err := withDashboard(srv.Handler(), log.With("component", "ui"))
+		if err != nil {
+			return err
+		}
+		hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+		log.Info("API listening", "addr", "http://"+ln.Addr().String(), "dashboard", "http://"+ln.Addr().String()+"/ui/", "targets", s.targets.Names())
 		wg.Go(func() {
 			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errs <- err
