@@ -67,6 +67,13 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// Describer is a dependency that says more than "ok" in /readyz (the
+// queue: its stream's leader and the replicas behind). An error makes the
+// API not ready.
+type Describer interface {
+	Describe(ctx context.Context) (string, error)
+}
+
 // Config configures a Server.
 type Config struct {
 	// MaxUploadBytes limits one file; MaxUploadBytesDefault if zero.
@@ -195,6 +202,17 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		status[name] = "ok"
+		if d, ok := p.(Describer); ok {
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			desc, err := d.Describe(ctx)
+			cancel()
+			if err != nil {
+				status[name] = "down: " + err.Error()
+				code = http.StatusServiceUnavailable
+				continue
+			}
+			status[name] = "ok: " + desc
+		}
 	}
 	writeJSON(w, code, status)
 }

@@ -32,16 +32,19 @@ const (
 
 // Queue is a connection to the jobs stream.
 type Queue struct {
-	nc      *nats.Conn
-	js      jetstream.JetStream
-	ackWait time.Duration
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	ackWait  time.Duration
+	replicas int
 }
 
-// Connect connects to NATS at url. It returns even while NATS is down (the
+// Connect connects to NATS at url, a server or a comma-separated list of
+// the servers of a cluster (the client fails over between them and learns
+// the others from the cluster). It returns even while NATS is down (the
 // connection keeps retrying), so the API can accept uploads meanwhile; call
 // EnsureStream before relying on the stream.
 func Connect(url, name string) (*Queue, error) {
-	nc, err := nats.Connect(url,
+	nc, err := nats.Connect(normalizeServers(url),
 		nats.Name(name),
 		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
@@ -56,8 +59,24 @@ func Connect(url, name string) (*Queue, error) {
 		nc.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	return &Queue{nc: nc, js: js, ackWait: AckWaitDefault}, nil
+	return &Queue{nc: nc, js: js, ackWait: AckWaitDefault, replicas: 1}, nil
 }
+
+// normalizeServers trims the spaces of a comma-separated server list.
+func normalizeServers(url string) string {
+	var out []string
+	for s := range strings.SplitSeq(url, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+// SetReplicas sets the replicas of the jobs stream that EnsureStream
+// creates, or changes an existing stream to (1 to 5; 3 on a three-node
+// cluster). Consumers follow the stream.
+func (q *Queue) SetReplicas(n int) { q.replicas = max(n, 1) }
 
 // SetAckWait changes the ack wait of consumers created afterwards (tests
 // shorten it).
@@ -66,9 +85,11 @@ func (q *Queue) SetAckWait(d time.Duration) { q.ackWait = d }
 // AckWait returns the consumers' ack wait.
 func (q *Queue) AckWait() time.Duration { return q.ackWait }
 
-// EnsureStream creates or updates the jobs stream.
+// EnsureStream creates the jobs stream, or updates it when its settings
+// (its replicas) changed.
 func (q *Queue) EnsureStream(ctx context.Context) error {
 	_, err := q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Replicas:             q.replicas,
 		Name:                 StreamName,
 		Description:          "ferry jobs ready for delivery, one message per job",
 		Subjects:             []string{subjectPrefix + ">"},
@@ -191,6 +212,9 @@ func (q *Queue) Consumer(ctx context.Context, target string, maxInFlight int) (j
 		MaxDeliver:    -1,
 		MaxAckPending: maxInFlight,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
+		// Replicas 0: as many as the stream, which the server keeps true
+		// when the stream's replicas change.
+		Replicas: 0,
 	}
 	if cfg.MaxAckPending == 0 {
 		cfg.MaxAckPending = 1000

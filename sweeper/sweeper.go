@@ -6,6 +6,8 @@
 // (NATS was down), and jobs due for a long time (their message was lost).
 // It also recovers jobs whose worker died mid-delivery (expired lease) and,
 // less often, aborts multipart uploads abandoned by a crashed API process.
+// That storage pass (bucket scans and retention) costs the same whoever
+// runs it, so with Config.Leader set only the elected process does it.
 // Publishing is idempotent (one message per job), so a job published twice
 // is delivered once.
 package sweeper
@@ -66,6 +68,14 @@ type Config struct {
 	// a stored file that belongs to no job, is removed
 	// (AbandonedUploadsAge if zero).
 	AbandonedAfter time.Duration
+	// Leader, when set, says whether this process is the one elected for
+	// the once-per-installation storage pass; nil: always.
+	Leader Leader
+}
+
+// Leader says whether this process does the once-per-installation work.
+type Leader interface {
+	Leading() bool
 }
 
 // Deps are the sweeper's collaborators.
@@ -112,7 +122,7 @@ func (s *Sweeper) Run(ctx context.Context) {
 	lastClean := time.Time{}
 	for {
 		s.Sweep(ctx)
-		if s.objects != nil && time.Since(lastClean) > time.Minute {
+		if s.objects != nil && time.Since(lastClean) > time.Minute && (s.cfg.Leader == nil || s.cfg.Leader.Leading()) {
 			lastClean = time.Now()
 			s.clean(ctx)
 		}

@@ -19,6 +19,7 @@ type config struct {
 	Listen         string
 	DatabaseURL    string
 	NATSURL        string
+	QueueReplicas  int
 	S3Endpoint     string
 	S3AccessKey    string
 	S3SecretKey    string
@@ -73,7 +74,8 @@ func (c *config) bind(fs *pflag.FlagSet) {
 	}
 	fs.StringVar(&c.Listen, "listen", env("FERRY_LISTEN", listenDefault), "address of the HTTP API [FERRY_LISTEN]")
 	fs.StringVar(&c.DatabaseURL, "database-url", env("FERRY_DATABASE_URL", databaseURLDefault), "Postgres URL [FERRY_DATABASE_URL]")
-	fs.StringVar(&c.NATSURL, "nats-url", os.Getenv("FERRY_NATS_URL"), "NATS URL; serve embeds a NATS server when empty [FERRY_NATS_URL]")
+	fs.StringVar(&c.NATSURL, "nats-url", os.Getenv("FERRY_NATS_URL"), "NATS URL, or the comma-separated URLs of a cluster's servers; serve embeds a NATS server when empty [FERRY_NATS_URL]")
+	fs.IntVar(&c.QueueReplicas, "queue-replicas", envInt("FERRY_QUEUE_REPLICAS", 1), "replicas of the jobs stream (3 on a three-node NATS cluster); applied to an existing stream when changed [FERRY_QUEUE_REPLICAS]")
 	fs.StringVar(&c.S3Endpoint, "s3-endpoint", env("FERRY_S3_ENDPOINT", s3EndpointDefault), "S3/MinIO endpoint, host:port or URL [FERRY_S3_ENDPOINT]")
 	fs.StringVar(&c.S3AccessKey, "s3-access-key", env("FERRY_S3_ACCESS_KEY", "minioadmin"), "S3 access key [FERRY_S3_ACCESS_KEY]")
 	fs.StringVar(&c.S3SecretKey, "s3-secret-key", env("FERRY_S3_SECRET_KEY", "minioadmin"), "S3 secret key [FERRY_S3_SECRET_KEY]")
@@ -90,6 +92,13 @@ func (c *config) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", env("FERRY_LOG_FORMAT", "text"), "log format: text or json [FERRY_LOG_FORMAT]")
 }
 
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
 func envDuration(name string, def time.Duration) time.Duration {
 	if v, err := time.ParseDuration(os.Getenv(name)); err == nil && v > 0 {
 		return v
@@ -100,6 +109,9 @@ func envDuration(name string, def time.Duration) time.Duration {
 func (c *config) validate() error {
 	if c.Lease < time.Second || c.AckWait < time.Second {
 		return fmt.Errorf("lease and ack-wait must be at least 1s")
+	}
+	if c.QueueReplicas < 1 || c.QueueReplicas > 5 {
+		return fmt.Errorf("queue-replicas must be 1 to 5")
 	}
 	if c.MaxUploadBytes <= 0 {
 		return fmt.Errorf("max-upload-bytes must be positive")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferry-relay/ferry/api"
 	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/election"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/sweeper"
 	"github.com/ferry-relay/ferry/worker"
@@ -56,10 +57,14 @@ func run(ctx context.Context, cfg config, r roles) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	enq := jobs.NewEnqueuer(s.jobs, s.queue, log.With("component", "enqueue"))
-	sw := sweeper.New(sweeper.Config{Retention: cfg.Retention}, sweeper.Deps{
+	// One process of the installation scans the bucket and applies
+	// retention; every process repairs jobs.
+	elector := election.New(s.pool, 0, log.With("component", "election"))
+	sw := sweeper.New(sweeper.Config{Retention: cfg.Retention, Leader: elector}, sweeper.Deps{
 		Jobs: s.jobs, Enqueue: enq, Objects: s.objects, Log: log.With("component", "sweeper")})
 	swCtx, stopSweeper := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSweeper()
+	wg.Go(func() { elector.Run(swCtx) })
 	wg.Go(func() { sw.Run(swCtx) })
 
 	if r.worker {
