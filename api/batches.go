@@ -14,20 +14,21 @@ import (
 
 	"github.com/ferry-relay/ferry/apikeys"
 	"github.com/ferry-relay/ferry/apitypes"
+	"github.com/ferry-relay/ferry/audit"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/targets"
 )
 
 // BatchStore is what the API needs of the job store for batches.
 type BatchStore interface {
-	ByBatchKey(ctx context.Context, batch, key string) (jobs.Job, error)
+	ByBatchKey(ctx context.Context, tenant, batch, key string) (jobs.Job, error)
 	CreateBatch(ctx context.Context, b jobs.Batch, apiKeyID int64) (jobs.Batch, bool, error)
-	Batch(ctx context.Context, name string) (jobs.Batch, error)
-	BatchSummary(ctx context.Context, name string) (jobs.BatchSummary, error)
-	ListBatches(ctx context.Context, cursor string, limit int) (jobs.BatchPage, error)
-	Report(ctx context.Context, batch string, status jobs.Status, fn func(jobs.ReportRow) error) error
-	BatchKeys(ctx context.Context, batch string, fn func(key string) error) error
-	RequeueFailed(ctx context.Context, f jobs.RequeueFilter, chunk func([]jobs.Ref)) (int, error)
+	Batch(ctx context.Context, tenant, name string) (jobs.Batch, error)
+	BatchSummary(ctx context.Context, tenant, name string) (jobs.BatchSummary, error)
+	ListBatches(ctx context.Context, scope jobs.Scope, cursor string, limit int) (jobs.BatchPage, error)
+	Report(ctx context.Context, tenant, batch string, status jobs.Status, fn func(jobs.ReportRow) error) error
+	BatchKeys(ctx context.Context, tenant, batch string, fn func(key string) error) error
+	RequeueFailed(ctx context.Context, scope jobs.Scope, f jobs.RequeueFilter, chunk func([]jobs.Ref)) (int, error)
 	DashboardStore
 }
 
@@ -44,13 +45,13 @@ const maxJSONBody = 1 << 20
 //	POST /v1/batches/{name}/retry         re-queue the FAILED jobs (?error=, ?error_group= or {"error":..., "error_group":...})
 //	POST /v1/targets/{name}/check         would uploads with these params be accepted?
 func (s *Server) batchRoutes(mux *http.ServeMux) {
-	mux.Handle("POST /v1/batches", s.auth(s.createBatch))
-	mux.Handle("GET /v1/batches", s.auth(s.listBatches))
-	mux.Handle("GET /v1/batches/{name}", s.auth(s.getBatch))
-	mux.Handle("GET /v1/batches/{name}/report", s.auth(s.batchReport))
-	mux.Handle("GET /v1/batches/{name}/keys", s.auth(s.batchKeys))
-	mux.Handle("POST /v1/batches/{name}/retry", s.auth(s.retryBatch))
-	mux.Handle("POST /v1/targets/{name}/check", s.auth(s.checkTarget))
+	mux.Handle("POST /v1/batches", s.auth(apikeys.PermUpload, s.createBatch))
+	mux.Handle("GET /v1/batches", s.auth(apikeys.PermRead, s.listBatches))
+	mux.Handle("GET /v1/batches/{name}", s.auth(apikeys.PermRead, s.getBatch))
+	mux.Handle("GET /v1/batches/{name}/report", s.auth(apikeys.PermRead, s.batchReport))
+	mux.Handle("GET /v1/batches/{name}/keys", s.auth(apikeys.PermRead, s.batchKeys))
+	mux.Handle("POST /v1/batches/{name}/retry", s.auth(apikeys.PermBulk, s.retryBatch))
+	mux.Handle("POST /v1/targets/{name}/check", s.auth(apikeys.PermRead, s.checkTarget))
 }
 
 // decodeJSON reads a small JSON body into v, refusing unknown fields. An
@@ -75,7 +76,12 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request, key apikeys
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	if _, err := s.target(b.Target); err != nil {
+	if in.Tenant != "" && in.Tenant != key.Tenant {
+		s.fail(w, r, otherTenant(key))
+		return
+	}
+	b.Tenant = key.Tenant
+	if _, err := s.target(key, b.Target); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -86,6 +92,7 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request, key apikeys
 	case err != nil:
 		s.internal(w, r, err)
 	case created:
+		s.audited(r.Context(), key, audit.ActionBatchCreate, out.Name, map[string]any{"target": out.Target, "params": out.Params})
 		w.Header().Set("Location", wireBatch(out).URL)
 		writeJSON(w, http.StatusCreated, wireBatch(out))
 	default:
@@ -93,7 +100,12 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request, key apikeys
 	}
 }
 
-func (s *Server) listBatches(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
+func (s *Server) listBatches(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
+	scope, err := s.scope(r, key)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	q := r.URL.Query()
 	limit := 0
 	if v := q.Get("limit"); v != "" {
@@ -104,7 +116,7 @@ func (s *Server) listBatches(w http.ResponseWriter, r *http.Request, _ apikeys.K
 		}
 		limit = n
 	}
-	page, err := s.jobs.ListBatches(r.Context(), q.Get("cursor"), limit)
+	page, err := s.jobs.ListBatches(r.Context(), scope, q.Get("cursor"), limit)
 	if err != nil {
 		s.internal(w, r, err)
 		return
@@ -112,8 +124,13 @@ func (s *Server) listBatches(w http.ResponseWriter, r *http.Request, _ apikeys.K
 	writeJSON(w, http.StatusOK, wireBatchPage(page))
 }
 
-func (s *Server) getBatch(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
-	sum, err := s.jobs.BatchSummary(r.Context(), r.PathValue("name"))
+func (s *Server) getBatch(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
+	tenant, err := s.tenantOf(r, key)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	sum, err := s.jobs.BatchSummary(r.Context(), tenant, r.PathValue("name"))
 	if err != nil {
 		s.batchError(w, r, err)
 		return
@@ -125,8 +142,13 @@ func (s *Server) getBatch(w http.ResponseWriter, r *http.Request, _ apikeys.Key)
 // are written as they are read: a report of a million files never sits in
 // memory. A failure midway aborts the response, so a client never takes a
 // truncated report for a whole one.
-func (s *Server) batchReport(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
+func (s *Server) batchReport(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
 	name := r.PathValue("name")
+	tenant, err := s.tenantOf(r, key)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	q := r.URL.Query()
 	format := q.Get("format")
 	if format == "" {
@@ -141,7 +163,7 @@ func (s *Server) batchReport(w http.ResponseWriter, r *http.Request, _ apikeys.K
 		writeError(w, http.StatusBadRequest, "bad_request", "unknown status "+strconv.Quote(string(status)))
 		return
 	}
-	if _, err := s.jobs.BatchSummary(r.Context(), name); err != nil {
+	if _, err := s.jobs.BatchSummary(r.Context(), tenant, name); err != nil {
 		s.batchError(w, r, err)
 		return
 	}
@@ -185,7 +207,7 @@ func (s *Server) batchReport(w http.ResponseWriter, r *http.Request, _ apikeys.K
 		}
 	}
 	w.WriteHeader(http.StatusOK)
-	err := s.jobs.Report(r.Context(), name, status, write)
+	err = s.jobs.Report(r.Context(), tenant, name, status, write)
 	if err == nil {
 		err = end()
 	}
@@ -196,15 +218,20 @@ func (s *Server) batchReport(w http.ResponseWriter, r *http.Request, _ apikeys.K
 
 // batchKeys streams the idempotency keys of the batch's jobs, one per
 // line.
-func (s *Server) batchKeys(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
+func (s *Server) batchKeys(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
 	name := r.PathValue("name")
-	if _, err := s.jobs.BatchSummary(r.Context(), name); err != nil {
+	tenant, err := s.tenantOf(r, key)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, err := s.jobs.BatchSummary(r.Context(), tenant, name); err != nil {
 		s.batchError(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
-	err := s.jobs.BatchKeys(r.Context(), name, func(k string) error {
+	err = s.jobs.BatchKeys(r.Context(), tenant, name, func(k string) error {
 		_, err := io.WriteString(w, k+"\n")
 		return err
 	})
@@ -222,8 +249,13 @@ func (s *Server) abort(r *http.Request, err error) {
 	panic(http.ErrAbortHandler)
 }
 
-func (s *Server) retryBatch(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
+func (s *Server) retryBatch(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
 	name := r.PathValue("name")
+	tenant, err := s.tenantOf(r, key)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	f := jobs.RequeueFilter{Error: r.URL.Query().Get("error")}
 	var body apitypes.BatchRetryRequest
 	if err := decodeJSON(r, &body); err != nil {
@@ -237,29 +269,29 @@ func (s *Server) retryBatch(w http.ResponseWriter, r *http.Request, _ apikeys.Ke
 	if v, ok := r.URL.Query()["error_group"]; ok && f.ErrorGroup == nil {
 		f.ErrorGroup = &v[0]
 	}
-	if _, err := s.jobs.BatchSummary(r.Context(), name); err != nil {
+	if _, err := s.jobs.BatchSummary(r.Context(), tenant, name); err != nil {
 		s.batchError(w, r, err)
 		return
 	}
 	f.Batch = name
-	s.requeue(w, r, f)
+	s.requeue(w, r, key, jobs.InTenant(tenant), audit.ActionBatchRequeue, f)
 }
 
 // checkTarget runs the target's own checks on parameters (and a size)
 // without uploading: push --dry-run uses it.
-func (s *Server) checkTarget(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
+func (s *Server) checkTarget(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
 	var req apitypes.CheckRequest
 	if err := decodeJSON(r, &req); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	form := uploadForm{target: r.PathValue("name"), batch: req.Batch, params: map[string]string{}}
+	form := uploadForm{key: key, target: r.PathValue("name"), batch: req.Batch, params: map[string]string{}}
 	maps.Copy(form.params, req.Params)
 	if err := s.applyBatch(r.Context(), &form); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	t, err := s.target(form.target)
+	t, err := s.target(key, form.target)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -295,7 +327,7 @@ func (s *Server) applyBatch(ctx context.Context, form *uploadForm) error {
 	if len(form.batch) > jobs.MaxBatchName {
 		return badRequest("batch name is longer than %d bytes", jobs.MaxBatchName)
 	}
-	b, err := s.jobs.Batch(ctx, form.batch)
+	b, err := s.jobs.Batch(ctx, form.key.Tenant, form.batch)
 	if errors.Is(err, jobs.ErrBatchNotFound) {
 		form.batchApplied = true
 		return nil

@@ -14,9 +14,9 @@ import (
 // DashboardStore is what the API needs of the job store for the figures
 // the dashboard shows.
 type DashboardStore interface {
-	Activity(ctx context.Context, window time.Duration) (map[string]*jobs.TargetActivity, error)
-	FailureGroups(ctx context.Context, batch string) ([]jobs.FailureGroup, error)
-	BatchThroughput(ctx context.Context, batch string) ([]jobs.ThroughputPoint, error)
+	Activity(ctx context.Context, scope jobs.Scope, window time.Duration) (map[string]*jobs.TargetActivity, error)
+	FailureGroups(ctx context.Context, tenant, batch string) ([]jobs.FailureGroup, error)
+	BatchThroughput(ctx context.Context, tenant, batch string) ([]jobs.ThroughputPoint, error)
 }
 
 // activityWindow is the window of GET /v1/activity.
@@ -29,13 +29,18 @@ const activityWindow = time.Hour
 //	GET /v1/batches/{name}/failures     the batch's FAILED jobs grouped by normalised error
 //	GET /v1/batches/{name}/throughput   the batch's deliveries over its life
 func (s *Server) dashboardRoutes(mux *http.ServeMux) {
-	mux.Handle("GET /v1/activity", s.auth(s.activity))
-	mux.Handle("GET /v1/batches/{name}/failures", s.auth(s.batchFailures))
-	mux.Handle("GET /v1/batches/{name}/throughput", s.auth(s.batchThroughput))
+	mux.Handle("GET /v1/activity", s.auth(apikeys.PermRead, s.activity))
+	mux.Handle("GET /v1/batches/{name}/failures", s.auth(apikeys.PermRead, s.batchFailures))
+	mux.Handle("GET /v1/batches/{name}/throughput", s.auth(apikeys.PermRead, s.batchThroughput))
 }
 
-func (s *Server) activity(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
-	act, err := s.jobs.Activity(r.Context(), activityWindow)
+func (s *Server) activity(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
+	scope, err := s.scope(r, key)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	act, err := s.jobs.Activity(r.Context(), scope, activityWindow)
 	if err != nil {
 		s.internal(w, r, err)
 		return
@@ -49,13 +54,18 @@ func (s *Server) activity(w http.ResponseWriter, r *http.Request, _ apikeys.Key)
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) batchFailures(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
+func (s *Server) batchFailures(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
 	name := r.PathValue("name")
-	if _, err := s.jobs.BatchSummary(r.Context(), name); err != nil {
+	tenant, err := s.tenantOf(r, key)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, err := s.jobs.BatchSummary(r.Context(), tenant, name); err != nil {
 		s.batchError(w, r, err)
 		return
 	}
-	gs, err := s.jobs.FailureGroups(r.Context(), name)
+	gs, err := s.jobs.FailureGroups(r.Context(), tenant, name)
 	if err != nil {
 		s.internal(w, r, err)
 		return
@@ -68,13 +78,18 @@ func (s *Server) batchFailures(w http.ResponseWriter, r *http.Request, _ apikeys
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) batchThroughput(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
+func (s *Server) batchThroughput(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
 	name := r.PathValue("name")
-	if _, err := s.jobs.BatchSummary(r.Context(), name); err != nil {
+	tenant, err := s.tenantOf(r, key)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, err := s.jobs.BatchSummary(r.Context(), tenant, name); err != nil {
 		s.batchError(w, r, err)
 		return
 	}
-	pts, err := s.jobs.BatchThroughput(r.Context(), name)
+	pts, err := s.jobs.BatchThroughput(r.Context(), tenant, name)
 	if err != nil {
 		s.internal(w, r, err)
 		return

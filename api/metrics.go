@@ -55,3 +55,8 @@ func instrument(mux *http.ServeMux) http.Handler {
 		requestSeconds.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	})
 }
+
+var rateLimited = promauto.NewCounter(prometheus.CounterOpts{
+	Name: "ferry_http_rate_limited_total",
+	Help: "Requests refused with 429 because their API key was over FERRY_RATE_LIMIT.",
+})

@@ -133,6 +133,9 @@ func TestOpenAPISchemasMatchWireTypes(t *testing.T) {
 		"Activity": apitypes.Activity{}, "TargetActivity": apitypes.TargetActivity{},
 		"FailureGroup": apitypes.FailureGroup{}, "FailureGroups": apitypes.FailureGroups{},
 		"ThroughputPoint": apitypes.ThroughputPoint{}, "Throughput": apitypes.Throughput{},
+		"Identity": apitypes.Identity{}, "APIKey": apitypes.APIKey{}, "APIKeyList": apitypes.APIKeyList{},
+		"NewAPIKey": apitypes.NewAPIKey{}, "CreatedAPIKey": apitypes.CreatedAPIKey{},
+		"AuditEntry": apitypes.AuditEntry{}, "AuditPage": apitypes.AuditPage{},
 	} {
 		ref := doc.Components.Schemas[name]
 		if ref == nil {

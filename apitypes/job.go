@@ -36,7 +36,9 @@ func (s Status) Valid() bool {
 
 // Job is one accepted file on its way to one target.
 type Job struct {
-	ID            string            `json:"id"`
+	ID string `json:"id"`
+	// Tenant owns the job: the tenant of the key that uploaded it.
+	Tenant        string            `json:"tenant"`
 	Target        string            `json:"target"`
 	Batch         string            `json:"batch,omitempty"`
 	Filename      string            `json:"filename"`

@@ -25,6 +25,7 @@ import (
 	"github.com/ferry-relay/ferry/api"
 	"github.com/ferry-relay/ferry/apikeys"
 	"github.com/ferry-relay/ferry/apitypes"
+	"github.com/ferry-relay/ferry/audit"
 	"github.com/ferry-relay/ferry/internal/testenv"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/queue"
@@ -58,6 +59,8 @@ type pipeline struct {
 	targets targets.Set
 	api     *httptest.Server
 	key     string
+	keys    *apikeys.Store
+	audit   *audit.Store
 	log     *slog.Logger
 
 	stopWorker context.CancelFunc
@@ -68,6 +71,7 @@ type pipelineOptions struct {
 	maxUpload int64
 	noWorker  bool
 	bodyIdle  time.Duration
+	rateLimit float64
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -95,9 +99,11 @@ func newPipeline(t *testing.T, targetsYAML string, opts pipelineOptions) *pipeli
 	if p.key, err = keys.Create(ctx, "test"); err != nil {
 		t.Fatal(err)
 	}
+	p.keys, p.audit = keys, audit.NewStore(pool)
 	enq := jobs.NewEnqueuer(p.jobs, p.queue, p.log)
-	srv := api.New(api.Config{MaxUploadBytes: opts.maxUpload, BodyIdleTimeout: opts.bodyIdle}, api.Deps{
-		Jobs: p.jobs, Keys: keys, Objects: p.objects, Enqueue: enq, Targets: p.targets,
+	srv := api.New(api.Config{MaxUploadBytes: opts.maxUpload, BodyIdleTimeout: opts.bodyIdle, RateLimit: opts.rateLimit}, api.Deps{
+		Jobs: p.jobs, Keys: apikeys.NewCache(keys, 0), KeyAdmin: keys, Audit: p.audit,
+		Objects: p.objects, Enqueue: enq, Targets: p.targets,
 		Ready: map[string]api.Pinger{"postgres": pool, "nats": p.queue, "s3": p.objects},
 		Log:   p.log,
 	})
@@ -254,7 +260,7 @@ func (p *pipeline) waitFinal(ids []string, within time.Duration) map[string]jobs
 			if j, ok := out[id]; ok && j.Status.Final() {
 				continue
 			}
-			j, err := p.jobs.Get(context.Background(), id)
+			j, err := p.jobs.Get(context.Background(), jobs.AllTenants(), id)
 			if err != nil {
 				p.t.Fatalf("job %s: %v", id, err)
 			}

@@ -33,20 +33,20 @@ const maxFailureGroups = 50
 // error, largest group first (at most 50 groups). Every FAILED job has its
 // group (a trigger sets it when the job fails), so the grouping reads only
 // the jobs_batch_failures index.
-func (s *Store) FailureGroups(ctx context.Context, batch string) ([]FailureGroup, error) {
+func (s *Store) FailureGroups(ctx context.Context, tenant, batch string) ([]FailureGroup, error) {
 	rows, err := s.db.Query(ctx, `
 		WITH g AS (
 			SELECT error_group AS grp, count(*) AS n, min(finished_at) AS first_at, max(finished_at) AS last_at
-			FROM jobs WHERE batch = $1 AND status = 'FAILED'
+			FROM jobs WHERE batch = $1 AND status = 'FAILED' AND tenant = $3
 			GROUP BY 1 ORDER BY n DESC, grp LIMIT $2
 		)
 		SELECT g.grp, g.n, g.first_at, g.last_at, e.id::text, coalesce(e.last_error, '')
 		FROM g CROSS JOIN LATERAL (
 			SELECT id, last_error FROM jobs
-			WHERE batch = $1 AND status = 'FAILED' AND error_group = g.grp
+			WHERE batch = $1 AND status = 'FAILED' AND tenant = $3 AND error_group = g.grp
 			ORDER BY finished_at DESC NULLS LAST LIMIT 1
 		) e
-		ORDER BY g.n DESC, g.grp`, batch, maxFailureGroups)
+		ORDER BY g.n DESC, g.grp`, batch, maxFailureGroups, tenant)
 	if err != nil {
 		return nil, fmt.Errorf("failure groups of batch %q: %w", batch, err)
 	}
@@ -79,8 +79,8 @@ type ThroughputPoint struct {
 // BatchThroughput returns the batch's deliveries over its life, oldest
 // bucket first. It reads the folded counts, so its cost depends on the
 // batch's age, not on its number of jobs.
-func (s *Store) BatchThroughput(ctx context.Context, batch string) ([]ThroughputPoint, error) {
-	if err := s.CompactBatchCounts(ctx, batch); err != nil {
+func (s *Store) BatchThroughput(ctx context.Context, tenant, batch string) ([]ThroughputPoint, error) {
+	if err := s.CompactBatchCounts(ctx, tenant, batch); err != nil {
 		return nil, err
 	}
 	rows, err := s.db.Query(ctx, `
@@ -92,9 +92,9 @@ func (s *Store) BatchThroughput(ctx context.Context, batch string) ([]Throughput
 				coalesce(sum(files) FILTER (WHERE status = 'SUCCESS'), 0) AS s,
 				coalesce(sum(bytes) FILTER (WHERE status = 'SUCCESS'), 0) AS sb,
 				coalesce(sum(files) FILTER (WHERE status = 'FAILED'), 0) AS f
-			FROM batch_counts WHERE batch = $1 AND status IN ('SUCCESS', 'FAILED')
+			FROM batch_counts WHERE tenant = $3 AND batch = $1 AND status IN ('SUCCESS', 'FAILED')
 			GROUP BY 1
-		) t ORDER BY b`, batch, recentBuckets.Milliseconds())
+		) t ORDER BY b`, batch, recentBuckets.Milliseconds(), tenant)
 	if err != nil {
 		return nil, fmt.Errorf("throughput of batch %q: %w", batch, err)
 	}
@@ -126,8 +126,10 @@ type TargetActivity struct {
 }
 
 // Activity returns, for every target that had any, what happened in the
-// window up to now (an hour for the dashboard), by minute.
-func (s *Store) Activity(ctx context.Context, window time.Duration) (map[string]*TargetActivity, error) {
+// window up to now (an hour for the dashboard), by minute, counting only
+// the jobs in scope.
+func (s *Store) Activity(ctx context.Context, scope Scope, window time.Duration) (map[string]*TargetActivity, error) {
+
 	minutes := int(window / time.Minute)
 	if minutes < 1 {
 		minutes = 1
@@ -142,10 +144,12 @@ func (s *Store) Activity(ctx context.Context, window time.Duration) (map[string]
 		return a
 	}
 	since := time.Now().Add(-time.Duration(minutes) * time.Minute).Truncate(time.Minute).Add(time.Minute)
+	// Each query takes since as $1 and the scope's tenant after it.
+	in, args := scope.query("tenant", since)
 	rows, err := s.db.Query(ctx, `
 		SELECT target, status, date_trunc('minute', finished_at), count(*)
-		FROM jobs WHERE finished_at >= $1 AND status IN ('SUCCESS', 'FAILED')
-		GROUP BY 1, 2, 3`, since)
+		FROM jobs WHERE finished_at >= $1 AND status IN ('SUCCESS', 'FAILED') AND `+in+`
+		GROUP BY 1, 2, 3`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("target activity: %w", err)
 	}
@@ -167,7 +171,8 @@ func (s *Store) Activity(ctx context.Context, window time.Duration) (map[string]
 	if err != nil {
 		return nil, fmt.Errorf("target activity: %w", err)
 	}
-	rows, err = s.db.Query(ctx, `SELECT target, count(*) FROM jobs WHERE status = 'RUNNING' GROUP BY 1`)
+	in, args = scope.query("tenant")
+	rows, err = s.db.Query(ctx, `SELECT target, count(*) FROM jobs WHERE status = 'RUNNING' AND `+in+` GROUP BY 1`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("jobs in flight: %w", err)
 	}
@@ -175,9 +180,10 @@ func (s *Store) Activity(ctx context.Context, window time.Duration) (map[string]
 	if err != nil {
 		return nil, fmt.Errorf("jobs in flight: %w", err)
 	}
+	in, args = scope.query("j.tenant", since)
 	rows, err = s.db.Query(ctx, `
 		SELECT j.target, count(*) FROM attempts a JOIN jobs j ON j.id = a.job_id
-		WHERE a.http_status = 429 AND a.finished_at >= $1 GROUP BY 1`, since)
+		WHERE a.http_status = 429 AND a.finished_at >= $1 AND `+in+` GROUP BY 1`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("rate-limit answers: %w", err)
 	}

@@ -60,7 +60,7 @@ func TestFailureGroupsAndRequeueOneGroup(t *testing.T) {
 		finishJob(t, s, j.ID, msg, 0)
 		ids = append(ids, j.ID)
 	}
-	groups, err := s.FailureGroups(ctx, "b")
+	groups, err := s.FailureGroups(ctx, jobs.TenantDefault, "b")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,23 +73,23 @@ func TestFailureGroupsAndRequeueOneGroup(t *testing.T) {
 	}
 	// Re-queue exactly one group.
 	g := groups[0].Group
-	n, err := s.RequeueFailed(ctx, jobs.RequeueFilter{Batch: "b", ErrorGroup: &g}, nil)
+	n, err := s.RequeueFailed(ctx, jobs.AllTenants(), jobs.RequeueFilter{Batch: "b", ErrorGroup: &g}, nil)
 	if err != nil || n != 3 {
 		t.Fatalf("requeue group: %d %v", n, err)
 	}
 	for i, id := range ids[:4] {
-		j, _ := s.Get(ctx, id)
+		j, _ := s.Get(ctx, jobs.AllTenants(), id)
 		if want := map[bool]jobs.Status{true: jobs.StatusQueued, false: jobs.StatusFailed}[i < 3]; j.Status != want {
 			t.Errorf("job %d: %s, want %s", i, j.Status, want)
 		}
 	}
 	// Filename contains, ignoring case, with LIKE's wildcards taken
 	// literally.
-	list, _, err := s.List(ctx, jobs.Filter{Batch: "b", FilenameContains: "pdf"})
+	list, _, err := s.List(ctx, jobs.AllTenants(), jobs.Filter{Batch: "b", FilenameContains: "pdf"})
 	if err != nil || len(list) != 4 {
 		t.Fatalf("filename contains pdf: %d %v", len(list), err)
 	}
-	if list, _, _ := s.List(ctx, jobs.Filter{FilenameContains: "%"}); len(list) != 0 {
+	if list, _, _ := s.List(ctx, jobs.AllTenants(), jobs.Filter{FilenameContains: "%"}); len(list) != 0 {
 		t.Errorf("filename contains %%: %d jobs, want 0", len(list))
 	}
 }
@@ -111,7 +111,7 @@ func TestActivityAndThroughput(t *testing.T) {
 	if _, err := s.Claim(ctx, running.ID, "w/1", time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	act, err := s.Activity(ctx, time.Hour)
+	act, err := s.Activity(ctx, jobs.AllTenants(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestActivityAndThroughput(t *testing.T) {
 	if a == nil || a.Delivered != 3 || a.Failed != 1 || a.InFlight != 1 || a.RateLimited != 1 || len(a.PerMinute) != 60 || sum(a.PerMinute) != 3 {
 		t.Fatalf("activity: %+v", a)
 	}
-	pts, err := s.BatchThroughput(ctx, "tp")
+	pts, err := s.BatchThroughput(ctx, jobs.TenantDefault, "tp")
 	if err != nil {
 		t.Fatal(err)
 	}

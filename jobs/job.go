@@ -63,6 +63,7 @@ var (
 // Job is one accepted file on its way to one target.
 type Job struct {
 	ID             string
+	Tenant         string
 	Target         string
 	Batch          string
 	Filename       string
@@ -114,7 +115,9 @@ const (
 
 // New is what the API knows of a job when it records it.
 type New struct {
-	ID             string
+	ID string
+	// Tenant owns the job; TenantDefault when empty.
+	Tenant         string
 	Target         string
 	Batch          string
 	Filename       string

@@ -34,10 +34,13 @@ const requeueChunk = 2000
 // newest first, and calls chunk with each chunk's jobs, which are not
 // yet published (enqueued_at is NULL, so the sweeper publishes those the
 // caller does not). It returns how many jobs it re-queued.
-func (s *Store) RequeueFailed(ctx context.Context, f RequeueFilter, chunk func([]Ref)) (int, error) {
+func (s *Store) RequeueFailed(ctx context.Context, scope Scope, f RequeueFilter, chunk func([]Ref)) (int, error) {
 	where := []string{"status = 'FAILED'"}
 	args := []any{}
 	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	if !scope.All() {
+		where = append(where, scope.sql("tenant", arg))
+	}
 	if f.Target != "" {
 		where = append(where, "target = "+arg(f.Target))
 	}

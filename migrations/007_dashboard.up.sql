@@ -47,7 +47,7 @@ CREATE INDEX jobs_batch_failures ON jobs (batch, error_group, finished_at)
 
 -- Delivered and failed in the last hour, by target and minute: the scan
 -- costs the last hour's finished jobs, not all of them.
-CREATE INDEX jobs_finished_at ON jobs (finished_at) INCLUDE (target, status)
+CREATE INDEX jobs_finished_at ON jobs (finished_at) INCLUDE (target, status, tenant)
     WHERE finished_at IS NOT NULL;
 
 -- Rate-limit answers (HTTP 429) of the last hour.

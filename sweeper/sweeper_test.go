@@ -98,7 +98,7 @@ func queued(t *testing.T, q *queue.Queue) []string {
 
 func (e *env) status(t *testing.T, id string) jobs.Job {
 	t.Helper()
-	j, err := e.jobs.Get(context.Background(), id)
+	j, err := e.jobs.Get(context.Background(), jobs.AllTenants(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestSweepRecoversJobsOfDeadWorkers(t *testing.T) {
 		t.Errorf("job on its last attempt: %s (%q), want FAILED with a reason", j.Status, j.LastError)
 	}
 	for _, id := range []string{again, last} {
-		as, err := e.jobs.Attempts(ctx, id)
+		as, err := e.jobs.Attempts(ctx, jobs.AllTenants(), id)
 		if err != nil || len(as) != 1 || as[0].Outcome != jobs.OutcomeAbandoned {
 			t.Errorf("attempts of %s: %+v %v, want one ABANDONED", id, as, err)
 		}
@@ -298,7 +298,7 @@ func TestCleanRemovesDeliveredFilesAfterRetention(t *testing.T) {
 		if j := e.status(t, old); j.Status != jobs.StatusSuccess {
 			t.Errorf("job row after cleaning: %s", j.Status)
 		}
-		if as, err := e.jobs.Attempts(ctx, old); err != nil || len(as) != 1 {
+		if as, err := e.jobs.Attempts(ctx, jobs.AllTenants(), old); err != nil || len(as) != 1 {
 			t.Errorf("attempts after cleaning: %v %v", as, err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"regexp"
+	"slices"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -30,6 +31,9 @@ const (
 // nameRE restricts target names to what is safe in a NATS subject token and a
 // URL: the worker consumes each target's subject separately.
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// tenantRE is the form of a tenant name (apikeys.CheckTenant).
+var tenantRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
 // Config is one entry of the targets file: the settings common to every
 // kind, plus the kind's own settings, decoded by its constructor with
@@ -66,6 +70,9 @@ type Config struct {
 	// credentials is probed (default 1m, doubling up to 15m while they
 	// stay refused).
 	CredentialProbe time.Duration `yaml:"credential_probe"`
+	// Tenants, when set, are the only tenants whose keys may use the
+	// target; absent, every tenant may. Administrators may use any target.
+	Tenants []string `yaml:"tenants"`
 
 	settings yaml.Node
 }
@@ -138,6 +145,11 @@ func (c Config) Validate() error {
 	case c.CredentialProbe < time.Second:
 		return fmt.Errorf("target %s: credential_probe must be at least 1s", c.Name)
 	}
+	for _, t := range c.Tenants {
+		if !tenantRE.MatchString(t) {
+			return fmt.Errorf("target %s: tenant %q: use 1-63 lowercase letters, digits, '-' or '_'", c.Name, t)
+		}
+	}
 	return nil
 }
 
@@ -171,8 +183,13 @@ func (c Config) Settings(v any) error {
 
 var commonKeys = map[string]bool{
 	"name": true, "kind": true, "max_attempts": true, "backoff": true,
-	"timeout": true, "concurrency": true, "params": true,
+	"timeout": true, "concurrency": true, "params": true, "tenants": true,
 	"max_in_flight": true, "limit_group": true, "credential_probe": true,
+}
+
+// AllowsTenant reports whether keys of tenant may use the target.
+func (c Config) AllowsTenant(tenant string) bool {
+	return len(c.Tenants) == 0 || slices.Contains(c.Tenants, tenant)
 }
 
 // UnmarshalYAML keeps the whole entry for Settings.

@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -36,6 +38,12 @@ type config struct {
 	Lease           time.Duration
 	AckWait         time.Duration
 	LogFormat       string
+	// RateLimit is requests per second per API key; 0 is no limit.
+	RateLimit     float64
+	MetricsListen string
+	MetricsKey    string
+	TLSCert       string
+	TLSKey        string
 }
 
 // Defaults.
@@ -90,6 +98,90 @@ func (c *config) bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.Lease, "lease", envDuration("FERRY_LEASE", worker.LeaseDefault), "how long a worker's claim on a job lasts without a heartbeat; a dead worker's jobs run again after it [FERRY_LEASE]")
 	fs.DurationVar(&c.AckWait, "ack-wait", envDuration("FERRY_ACK_WAIT", queue.AckWaitDefault), "JetStream ack wait of the delivery consumers [FERRY_ACK_WAIT]")
 	fs.StringVar(&c.LogFormat, "log-format", env("FERRY_LOG_FORMAT", "text"), "log format: text or json [FERRY_LOG_FORMAT]")
+	fs.Float64Var(&c.RateLimit, "rate-limit", envRate("FERRY_RATE_LIMIT"), "requests per second each API key may make to one API process (token bucket; e.g. 20, or 600/m); 0 is no limit [FERRY_RATE_LIMIT]")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", os.Getenv("FERRY_METRICS_LISTEN"), "serve /metrics on this address instead of the API's [FERRY_METRICS_LISTEN]")
+	fs.StringVar(&c.MetricsKey, "metrics-key", os.Getenv("FERRY_METRICS_KEY"), "bearer token /metrics requires; empty: none [FERRY_METRICS_KEY]")
+	fs.StringVar(&c.TLSCert, "tls-cert", os.Getenv("FERRY_TLS_CERT"), "PEM certificate (chain) to serve the API over HTTPS, with --tls-key [FERRY_TLS_CERT]")
+	fs.StringVar(&c.TLSKey, "tls-key", os.Getenv("FERRY_TLS_KEY"), "PEM private key of --tls-cert [FERRY_TLS_KEY]")
+	redactDefaults(fs)
+}
+
+// secretFlags hold secrets: --help shows where their value comes from,
+// never the value.
+var secretFlags = map[string]string{
+	"s3-secret-key": "FERRY_S3_SECRET_KEY",
+	"metrics-key":   "FERRY_METRICS_KEY",
+}
+
+// redactDefaults keeps secrets out of --help: pflag prints each flag's
+// default, which here is the environment's value. DefValue is only ever
+// shown, never used.
+func redactDefaults(fs *pflag.FlagSet) {
+	for name, envName := range secretFlags {
+		if f := fs.Lookup(name); f != nil && f.DefValue != "" {
+			f.DefValue = "from " + envName + ", hidden"
+		}
+	}
+	if f := fs.Lookup("database-url"); f != nil {
+		f.DefValue = redactURL(f.DefValue)
+	}
+	if f := fs.Lookup("nats-url"); f != nil {
+		f.DefValue = redactURL(f.DefValue)
+	}
+}
+
+// redactURL hides the password (and any token user) of a URL.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		if s == "" {
+			return ""
+		}
+		return "(unparsable URL, hidden)"
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		} else {
+			u.User = url.User("xxxxx")
+		}
+	}
+	q := u.Query()
+	for _, k := range []string{"password", "token", "sslpassword"} {
+		if q.Has(k) {
+			q.Set(k, "xxxxx")
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// envRate reads a rate: "20" or "20/s" per second, "600/m" per minute,
+// "3600/h" per hour. Unset or invalid is 0 (no limit); validate reports an
+// invalid one.
+func envRate(name string) float64 {
+	r, _ := parseRate(os.Getenv(name))
+	return r
+}
+
+func parseRate(s string) (float64, error) {
+	if s == "" || s == "0" || s == "off" {
+		return 0, nil
+	}
+	num, per, _ := strings.Cut(s, "/")
+	n, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("rate %q: want a number of requests, optionally /s, /m or /h", s)
+	}
+	switch strings.TrimSpace(per) {
+	case "", "s":
+		return n, nil
+	case "m":
+		return n / 60, nil
+	case "h":
+		return n / 3600, nil
+	}
+	return 0, fmt.Errorf("rate %q: want /s, /m or /h", s)
 }
 
 func envInt(name string, def int) int {
@@ -118,6 +210,15 @@ func (c *config) validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("log-format must be text or json")
+	}
+	if _, err := parseRate(os.Getenv("FERRY_RATE_LIMIT")); err != nil {
+		return fmt.Errorf("FERRY_RATE_LIMIT: %w", err)
+	}
+	if c.RateLimit < 0 {
+		return fmt.Errorf("rate-limit must not be negative")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return fmt.Errorf("tls-cert and tls-key go together")
 	}
 	return nil
 }
