@@ -79,6 +79,8 @@ type pipelineOptions struct {
 	// buffers, so that a client that stops reading blocks the server's
 	// writes after kilobytes instead of megabytes.
 	smallSendBuffers bool
+	// queue, if set, is the queue to use instead of a fresh one.
+	queue *queue.Queue
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -93,7 +95,10 @@ func newPipeline(t *testing.T, targetsYAML string, opts pipelineOptions) *pipeli
 	t.Helper()
 	ctx := testenv.Context(t)
 	pool, _ := testenv.Postgres(t)
-	p := &pipeline{t: t, pool: pool, jobs: jobs.NewStore(pool), objects: testenv.Storage(t), queue: testenv.Queue(t), log: testLogger(t)}
+	p := &pipeline{t: t, pool: pool, jobs: jobs.NewStore(pool), objects: testenv.Storage(t), queue: opts.queue, log: testLogger(t)}
+	if p.queue == nil {
+		p.queue = testenv.Queue(t)
+	}
 	p.queue.SetAckWait(5 * time.Second)
 	cfgs, err := targets.ParseFile(strings.NewReader(targetsYAML), func(string) (string, bool) { return "", false })
 	if err != nil {
@@ -123,7 +128,7 @@ func newPipeline(t *testing.T, targetsYAML string, opts pipelineOptions) *pipeli
 	t.Cleanup(p.api.Close)
 
 	sw := sweeper.New(sweeper.Config{Interval: 100 * time.Millisecond, Grace: time.Second},
-		sweeper.Deps{Jobs: p.jobs, Enqueue: enq, Objects: p.objects, Log: p.log})
+		sweeper.Deps{Jobs: p.jobs, Enqueue: enq, Stream: p.queue, Objects: p.objects, Log: p.log})
 	swCtx, stopSweeper := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { sw.Run(swCtx) })

@@ -115,21 +115,21 @@ func TestUnpublished(t *testing.T) {
 	}
 	orphan := newJob(t, s)
 	// Within the grace, the API's own publish is awaited.
-	if refs, _ := s.Unpublished(ctx, time.Hour, 0, 10); len(refs) != 0 {
+	if refs, _ := s.Unpublished(ctx, time.Hour, 10); len(refs) != 0 {
 		t.Fatalf("found %v within the grace", refs)
 	}
-	refs, err := s.Unpublished(ctx, 0, 0, 10)
+	refs, err := s.Unpublished(ctx, 0, 10)
 	if err != nil || len(refs) != 1 || refs[0].ID != orphan.ID {
 		t.Fatalf("found %v %v, want the unpublished job only", refs, err)
 	}
 	// Until it is marked, a job is found again: a failed publish is retried.
-	if refs, _ := s.Unpublished(ctx, 0, 0, 10); len(refs) != 1 {
+	if refs, _ := s.Unpublished(ctx, 0, 10); len(refs) != 1 {
 		t.Fatalf("found %v, want the job again", refs)
 	}
 	if err := s.MarkEnqueued(ctx, refs...); err != nil {
 		t.Fatal(err)
 	}
-	if refs, _ := s.Unpublished(ctx, 0, 0, 10); len(refs) != 0 {
+	if refs, _ := s.Unpublished(ctx, 0, 10); len(refs) != 0 {
 		t.Fatalf("found %v after marking", refs)
 	}
 }
@@ -152,7 +152,7 @@ func TestMarkEnqueuedSkipsChangedJobs(t *testing.T) {
 	if err := s.MarkEnqueued(ctx, ref); err != nil {
 		t.Fatal(err)
 	}
-	refs, err := s.Unpublished(ctx, time.Hour, 0, 10)
+	refs, err := s.Unpublished(ctx, time.Hour, 10)
 	if err != nil || len(refs) != 1 || refs[0].ID != j.ID {
 		t.Fatalf("found %v %v: the retry must stay unpublished", refs, err)
 	}

@@ -2,11 +2,14 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // StreamHealth is where the jobs stream lives on a NATS cluster: which
@@ -59,6 +62,9 @@ func (h StreamHealth) String() string {
 // StreamHealth reads the stream's cluster state.
 func (q *Queue) StreamHealth(ctx context.Context) (StreamHealth, error) {
 	s, err := q.js.Stream(ctx, StreamName)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return StreamHealth{}, ErrStreamMissing
+	}
 	if err != nil {
 		return StreamHealth{}, fmt.Errorf("stream %s: %w", StreamName, err)
 	}

@@ -106,6 +106,16 @@ func (q *Queue) EnsureStream(ctx context.Context) error {
 	return nil
 }
 
+// DeleteStream deletes the jobs stream and every message in it. Only tests
+// and the operator's recovery drills call it: Heal, the workers and the
+// sweeper rebuild it and republish its jobs from Postgres.
+func (q *Queue) DeleteStream(ctx context.Context) error {
+	if err := q.js.DeleteStream(ctx, StreamName); err != nil {
+		return fmt.Errorf("delete stream %s: %w", StreamName, err)
+	}
+	return nil
+}
+
 // Subject returns the subject of a job.
 func Subject(target, jobID string) string { return subjectPrefix + target + "." + jobID }
 
@@ -220,6 +230,13 @@ func (q *Queue) Consumer(ctx context.Context, target string, maxInFlight int) (j
 		cfg.MaxAckPending = 1000
 	}
 	c, err := q.js.CreateOrUpdateConsumer(ctx, StreamName, cfg)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		// NATS lost its store, or someone deleted the stream: rebuild it.
+		// The sweeper republishes the jobs whose messages went with it.
+		if err = q.EnsureStream(ctx); err == nil {
+			c, err = q.js.CreateOrUpdateConsumer(ctx, StreamName, cfg)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("consumer for target %s: %w", target, err)
 	}
@@ -229,15 +246,56 @@ func (q *Queue) Consumer(ctx context.Context, target string, maxInFlight int) (j
 // Connected reports whether the connection to NATS is up right now.
 func (q *Queue) Connected() bool { return q.nc.IsConnected() }
 
-// Ping checks that JetStream answers.
+// ErrStreamMissing means JetStream answers but the jobs stream is gone
+// (NATS restarted without its store, or the stream was deleted) and has not
+// been rebuilt yet.
+var ErrStreamMissing = errors.New("stream " + StreamName + " missing (being rebuilt, its jobs republished from Postgres)")
+
+// Ping checks that JetStream answers and holds the jobs stream.
 func (q *Queue) Ping(ctx context.Context) error {
 	if !q.nc.IsConnected() {
 		return fmt.Errorf("nats: %s", q.nc.Status())
 	}
-	if _, err := q.js.AccountInfo(ctx); err != nil {
+	if _, err := q.js.Stream(ctx, StreamName); err != nil {
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return ErrStreamMissing
+		}
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	return nil
+}
+
+// StreamState is what the sweeper needs to know of the jobs stream.
+type StreamState struct {
+	// Created identifies the stream: a stream rebuilt after a loss has a
+	// new creation time, and every message published before it is gone.
+	Created time.Time
+	// Recreated reports that Heal had to create the stream.
+	Recreated bool
+	// Msgs is how many messages the stream holds.
+	Msgs uint64
+}
+
+// Heal returns the state of the jobs stream, creating it first if it is
+// missing. One JetStream request when the stream is there.
+func (q *Queue) Heal(ctx context.Context) (StreamState, error) {
+	if !q.nc.IsConnected() {
+		return StreamState{}, fmt.Errorf("nats: %s", q.nc.Status())
+	}
+	recreated := false
+	st, err := q.js.Stream(ctx, StreamName)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		if err := q.EnsureStream(ctx); err != nil {
+			return StreamState{}, err
+		}
+		recreated = true
+		st, err = q.js.Stream(ctx, StreamName)
+	}
+	if err != nil {
+		return StreamState{}, fmt.Errorf("stream %s: %w", StreamName, err)
+	}
+	info := st.CachedInfo()
+	return StreamState{Created: info.Created, Recreated: recreated, Msgs: info.State.Msgs}, nil
 }
 
 // Pending returns how many messages wait in the stream.

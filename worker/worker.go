@@ -151,15 +151,22 @@ func (w *Worker) consume(ctx, work context.Context, t *targets.Target, inflight 
 	if sl, ok := t.Deliverer.(targets.SharedLimiter); ok {
 		_, maxInFlight = sl.SharedLimit()
 	}
-	var cons jetstream.Consumer
-	for ctx.Err() == nil {
-		var err error
-		if cons, err = w.queue.Consumer(ctx, t.Name, maxInFlight); err == nil {
-			break
+	// acquire gets the target's consumer, creating it (and the stream) if
+	// missing: at start, and again whenever fetching says it is gone (NATS
+	// lost its store, or the consumer was deleted).
+	acquire := func() jetstream.Consumer {
+		for ctx.Err() == nil {
+			cons, err := w.queue.Consumer(ctx, t.Name, maxInFlight)
+			if err == nil {
+				return cons
+			}
+			log.Warn("queue not ready, retrying", "err", err)
+			sleep(ctx, 2*time.Second)
 		}
-		log.Warn("queue not ready, retrying", "err", err)
-		sleep(ctx, 2*time.Second)
+		return nil
 	}
+	cons := acquire()
+	lastMsg := time.Now()
 	slots := make(chan struct{}, t.Concurrency)
 	for ctx.Err() == nil {
 		// Wait for one free slot, then take every other free one.
@@ -201,12 +208,33 @@ func (w *Worker) consume(ctx, work context.Context, t *targets.Target, inflight 
 		for range n - got {
 			<-slots
 		}
+		if got > 0 {
+			lastMsg = time.Now()
+		}
 		if err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoMessages) {
-			log.Warn("fetch failed, retrying", "err", err)
+			log.Warn("fetch failed, getting the consumer again", "err", err)
 			sleep(ctx, time.Second)
+			cons = acquire()
+			continue
+		}
+		if ctx.Err() == nil && time.Since(lastMsg) > consumerCheckEvery {
+			// Quiet for a while: make sure the consumer still exists, since a
+			// fetch from a lost one may just come back empty.
+			lastMsg = time.Now()
+			ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := cons.Info(ictx)
+			cancel()
+			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
+				log.Warn("consumer lost, creating it again", "err", err)
+				cons = acquire()
+			}
 		}
 	}
 }
+
+// consumerCheckEvery is how long a consumer may deliver nothing before the
+// worker checks that it still exists.
+const consumerCheckEvery = 10 * time.Second
 
 // waitForCircuit waits while target's circuit is open, checking every
 // second so that a success of a delivery still in flight closes it at once.

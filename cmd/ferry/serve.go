@@ -67,7 +67,7 @@ func run(ctx context.Context, cfg config, r roles) error {
 	// retention; every process repairs jobs.
 	elector := election.New(s.pool, 0, log.With("component", "election"))
 	sw := sweeper.New(sweeper.Config{Retention: cfg.Retention, Leader: elector}, sweeper.Deps{
-		Jobs: s.jobs, Enqueue: enq, Objects: s.objects, Log: log.With("component", "sweeper")})
+		Jobs: s.jobs, Enqueue: enq, Stream: s.queue, Objects: s.objects, Log: log.With("component", "sweeper")})
 	swCtx, stopSweeper := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSweeper()
 	wg.Go(func() { elector.Run(swCtx) })
