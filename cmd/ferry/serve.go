@@ -94,13 +94,17 @@ func run(ctx context.Context, cfg config, r roles) error {
 		if err != nil {
 			return fmt.Errorf("listen: %w", err)
 		}
-		hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: readHeaderTimeout,
+		handler, err := withDashboard(srv.Handler(), log.With("component", "ui"))
+		if err != nil {
+			return err
+		}
+		hs := &http.Server{Handler: handler, ReadHeaderTimeout: readHeaderTimeout,
 			IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes}
 		scheme := "http"
 		if cfg.TLSCert != "" {
 			scheme = "https"
 		}
-		log.Info("API listening", "addr", scheme+"://"+ln.Addr().String(), "targets", s.targets.Names())
+		log.Info("API listening", "addr", scheme+"://"+ln.Addr().String(), "dashboard", scheme+"://"+ln.Addr().String()+"/ui/", "targets", s.targets.Names())
 		serveHTTP(ctx, &wg, errs, hs, ln, cfg)
 		if cfg.MetricsListen != "" {
 			mln, err := net.Listen("tcp", cfg.MetricsListen)
