@@ -39,11 +39,13 @@ type config struct {
 	AckWait         time.Duration
 	LogFormat       string
 	// RateLimit is requests per second per API key; 0 is no limit.
-	RateLimit     float64
-	MetricsListen string
-	MetricsKey    string
-	TLSCert       string
-	TLSKey        string
+	RateLimit            float64
+	MaxConcurrentUploads int
+	ReportWriteTimeout   time.Duration
+	MetricsListen        string
+	MetricsKey           string
+	TLSCert              string
+	TLSKey               string
 }
 
 // Defaults.
@@ -99,6 +101,8 @@ func (c *config) bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.AckWait, "ack-wait", envDuration("FERRY_ACK_WAIT", queue.AckWaitDefault), "JetStream ack wait of the delivery consumers [FERRY_ACK_WAIT]")
 	fs.StringVar(&c.LogFormat, "log-format", env("FERRY_LOG_FORMAT", "text"), "log format: text or json [FERRY_LOG_FORMAT]")
 	fs.Float64Var(&c.RateLimit, "rate-limit", envRate("FERRY_RATE_LIMIT"), "requests per second each API key may make to one API process (token bucket; e.g. 20, or 600/m); 0 is no limit [FERRY_RATE_LIMIT]")
+	fs.IntVar(&c.MaxConcurrentUploads, "max-concurrent-uploads", envInt("FERRY_MAX_CONCURRENT_UPLOADS", api.MaxConcurrentUploadsDefault), "uploads one API process receives at once; more get 503 with Retry-After [FERRY_MAX_CONCURRENT_UPLOADS]")
+	fs.DurationVar(&c.ReportWriteTimeout, "report-write-timeout", envDuration("FERRY_REPORT_WRITE_TIMEOUT", api.ReportWriteTimeoutDefault), "a report reader that takes nothing for this long is cut off [FERRY_REPORT_WRITE_TIMEOUT]")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", os.Getenv("FERRY_METRICS_LISTEN"), "serve /metrics on this address instead of the API's [FERRY_METRICS_LISTEN]")
 	fs.StringVar(&c.MetricsKey, "metrics-key", os.Getenv("FERRY_METRICS_KEY"), "bearer token /metrics requires; empty: none [FERRY_METRICS_KEY]")
 	fs.StringVar(&c.TLSCert, "tls-cert", os.Getenv("FERRY_TLS_CERT"), "PEM certificate (chain) to serve the API over HTTPS, with --tls-key [FERRY_TLS_CERT]")
@@ -213,6 +217,9 @@ func (c *config) validate() error {
 	}
 	if _, err := parseRate(os.Getenv("FERRY_RATE_LIMIT")); err != nil {
 		return fmt.Errorf("FERRY_RATE_LIMIT: %w", err)
+	}
+	if c.MaxConcurrentUploads < 1 {
+		return fmt.Errorf("max-concurrent-uploads must be at least 1")
 	}
 	if c.RateLimit < 0 {
 		return fmt.Errorf("rate-limit must not be negative")
