@@ -169,6 +169,9 @@ func (s *Server) batchReport(w http.ResponseWriter, r *http.Request, key apikeys
 	}
 	var write func(jobs.ReportRow) error
 	var end func() error
+	dw := newDeadlineWriter(w, s.cfg.ReportWriteTimeout)
+	defer dw.done()
+	w = dw
 	switch format {
 	case "csv":
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
@@ -180,8 +183,8 @@ func (s *Server) batchReport(w http.ResponseWriter, r *http.Request, key apikeys
 			if row.FinishedAt != nil {
 				finished = row.FinishedAt.UTC().Format(time.RFC3339)
 			}
-			return cw.Write([]string{row.Path, row.JobID, string(row.Status), strconv.Itoa(row.Attempts),
-				row.RemoteID, row.SHA256, strconv.FormatInt(row.Size, 10), row.LastError, finished})
+			return cw.Write([]string{csvSafe(row.Path), row.JobID, string(row.Status), strconv.Itoa(row.Attempts),
+				csvSafe(row.RemoteID), row.SHA256, strconv.FormatInt(row.Size, 10), csvSafe(row.LastError), finished})
 		}
 		end = func() error { cw.Flush(); return cw.Error() }
 	case "json":
@@ -229,6 +232,9 @@ func (s *Server) batchKeys(w http.ResponseWriter, r *http.Request, key apikeys.K
 		s.batchError(w, r, err)
 		return
 	}
+	dw := newDeadlineWriter(w, s.cfg.ReportWriteTimeout)
+	defer dw.done()
+	w = dw
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	err = s.jobs.BatchKeys(r.Context(), tenant, name, func(k string) error {

@@ -111,6 +111,12 @@ type Config struct {
 	// NoMetrics leaves /metrics out of the API's routes (it is served on a
 	// listener of its own).
 	NoMetrics bool
+	// MaxConcurrentUploads bounds the uploads received at once;
+	// MaxConcurrentUploadsDefault if zero.
+	MaxConcurrentUploads int
+	// ReportWriteTimeout bounds each write of a streamed report;
+	// ReportWriteTimeoutDefault if zero.
+	ReportWriteTimeout time.Duration
 }
 
 // Server serves the API.
@@ -121,6 +127,7 @@ type Server struct {
 	admin   KeyAdmin
 	audit   AuditTrail
 	limits  *limiters
+	uploads uploadSlots
 	objects ObjectStore
 	enqueue Enqueuer
 	targets targets.Set
@@ -152,8 +159,14 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.BodyIdleTimeout == 0 {
 		cfg.BodyIdleTimeout = BodyIdleTimeoutDefault
 	}
+	if cfg.MaxConcurrentUploads <= 0 {
+		cfg.MaxConcurrentUploads = MaxConcurrentUploadsDefault
+	}
+	if cfg.ReportWriteTimeout <= 0 {
+		cfg.ReportWriteTimeout = ReportWriteTimeoutDefault
+	}
 	return &Server{cfg: cfg, jobs: d.Jobs, keys: d.Keys, admin: d.KeyAdmin, audit: d.Audit,
-		limits: newLimiters(cfg.RateLimit, cfg.RateBurst), objects: d.Objects, enqueue: d.Enqueue,
+		limits: newLimiters(cfg.RateLimit, cfg.RateBurst), uploads: make(uploadSlots, cfg.MaxConcurrentUploads), objects: d.Objects, enqueue: d.Enqueue,
 		targets: d.Targets, ready: d.Ready, log: d.Log}
 }
 
@@ -168,7 +181,7 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("GET /metrics", MetricsHandler(s.cfg.MetricsKey))
 	}
 	mux.HandleFunc("GET /v1/openapi.json", s.openapi)
-	mux.Handle("POST /v1/uploads", s.auth(apikeys.PermUpload, s.upload))
+	mux.Handle("POST /v1/uploads", s.auth(apikeys.PermUpload, s.limitUploads(s.upload)))
 	mux.Handle("GET /v1/jobs", s.auth(apikeys.PermRead, s.listJobs))
 	mux.Handle("GET /v1/jobs/{id}", s.auth(apikeys.PermRead, s.getJob))
 	mux.Handle("GET /v1/jobs/{id}/attempts", s.auth(apikeys.PermRead, s.getAttempts))

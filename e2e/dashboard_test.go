@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,41 +20,7 @@ import (
 // filter.
 func TestDashboardFigures(t *testing.T) {
 	t.Parallel()
-	// The target refuses files whose content starts with "bad" (naming the
-	// file) and those starting with "busy" (without).
-	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		switch {
-		case strings.Contains(string(b), "bad"):
-			http.Error(w, fmt.Sprintf("file %q refused", strings.TrimSpace(string(b))), http.StatusUnprocessableEntity)
-		case strings.Contains(string(b), "busy"):
-			http.Error(w, "quota exceeded", http.StatusForbidden)
-		default:
-			w.WriteHeader(http.StatusCreated)
-		}
-	}))
-	t.Cleanup(target.Close)
-	p := newPipeline(t, fmt.Sprintf(`
-targets:
-  - {name: dms, kind: http, url: %q, max_attempts: 1}
-`, target.URL), pipelineOptions{})
-	var files []file
-	for i := range 9 {
-		body := fmt.Sprintf("good-%d", i)
-		switch {
-		case i < 4:
-			body = fmt.Sprintf("bad-%d", i)
-		case i < 6:
-			body = fmt.Sprintf("busy-%d", i)
-		}
-		files = append(files, file{name: fmt.Sprintf("Invoice-%d.pdf", i), data: []byte(body)})
-	}
-	var ids []string
-	for _, f := range files {
-		for _, j := range p.uploadWith(map[string]string{"target": "dms", "batch": "dash"}, f) {
-			ids = append(ids, j.ID)
-		}
-	}
+	p, _, ids := failingBatch(t, "dash")
 	p.waitFinal(ids, 30*time.Second)
 
 	var groups apitypes.FailureGroups
@@ -81,4 +48,56 @@ targets:
 	if code := p.get("/v1/jobs?filename="+url.QueryEscape("invoice-1"), &list); code != 200 || len(list.Jobs) != 1 || list.Jobs[0].Filename != "Invoice-1.pdf" {
 		t.Fatalf("filename filter: %d %+v", code, list)
 	}
+}
+
+// pickyTarget is a document system that refuses files whose content
+// holds "bad" (naming the file, HTTP 422) or "busy" (HTTP 403), until it
+// is fixed.
+type pickyTarget struct {
+	*httptest.Server
+	fixed atomic.Bool
+}
+
+func newPickyTarget(t *testing.T) *pickyTarget {
+	pt := &pickyTarget{}
+	pt.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		switch {
+		case pt.fixed.Load():
+			w.WriteHeader(http.StatusCreated)
+		case strings.Contains(string(b), "bad"):
+			http.Error(w, fmt.Sprintf("file %q refused", strings.TrimSpace(string(b))), http.StatusUnprocessableEntity)
+		case strings.Contains(string(b), "busy"):
+			http.Error(w, "quota exceeded", http.StatusForbidden)
+		default:
+			w.WriteHeader(http.StatusCreated)
+		}
+	}))
+	t.Cleanup(pt.Close)
+	return pt
+}
+
+// failingBatch uploads nine files in batch to a picky target: four are
+// refused for one reason, two for another, three delivered.
+func failingBatch(t *testing.T, batch string) (*pipeline, *pickyTarget, []string) {
+	pt := newPickyTarget(t)
+	p := newPipeline(t, fmt.Sprintf(`
+targets:
+  - {name: dms, kind: http, url: %q, max_attempts: 1}
+`, pt.URL), pipelineOptions{})
+	var ids []string
+	for i := range 9 {
+		body := fmt.Sprintf("good-%d", i)
+		switch {
+		case i < 4:
+			body = fmt.Sprintf("bad-%d", i)
+		case i < 6:
+			body = fmt.Sprintf("busy-%d", i)
+		}
+		f := file{name: fmt.Sprintf("Invoice-%d.pdf", i), data: []byte(body)}
+		for _, j := range p.uploadWith(map[string]string{"target": "dms", "batch": batch}, f) {
+			ids = append(ids, j.ID)
+		}
+	}
+	return p, pt, ids
 }

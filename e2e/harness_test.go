@@ -72,6 +72,13 @@ type pipelineOptions struct {
 	noWorker  bool
 	bodyIdle  time.Duration
 	rateLimit float64
+	// maxUploads and reportWrite set the API's limits (defaults if zero).
+	maxUploads  int
+	reportWrite time.Duration
+	// smallSendBuffers gives the API's connections 4 KiB socket send
+	// buffers, so that a client that stops reading blocks the server's
+	// writes after kilobytes instead of megabytes.
+	smallSendBuffers bool
 	// queue, if set, is the queue to use instead of a fresh one.
 	queue *queue.Queue
 }
@@ -106,13 +113,18 @@ func newPipeline(t *testing.T, targetsYAML string, opts pipelineOptions) *pipeli
 	}
 	p.keys, p.audit = keys, audit.NewStore(pool)
 	enq := jobs.NewEnqueuer(p.jobs, p.queue, p.log)
-	srv := api.New(api.Config{MaxUploadBytes: opts.maxUpload, BodyIdleTimeout: opts.bodyIdle, RateLimit: opts.rateLimit}, api.Deps{
+	srv := api.New(api.Config{MaxUploadBytes: opts.maxUpload, BodyIdleTimeout: opts.bodyIdle, RateLimit: opts.rateLimit,
+		MaxConcurrentUploads: opts.maxUploads, ReportWriteTimeout: opts.reportWrite}, api.Deps{
 		Jobs: p.jobs, Keys: apikeys.NewCache(keys, 0), KeyAdmin: keys, Audit: p.audit,
 		Objects: p.objects, Enqueue: enq, Targets: p.targets,
 		Ready: map[string]api.Pinger{"postgres": pool, "nats": p.queue, "s3": p.objects},
 		Log:   p.log,
 	})
-	p.api = httptest.NewServer(checkContract(t, srv.Handler()))
+	p.api = httptest.NewUnstartedServer(checkContract(t, srv.Handler()))
+	if opts.smallSendBuffers {
+		p.api.Listener = smallSendBuffers{p.api.Listener}
+	}
+	p.api.Start()
 	t.Cleanup(p.api.Close)
 
 	sw := sweeper.New(sweeper.Config{Interval: 100 * time.Millisecond, Grace: time.Second},

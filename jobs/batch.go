@@ -340,63 +340,86 @@ type ReportRow struct {
 	FinishedAt *time.Time
 }
 
-// Report calls fn with each job of batch, FAILED and other problems first
-// (by status, then newest first: the order of the batch index, so rows
-// stream without sorting). With status set, only jobs in that status are
-// reported. Rows come from one snapshot; fn's error stops the report and is
-// returned.
+// reportPage is how many rows Report and BatchKeys read at a time. Each
+// page is read whole and its connection given back before fn sees a row:
+// a client that reads slowly (or stops) holds no database connection.
+const reportPage = 1000
+
+// Report calls fn with each job of batch, newest first. With status set,
+// only jobs in that status are reported. Rows are read in pages by job id
+// (the batch index's order, so nothing is sorted), and each job is
+// reported once, with its state when its page was read; jobs created
+// after the report began are not in it. fn's error stops the report and
+// is returned.
 func (s *Store) Report(ctx context.Context, tenant, batch string, status Status, fn func(ReportRow) error) error {
 	q := `SELECT coalesce(client_path, filename), id::text, status, attempts, coalesce(remote_id, ''),
 			sha256, size, coalesce(last_error, ''), finished_at
-		FROM jobs WHERE tenant = $2 AND batch = $1`
-	args := []any{batch, tenant}
+		FROM jobs WHERE tenant = $2 AND batch = $1 AND id < $3::uuid`
+	args := []any{batch, tenant, maxUUID, reportPage}
 	if status != "" {
-		q += ` AND status = $3`
+		q += ` AND status = $5`
 		args = append(args, string(status))
 	}
-	// jobs.id, not the id::text output column: the index's order.
-	rows, err := s.db.Query(ctx, q+` ORDER BY jobs.status, jobs.id DESC`, args...)
-	if err != nil {
-		return fmt.Errorf("report of batch %q: %w", batch, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var r ReportRow
-		if err := rows.Scan(&r.Path, &r.JobID, &r.Status, &r.Attempts, &r.RemoteID, &r.SHA256, &r.Size, &r.LastError, &r.FinishedAt); err != nil {
+	q += ` ORDER BY id DESC LIMIT $4`
+	for {
+		rows, err := s.db.Query(ctx, q, args...)
+		if err != nil {
 			return fmt.Errorf("report of batch %q: %w", batch, err)
 		}
-		if err := fn(r); err != nil {
-			return err
+		page, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ReportRow, error) {
+			var r ReportRow
+			err := row.Scan(&r.Path, &r.JobID, &r.Status, &r.Attempts, &r.RemoteID, &r.SHA256, &r.Size, &r.LastError, &r.FinishedAt)
+			return r, err
+		})
+		if err != nil {
+			return fmt.Errorf("report of batch %q: %w", batch, err)
 		}
+		for _, r := range page {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		if len(page) < reportPage {
+			return nil
+		}
+		args[2] = page[len(page)-1].JobID
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("report of batch %q: %w", batch, err)
-	}
-	return nil
 }
 
+// maxUUID is above every job id: the cursor of a first page.
+const maxUUID = "ffffffff-ffff-ffff-ffff-ffffffffffff"
+
 // BatchKeys calls fn with the idempotency key of each job of batch that has
-// one: what a resumed push needs to skip the files already accepted.
+// one: what a resumed push needs to skip the files already accepted. Keys
+// are read in pages, as Report's rows are.
 func (s *Store) BatchKeys(ctx context.Context, tenant, batch string, fn func(key string) error) error {
-	rows, err := s.db.Query(ctx, `SELECT idempotency_key FROM jobs
-		WHERE tenant = $2 AND batch = $1 AND idempotency_key IS NOT NULL`, batch, tenant)
-	if err != nil {
-		return fmt.Errorf("keys of batch %q: %w", batch, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
+	after := maxUUID
+	for {
+		rows, err := s.db.Query(ctx, `SELECT id::text, idempotency_key FROM jobs
+			WHERE tenant = $2 AND batch = $1 AND id < $3::uuid AND idempotency_key IS NOT NULL
+			ORDER BY id DESC LIMIT $4`, batch, tenant, after, reportPage)
+		if err != nil {
 			return fmt.Errorf("keys of batch %q: %w", batch, err)
 		}
-		if err := fn(k); err != nil {
-			return err
+		type idKey struct{ id, key string }
+		page, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (idKey, error) {
+			var k idKey
+			err := row.Scan(&k.id, &k.key)
+			return k, err
+		})
+		if err != nil {
+			return fmt.Errorf("keys of batch %q: %w", batch, err)
 		}
+		for _, k := range page {
+			if err := fn(k.key); err != nil {
+				return err
+			}
+		}
+		if len(page) < reportPage {
+			return nil
+		}
+		after = page[len(page)-1].id
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("keys of batch %q: %w", batch, err)
-	}
-	return nil
 }
 
 // CreateWithPath records a new QUEUED job like Create, with the path the

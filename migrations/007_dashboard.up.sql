@@ -4,10 +4,12 @@
 -- Failures grouped by reason: a FAILED job's last error with what varies
 -- from file to file (ids, quoted names, long numbers, hex digests) taken
 -- out. HTTP statuses and other short numbers stay: "HTTP 503" and
--- "HTTP 422" are different reasons.
+-- "HTTP 422" are different reasons. Runs of white space become one space
+-- (a group travels through HTML forms, which rewrite line ends).
 CREATE FUNCTION ferry_error_group(e text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT left(
+    SELECT left(btrim(
+        regexp_replace(
         regexp_replace(
         regexp_replace(
         regexp_replace(
@@ -16,6 +18,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
             '"[^"]*"', '"…"', 'g'),
             '[0-9a-fA-F]{16,}', '<hex>', 'g'),
             '[0-9]+\.[0-9]+|[0-9]{4,}', '<n>', 'g'),
+            '\s+', ' ', 'g')),
         300)
 $$;
 
@@ -44,7 +47,7 @@ CREATE INDEX jobs_batch_failures ON jobs (batch, error_group, finished_at)
 
 -- Delivered and failed in the last hour, by target and minute: the scan
 -- costs the last hour's finished jobs, not all of them.
-CREATE INDEX jobs_finished_at ON jobs (finished_at) INCLUDE (target, status)
+CREATE INDEX jobs_finished_at ON jobs (finished_at) INCLUDE (target, status, tenant)
     WHERE finished_at IS NOT NULL;
 
 -- Rate-limit answers (HTTP 429) of the last hour.

@@ -40,11 +40,13 @@ type config struct {
 	AckWait         time.Duration
 	LogFormat       string
 	// RateLimit is requests per second per API key; 0 is no limit.
-	RateLimit     float64
-	MetricsListen string
-	MetricsKey    string
-	TLSCert       string
-	TLSKey        string
+	RateLimit            float64
+	MaxConcurrentUploads int
+	ReportWriteTimeout   time.Duration
+	MetricsListen        string
+	MetricsKey           string
+	TLSCert              string
+	TLSKey               string
 
 	// env holds what was wrong with the environment's settings.
 	env envSettings
@@ -95,6 +97,8 @@ func (c *config) bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.AckWait, "ack-wait", e.duration("FERRY_ACK_WAIT", queue.AckWaitDefault, time.Second), "JetStream ack wait of the delivery consumers [FERRY_ACK_WAIT]")
 	fs.StringVar(&c.LogFormat, "log-format", e.oneOf("FERRY_LOG_FORMAT", "text", "text", "json"), "log format: text or json [FERRY_LOG_FORMAT]")
 	fs.Float64Var(&c.RateLimit, "rate-limit", e.rate("FERRY_RATE_LIMIT"), "requests per second each API key may make to one API process (token bucket; e.g. 20, or 600/m); 0 is no limit [FERRY_RATE_LIMIT]")
+	fs.IntVar(&c.MaxConcurrentUploads, "max-concurrent-uploads", e.integer("FERRY_MAX_CONCURRENT_UPLOADS", api.MaxConcurrentUploadsDefault, 1, 1<<20), "uploads one API process receives at once; more get 503 with Retry-After [FERRY_MAX_CONCURRENT_UPLOADS]")
+	fs.DurationVar(&c.ReportWriteTimeout, "report-write-timeout", e.duration("FERRY_REPORT_WRITE_TIMEOUT", api.ReportWriteTimeoutDefault, time.Second), "a report reader that takes nothing for this long is cut off [FERRY_REPORT_WRITE_TIMEOUT]")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", os.Getenv("FERRY_METRICS_LISTEN"), "serve /metrics on this address instead of the API's [FERRY_METRICS_LISTEN]")
 	fs.StringVar(&c.MetricsKey, "metrics-key", os.Getenv("FERRY_METRICS_KEY"), "bearer token /metrics requires; empty: none [FERRY_METRICS_KEY]")
 	fs.StringVar(&c.TLSCert, "tls-cert", os.Getenv("FERRY_TLS_CERT"), "PEM certificate (chain) to serve the API over HTTPS, with --tls-key [FERRY_TLS_CERT]")
@@ -205,6 +209,9 @@ func (c *config) check() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("log-format must be text or json")
+	}
+	if c.MaxConcurrentUploads < 1 {
+		return fmt.Errorf("max-concurrent-uploads must be at least 1")
 	}
 	if c.RateLimit < 0 {
 		return fmt.Errorf("rate-limit must not be negative")

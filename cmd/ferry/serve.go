@@ -83,7 +83,8 @@ func run(ctx context.Context, cfg config, r roles) error {
 	}
 	if r.api {
 		srv := api.New(api.Config{MaxUploadBytes: cfg.MaxUploadBytes, BodyIdleTimeout: cfg.BodyIdleTimeout,
-			RateLimit: cfg.RateLimit, MetricsKey: cfg.MetricsKey, NoMetrics: cfg.MetricsListen != ""}, api.Deps{
+			RateLimit: cfg.RateLimit, MetricsKey: cfg.MetricsKey, NoMetrics: cfg.MetricsListen != "",
+			MaxConcurrentUploads: cfg.MaxConcurrentUploads, ReportWriteTimeout: cfg.ReportWriteTimeout}, api.Deps{
 			Jobs: s.jobs, Keys: apikeys.NewCache(s.keys, apikeys.CacheTTLDefault), KeyAdmin: s.keys,
 			Audit: audit.NewStore(s.pool), Objects: s.objects, Enqueue: enq, Targets: s.targets,
 			Ready: map[string]api.Pinger{"postgres": s.pool, "nats": s.queue, "s3": s.objects},
@@ -93,13 +94,17 @@ func run(ctx context.Context, cfg config, r roles) error {
 		if err != nil {
 			return fmt.Errorf("listen: %w", err)
 		}
-		hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: readHeaderTimeout,
+		handler, err := withDashboard(srv.Handler(), log.With("component", "ui"))
+		if err != nil {
+			return err
+		}
+		hs := &http.Server{Handler: handler, ReadHeaderTimeout: readHeaderTimeout,
 			IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes}
 		scheme := "http"
 		if cfg.TLSCert != "" {
 			scheme = "https"
 		}
-		log.Info("API listening", "addr", scheme+"://"+ln.Addr().String(), "targets", s.targets.Names())
+		log.Info("API listening", "addr", scheme+"://"+ln.Addr().String(), "dashboard", scheme+"://"+ln.Addr().String()+"/ui/", "targets", s.targets.Names())
 		serveHTTP(ctx, &wg, errs, hs, ln, cfg)
 		if cfg.MetricsListen != "" {
 			mln, err := net.Listen("tcp", cfg.MetricsListen)
