@@ -35,6 +35,10 @@ cluster: stack build ## Start a loopback cluster (3 NATS R3, 4-drive MinIO, Post
 cluster-test: stack build ## The cluster proof: 1000 files while the stream leader, a MinIO drive, a worker and an API die for good (CLUSTER_FLAGS=...)
 	$(GO) run ./chaos -cluster -ferry $(BIN) $(CLUSTER_FLAGS)
 
+screenshots: stack ## Refresh the dashboard's screenshots in docs/screenshots (headless chromium)
+	@mkdir -p docs/screenshots
+	FERRY_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestDashboardInBrowser ./e2e
+
 bench: stack build ## Measure ferry against MinIO, Postgres and NATS side by side; table in bench-results/latest.md (BENCH_FLAGS=...)
 	@eval "$$(scripts/stack.sh env)"; $(GO) run ./bench -ferry $(BIN) -out bench-results/latest.md $(BENCH_FLAGS)
 
@@ -47,4 +51,4 @@ clean: ## Stop the MinIO started here and remove local state
 	@scripts/stack.sh down
 	rm -rf $(STATE) bin
 
-.PHONY: help build stack run test chaos cluster cluster-test bench lint clean
+.PHONY: help build stack run test chaos cluster cluster-test bench lint clean screenshots
