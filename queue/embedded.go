@@ -34,6 +34,16 @@ func StartEmbedded(dir, host string, port int) (*Embedded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
+	return StartEmbeddedWithToken(dir, host, port, token)
+}
+
+// StartEmbeddedWithToken is StartEmbedded with the token given: a server
+// restarted after losing its store takes back the clients of the one
+// before.
+func StartEmbeddedWithToken(dir, host string, port int, token string) (*Embedded, error) {
+	if len(token) < 32 {
+		return nil, fmt.Errorf("embedded nats: a token of at least 32 characters is required")
+	}
 	srv, err := server.NewServer(&server.Options{
 		ServerName:    "ferry-embedded",
 		Host:          host,
