@@ -66,6 +66,14 @@ type Config struct {
 	// on MaxInFlight. A Workfront entry without it joins the group of its
 	// instance (see targets.SharedLimiter).
 	LimitGroup string `yaml:"limit_group"`
+	// Rate is the most delivery requests per second to this target,
+	// shared by every worker process (0: unpaced). It adapts: a 429 or
+	// 503 lowers it for a while, successes raise it back slowly, never
+	// above Rate (see package rates).
+	Rate float64 `yaml:"rate"`
+	// Burst is how many requests may go at once after a quiet time (with
+	// Rate; default 1).
+	Burst int `yaml:"burst"`
 	// CredentialProbe is how often a target paused for refused
 	// credentials is probed (default 1m, doubling up to 15m while they
 	// stay refused).
@@ -142,6 +150,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("target %s: limit_group %q: use 1-64 letters, digits, '-' or '_'", c.Name, c.LimitGroup)
 	case c.LimitGroup != "" && c.MaxInFlight == 0:
 		return fmt.Errorf("target %s: limit_group %s needs max_in_flight, the cap its entries share", c.Name, c.LimitGroup)
+	case c.Rate < 0 || c.Burst < 0:
+		return fmt.Errorf("target %s: rate and burst must not be negative", c.Name)
+	case c.Burst > 0 && c.Rate == 0:
+		return fmt.Errorf("target %s: burst needs a rate", c.Name)
 	case c.CredentialProbe < time.Second:
 		return fmt.Errorf("target %s: credential_probe must be at least 1s", c.Name)
 	}
@@ -185,6 +197,7 @@ var commonKeys = map[string]bool{
 	"name": true, "kind": true, "max_attempts": true, "backoff": true,
 	"timeout": true, "concurrency": true, "params": true, "tenants": true,
 	"max_in_flight": true, "limit_group": true, "credential_probe": true,
+	"rate": true, "burst": true,
 }
 
 // AllowsTenant reports whether keys of tenant may use the target.
