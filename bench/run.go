@@ -27,6 +27,7 @@ var scenarios = []scenario{
 	{"memory", memoryScenario},
 	{"status", statusScenario},
 	{"latency", latencyScenario},
+	{"dashboard", dashboardScenario},
 }
 
 // run measures every scenario cfg asks for, prints the table and writes the
