@@ -2,6 +2,7 @@ package ui
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +25,10 @@ type page struct {
 	Flash   string
 	CSRF    string
 	Refresh int // milliseconds between live refreshes; 0 for none
+	// User is who the session's key speaks for; CanBulk whether its role
+	// may re-queue many jobs at once.
+	User    apitypes.Identity
+	CanBulk bool
 	Data    any
 }
 
@@ -33,6 +38,8 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, code int, name strin
 	t := u.pages[name]
 	if q != nil {
 		p.CSRF = q.session.csrf
+		p.User = q.session.who
+		p.CanBulk = q.session.who.Role != "uploader"
 	}
 	if p.Refresh == 0 && q != nil && name != "error" {
 		p.Refresh = int(u.cfg.Refresh / time.Millisecond)
@@ -105,37 +112,25 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		u.loginForm(w, r, http.StatusBadRequest, "Enter an API key.")
 		return
 	}
-	api, err := client.New("http://ferry.in-process", key, u.hc)
-	if err != nil {
-		u.loginForm(w, r, http.StatusBadRequest, "Enter an API key.")
-		return
-	}
-	// The API decides whether the key is good: any read it allows.
-	if _, err := api.Targets(withRemoteAddr(r.Context(), r.RemoteAddr)); err != nil {
+	// The API decides whether the key is good, and says whose it is.
+	var who apitypes.Identity
+	if err := u.getJSON(withRemoteAddr(r.Context(), r.RemoteAddr), key, "/v1/whoami", &who); err != nil {
 		var ce *client.Error
-		if errors.As(err, &ce) && ce.StatusCode == http.StatusUnauthorized {
-			u.loginForm(w, r, http.StatusUnauthorized, "This key is not valid (or was revoked).")
-			return
-		}
-		if !errors.As(err, &ce) || ce.StatusCode >= 500 {
+		switch {
+		case errors.As(err, &ce) && ce.StatusCode == http.StatusUnauthorized:
+			u.loginForm(w, r, http.StatusUnauthorized, "This key is not valid (or was revoked, or expired).")
+		case errors.As(err, &ce) && ce.StatusCode < 500:
+			u.loginForm(w, r, ce.StatusCode, ce.Message)
+		default:
 			u.log.Error("dashboard: login check failed", "err", err)
 			u.loginForm(w, r, http.StatusBadGateway, "The API could not check the key; try again.")
-			return
 		}
+		return
 	}
-	tok, _ := u.sessions.create(key, keyLabel(key))
+	tok, _ := u.sessions.create(key, who)
 	setCookie(w, r, loginCookie, "", -1)
 	setCookie(w, r, sessionCookie, tok, int(u.cfg.SessionTTL/time.Second))
 	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
-}
-
-// keyLabel is what the header shows of a key: its first characters, as
-// key listings do, never the secret.
-func keyLabel(key string) string {
-	if len(key) > 8 {
-		return key[:8] + "…"
-	}
-	return "key"
 }
 
 func (u *UI) logout(w http.ResponseWriter, q *request) {
@@ -224,23 +219,9 @@ func (u *UI) overview(w http.ResponseWriter, q *request) {
 // server reports it (state, reason, since); a server that reports none
 // leaves every target "ok".
 func (u *UI) targetStates(q *request) (map[string]targetState, error) {
-	req, err := http.NewRequestWithContext(q.ctx(), http.MethodGet, "http://ferry.in-process/v1/targets", nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+q.session.key)
-	resp, err := u.hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return nil, &client.Error{StatusCode: resp.StatusCode, Message: string(msg)}
-	}
 	var out struct{ Targets []targetState }
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return nil, fmt.Errorf("GET /v1/targets: %w", err)
+	if err := u.getJSON(q.ctx(), q.session.key, "/v1/targets", &out); err != nil {
+		return nil, err
 	}
 	m := map[string]targetState{}
 	for _, t := range out.Targets {
@@ -437,4 +418,31 @@ func (u *UI) jobAction(w http.ResponseWriter, q *request) {
 		return
 	}
 	u.done(w, q, "/ui/jobs/"+url.PathEscape(id), fmt.Sprintf("Job %s (%s).", verb, job.Status))
+}
+
+// getJSON reads an API route the client package has no method for, with
+// key, into out. Error answers are *client.Error, as the client's.
+func (u *UI) getJSON(ctx context.Context, key, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://ferry.in-process"+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := u.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e apitypes.Error
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if json.Unmarshal(b, &e) != nil || e.Error.Message == "" {
+			e.Error.Message = http.StatusText(resp.StatusCode)
+		}
+		return &client.Error{StatusCode: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	return nil
 }
