@@ -2,6 +2,7 @@ package ui
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -148,10 +149,10 @@ type targetRow struct {
 	Activity apitypes.TargetActivity
 }
 
-// targetState is what GET /v1/targets says of a target's health, when
-// the server reports it.
+// targetState is a target as GET /v1/targets lists it, with its health
+// when the server reports it (state, reason, since).
 type targetState struct {
-	Name   string     `json:"name"`
+	apitypes.Target
 	State  string     `json:"state"`
 	Reason string     `json:"reason"`
 	Since  *time.Time `json:"since"`
@@ -169,12 +170,7 @@ const overviewBatches = 50
 
 func (u *UI) overview(w http.ResponseWriter, q *request) {
 	ctx := q.ctx()
-	ts, err := q.api.Targets(ctx)
-	if err != nil {
-		u.apiError(w, q, err)
-		return
-	}
-	states, err := u.targetStates(q)
+	ts, err := u.targetStates(q)
 	if err != nil {
 		u.apiError(w, q, err)
 		return
@@ -190,12 +186,9 @@ func (u *UI) overview(w http.ResponseWriter, q *request) {
 	}
 	var d overviewData
 	for _, t := range ts {
-		row := targetRow{Target: t, State: "ok", Activity: byTarget[t.Name]}
+		row := targetRow{Target: t.Target, State: cmp.Or(t.State, "ok"), Reason: t.Reason, Since: t.Since, Activity: byTarget[t.Name]}
 		if row.Activity.PerMinute == nil {
 			row.Activity.PerMinute = make([]int64, act.WindowSeconds/60)
-		}
-		if st, ok := states[t.Name]; ok && st.State != "" {
-			row.State, row.Reason, row.Since = st.State, st.Reason, st.Since
 		}
 		d.Targets = append(d.Targets, row)
 	}
@@ -215,19 +208,15 @@ func (u *UI) overview(w http.ResponseWriter, q *request) {
 	u.render(w, q.r, http.StatusOK, "overview", q, page{Title: "Overview", Nav: "overview", Data: d})
 }
 
-// targetStates reads the targets' health from GET /v1/targets as the
-// server reports it (state, reason, since); a server that reports none
-// leaves every target "ok".
-func (u *UI) targetStates(q *request) (map[string]targetState, error) {
+// targetStates reads the targets with their health from GET /v1/targets
+// as the server reports it (state, reason, since); a target reported
+// without a state is "ok".
+func (u *UI) targetStates(q *request) ([]targetState, error) {
 	var out struct{ Targets []targetState }
 	if err := u.getJSON(q.ctx(), q.session.key, "/v1/targets", &out); err != nil {
 		return nil, err
 	}
-	m := map[string]targetState{}
-	for _, t := range out.Targets {
-		m[t.Name] = t
-	}
-	return m, nil
+	return out.Targets, nil
 }
 
 type batchData struct {
