@@ -25,6 +25,7 @@ import (
 	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/audit"
 	"github.com/ferry-relay/ferry/jobs"
+	"github.com/ferry-relay/ferry/rates"
 	"github.com/ferry-relay/ferry/storage"
 	"github.com/ferry-relay/ferry/targets"
 )
@@ -131,8 +132,14 @@ type Server struct {
 	objects ObjectStore
 	enqueue Enqueuer
 	targets targets.Set
+	rates   TargetRates
 	ready   map[string]Pinger
 	log     *slog.Logger
+}
+
+// TargetRates reports the targets' current request rates (package rates).
+type TargetRates interface {
+	Current(ctx context.Context) (map[string]rates.State, error)
 }
 
 // Deps are the server's collaborators.
@@ -146,6 +153,9 @@ type Deps struct {
 	Objects ObjectStore
 	Enqueue Enqueuer
 	Targets targets.Set
+	// Rates, when set, adds each paced target's current rate to
+	// GET /v1/targets.
+	Rates TargetRates
 	// Ready are the dependencies /readyz checks, by name.
 	Ready map[string]Pinger
 	Log   *slog.Logger
@@ -167,7 +177,7 @@ func New(cfg Config, d Deps) *Server {
 	}
 	return &Server{cfg: cfg, jobs: d.Jobs, keys: d.Keys, admin: d.KeyAdmin, audit: d.Audit,
 		limits: newLimiters(cfg.RateLimit, cfg.RateBurst), uploads: make(uploadSlots, cfg.MaxConcurrentUploads), objects: d.Objects, enqueue: d.Enqueue,
-		targets: d.Targets, ready: d.Ready, log: d.Log}
+		targets: d.Targets, rates: d.Rates, ready: d.Ready, log: d.Log}
 }
 
 // Handler returns the API's routes.
@@ -271,7 +281,15 @@ func MetricsHandler(key string) http.Handler {
 	})
 }
 
-func (s *Server) listTargets(w http.ResponseWriter, _ *http.Request, key apikeys.Key) {
+func (s *Server) listTargets(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
+	var current map[string]rates.State
+	if s.rates != nil {
+		var err error
+		if current, err = s.rates.Current(r.Context()); err != nil {
+			s.internal(w, r, err)
+			return
+		}
+	}
 	out := []apitypes.Target{}
 	for _, name := range s.targets.Names() {
 		t := s.targets[name]
@@ -281,6 +299,17 @@ func (s *Server) listTargets(w http.ResponseWriter, _ *http.Request, key apikeys
 		v := apitypes.Target{Name: t.Name, Kind: t.Kind, MaxAttempts: t.MaxAttempts, Concurrency: t.Concurrency}
 		if sl, ok := t.Deliverer.(targets.SizeLimiter); ok {
 			v.MaxFileBytes = sl.MaxFileBytes()
+		}
+		if t.Rate > 0 {
+			// Until a worker first paces it, the rate is the configured one.
+			v.Rate = &apitypes.TargetRate{Current: t.Rate, Max: t.Rate, Burst: max(t.Burst, 1)}
+			if st, ok := current[t.Name]; ok {
+				v.Rate.Current, v.Rate.Burst = st.Rate, st.Burst
+				if !st.Lowered.IsZero() {
+					lowered := st.Lowered
+					v.Rate.LoweredAt = &lowered
+				}
+			}
 		}
 		out = append(out, v)
 	}

@@ -9,6 +9,8 @@
 // GET /v1/openapi.json describes the same shapes.
 package apitypes
 
+import "time"
+
 // Error is the body of every error answer:
 // {"error":{"code":"...","message":"..."}}.
 type Error struct {
@@ -34,6 +36,21 @@ type Target struct {
 	// MaxFileBytes is the target's size limit, 0 (left out) when it has
 	// none.
 	MaxFileBytes int64 `json:"max_file_bytes,omitempty"`
+	// Rate is the target's request rate shared by every worker process,
+	// left out when it has no `rate`.
+	Rate *TargetRate `json:"rate,omitempty"`
+}
+
+// TargetRate is a target's adaptive request rate: a 429 or 503 lowers
+// Current below Max for a while, successes raise it back slowly.
+type TargetRate struct {
+	// Current is the requests per second allowed right now.
+	Current float64 `json:"current"`
+	// Max is the configured `rate`.
+	Max   float64 `json:"max"`
+	Burst int     `json:"burst"`
+	// LoweredAt is when a 429 or 503 last lowered it; absent if never.
+	LoweredAt *time.Time `json:"lowered_at,omitempty"`
 }
 
 // TargetList is the body of GET /v1/targets.

@@ -73,6 +73,8 @@ type Config struct {
 	Rand func() float64
 	// Now returns the current time; nil uses time.Now.
 	Now func() time.Time
+	// Rates, when set, paces the targets that have a `rate` (rate.go).
+	Rates Rates
 }
 
 // WithDefaults returns c with unset fields at their defaults.
@@ -103,6 +105,7 @@ type Worker struct {
 	log     *slog.Logger
 
 	breakers map[string]*Breaker
+	pacer    *pacer
 }
 
 // New returns a worker.
@@ -111,6 +114,9 @@ func New(cfg Config, js JobStore, os ObjectStore, q Queue, ts targets.Set, log *
 		breakers: map[string]*Breaker{}}
 	for name := range ts {
 		w.breakers[name] = NewBreaker(BreakerConfig{}, w.cfg.Now)
+	}
+	if cfg.Rates != nil {
+		w.pacer = newPacer(cfg.Rates, log)
 	}
 	return w
 }
@@ -328,10 +334,17 @@ func (w *Worker) handle(ctx context.Context, t *targets.Target, msg jetstream.Ms
 // attempt runs the connector with a heartbeat that renews the lease and the
 // message's ack deadline.
 func (w *Worker) attempt(ctx context.Context, t *targets.Target, job jobs.Job, owner string, msg jetstream.Msg) (targets.Result, error) {
-	actx, cancel := context.WithTimeoutCause(ctx, t.Timeout, fmt.Errorf("attempt timed out after %s", t.Timeout))
-	defer cancel()
-	stop := w.heartbeat(actx, cancel, job.ID, owner, msg)
+	// The heartbeat runs while the attempt waits for the target's rate
+	// too; the attempt's timeout starts when the request may go.
+	hctx, hcancel := context.WithCancel(ctx)
+	defer hcancel()
+	stop := w.heartbeat(hctx, hcancel, job.ID, owner, msg)
 	defer stop()
+	if err := w.pacer.wait(hctx, t); err != nil {
+		return targets.Result{}, err
+	}
+	actx, cancel := context.WithTimeoutCause(hctx, t.Timeout, fmt.Errorf("attempt timed out after %s", t.Timeout))
+	defer cancel()
 
 	d := targets.NewDelivery(
 		func(ctx context.Context) (io.ReadCloser, error) { return w.objects.Open(ctx, job.ObjectKey) },
@@ -349,6 +362,7 @@ func (w *Worker) attempt(ctx context.Context, t *targets.Target, job jobs.Job, o
 		d.Checkpoint = job.Checkpoint
 	}
 	res, err := t.Deliverer.Deliver(actx, d)
+	w.pacer.observe(t, err)
 	if err != nil && actx.Err() != nil && ctx.Err() == nil {
 		// The attempt's own deadline or a lost lease: say which.
 		err = fmt.Errorf("%w (%w)", context.Cause(actx), err)
@@ -421,6 +435,9 @@ func (w *Worker) decide(ctx context.Context, t *targets.Target, job jobs.Job, re
 	wait := t.Backoff.Delay(job.Attempts, w.cfg.Rand)
 	if te.RetryAfter > wait {
 		wait = te.RetryAfter
+	}
+	if limit := t.MaxRetryAfter; limit > 0 && wait > limit {
+		wait = limit // a target may not park a job for centuries
 	}
 	f.Status, f.Outcome, f.NextAttemptAt = jobs.StatusRetrying, jobs.OutcomeRetry, now.Add(wait)
 	return decision{Finish: f, breaks: true}

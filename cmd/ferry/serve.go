@@ -16,6 +16,7 @@ import (
 	"github.com/ferry-relay/ferry/audit"
 	"github.com/ferry-relay/ferry/election"
 	"github.com/ferry-relay/ferry/jobs"
+	"github.com/ferry-relay/ferry/rates"
 	"github.com/ferry-relay/ferry/sweeper"
 	"github.com/ferry-relay/ferry/worker"
 )
@@ -63,6 +64,7 @@ func run(ctx context.Context, cfg config, r roles) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	enq := jobs.NewEnqueuer(s.jobs, s.queue, log.With("component", "enqueue"))
+	targetRates := rates.NewStore(s.pool, rates.Config{})
 	// One process of the installation scans the bucket and applies
 	// retention; every process repairs jobs.
 	elector := election.New(s.pool, 0, log.With("component", "election"))
@@ -74,7 +76,7 @@ func run(ctx context.Context, cfg config, r roles) error {
 	wg.Go(func() { sw.Run(swCtx) })
 
 	if r.worker {
-		w := worker.New(worker.Config{ShutdownGrace: cfg.ShutdownGrace, Lease: cfg.Lease}, s.jobs, s.objects, s.queue, s.targets, log.With("component", "worker"))
+		w := worker.New(worker.Config{ShutdownGrace: cfg.ShutdownGrace, Lease: cfg.Lease, Rates: targetRates}, s.jobs, s.objects, s.queue, s.targets, log.With("component", "worker"))
 		wg.Go(func() {
 			if err := w.Run(ctx); err != nil {
 				errs <- err
@@ -86,7 +88,7 @@ func run(ctx context.Context, cfg config, r roles) error {
 			RateLimit: cfg.RateLimit, MetricsKey: cfg.MetricsKey, NoMetrics: cfg.MetricsListen != "",
 			MaxConcurrentUploads: cfg.MaxConcurrentUploads, ReportWriteTimeout: cfg.ReportWriteTimeout}, api.Deps{
 			Jobs: s.jobs, Keys: apikeys.NewCache(s.keys, apikeys.CacheTTLDefault), KeyAdmin: s.keys,
-			Audit: audit.NewStore(s.pool), Objects: s.objects, Enqueue: enq, Targets: s.targets,
+			Audit: audit.NewStore(s.pool), Objects: s.objects, Enqueue: enq, Targets: s.targets, Rates: targetRates,
 			Ready: map[string]api.Pinger{"postgres": s.pool, "nats": s.queue, "s3": s.objects},
 			Log:   log.With("component", "api"),
 		})
