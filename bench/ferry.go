@@ -57,10 +57,10 @@ type ferryProc struct {
 func (e *env) startFerry(ctx context.Context, pool *pgxpool.Pool, dbURL string, o ferryOpts) (*ferryProc, error) {
 	key := o.key
 	if key == "" {
+		// Key names are unique, and one run starts ferry several times on
+		// the same database: a key of its own for each start.
 		var err error
-		// Key names are unique: a database may serve several processes
-		// in turn (the memory scenario starts a fresh ferry per pass).
-		if key, err = apikeys.NewStore(pool).Create(ctx, fmt.Sprintf("bench-%d", time.Now().UnixNano())); err != nil {
+		if key, err = apikeys.NewStore(pool).Create(ctx, fmt.Sprintf("bench-%d-%d", os.Getpid(), e.starts.Add(1))); err != nil {
 			return nil, err
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ferry-relay/ferry/fakes/sink"
+	"github.com/ferry-relay/ferry/queue"
 	"github.com/ferry-relay/ferry/storage"
 )
 
@@ -41,10 +42,12 @@ type cluster struct {
 	dir  string
 	host string // hostname, part of a worker's id
 
-	pg          *postgres
-	dbURL       string
-	nats        []*process // nats[i] is the server named n<i+1> on a cluster
-	natsAddrs   []string
+	pg        *postgres
+	dbURL     string
+	nats      []*process // nats[i] is the server named n<i+1> on a cluster
+	natsAddrs []string
+	// natsToken is the single embedded server's token ("" for a cluster).
+	natsToken   string
 	minio       *process
 	minioDrives []string
 	s3          storage.Config
@@ -83,6 +86,9 @@ func (c *cluster) natsURL() string {
 	urls := make([]string, len(c.natsAddrs))
 	for i, a := range c.natsAddrs {
 		urls[i] = "nats://" + a
+		if c.natsToken != "" {
+			urls[i] = "nats://" + c.natsToken + "@" + a
+		}
 	}
 	return strings.Join(urls, ",")
 }
@@ -264,6 +270,14 @@ func (c *cluster) startNATS() error {
 					node.routes = append(node.routes, "nats://"+r)
 				}
 			}
+		}
+		if node == nil {
+			// A single server is ferry's embedded one: it wants its token.
+			token, err := queue.EmbeddedToken(dir)
+			if err != nil {
+				return err
+			}
+			c.natsToken = token
 		}
 		p, err := natsdProcess(c.natsAddrs[i], dir, logPath, node)
 		if err != nil {

@@ -77,7 +77,7 @@ func runNATSD(addr, dir string, node *natsdNode) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(os.Stderr, "natsd: listening on", srv.URL(), "store", dir)
+	fmt.Fprintln(os.Stderr, "natsd: listening on", srv.Addr(), "store", dir)
 	<-ctx.Done()
 	srv.Shutdown()
 	return nil

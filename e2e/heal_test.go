@@ -58,11 +58,16 @@ func TestQueueRebuiltAfterNATSLosesItsStore(t *testing.T) {
 		t.Fatalf("stream holds %d messages (%v), want 12", n, err)
 	}
 
+	token, err := queue.EmbeddedToken(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv.Shutdown()
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
-	srv, err = queue.StartEmbedded(dir, "127.0.0.1", port)
+	// The store is lost; the clients' credentials are not.
+	srv, err = queue.StartEmbeddedWithToken(dir, "127.0.0.1", port, token)
 	if err != nil {
 		t.Fatal(err)
 	}

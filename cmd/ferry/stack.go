@@ -92,7 +92,7 @@ func openStack(ctx context.Context, cfg config, log *slog.Logger, embed bool) (*
 			return nil, err
 		}
 		natsURL = s.embedded.URL()
-		log.Info("embedded NATS server started", "url", natsURL, "store", dir)
+		log.Info("embedded NATS server started (clients need its token, kept in the store)", "addr", s.embedded.Addr(), "store", dir)
 	} else if natsURL == "" {
 		natsURL = natsURLDefault
 	}
