@@ -85,6 +85,8 @@ type Server struct {
 	objects ObjectStore
 	enqueue Enqueuer
 	targets targets.Set
+	states  TargetStates
+	slots   SlotCounter
 	ready   map[string]Pinger
 	log     *slog.Logger
 }
@@ -96,6 +98,12 @@ type Deps struct {
 	Objects ObjectStore
 	Enqueue Enqueuer
 	Targets targets.Set
+	// States is where workers share each target's state; nil shows
+	// every target ok.
+	States TargetStates
+	// Slots counts the slots of shared concurrency caps in use; nil
+	// leaves in_flight out.
+	Slots SlotCounter
 	// Ready are the dependencies /readyz checks, by name.
 	Ready map[string]Pinger
 	Log   *slog.Logger
@@ -110,7 +118,7 @@ func New(cfg Config, d Deps) *Server {
 		cfg.BodyIdleTimeout = BodyIdleTimeoutDefault
 	}
 	return &Server{cfg: cfg, jobs: d.Jobs, keys: d.Keys, objects: d.Objects, enqueue: d.Enqueue,
-		targets: d.Targets, ready: d.Ready, log: d.Log}
+		targets: d.Targets, states: d.States, slots: d.Slots, ready: d.Ready, log: d.Log}
 }
 
 // Handler returns the API's routes.
@@ -129,6 +137,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/jobs/{id}/retry", s.auth(s.retryJob))
 	mux.Handle("POST /v1/jobs/{id}/cancel", s.auth(s.cancelJob))
 	mux.Handle("GET /v1/targets", s.auth(s.listTargets))
+	mux.Handle("POST /v1/targets/{name}/resume", s.auth(s.resumeTarget))
 	s.batchRoutes(mux)
 	s.requeueRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -196,19 +205,6 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		status[name] = "ok"
 	}
 	writeJSON(w, code, status)
-}
-
-func (s *Server) listTargets(w http.ResponseWriter, _ *http.Request, _ apikeys.Key) {
-	out := []apitypes.Target{}
-	for _, name := range s.targets.Names() {
-		t := s.targets[name]
-		v := apitypes.Target{Name: t.Name, Kind: t.Kind, MaxAttempts: t.MaxAttempts, Concurrency: t.Concurrency}
-		if sl, ok := t.Deliverer.(targets.SizeLimiter); ok {
-			v.MaxFileBytes = sl.MaxFileBytes()
-		}
-		out = append(out, v)
-	}
-	writeJSON(w, http.StatusOK, apitypes.TargetList{Targets: out})
 }
 
 // internal answers 500 and logs the cause, which the client never sees.

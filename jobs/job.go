@@ -98,6 +98,9 @@ type Attempt struct {
 	Outcome    string
 	HTTPStatus int
 	Error      string
+	// Uncertain says why the attempt repeated a creating step that may
+	// have landed unheard; empty for most.
+	Uncertain string `json:"uncertain,omitempty"`
 	// DurationMS is how long the attempt took, once finished.
 	DurationMS int64
 }
@@ -136,6 +139,8 @@ type Filter struct {
 	Status Status
 	Target string
 	Batch  string
+	// Uncertain keeps the jobs with an attempt marked uncertain.
+	Uncertain bool
 	// Limit is the page size (1-1000, default 100).
 	Limit int
 	// Cursor is the id of the last job of the previous page.
