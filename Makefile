@@ -29,6 +29,16 @@ test: stack ## Run every test, with the race detector, against real Postgres, NA
 chaos: stack build ## Push 3000 files through ferry while killing workers, API, NATS, Postgres, MinIO; 0 lost or stuck (CHAOS_FLAGS=...)
 	$(GO) run ./chaos -ferry $(BIN) $(CHAOS_FLAGS)
 
+cluster: stack build ## Start a loopback cluster (3 NATS R3, 4-drive MinIO, Postgres, 2 API behind a proxy, 3 workers) under .ferry/cluster; Ctrl-C stops
+	$(GO) run ./chaos -up -ferry $(BIN) -dir $(STATE)/cluster $(CLUSTER_FLAGS)
+
+cluster-test: stack build ## The cluster proof: 1000 files while the stream leader, a MinIO drive, a worker and an API die for good (CLUSTER_FLAGS=...)
+	$(GO) run ./chaos -cluster -ferry $(BIN) $(CLUSTER_FLAGS)
+
+screenshots: stack ## Refresh the dashboard's screenshots in docs/screenshots (headless chromium)
+	@mkdir -p docs/screenshots
+	FERRY_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestDashboardInBrowser ./e2e
+
 bench: stack build ## Measure ferry against MinIO, Postgres and NATS side by side; table in bench-results/latest.md (BENCH_FLAGS=...)
 	@eval "$$(scripts/stack.sh env)"; $(GO) run ./bench -ferry $(BIN) -out bench-results/latest.md $(BENCH_FLAGS)
 
@@ -41,4 +51,4 @@ clean: ## Stop the MinIO started here and remove local state
 	@scripts/stack.sh down
 	rm -rf $(STATE) bin
 
-.PHONY: help build stack run test chaos bench lint clean
+.PHONY: help build stack run test chaos cluster cluster-test bench lint clean screenshots

@@ -14,20 +14,22 @@ import (
 
 	"github.com/ferry-relay/ferry/apikeys"
 	"github.com/ferry-relay/ferry/apitypes"
+	"github.com/ferry-relay/ferry/audit"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/targets"
 )
 
 // BatchStore is what the API needs of the job store for batches.
 type BatchStore interface {
-	ByBatchKey(ctx context.Context, batch, key string) (jobs.Job, error)
+	ByBatchKey(ctx context.Context, tenant, batch, key string) (jobs.Job, error)
 	CreateBatch(ctx context.Context, b jobs.Batch, apiKeyID int64) (jobs.Batch, bool, error)
-	Batch(ctx context.Context, name string) (jobs.Batch, error)
-	BatchSummary(ctx context.Context, name string) (jobs.BatchSummary, error)
-	ListBatches(ctx context.Context, cursor string, limit int) (jobs.BatchPage, error)
-	Report(ctx context.Context, batch string, status jobs.Status, fn func(jobs.ReportRow) error) error
-	BatchKeys(ctx context.Context, batch string, fn func(key string) error) error
-	RequeueFailed(ctx context.Context, f jobs.RequeueFilter, chunk func([]jobs.Ref)) (int, error)
+	Batch(ctx context.Context, tenant, name string) (jobs.Batch, error)
+	BatchSummary(ctx context.Context, tenant, name string) (jobs.BatchSummary, error)
+	ListBatches(ctx context.Context, scope jobs.Scope, cursor string, limit int) (jobs.BatchPage, error)
+	Report(ctx context.Context, tenant, batch string, status jobs.Status, fn func(jobs.ReportRow) error) error
+	BatchKeys(ctx context.Context, tenant, batch string, fn func(key string) error) error
+	RequeueFailed(ctx context.Context, scope jobs.Scope, f jobs.RequeueFilter, chunk func([]jobs.Ref)) (int, error)
+	DashboardStore
 }
 
 // maxJSONBody bounds the JSON body of a request that is not an upload.
@@ -40,16 +42,16 @@ const maxJSONBody = 1 << 20
 //	GET  /v1/batches/{name}               the summary: counts and bytes by status, rate, ETA
 //	GET  /v1/batches/{name}/report        one row per file (?format=csv|json, ?status=)
 //	GET  /v1/batches/{name}/keys          the idempotency keys accepted, one per line
-//	POST /v1/batches/{name}/retry         re-queue the FAILED jobs (?error= or {"error":...})
+//	POST /v1/batches/{name}/retry         re-queue the FAILED jobs (?error=, ?error_group= or {"error":..., "error_group":...})
 //	POST /v1/targets/{name}/check         would uploads with these params be accepted?
 func (s *Server) batchRoutes(mux *http.ServeMux) {
-	mux.Handle("POST /v1/batches", s.auth(s.createBatch))
-	mux.Handle("GET /v1/batches", s.auth(s.listBatches))
-	mux.Handle("GET /v1/batches/{name}", s.auth(s.getBatch))
-	mux.Handle("GET /v1/batches/{name}/report", s.auth(s.batchReport))
-	mux.Handle("GET /v1/batches/{name}/keys", s.auth(s.batchKeys))
-	mux.Handle("POST /v1/batches/{name}/retry", s.auth(s.retryBatch))
-	mux.Handle("POST /v1/targets/{name}/check", s.auth(s.checkTarget))
+	mux.Handle("POST /v1/batches", s.auth(apikeys.PermUpload, s.createBatch))
+	mux.Handle("GET /v1/batches", s.auth(apikeys.PermRead, s.listBatches))
+	mux.Handle("GET /v1/batches/{name}", s.auth(apikeys.PermRead, s.getBatch))
+	mux.Handle("GET /v1/batches/{name}/report", s.auth(apikeys.PermRead, s.batchReport))
+	mux.Handle("GET /v1/batches/{name}/keys", s.auth(apikeys.PermRead, s.batchKeys))
+	mux.Handle("POST /v1/batches/{name}/retry", s.auth(apikeys.PermBulk, s.retryBatch))
+	mux.Handle("POST /v1/targets/{name}/check", s.auth(apikeys.PermRead, s.checkTarget))
 }
 
 // decodeJSON reads a small JSON body into v, refusing unknown fields. An
@@ -74,7 +76,12 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request, key apikeys
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	if _, err := s.target(b.Target); err != nil {
+	if in.Tenant != "" && in.Tenant != key.Tenant {
+		s.fail(w, r, otherTenant(key))
+		return
+	}
+	b.Tenant = key.Tenant
+	if _, err := s.target(key, b.Target); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -85,6 +92,7 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request, key apikeys
 	case err != nil:
 		s.internal(w, r, err)
 	case created:
+		s.audited(r.Context(), key, audit.ActionBatchCreate, out.Name, map[string]any{"target": out.Target, "params": out.Params})
 		w.Header().Set("Location", wireBatch(out).URL)
 		writeJSON(w, http.StatusCreated, wireBatch(out))
 	default:
@@ -92,7 +100,12 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request, key apikeys
 	}
 }
 
-func (s *Server) listBatches(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
+func (s *Server) listBatches(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
+	scope, err := s.scope(r, key)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	q := r.URL.Query()
 	limit := 0
 	if v := q.Get("limit"); v != "" {
@@ -103,7 +116,7 @@ func (s *Server) listBatches(w http.ResponseWriter, r *http.Request, _ apikeys.K
 		}
 		limit = n
 	}
-	page, err := s.jobs.ListBatches(r.Context(), q.Get("cursor"), limit)
+	page, err := s.jobs.ListBatches(r.Context(), scope, q.Get("cursor"), limit)
 	if err != nil {
 		s.internal(w, r, err)
 		return
@@ -111,8 +124,13 @@ func (s *Server) listBatches(w http.ResponseWriter, r *http.Request, _ apikeys.K
 	writeJSON(w, http.StatusOK, wireBatchPage(page))
 }
 
-func (s *Server) getBatch(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
-	sum, err := s.jobs.BatchSummary(r.Context(), r.PathValue("name"))
+func (s *Server) getBatch(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
+	tenant, err := s.tenantOf(r, key)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	sum, err := s.jobs.BatchSummary(r.Context(), tenant, r.PathValue("name"))
 	if err != nil {
 		s.batchError(w, r, err)
 		return
@@ -124,8 +142,13 @@ func (s *Server) getBatch(w http.ResponseWriter, r *http.Request, _ apikeys.Key)
 // are written as they are read: a report of a million files never sits in
 // memory. A failure midway aborts the response, so a client never takes a
 // truncated report for a whole one.
-func (s *Server) batchReport(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
+func (s *Server) batchReport(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
 	name := r.PathValue("name")
+	tenant, err := s.tenantOf(r, key)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	q := r.URL.Query()
 	format := q.Get("format")
 	if format == "" {
@@ -140,12 +163,15 @@ func (s *Server) batchReport(w http.ResponseWriter, r *http.Request, _ apikeys.K
 		writeError(w, http.StatusBadRequest, "bad_request", "unknown status "+strconv.Quote(string(status)))
 		return
 	}
-	if _, err := s.jobs.BatchSummary(r.Context(), name); err != nil {
+	if _, err := s.jobs.BatchSummary(r.Context(), tenant, name); err != nil {
 		s.batchError(w, r, err)
 		return
 	}
 	var write func(jobs.ReportRow) error
 	var end func() error
+	dw := newDeadlineWriter(w, s.cfg.ReportWriteTimeout)
+	defer dw.done()
+	w = dw
 	switch format {
 	case "csv":
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
@@ -157,8 +183,8 @@ func (s *Server) batchReport(w http.ResponseWriter, r *http.Request, _ apikeys.K
 			if row.FinishedAt != nil {
 				finished = row.FinishedAt.UTC().Format(time.RFC3339)
 			}
-			return cw.Write([]string{row.Path, row.JobID, string(row.Status), strconv.Itoa(row.Attempts),
-				row.RemoteID, row.SHA256, strconv.FormatInt(row.Size, 10), row.LastError, finished})
+			return cw.Write([]string{csvSafe(row.Path), row.JobID, string(row.Status), strconv.Itoa(row.Attempts),
+				csvSafe(row.RemoteID), row.SHA256, strconv.FormatInt(row.Size, 10), csvSafe(row.LastError), finished})
 		}
 		end = func() error { cw.Flush(); return cw.Error() }
 	case "json":
@@ -184,7 +210,7 @@ func (s *Server) batchReport(w http.ResponseWriter, r *http.Request, _ apikeys.K
 		}
 	}
 	w.WriteHeader(http.StatusOK)
-	err := s.jobs.Report(r.Context(), name, status, write)
+	err = s.jobs.Report(r.Context(), tenant, name, status, write)
 	if err == nil {
 		err = end()
 	}
@@ -195,15 +221,23 @@ func (s *Server) batchReport(w http.ResponseWriter, r *http.Request, _ apikeys.K
 
 // batchKeys streams the idempotency keys of the batch's jobs, one per
 // line.
-func (s *Server) batchKeys(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
+func (s *Server) batchKeys(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
 	name := r.PathValue("name")
-	if _, err := s.jobs.BatchSummary(r.Context(), name); err != nil {
+	tenant, err := s.tenantOf(r, key)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, err := s.jobs.BatchSummary(r.Context(), tenant, name); err != nil {
 		s.batchError(w, r, err)
 		return
 	}
+	dw := newDeadlineWriter(w, s.cfg.ReportWriteTimeout)
+	defer dw.done()
+	w = dw
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
-	err := s.jobs.BatchKeys(r.Context(), name, func(k string) error {
+	err = s.jobs.BatchKeys(r.Context(), tenant, name, func(k string) error {
 		_, err := io.WriteString(w, k+"\n")
 		return err
 	})
@@ -221,8 +255,13 @@ func (s *Server) abort(r *http.Request, err error) {
 	panic(http.ErrAbortHandler)
 }
 
-func (s *Server) retryBatch(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
+func (s *Server) retryBatch(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
 	name := r.PathValue("name")
+	tenant, err := s.tenantOf(r, key)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	f := jobs.RequeueFilter{Error: r.URL.Query().Get("error")}
 	var body apitypes.BatchRetryRequest
 	if err := decodeJSON(r, &body); err != nil {
@@ -232,29 +271,33 @@ func (s *Server) retryBatch(w http.ResponseWriter, r *http.Request, _ apikeys.Ke
 	if body.Error != "" {
 		f.Error = body.Error
 	}
-	if _, err := s.jobs.BatchSummary(r.Context(), name); err != nil {
+	f.ErrorGroup = body.ErrorGroup
+	if v, ok := r.URL.Query()["error_group"]; ok && f.ErrorGroup == nil {
+		f.ErrorGroup = &v[0]
+	}
+	if _, err := s.jobs.BatchSummary(r.Context(), tenant, name); err != nil {
 		s.batchError(w, r, err)
 		return
 	}
 	f.Batch = name
-	s.requeue(w, r, f)
+	s.requeue(w, r, key, jobs.InTenant(tenant), audit.ActionBatchRequeue, f)
 }
 
 // checkTarget runs the target's own checks on parameters (and a size)
 // without uploading: push --dry-run uses it.
-func (s *Server) checkTarget(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
+func (s *Server) checkTarget(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
 	var req apitypes.CheckRequest
 	if err := decodeJSON(r, &req); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	form := uploadForm{target: r.PathValue("name"), batch: req.Batch, params: map[string]string{}}
+	form := uploadForm{key: key, target: r.PathValue("name"), batch: req.Batch, params: map[string]string{}}
 	maps.Copy(form.params, req.Params)
 	if err := s.applyBatch(r.Context(), &form); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	t, err := s.target(form.target)
+	t, err := s.target(key, form.target)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -290,7 +333,7 @@ func (s *Server) applyBatch(ctx context.Context, form *uploadForm) error {
 	if len(form.batch) > jobs.MaxBatchName {
 		return badRequest("batch name is longer than %d bytes", jobs.MaxBatchName)
 	}
-	b, err := s.jobs.Batch(ctx, form.batch)
+	b, err := s.jobs.Batch(ctx, form.key.Tenant, form.batch)
 	if errors.Is(err, jobs.ErrBatchNotFound) {
 		form.batchApplied = true
 		return nil

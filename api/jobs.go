@@ -7,11 +7,17 @@ import (
 
 	"github.com/ferry-relay/ferry/apikeys"
 	"github.com/ferry-relay/ferry/apitypes"
+	"github.com/ferry-relay/ferry/audit"
 	"github.com/ferry-relay/ferry/jobs"
 )
 
-func (s *Server) getJob(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
-	job, err := s.jobs.Get(r.Context(), r.PathValue("id"))
+func (s *Server) getJob(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
+	scope, err := s.scope(r, key)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	job, err := s.jobs.Get(r.Context(), scope, r.PathValue("id"))
 	if err != nil {
 		s.jobError(w, r, err)
 		return
@@ -19,8 +25,13 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
 	writeJSON(w, http.StatusOK, wireJob(job))
 }
 
-func (s *Server) getAttempts(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
-	as, err := s.jobs.Attempts(r.Context(), r.PathValue("id"))
+func (s *Server) getAttempts(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
+	scope, err := s.scope(r, key)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	as, err := s.jobs.Attempts(r.Context(), scope, r.PathValue("id"))
 	if err != nil {
 		s.jobError(w, r, err)
 		return
@@ -28,9 +39,15 @@ func (s *Server) getAttempts(w http.ResponseWriter, r *http.Request, _ apikeys.K
 	writeJSON(w, http.StatusOK, apitypes.AttemptList{Attempts: wireAttempts(as)})
 }
 
-func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
+func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
+	scope, err := s.scope(r, key)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	q := r.URL.Query()
-	f := jobs.Filter{Status: jobs.Status(q.Get("status")), Target: q.Get("target"), Batch: q.Get("batch"), Cursor: q.Get("cursor")}
+	f := jobs.Filter{Status: jobs.Status(q.Get("status")), Target: q.Get("target"), Batch: q.Get("batch"),
+		FilenameContains: q.Get("filename"), Cursor: q.Get("cursor")}
 	switch v := q.Get("uncertain"); v {
 	case "", "false":
 	case "true":
@@ -51,7 +68,7 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ apikeys.Key)
 		}
 		f.Limit = n
 	}
-	list, next, err := s.jobs.List(r.Context(), f)
+	list, next, err := s.jobs.List(r.Context(), scope, f)
 	if err != nil {
 		if f.Cursor != "" {
 			writeError(w, http.StatusBadRequest, "bad_request", "invalid cursor")
@@ -63,22 +80,34 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ apikeys.Key)
 	writeJSON(w, http.StatusOK, apitypes.JobList{Jobs: wireJobs(list), NextCursor: next})
 }
 
-func (s *Server) retryJob(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
-	job, err := s.jobs.Retry(r.Context(), r.PathValue("id"))
+func (s *Server) retryJob(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
+	scope, err := s.scope(r, key)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	job, err := s.jobs.Retry(r.Context(), scope, r.PathValue("id"))
 	if err != nil {
 		s.jobError(w, r, err)
 		return
 	}
+	s.audited(r.Context(), key, audit.ActionJobRetry, job.ID, map[string]any{"tenant": job.Tenant, "target": job.Target})
 	s.enqueue.Enqueue(r.Context(), []jobs.Ref{jobs.RefOf(job)})
 	writeJSON(w, http.StatusOK, wireJob(job))
 }
 
-func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
-	job, err := s.jobs.Cancel(r.Context(), r.PathValue("id"))
+func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
+	scope, err := s.scope(r, key)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	job, err := s.jobs.Cancel(r.Context(), scope, r.PathValue("id"))
 	if err != nil {
 		s.jobError(w, r, err)
 		return
 	}
+	s.audited(r.Context(), key, audit.ActionJobCancel, job.ID, map[string]any{"tenant": job.Tenant, "target": job.Target})
 	writeJSON(w, http.StatusOK, wireJob(job))
 }
 

@@ -55,3 +55,14 @@ func instrument(mux *http.ServeMux) http.Handler {
 		requestSeconds.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	})
 }
+
+var (
+	rateLimited = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "ferry_http_rate_limited_total",
+		Help: "Requests refused with 429 because their API key was over FERRY_RATE_LIMIT.",
+	})
+	busyUploads = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "ferry_uploads_refused_busy_total",
+		Help: "Uploads refused with 503 because FERRY_MAX_CONCURRENT_UPLOADS were in progress.",
+	})
+)

@@ -130,6 +130,12 @@ func TestOpenAPISchemasMatchWireTypes(t *testing.T) {
 		"CheckRequest": apitypes.CheckRequest{}, "CheckResult": apitypes.CheckResult{}, "Batch": apitypes.Batch{},
 		"NewBatch": apitypes.Batch{}, "Count": apitypes.Count{}, "BatchSummary": apitypes.BatchSummary{},
 		"BatchPage": apitypes.BatchPage{}, "ReportRow": apitypes.ReportRow{},
+		"Activity": apitypes.Activity{}, "TargetActivity": apitypes.TargetActivity{},
+		"FailureGroup": apitypes.FailureGroup{}, "FailureGroups": apitypes.FailureGroups{},
+		"ThroughputPoint": apitypes.ThroughputPoint{}, "Throughput": apitypes.Throughput{},
+		"Identity": apitypes.Identity{}, "APIKey": apitypes.APIKey{}, "APIKeyList": apitypes.APIKeyList{},
+		"NewAPIKey": apitypes.NewAPIKey{}, "CreatedAPIKey": apitypes.CreatedAPIKey{},
+		"AuditEntry": apitypes.AuditEntry{}, "AuditPage": apitypes.AuditPage{},
 	} {
 		ref := doc.Components.Schemas[name]
 		if ref == nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ferry-relay/ferry/apikeys"
 	"github.com/ferry-relay/ferry/apitypes"
+	"github.com/ferry-relay/ferry/audit"
 	"github.com/ferry-relay/ferry/jobs"
 )
 
@@ -23,10 +24,15 @@ const publishNowMax = 2000
 // An empty filter without all=true is refused, so that nobody re-queues
 // every failure by leaving out a field. The answer is {"requeued": n}.
 func (s *Server) requeueRoutes(mux *http.ServeMux) {
-	mux.Handle("POST /v1/jobs/retry", s.auth(s.retryJobs))
+	mux.Handle("POST /v1/jobs/retry", s.auth(apikeys.PermBulk, s.retryJobs))
 }
 
-func (s *Server) retryJobs(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
+func (s *Server) retryJobs(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
+	scope, err := s.scope(r, key)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	q := r.URL.Query()
 	req := apitypes.RequeueRequest{RequeueFilter: apitypes.RequeueFilter{
 		Target: q.Get("target"), Batch: q.Get("batch"), Error: q.Get("error")}}
@@ -52,31 +58,35 @@ func (s *Server) retryJobs(w http.ResponseWriter, r *http.Request, _ apikeys.Key
 		return
 	}
 	if req.Target != "" {
-		if _, err := s.target(req.Target); err != nil {
+		if _, err := s.target(key, req.Target); err != nil {
 			s.fail(w, r, err)
 			return
 		}
 	}
-	s.requeue(w, r, storeRequeueFilter(req.RequeueFilter))
+	s.requeue(w, r, key, scope, audit.ActionJobsRequeue, storeRequeueFilter(req.RequeueFilter))
 }
 
 // requeue re-queues the FAILED jobs matching f and answers how many.
-func (s *Server) requeue(w http.ResponseWriter, r *http.Request, f jobs.RequeueFilter) {
+func (s *Server) requeue(w http.ResponseWriter, r *http.Request, key apikeys.Key, scope jobs.Scope, action string, f jobs.RequeueFilter) {
 	published := 0
-	n, err := s.jobs.RequeueFailed(r.Context(), f, func(refs []jobs.Ref) {
+	n, err := s.jobs.RequeueFailed(r.Context(), scope, f, func(refs []jobs.Ref) {
 		if published >= publishNowMax {
 			return
 		}
 		published += s.enqueue.Enqueue(r.Context(), refs)
 	})
+	detail := map[string]any{"scope": scope.String(), "target": f.Target, "batch": f.Batch, "error_contains": f.Error, "requeued": n}
 	if err != nil {
 		if n > 0 {
 			// Those re-queued stay so: the sweeper publishes them.
 			s.log.Warn("re-queue stopped midway", "requeued", n, "err", err)
+			detail["stopped_by_error"] = true
+			s.audited(r.Context(), key, action, f.Batch, detail)
 		}
 		s.internal(w, r, err)
 		return
 	}
+	s.audited(r.Context(), key, action, f.Batch, detail)
 	s.log.Info("re-queued failed jobs", "count", n, "target", f.Target, "batch", f.Batch, "error_contains", f.Error)
 	writeJSON(w, http.StatusOK, apitypes.RequeueResult{Requeued: n})
 }

@@ -1,15 +1,19 @@
 // Package api is ferry's HTTP API: uploads in, job status out.
 //
 // Every route under /v1 needs an API key as a bearer token, but GET
-// /v1/openapi.json, the API's OpenAPI 3.1 document. /healthz, /readyz and
-// /metrics need none either. Errors are JSON:
+// /v1/openapi.json, the API's OpenAPI 3.1 document. The key's role (admin,
+// operator, uploader) must allow the act, and its tenant bounds what it
+// sees: another tenant's job is not found (auth.go). /healthz and /readyz
+// need no key and say only up or down; /metrics needs Config.MetricsKey
+// when one is set, or is served on a listener of its own. Errors are JSON:
 // {"error":{"code":"...","message":"..."}}.
 package api
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -19,7 +23,9 @@ import (
 
 	"github.com/ferry-relay/ferry/apikeys"
 	"github.com/ferry-relay/ferry/apitypes"
+	"github.com/ferry-relay/ferry/audit"
 	"github.com/ferry-relay/ferry/jobs"
+	"github.com/ferry-relay/ferry/rates"
 	"github.com/ferry-relay/ferry/storage"
 	"github.com/ferry-relay/ferry/targets"
 )
@@ -34,21 +40,34 @@ const BodyIdleTimeoutDefault = 60 * time.Second
 // JobStore is what the API needs of the job store.
 type JobStore interface {
 	RecordRequest(ctx context.Context, req jobs.Request) ([]jobs.Job, bool, error)
-	RequestByKey(ctx context.Context, batch string, apiKeyID int64, key string) (string, []jobs.Job, error)
+	RequestByKey(ctx context.Context, tenant, batch string, apiKeyID int64, key string) (string, []jobs.Job, error)
 	BeginUpload(ctx context.Context, key string) error
 	KeepUploading(ctx context.Context, keys ...string) error
 	EndUpload(ctx context.Context, keys ...string) error
-	Get(ctx context.Context, id string) (jobs.Job, error)
-	List(ctx context.Context, f jobs.Filter) ([]jobs.Job, string, error)
-	Attempts(ctx context.Context, id string) ([]jobs.Attempt, error)
-	Retry(ctx context.Context, id string) (jobs.Job, error)
-	Cancel(ctx context.Context, id string) (jobs.Job, error)
+	Get(ctx context.Context, scope jobs.Scope, id string) (jobs.Job, error)
+	List(ctx context.Context, scope jobs.Scope, f jobs.Filter) ([]jobs.Job, string, error)
+	Attempts(ctx context.Context, scope jobs.Scope, id string) ([]jobs.Attempt, error)
+	Retry(ctx context.Context, scope jobs.Scope, id string) (jobs.Job, error)
+	Cancel(ctx context.Context, scope jobs.Scope, id string) (jobs.Job, error)
 	BatchStore
 }
 
 // KeyChecker checks API keys.
 type KeyChecker interface {
 	Check(ctx context.Context, key string) (apikeys.Key, error)
+}
+
+// KeyAdmin manages API keys (admins only).
+type KeyAdmin interface {
+	CreateKey(ctx context.Context, sp apikeys.Spec) (string, apikeys.Info, error)
+	List(ctx context.Context) ([]apikeys.Info, error)
+	Revoke(ctx context.Context, ref string) (apikeys.Info, error)
+}
+
+// AuditTrail records and lists state changes.
+type AuditTrail interface {
+	Record(ctx context.Context, e audit.Entry) error
+	List(ctx context.Context, f audit.Filter) ([]audit.Entry, int64, error)
 }
 
 // ObjectStore is what the API needs of object storage.
@@ -67,6 +86,13 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// Describer is a dependency that can say more than "ok" (the queue: its
+// stream's leader and the replicas behind). /readyz logs it and answers
+// only "ok"; an error makes the API not ready.
+type Describer interface {
+	Describe(ctx context.Context) (string, error)
+}
+
 // Config configures a Server.
 type Config struct {
 	// MaxUploadBytes limits one file; MaxUploadBytesDefault if zero.
@@ -75,6 +101,23 @@ type Config struct {
 	// long (its partial file is removed); BodyIdleTimeoutDefault if zero,
 	// never if negative.
 	BodyIdleTimeout time.Duration
+	// RateLimit is the requests per second each API key may make to this
+	// process (a token bucket of RateBurst); 0 is no limit.
+	RateLimit float64
+	// RateBurst is the bucket's size; the rate rounded up when zero.
+	RateBurst int
+	// MetricsKey, when set, must be sent as a bearer token to read
+	// /metrics.
+	MetricsKey string
+	// NoMetrics leaves /metrics out of the API's routes (it is served on a
+	// listener of its own).
+	NoMetrics bool
+	// MaxConcurrentUploads bounds the uploads received at once;
+	// MaxConcurrentUploadsDefault if zero.
+	MaxConcurrentUploads int
+	// ReportWriteTimeout bounds each write of a streamed report;
+	// ReportWriteTimeoutDefault if zero.
+	ReportWriteTimeout time.Duration
 }
 
 // Server serves the API.
@@ -82,19 +125,33 @@ type Server struct {
 	cfg     Config
 	jobs    JobStore
 	keys    KeyChecker
+	admin   KeyAdmin
+	audit   AuditTrail
+	limits  *limiters
+	uploads uploadSlots
 	objects ObjectStore
 	enqueue Enqueuer
 	targets targets.Set
 	states  TargetStates
 	slots   SlotCounter
+	rates   TargetRates
 	ready   map[string]Pinger
 	log     *slog.Logger
 }
 
+// TargetRates reports the targets' current request rates (package rates).
+type TargetRates interface {
+	Current(ctx context.Context) (map[string]rates.State, error)
+}
+
 // Deps are the server's collaborators.
 type Deps struct {
-	Jobs    JobStore
-	Keys    KeyChecker
+	Jobs JobStore
+	Keys KeyChecker
+	// KeyAdmin, when set, serves /v1/apikeys to admins.
+	KeyAdmin KeyAdmin
+	// Audit, when set, records every state change and serves /v1/audit.
+	Audit   AuditTrail
 	Objects ObjectStore
 	Enqueue Enqueuer
 	Targets targets.Set
@@ -104,6 +161,9 @@ type Deps struct {
 	// Slots counts the slots of shared concurrency caps in use; nil
 	// leaves in_flight out.
 	Slots SlotCounter
+	// Rates, when set, adds each paced target's current rate to
+	// GET /v1/targets.
+	Rates TargetRates
 	// Ready are the dependencies /readyz checks, by name.
 	Ready map[string]Pinger
 	Log   *slog.Logger
@@ -117,8 +177,15 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.BodyIdleTimeout == 0 {
 		cfg.BodyIdleTimeout = BodyIdleTimeoutDefault
 	}
-	return &Server{cfg: cfg, jobs: d.Jobs, keys: d.Keys, objects: d.Objects, enqueue: d.Enqueue,
-		targets: d.Targets, states: d.States, slots: d.Slots, ready: d.Ready, log: d.Log}
+	if cfg.MaxConcurrentUploads <= 0 {
+		cfg.MaxConcurrentUploads = MaxConcurrentUploadsDefault
+	}
+	if cfg.ReportWriteTimeout <= 0 {
+		cfg.ReportWriteTimeout = ReportWriteTimeoutDefault
+	}
+	return &Server{cfg: cfg, jobs: d.Jobs, keys: d.Keys, admin: d.KeyAdmin, audit: d.Audit,
+		limits: newLimiters(cfg.RateLimit, cfg.RateBurst), uploads: make(uploadSlots, cfg.MaxConcurrentUploads), objects: d.Objects, enqueue: d.Enqueue,
+		targets: d.Targets, rates: d.Rates, states: d.States, slots: d.Slots, ready: d.Ready, log: d.Log}
 }
 
 // Handler returns the API's routes.
@@ -128,45 +195,26 @@ func (s *Server) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", promhttp.Handler())
+	if !s.cfg.NoMetrics {
+		mux.Handle("GET /metrics", MetricsHandler(s.cfg.MetricsKey))
+	}
 	mux.HandleFunc("GET /v1/openapi.json", s.openapi)
-	mux.Handle("POST /v1/uploads", s.auth(s.upload))
-	mux.Handle("GET /v1/jobs", s.auth(s.listJobs))
-	mux.Handle("GET /v1/jobs/{id}", s.auth(s.getJob))
-	mux.Handle("GET /v1/jobs/{id}/attempts", s.auth(s.getAttempts))
-	mux.Handle("POST /v1/jobs/{id}/retry", s.auth(s.retryJob))
-	mux.Handle("POST /v1/jobs/{id}/cancel", s.auth(s.cancelJob))
-	mux.Handle("GET /v1/targets", s.auth(s.listTargets))
-	mux.Handle("POST /v1/targets/{name}/resume", s.auth(s.resumeTarget))
+	mux.Handle("POST /v1/uploads", s.auth(apikeys.PermUpload, s.limitUploads(s.upload)))
+	mux.Handle("GET /v1/jobs", s.auth(apikeys.PermRead, s.listJobs))
+	mux.Handle("GET /v1/jobs/{id}", s.auth(apikeys.PermRead, s.getJob))
+	mux.Handle("GET /v1/jobs/{id}/attempts", s.auth(apikeys.PermRead, s.getAttempts))
+	mux.Handle("POST /v1/jobs/{id}/retry", s.auth(apikeys.PermChange, s.retryJob))
+	mux.Handle("POST /v1/jobs/{id}/cancel", s.auth(apikeys.PermChange, s.cancelJob))
+	mux.Handle("GET /v1/targets", s.auth(apikeys.PermRead, s.listTargets))
+	mux.Handle("POST /v1/targets/{name}/resume", s.auth(apikeys.PermChange, s.resumeTarget))
 	s.batchRoutes(mux)
+	s.dashboardRoutes(mux)
 	s.requeueRoutes(mux)
+	s.adminRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such route: "+r.Method+" "+r.URL.Path)
 	})
 	return instrument(mux)
-}
-
-// auth requires a valid API key.
-func (s *Server) auth(h func(http.ResponseWriter, *http.Request, apikeys.Key)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, ok := bearer(r.Header.Get("Authorization"))
-		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="ferry"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized", "missing API key: send Authorization: Bearer <key>")
-			return
-		}
-		key, err := s.keys.Check(r.Context(), token)
-		if errors.Is(err, apikeys.ErrInvalid) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="ferry", error="invalid_token"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized", "invalid API key")
-			return
-		}
-		if err != nil {
-			s.internal(w, r, err)
-			return
-		}
-		h(w, r, key)
-	})
 }
 
 func bearer(h string) (string, bool) {
@@ -190,6 +238,8 @@ func equalFold(a, b string) bool {
 	return true
 }
 
+// readyz says "ok" or "down" per dependency, and nothing more: an error
+// can name hosts, users or paths, so the cause goes to the log only.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	status := map[string]string{}
 	code := http.StatusOK
@@ -198,13 +248,46 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		err := p.Ping(ctx)
 		cancel()
 		if err != nil {
-			status[name] = "down: " + err.Error()
+			s.log.Warn("not ready", "component", name, "err", err)
+			status[name] = "down"
 			code = http.StatusServiceUnavailable
 			continue
 		}
 		status[name] = "ok"
+		if d, ok := p.(Describer); ok {
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			desc, err := d.Describe(ctx)
+			cancel()
+			if err != nil {
+				s.log.Warn("not ready", "component", name, "err", err)
+				status[name] = "down"
+				code = http.StatusServiceUnavailable
+				continue
+			}
+			s.log.Debug("ready", "component", name, "state", desc)
+		}
 	}
 	writeJSON(w, code, status)
+}
+
+// MetricsHandler serves the Prometheus metrics; with a key, only to a
+// request bearing it.
+func MetricsHandler(key string) http.Handler {
+	h := promhttp.Handler()
+	if key == "" {
+		return h
+	}
+	want := sha256.Sum256([]byte(key))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, _ := bearer(r.Header.Get("Authorization"))
+		sum := sha256.Sum256([]byte(got))
+		if subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="ferry metrics"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "metrics need the metrics key as a bearer token")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // internal answers 500 and logs the cause, which the client never sees.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ferry-relay/ferry/apikeys"
 	"github.com/ferry-relay/ferry/apitypes"
+	"github.com/ferry-relay/ferry/rates"
 	"github.com/ferry-relay/ferry/targets"
 	"github.com/ferry-relay/ferry/targetstate"
 )
@@ -26,11 +27,25 @@ type SlotCounter interface {
 	InUse(ctx context.Context, group string) (int, error)
 }
 
-// listTargets answers GET /v1/targets: every configured target with its
-// state as the workers share it in Postgres (this process may run no
-// worker) and the shared caps it counts against.
-func (s *Server) listTargets(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
-	names := s.targets.Names()
+// listTargets answers GET /v1/targets: every configured target the key may
+// use, with its state as the workers share it in Postgres (this process
+// may run no worker), the shared caps it counts against and its current
+// request rate.
+func (s *Server) listTargets(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
+	var names []string
+	for _, name := range s.targets.Names() {
+		if usable(s.targets[name], key) {
+			names = append(names, name)
+		}
+	}
+	var current map[string]rates.State
+	if s.rates != nil {
+		var err error
+		if current, err = s.rates.Current(r.Context()); err != nil {
+			s.internal(w, r, err)
+			return
+		}
+	}
 	states := make([]targetstate.State, len(names))
 	if s.states != nil {
 		var err error
@@ -41,10 +56,22 @@ func (s *Server) listTargets(w http.ResponseWriter, r *http.Request, _ apikeys.K
 	}
 	out := []apitypes.Target{}
 	for i, name := range names {
-		v, err := s.wireTarget(r.Context(), s.targets[name], states[i])
+		t := s.targets[name]
+		v, err := s.wireTarget(r.Context(), t, states[i])
 		if err != nil {
 			s.internal(w, r, err)
 			return
+		}
+		if t.Rate > 0 {
+			// Until a worker first paces it, the rate is the configured one.
+			v.Rate = &apitypes.TargetRate{Current: t.Rate, Max: t.Rate, Burst: max(t.Burst, 1)}
+			if st, ok := current[t.Name]; ok {
+				v.Rate.Current, v.Rate.Burst = st.Rate, st.Burst
+				if !st.Lowered.IsZero() {
+					lowered := st.Lowered
+					v.Rate.LoweredAt = &lowered
+				}
+			}
 		}
 		out = append(out, v)
 	}
@@ -54,9 +81,9 @@ func (s *Server) listTargets(w http.ResponseWriter, r *http.Request, _ apikeys.K
 // resumeTarget answers POST /v1/targets/{name}/resume: a target paused
 // for refused credentials is probed at once (after an operator fixed the
 // secret), and resumes by itself if the probe succeeds.
-func (s *Server) resumeTarget(w http.ResponseWriter, r *http.Request, _ apikeys.Key) {
+func (s *Server) resumeTarget(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
 	t, ok := s.targets[r.PathValue("name")]
-	if !ok {
+	if !ok || !usable(t, key) {
 		writeError(w, http.StatusNotFound, "not_found", "no target named "+strconv.Quote(r.PathValue("name")))
 		return
 	}

@@ -43,8 +43,18 @@ import (
 //     enqueue path publishes them. A failure before the commit leaves no
 //     job and no object; after it, nothing is removed.
 
-// maxFieldBytes bounds one plain form field of an upload.
-const maxFieldBytes = 64 << 10
+// Limits of one multipart upload request, so that no request costs the
+// server more than its files' bytes (which go to storage as they come).
+const (
+	// maxFieldBytes bounds one plain form field.
+	maxFieldBytes = 64 << 10
+	// maxFields bounds the plain fields of one request.
+	maxFields = 1000
+	// maxFieldsBytes bounds all plain fields of one request together.
+	maxFieldsBytes = 1 << 20
+	// maxFiles bounds the files of one request.
+	maxFiles = 100
+)
 
 // recordTimeout bounds the steps that run whatever the client does once
 // its bytes are stored: recording the jobs, removing refused files.
@@ -78,6 +88,9 @@ type upload struct {
 
 // uploadForm is what an upload request says besides its files.
 type uploadForm struct {
+	// key is who uploads: its tenant owns the jobs and bounds the targets
+	// and batches it may name.
+	key    apikeys.Key
 	target string
 	batch  string
 	params map[string]string
@@ -179,7 +192,7 @@ func (s *Server) resolve(ctx context.Context, key apikeys.Key, idem string, form
 	if form.target == "" {
 		return nil, badRequest("missing target: %s", what)
 	}
-	t, err := s.target(form.target)
+	t, err := s.target(key, form.target)
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +201,7 @@ func (s *Server) resolve(ctx context.Context, key apikeys.Key, idem string, form
 		return nil, err
 	}
 	if idem != "" {
-		fp, earlier, err := s.jobs.RequestByKey(ctx, form.batch, key.ID, idem)
+		fp, earlier, err := s.jobs.RequestByKey(ctx, key.Tenant, form.batch, key.ID, idem)
 		switch {
 		case err == nil:
 			req.earlier, req.earlierFingerprint = earlier, fp
@@ -224,8 +237,9 @@ func (s *Server) receiveMultipart(r *http.Request, body io.Reader, boundary stri
 	}
 	closing := &closingWatcher{r: body, needle: []byte("--" + boundary + "--")}
 	mr := multipart.NewReader(closing, boundary)
-	form := uploadForm{params: map[string]string{}}
+	form := uploadForm{key: key, params: map[string]string{}}
 	var req *uploadRequest
+	fields, fieldBytes, files := 0, 0, 0
 	for {
 		part, err := mr.NextPart()
 		// Only a bare io.EOF is the closing boundary: a body that ends
@@ -242,10 +256,13 @@ func (s *Server) receiveMultipart(r *http.Request, body io.Reader, boundary stri
 		if err != nil {
 			return nil, badRequest("malformed multipart body: %v", err)
 		}
-		isFile := part.FileName() != "" || part.FormName() == "file"
+		isFile := partFilename(part) != "" || part.FormName() == "file"
 		if !isFile {
 			if req != nil {
 				return nil, badRequest("field %q comes after a file: send target, batch, path and param.* fields before the first file", part.FormName())
+			}
+			if fields++; fields > maxFields {
+				return nil, badRequest("more than %d form fields", maxFields)
 			}
 			v, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
 			if err != nil {
@@ -254,6 +271,9 @@ func (s *Server) receiveMultipart(r *http.Request, body io.Reader, boundary stri
 			if len(v) > maxFieldBytes {
 				return nil, badRequest("field %s is longer than %d bytes", part.FormName(), maxFieldBytes)
 			}
+			if fieldBytes += len(v); fieldBytes > maxFieldsBytes {
+				return nil, badRequest("form fields hold more than %d bytes together", maxFieldsBytes)
+			}
 			if err := form.set(part.FormName(), string(v)); err != nil {
 				return nil, err
 			}
@@ -261,6 +281,9 @@ func (s *Server) receiveMultipart(r *http.Request, body io.Reader, boundary stri
 		}
 		if part.FormName() != "file" {
 			return nil, badRequest("file part named %q: files go in parts named \"file\"", part.FormName())
+		}
+		if files++; files > maxFiles {
+			return nil, badRequest("more than %d files in one request: send them in several", maxFiles)
 		}
 		if req == nil {
 			req, err = s.resolve(r.Context(), key, idem, form,
@@ -271,7 +294,7 @@ func (s *Server) receiveMultipart(r *http.Request, body io.Reader, boundary stri
 		} else if form.path != "" {
 			return nil, badRequest("field path names one file: send one file per request with it")
 		}
-		name, err := cleanFilename(part.FileName())
+		name, err := cleanFilename(partFilename(part))
 		if err != nil {
 			return nil, err
 		}
@@ -314,7 +337,7 @@ func (c *closingWatcher) Read(p []byte) (int, error) {
 // its declared size, then stores it.
 func (s *Server) receiveRaw(r *http.Request, body io.Reader, key apikeys.Key, idem string, rec *receiver) (*uploadRequest, error) {
 	q := r.URL.Query()
-	form := uploadForm{params: map[string]string{}}
+	form := uploadForm{key: key, params: map[string]string{}}
 	for name, vs := range q {
 		if err := form.set(name, vs[len(vs)-1]); err != nil {
 			return nil, err
@@ -508,9 +531,9 @@ func (s *Server) record(ctx context.Context, req *uploadRequest, rec *receiver) 
 		return req.earlier, false, nil
 	}
 	t := req.target
-	r := jobs.Request{IdempotencyKey: req.idem, Fingerprint: fp, Batch: req.form.batch, APIKeyID: req.key.ID}
+	r := jobs.Request{IdempotencyKey: req.idem, Fingerprint: fp, Tenant: req.key.Tenant, Batch: req.form.batch, APIKeyID: req.key.ID}
 	for _, up := range rec.ups {
-		r.Jobs = append(r.Jobs, jobs.New{ID: up.id, Target: t.Name, Batch: req.form.batch, Filename: up.filename,
+		r.Jobs = append(r.Jobs, jobs.New{ID: up.id, Tenant: req.key.Tenant, Target: t.Name, Batch: req.form.batch, Filename: up.filename,
 			ContentType: up.contentType, Size: up.stored.Size, SHA256: up.stored.SHA256,
 			ObjectKey: up.stored.Key, Params: req.params, MaxAttempts: t.MaxAttempts, APIKeyID: req.key.ID,
 			ClientPath: req.form.path})
@@ -582,13 +605,39 @@ func isTimeout(err error) bool {
 	return errors.As(err, &te) && te.Timeout()
 }
 
-func (s *Server) target(name string) (*targets.Target, error) {
+// target returns the target name if key may use it. A target limited to
+// other tenants is as unknown to key as one that does not exist.
+func (s *Server) target(key apikeys.Key, name string) (*targets.Target, error) {
 	t, ok := s.targets[name]
-	if !ok {
+	if !ok || !usable(t, key) {
+		var names []string
+		for _, n := range s.targets.Names() {
+			if usable(s.targets[n], key) {
+				names = append(names, n)
+			}
+		}
 		return nil, &apiError{http.StatusUnprocessableEntity, "unknown_target",
-			fmt.Sprintf("unknown target %q (configured: %s)", name, strings.Join(s.targets.Names(), ", "))}
+			fmt.Sprintf("unknown target %q (configured: %s)", name, strings.Join(names, ", "))}
 	}
 	return t, nil
+}
+
+// usable reports whether key may use t: t is open to its tenant, or key is
+// an administrator's.
+func usable(t *targets.Target, key apikeys.Key) bool {
+	return key.Can(apikeys.PermAdmin) || t.AllowsTenant(key.Tenant)
+}
+
+// partFilename is the filename of a multipart part exactly as the client
+// sent it (RFC 7578 §4.2, with RFC 2231 filename* decoded).
+// multipart.Part.FileName would cut it to its last path element; ferry
+// keeps it whole, since it never uses it as a path.
+func partFilename(p *multipart.Part) string {
+	_, params, err := mime.ParseMediaType(p.Header.Get("Content-Disposition"))
+	if err != nil {
+		return ""
+	}
+	return params["filename"]
 }
 
 // cleanFilename keeps the name as the user gave it but refuses what no

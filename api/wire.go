@@ -12,7 +12,7 @@ import (
 
 func wireJob(j jobs.Job) apitypes.Job {
 	return apitypes.Job{
-		ID: j.ID, Target: j.Target, Batch: j.Batch, Filename: j.Filename, ContentType: j.ContentType,
+		ID: j.ID, Tenant: j.Tenant, Target: j.Target, Batch: j.Batch, Filename: j.Filename, ContentType: j.ContentType,
 		Size: j.Size, SHA256: j.SHA256, Params: j.Params, Status: apitypes.Status(j.Status),
 		Attempts: j.Attempts, MaxAttempts: j.MaxAttempts, NextAttemptAt: j.NextAttemptAt,
 		LastError: j.LastError, RemoteID: j.RemoteID, Checkpoint: j.Checkpoint,
@@ -40,7 +40,7 @@ func wireAttempts(as []jobs.Attempt) []apitypes.Attempt {
 }
 
 func wireBatch(b jobs.Batch) apitypes.Batch {
-	return apitypes.Batch{Name: b.Name, Target: b.Target, Params: b.Params, CreatedAt: b.CreatedAt,
+	return apitypes.Batch{Name: b.Name, Tenant: b.Tenant, Target: b.Target, Params: b.Params, CreatedAt: b.CreatedAt,
 		URL: "/v1/batches/" + url.PathEscape(b.Name)}
 }
 
@@ -51,7 +51,7 @@ func wireSummary(s jobs.BatchSummary) apitypes.BatchSummary {
 	for st, c := range s.ByStatus {
 		by[apitypes.Status(st)] = wireCount(c)
 	}
-	return apitypes.BatchSummary{Name: s.Name, Target: s.Target, Params: s.Params, ByStatus: by,
+	return apitypes.BatchSummary{Name: s.Name, Tenant: s.Tenant, Target: s.Target, Params: s.Params, ByStatus: by,
 		Total: wireCount(s.Total), Pending: wireCount(s.Pending), Final: wireCount(s.Final),
 		StartedAt: s.StartedAt, UpdatedAt: s.UpdatedAt, FilesPerSecond: s.FilesPerSecond,
 		BytesPerSecond: s.BytesPerSecond, ETASeconds: s.ETASeconds}

@@ -50,6 +50,9 @@ type Target struct {
 	// Limits are the caps shared across targets and processes that the
 	// target's deliveries count against.
 	Limits []TargetLimit `json:"limits,omitempty"`
+	// Rate is the target's request rate shared by every worker process,
+	// left out when it has no `rate`.
+	Rate *TargetRate `json:"rate,omitempty"`
 }
 
 // TargetLimit is a cap shared across target entries and worker processes
@@ -68,6 +71,18 @@ type ResumeResult struct {
 	// ProbeRequested is true when the target was paused and a probe is
 	// now due at once; false when it was not paused (nothing to do).
 	ProbeRequested bool `json:"probe_requested"`
+}
+
+// TargetRate is a target's adaptive request rate: a 429 or 503 lowers
+// Current below Max for a while, successes raise it back slowly.
+type TargetRate struct {
+	// Current is the requests per second allowed right now.
+	Current float64 `json:"current"`
+	// Max is the configured `rate`.
+	Max   float64 `json:"max"`
+	Burst int     `json:"burst"`
+	// LoweredAt is when a 429 or 503 last lowered it; absent if never.
+	LoweredAt *time.Time `json:"lowered_at,omitempty"`
 }
 
 // TargetList is the body of GET /v1/targets.

@@ -35,7 +35,10 @@ func CheckBatchName(name string) error {
 // Batch is a batch object: a named set of uploads with a default target
 // and parameters. It is the body of POST /v1/batches and of its answer.
 type Batch struct {
-	Name      string            `json:"name"`
+	Name string `json:"name"`
+	// Tenant owns the batch: the key's. A client may leave it out, or
+	// name its own key's tenant.
+	Tenant    string            `json:"tenant,omitempty"`
 	Target    string            `json:"target"`
 	Params    map[string]string `json:"params"`
 	CreatedAt time.Time         `json:"created_at"`
@@ -53,6 +56,8 @@ type Count struct {
 // /v1/batches/{name}.
 type BatchSummary struct {
 	Name string `json:"name"`
+	// Tenant owns the batch.
+	Tenant string `json:"tenant"`
 	// Target and Params are the batch object's; empty for a label.
 	Target string            `json:"target,omitempty"`
 	Params map[string]string `json:"params,omitempty"`

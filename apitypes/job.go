@@ -36,7 +36,9 @@ func (s Status) Valid() bool {
 
 // Job is one accepted file on its way to one target.
 type Job struct {
-	ID            string            `json:"id"`
+	ID string `json:"id"`
+	// Tenant owns the job: the tenant of the key that uploaded it.
+	Tenant        string            `json:"tenant"`
 	Target        string            `json:"target"`
 	Batch         string            `json:"batch,omitempty"`
 	Filename      string            `json:"filename"`
@@ -122,6 +124,9 @@ type BatchRetryRequest struct {
 	// Error, when set, re-queues only the FAILED jobs whose last error
 	// contains it, ignoring case.
 	Error string `json:"error,omitempty"`
+	// ErrorGroup, when set, re-queues only the FAILED jobs of that failure
+	// group (GET /v1/batches/{name}/failures), exactly.
+	ErrorGroup *string `json:"error_group,omitempty"`
 }
 
 // RequeueResult is the answer of the re-queue routes.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ferry-relay/ferry/fakes/sink"
+	"github.com/ferry-relay/ferry/queue"
 	"github.com/ferry-relay/ferry/storage"
 )
 
@@ -29,29 +31,80 @@ const (
 	targetRefuse = "refuse"
 )
 
-// cluster is everything a run starts: a private Postgres, a NATS server, an
-// optional private MinIO, the fake sink, and ferry's API and workers as
-// separate processes.
+// cluster is everything a run starts: a private Postgres (or the one of
+// Config.DatabaseURL), NATS (one server, or a cluster of Config.NATSNodes),
+// an optional private MinIO (one directory, or an erasure set of
+// Config.MinIODrives drives), the fake sink, and ferry's API processes and
+// workers as separate processes.
 type cluster struct {
 	cfg  Config
 	log  *slog.Logger
 	dir  string
 	host string // hostname, part of a worker's id
 
-	pg       *postgres
-	nats     *process
-	natsAddr string
-	minio    *process
-	s3       storage.Config
-	sink     *sink.Server
-	sinkSrv  *http.Server
-	sinkAddr string
-	outage   outageGate
-	api      *process
-	apiAddr  string
-	workers  []*process
-	db       *pgxpool.Pool
-	apiKey   string
+	pg        *postgres
+	dbURL     string
+	nats      []*process // nats[i] is the server named n<i+1> on a cluster
+	natsAddrs []string
+	// natsToken is the single embedded server's token ("" for a cluster).
+	natsToken   string
+	minio       *process
+	minioDrives []string
+	s3          storage.Config
+	sink        *sink.Server
+	sinkSrv     *http.Server
+	sinkAddr    string
+	outage      outageGate
+	apis        []*process
+	apiAddrs    []string
+	workers     []*process
+	db          *pgxpool.Pool
+	apiKey      string
+
+	mu   sync.Mutex
+	gone map[*process]bool // killed for good: not restarted at the end
+}
+
+// topology describes the installation in one line.
+func (c *cluster) topology() string {
+	nats := "1 NATS server"
+	if len(c.nats) > 1 {
+		nats = fmt.Sprintf("%d NATS servers (stream R%d)", len(c.nats), max(c.cfg.QueueReplicas, 1))
+	}
+	minio := "the shared MinIO"
+	switch {
+	case len(c.minioDrives) > 1:
+		minio = fmt.Sprintf("MinIO erasure set of %d drives", len(c.minioDrives))
+	case c.minio != nil:
+		minio = "a private MinIO"
+	}
+	return fmt.Sprintf("%s, %s, Postgres, %d API and %d worker processes", nats, minio, len(c.apis), len(c.workers))
+}
+
+// natsURL is the comma-separated list of the NATS servers.
+func (c *cluster) natsURL() string {
+	urls := make([]string, len(c.natsAddrs))
+	for i, a := range c.natsAddrs {
+		urls[i] = "nats://" + a
+		if c.natsToken != "" {
+			urls[i] = "nats://" + c.natsToken + "@" + a
+		}
+	}
+	return strings.Join(urls, ",")
+}
+
+// retire marks p as killed for good.
+func (c *cluster) retire(p *process) {
+	c.mu.Lock()
+	c.gone[p] = true
+	c.mu.Unlock()
+}
+
+// retired reports whether p was killed for good.
+func (c *cluster) retired(p *process) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gone[p]
 }
 
 // freePort returns a loopback port that was free a moment ago, below the
@@ -82,38 +135,38 @@ func freePort() (int, error) {
 // startCluster brings every component up and returns when the API is
 // ready. On error, what was started is stopped.
 func startCluster(ctx context.Context, cfg Config, log *slog.Logger) (c *cluster, err error) {
-	c = &cluster{cfg: cfg, log: log}
+	c = &cluster{cfg: cfg, log: log, gone: map[*process]bool{}}
 	defer func() {
 		if err != nil {
 			c.close()
 		}
 	}()
 	c.host, _ = os.Hostname()
-	if c.dir, err = os.MkdirTemp("", "ferry-chaos-"); err != nil {
+	if cfg.Dir != "" {
+		c.dir = cfg.Dir
+		if err := os.MkdirAll(c.dir, 0o755); err != nil {
+			return nil, err
+		}
+	} else if c.dir, err = os.MkdirTemp("", "ferry-chaos-"); err != nil {
 		return nil, err
 	}
 	log.Info("run directory (process logs)", "dir", c.dir)
 
-	pgPort, err := freePort()
-	if err != nil {
-		return nil, err
+	if c.dbURL = cfg.DatabaseURL; c.dbURL == "" {
+		pgPort, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		if c.pg, err = startPostgres(ctx, pgPort, cfg.Dir); err != nil {
+			return nil, fmt.Errorf("private postgres: %w", err)
+		}
+		c.dbURL = c.pg.URL()
 	}
-	if c.pg, err = startPostgres(ctx, pgPort); err != nil {
-		return nil, fmt.Errorf("private postgres: %w", err)
-	}
-	if c.db, err = pgxpool.New(ctx, c.pg.URL()); err != nil {
+	if c.db, err = pgxpool.New(ctx, c.dbURL); err != nil {
 		return nil, err
 	}
 
-	natsPort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	c.natsAddr = fmt.Sprintf("127.0.0.1:%d", natsPort)
-	if c.nats, err = natsdProcess(c.natsAddr, filepath.Join(c.dir, "nats"), filepath.Join(c.dir, "nats.log")); err != nil {
-		return nil, err
-	}
-	if err := c.nats.start(); err != nil {
+	if err := c.startNATS(); err != nil {
 		return nil, err
 	}
 
@@ -128,7 +181,7 @@ func startCluster(ctx context.Context, cfg Config, log *slog.Logger) (c *cluster
 		_, err := storage.Open(ctx, c.s3)
 		return err
 	}); err != nil {
-		return nil, fmt.Errorf("minio at %s: %w", c.s3.Endpoint, err)
+		return nil, fmt.Errorf("minio at %s: %w\n%s", c.s3.Endpoint, err, tail(filepath.Join(c.dir, "minio.log"), 20))
 	}
 
 	if err := c.startSink(); err != nil {
@@ -152,15 +205,22 @@ func startCluster(ctx context.Context, cfg Config, log *slog.Logger) (c *cluster
 	}
 	c.apiKey = strings.TrimSpace(string(out))
 
-	apiPort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	c.apiAddr = fmt.Sprintf("127.0.0.1:%d", apiPort)
-	c.api = &process{name: "api", path: cfg.FerryBin, args: []string{"api"},
-		env: append(env, "FERRY_LISTEN="+c.apiAddr), logPath: filepath.Join(c.dir, "api.log")}
-	if err := c.api.start(); err != nil {
-		return nil, err
+	for i := range max(cfg.APIs, 1) {
+		apiPort, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		name := "api"
+		if i > 0 {
+			name = fmt.Sprintf("api%d", i+1)
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", apiPort)
+		p := &process{name: name, path: cfg.FerryBin, args: []string{"api"},
+			env: append(env, "FERRY_LISTEN="+addr), logPath: filepath.Join(c.dir, name+".log")}
+		if err := p.start(); err != nil {
+			return nil, err
+		}
+		c.apis, c.apiAddrs = append(c.apis, p), append(c.apiAddrs, addr)
 	}
 	for i := range cfg.Workers {
 		name := fmt.Sprintf("worker%d", i+1)
@@ -171,10 +231,65 @@ func startCluster(ctx context.Context, cfg Config, log *slog.Logger) (c *cluster
 		}
 		c.workers = append(c.workers, w)
 	}
-	if err := waitUntil(ctx, 60*time.Second, c.apiReady); err != nil {
-		return nil, fmt.Errorf("ferry API not ready: %w\n%s", err, tail(c.api.logPath, 20))
+	for i := range c.apis {
+		if err := waitUntil(ctx, 90*time.Second, func() error { return c.apiReady(i) }); err != nil {
+			return nil, fmt.Errorf("ferry API %s not ready: %w\n%s", c.apis[i].name, err, tail(c.apis[i].logPath, 20))
+		}
 	}
 	return c, nil
+}
+
+// startNATS starts the NATS server, or the servers of a cluster, each a
+// process the harness can kill.
+func (c *cluster) startNATS() error {
+	n := max(c.cfg.NATSNodes, 1)
+	routes := make([]string, n)
+	for i := range n {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		c.natsAddrs = append(c.natsAddrs, fmt.Sprintf("127.0.0.1:%d", port))
+		if n > 1 {
+			rport, err := freePort()
+			if err != nil {
+				return err
+			}
+			routes[i] = fmt.Sprintf("127.0.0.1:%d", rport)
+		}
+	}
+	for i := range n {
+		name, dir, logPath := "nats", filepath.Join(c.dir, "nats"), filepath.Join(c.dir, "nats.log")
+		var node *natsdNode
+		if n > 1 {
+			name = fmt.Sprintf("n%d", i+1)
+			dir, logPath = filepath.Join(c.dir, "nats-"+name), filepath.Join(c.dir, "nats-"+name+".log")
+			node = &natsdNode{name: name, cluster: routes[i]}
+			for j, r := range routes {
+				if j != i {
+					node.routes = append(node.routes, "nats://"+r)
+				}
+			}
+		}
+		if node == nil {
+			// A single server is ferry's embedded one: it wants its token.
+			token, err := queue.EmbeddedToken(dir)
+			if err != nil {
+				return err
+			}
+			c.natsToken = token
+		}
+		p, err := natsdProcess(c.natsAddrs[i], dir, logPath, node)
+		if err != nil {
+			return err
+		}
+		p.name = name
+		if err := p.start(); err != nil {
+			return err
+		}
+		c.nats = append(c.nats, p)
+	}
+	return nil
 }
 
 // ferryEnv is the environment of ferry's processes: the caller's, without
@@ -187,8 +302,9 @@ func (c *cluster) ferryEnv(targetsPath string) []string {
 		}
 	}
 	return append(env,
-		"FERRY_DATABASE_URL="+c.pg.URL(),
-		"FERRY_NATS_URL=nats://"+c.natsAddr,
+		"FERRY_DATABASE_URL="+c.dbURL,
+		"FERRY_NATS_URL="+c.natsURL(),
+		"FERRY_QUEUE_REPLICAS="+strconv.Itoa(max(c.cfg.QueueReplicas, 1)),
 		"FERRY_S3_ENDPOINT="+c.s3.Endpoint,
 		"FERRY_S3_ACCESS_KEY="+c.s3.AccessKey,
 		"FERRY_S3_SECRET_KEY="+c.s3.SecretKey,
@@ -214,6 +330,9 @@ func (c *cluster) targetsYAML() string {
 		fmt.Fprintf(&b, "  - name: %s\n    kind: http\n    url: http://%s%s\n    method: POST\n    body: raw\n"+
 			"    concurrency: %d\n    max_attempts: %d\n    timeout: 30s\n    backoff: {initial: 200ms, max: 2s}\n",
 			t.name, c.sinkAddr, t.path, t.concurrency, c.cfg.MaxAttempts)
+		if n := c.cfg.MaxInFlight[t.name]; n > 0 {
+			fmt.Fprintf(&b, "    max_in_flight: %d\n", n)
+		}
 	}
 	return b.String()
 }
@@ -234,11 +353,15 @@ func (c *cluster) startSink() error {
 // outageGate puts the target down for a while: every upload is answered
 // 503 until the outage ends. The sink's own Fail counts requests, which a
 // circuit breaker spaces out, so an outage measured in requests would last
-// as long as the breaker's pauses allow; a real one lasts a time.
+// as long as the breaker's pauses allow; a real one lasts a time. It also
+// counts the requests in flight to each target, across every worker
+// process, and keeps the peak: max_in_flight is checked against it.
 type outageGate struct {
 	next  http.Handler
 	mu    sync.Mutex
 	until time.Time
+	now   map[string]int // requests in flight, by target path
+	peak  map[string]int
 }
 
 // down starts an outage of d.
@@ -248,18 +371,50 @@ func (g *outageGate) down(d time.Duration) {
 	g.mu.Unlock()
 }
 
+// peaks returns the most requests that were in flight at once, by target
+// path (/ok/, /slow/, /refuse/).
+func (g *outageGate) peaks() map[string]int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range g.peak {
+		out[k] = v
+	}
+	return out
+}
+
 func (g *outageGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/_fake/") {
+		g.next.ServeHTTP(w, r)
+		return
+	}
+	path := "/"
+	if p, _, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/"); ok {
+		path = "/" + p + "/"
+	}
 	g.mu.Lock()
 	down := time.Now().Before(g.until)
+	if g.now == nil {
+		g.now, g.peak = map[string]int{}, map[string]int{}
+	}
+	g.now[path]++
+	g.peak[path] = max(g.peak[path], g.now[path])
 	g.mu.Unlock()
-	if down && !strings.HasPrefix(r.URL.Path, "/_fake/") {
+	defer func() {
+		g.mu.Lock()
+		g.now[path]--
+		g.mu.Unlock()
+	}()
+	if down {
 		http.Error(w, `{"error":"target down"}`, http.StatusServiceUnavailable)
 		return
 	}
 	g.next.ServeHTTP(w, r)
 }
 
-// startMinIO runs a private MinIO on a free port, for MinIO restarts.
+// startMinIO runs a private MinIO on a free port, for MinIO restarts: over
+// one directory, or as an erasure set over Config.MinIODrives directories
+// (drives on one disk, which MINIO_CI_CD allows).
 func (c *cluster) startMinIO() error {
 	port, err := freePort()
 	if err != nil {
@@ -272,16 +427,27 @@ func (c *cluster) startMinIO() error {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	env := append(os.Environ(), "MINIO_ROOT_USER=minioadmin", "MINIO_ROOT_PASSWORD=minioadmin",
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
+	data := filepath.Join(c.dir, "minio")
+	if n := c.cfg.MinIODrives; n > 1 {
+		env = append(env, "MINIO_CI_CD=on")
+		for i := range n {
+			d := filepath.Join(c.dir, "minio", fmt.Sprintf("data%d", i+1))
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return err
+			}
+			c.minioDrives = append(c.minioDrives, d)
+		}
+		data = filepath.Join(c.dir, "minio", fmt.Sprintf("data{1...%d}", n))
+	}
 	c.minio = &process{name: "minio", path: c.cfg.MinIOBin, env: env, logPath: filepath.Join(c.dir, "minio.log"),
-		args: []string{"server", "--quiet", "--address", addr, "--console-address", fmt.Sprintf("127.0.0.1:%d", cport),
-			filepath.Join(c.dir, "minio")}}
+		args: []string{"server", "--quiet", "--address", addr, "--console-address", fmt.Sprintf("127.0.0.1:%d", cport), data}}
 	c.s3.Endpoint, c.s3.AccessKey, c.s3.SecretKey = addr, "minioadmin", "minioadmin"
 	return c.minio.start()
 }
 
-// apiReady checks the API's /readyz.
-func (c *cluster) apiReady() error {
-	resp, err := http.Get("http://" + c.apiAddr + "/readyz")
+// apiReady checks the /readyz of API process i.
+func (c *cluster) apiReady(i int) error {
+	resp, err := http.Get("http://" + c.apiAddrs[i] + "/readyz")
 	if err != nil {
 		return err
 	}
@@ -292,10 +458,10 @@ func (c *cluster) apiReady() error {
 	return nil
 }
 
-// apiServes checks that the API accepts requests (/healthz), whatever its
-// dependencies say.
-func (c *cluster) apiServes() error {
-	resp, err := http.Get("http://" + c.apiAddr + "/healthz")
+// apiServes checks that API process i accepts requests (/healthz),
+// whatever its dependencies say.
+func (c *cluster) apiServes(i int) error {
+	resp, err := http.Get("http://" + c.apiAddrs[i] + "/healthz")
 	if err != nil {
 		return err
 	}
@@ -308,10 +474,8 @@ func (c *cluster) apiServes() error {
 
 // processes returns every child process.
 func (c *cluster) processes() []*process {
-	ps := append([]*process{c.api}, c.workers...)
-	if c.nats != nil {
-		ps = append(ps, c.nats)
-	}
+	ps := append(slices.Clone(c.apis), c.workers...)
+	ps = append(ps, c.nats...)
 	if c.minio != nil {
 		ps = append(ps, c.minio)
 	}
@@ -321,16 +485,14 @@ func (c *cluster) processes() []*process {
 // close stops everything and removes the run's state, unless the
 // configuration keeps it.
 func (c *cluster) close() {
-	for _, p := range append([]*process{c.api}, c.workers...) {
-		if p != nil {
-			_ = p.stop(c.cfg.ShutdownGrace + 10*time.Second)
-		}
+	for _, p := range append(slices.Clone(c.apis), c.workers...) {
+		_ = p.stop(c.cfg.ShutdownGrace + 10*time.Second)
 	}
 	if c.sinkSrv != nil {
 		_ = c.sinkSrv.Close()
 	}
-	if c.nats != nil {
-		_ = c.nats.stop(10 * time.Second)
+	for _, p := range c.nats {
+		_ = p.stop(10 * time.Second)
 	}
 	if c.db != nil {
 		c.db.Close()

@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ferry-relay/ferry/queue"
 )
 
 // faultKind is a kind of failure the harness injects.
@@ -23,10 +27,13 @@ const (
 	faultPostgresCrash faultKind = "Postgres crash"
 	faultMinIOKill     faultKind = "MinIO SIGKILL"
 	faultTargetOutage  faultKind = "target outage"
+	// On a cluster.
+	faultNATSLeaderLoss faultKind = "NATS stream leader SIGKILL"
+	faultDriveLoss      faultKind = "MinIO drive removed"
 )
 
 var faultOrder = []faultKind{faultWorkerKill, faultWorkerTerm, faultAPIKill, faultNATSKill,
-	faultPostgresCrash, faultMinIOKill, faultTargetOutage}
+	faultPostgresCrash, faultMinIOKill, faultTargetOutage, faultNATSLeaderLoss, faultDriveLoss}
 
 // fault is one injected failure: at At after the start of the uploads, take
 // the component down for Down (the target: answer 503 to every upload),
@@ -35,7 +42,11 @@ type fault struct {
 	At     time.Duration
 	Kind   faultKind
 	Worker int // which worker, for worker faults
+	API    int // which API process, for API kills
 	Down   time.Duration
+	// Permanent faults are never undone: the process stays dead, the
+	// drive gone (the leader loss and the drive loss always are).
+	Permanent bool
 	// ServeWithin, for an API kill, is how soon the restarted API must
 	// answer (zero: not checked).
 	ServeWithin time.Duration
@@ -53,9 +64,12 @@ type faults struct {
 	killed map[string]bool
 	// stopped are the ids of the workers stopped with SIGTERM.
 	stopped    map[string]bool
-	handedBack int      // deliveries handed back by stopped workers
-	problems   []string // broken promises seen while injecting
-	wg         sync.WaitGroup
+	handedBack int // deliveries handed back by stopped workers
+	// leaderKilled names the NATS server that led the stream and was
+	// killed for good; driveRemoved the MinIO drive taken away.
+	leaderKilled, driveRemoved string
+	problems                   []string // broken promises seen while injecting
+	wg                         sync.WaitGroup
 }
 
 func newFaults(c *cluster) *faults {
@@ -75,9 +89,11 @@ func (f fault) component() string {
 	case faultWorkerKill, faultWorkerTerm:
 		return fmt.Sprintf("worker%d", f.Worker+1)
 	case faultAPIKill:
-		return "api"
-	case faultNATSKill:
+		return fmt.Sprintf("api%d", f.API+1)
+	case faultNATSKill, faultNATSLeaderLoss:
 		return "nats"
+	case faultDriveLoss:
+		return "minio"
 	case faultPostgresCrash:
 		return "postgres"
 	case faultMinIOKill:
@@ -126,6 +142,9 @@ func (fs *faults) run(f fault) error {
 	switch f.Kind {
 	case faultWorkerKill:
 		w := c.workers[f.Worker]
+		if f.Permanent {
+			fs.waitForDelivery(ctx, w)
+		}
 		pid, err := w.kill()
 		if err != nil {
 			return nil // already down: nothing injected
@@ -134,38 +153,65 @@ func (fs *faults) run(f fault) error {
 		fs.mu.Lock()
 		fs.killed[c.workerID(pid)] = true
 		fs.mu.Unlock()
-		log.Info("killed worker", "worker", w.name, "pid", pid)
+		log.Info("killed worker", "worker", w.name, "pid", pid, "for_good", f.Permanent)
+		if f.Permanent {
+			c.retire(w)
+			return nil
+		}
 		pause(f.Down)
 		return w.start()
 	case faultWorkerTerm:
 		return fs.stopWorker(ctx, f)
 	case faultAPIKill:
-		pid, err := c.api.kill()
+		api := c.apis[f.API%len(c.apis)]
+		pid, err := api.kill()
 		if err != nil {
 			return nil
 		}
 		fs.count(f.Kind)
-		log.Info("killed API", "pid", pid)
+		log.Info("killed API", "api", api.name, "pid", pid, "for_good", f.Permanent)
+		if f.Permanent {
+			c.retire(api)
+			return nil
+		}
 		pause(f.Down)
-		if err := c.api.start(); err != nil {
+		if err := api.start(); err != nil {
 			return err
 		}
 		if f.ServeWithin > 0 {
 			start := time.Now()
-			if err := waitUntil(ctx, f.ServeWithin, c.apiServes); err != nil {
+			if err := waitUntil(ctx, f.ServeWithin, func() error { return c.apiServes(f.API % len(c.apis)) }); err != nil {
 				fs.problem("the API restarted at %s did not serve within %s (%v): is it waiting for a dependency that is down?",
 					start.Format("15:04:05.000"), f.ServeWithin, err)
 			}
 		}
 		return nil
 	case faultNATSKill:
-		if _, err := c.nats.kill(); err != nil {
+		if _, err := c.nats[0].kill(); err != nil {
 			return nil
 		}
 		fs.count(f.Kind)
-		log.Info("killed NATS")
+		log.Info("killed NATS", "server", c.nats[0].name)
 		pause(f.Down)
-		return c.nats.start()
+		return c.nats[0].start()
+	case faultNATSLeaderLoss:
+		return fs.killStreamLeader(ctx, log)
+	case faultDriveLoss:
+		if len(c.minioDrives) == 0 {
+			return nil
+		}
+		d := c.minioDrives[len(c.minioDrives)-1]
+		// Renamed away while MinIO runs: every request to the drive fails
+		// from now on, as a pulled disk's would.
+		if err := os.Rename(d, d+".removed"); err != nil {
+			return err
+		}
+		fs.count(f.Kind)
+		fs.mu.Lock()
+		fs.driveRemoved = d
+		fs.mu.Unlock()
+		log.Info("removed a MinIO drive", "drive", d)
+		return nil
 	case faultPostgresCrash:
 		if err := c.pg.crash(ctx); err != nil {
 			return err
@@ -195,12 +241,54 @@ func (fs *faults) run(f fault) error {
 	return fmt.Errorf("unknown fault")
 }
 
-// stopWorker stops a worker gracefully and checks the promise of a graceful
-// shutdown: it exits cleanly within its grace, and leaves no job RUNNING.
-func (fs *faults) stopWorker(ctx context.Context, f fault) error {
+// killStreamLeader kills, for good, the NATS server that leads the jobs
+// stream.
+func (fs *faults) killStreamLeader(ctx context.Context, log *slog.Logger) error {
 	c := fs.c
-	w := c.workers[f.Worker]
-	// Stop it mid-delivery: wait a little for a slow delivery in flight.
+	q, err := queue.Connect(c.natsURL(), "chaos-faults")
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	var leader string
+	if err := waitUntil(ctx, 20*time.Second, func() error {
+		hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		h, err := q.StreamHealth(hctx)
+		if err != nil {
+			return err
+		}
+		if h.Leader == "" {
+			return fmt.Errorf("stream has no leader: %s", h)
+		}
+		leader = h.Leader
+		return nil
+	}); err != nil {
+		return fmt.Errorf("finding the stream leader: %w", err)
+	}
+	for _, p := range c.nats {
+		if p.name != leader {
+			continue
+		}
+		pid, err := p.kill()
+		if err != nil {
+			return nil
+		}
+		c.retire(p)
+		fs.count(faultNATSLeaderLoss)
+		fs.mu.Lock()
+		fs.leaderKilled = leader
+		fs.mu.Unlock()
+		log.Info("killed the NATS server leading the stream, for good", "server", leader, "pid", pid)
+		return nil
+	}
+	return fmt.Errorf("the stream leader %q is none of the harness's servers", leader)
+}
+
+// waitForDelivery waits a little for w to be delivering to the slow
+// target, so that killing it cuts a delivery short.
+func (fs *faults) waitForDelivery(ctx context.Context, w *process) {
+	c := fs.c
 	if pid := w.pid(); pid != 0 {
 		_ = waitUntil(ctx, 3*time.Second, func() error {
 			var n int
@@ -214,6 +302,15 @@ func (fs *faults) stopWorker(ctx context.Context, f fault) error {
 			return nil
 		})
 	}
+}
+
+// stopWorker stops a worker gracefully and checks the promise of a graceful
+// shutdown: it exits cleanly within its grace, and leaves no job RUNNING.
+func (fs *faults) stopWorker(ctx context.Context, f fault) error {
+	c := fs.c
+	w := c.workers[f.Worker]
+	// Stop it mid-delivery: wait a little for a slow delivery in flight.
+	fs.waitForDelivery(ctx, w)
 	pid, exited, err := w.signal(syscall.SIGTERM)
 	if err != nil {
 		return nil
@@ -314,7 +411,7 @@ func (fs *faults) random(ctx context.Context, seed uint64, every [2]time.Duratio
 			}
 			n -= k.weight
 		}
-		f := fault{Kind: kind, Worker: rng.IntN(len(fs.c.workers))}
+		f := fault{Kind: kind, Worker: rng.IntN(len(fs.c.workers)), API: rng.IntN(len(fs.c.apis))}
 		switch kind {
 		case faultWorkerKill:
 			f.Down = span(0, 2*time.Second)

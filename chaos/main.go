@@ -39,6 +39,12 @@ func main() {
 	var timeout time.Duration
 	var privateMinIO bool
 	var only string
+	var clusterProof, up bool
+	var proxyAddr string
+	flag.BoolVar(&clusterProof, "cluster", false, "the cluster proof (make cluster-test): 3 NATS servers (R3), a 4-drive MinIO erasure set, 2 API and 3 worker processes; kills the stream leader, a drive, a worker and an API for good")
+	flag.BoolVar(&up, "up", false, "start the loopback cluster of make cluster under -dir and keep it up until Ctrl-C (no faults)")
+	flag.StringVar(&cfg.Dir, "dir", "", "run directory (default: a temporary one; make cluster: .ferry/cluster)")
+	flag.StringVar(&proxyAddr, "proxy", "127.0.0.1:8480", "with -up: address of the reverse proxy in front of the API processes")
 	flag.StringVar(&cfg.FerryBin, "ferry", "", "ferry binary (default: build ./cmd/ferry)")
 	flag.IntVar(&cfg.Files, "files", cfg.Files, "files to upload")
 	flag.IntVar(&cfg.MaxFileBytes, "max-bytes", cfg.MaxFileBytes, "largest file")
@@ -55,6 +61,30 @@ func main() {
 	flag.BoolVar(&cfg.KeepDir, "keep", false, "keep the run directory (process logs)")
 	flag.DurationVar(&timeout, "timeout", 15*time.Minute, "give up after this long")
 	flag.Parse()
+	if clusterProof || up {
+		// The cluster's shape, and the proof's script unless -faults
+		// asks for random faults; the flags given still apply.
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		cc := clusterConfig()
+		cc.FerryBin, cc.Dir, cc.Seed, cc.KeepDir = cfg.FerryBin, cfg.Dir, cfg.Seed, cfg.KeepDir
+		if set["files"] {
+			cc.Files = cfg.Files
+		}
+		if set["upload-for"] {
+			cc.UploadFor, cc.Script = cfg.UploadFor, clusterScript(cfg.UploadFor)
+		}
+		if set["faults"] {
+			cc.Script = nil
+		}
+		if up {
+			cc.FailRate = 0 // a target that answers: make cluster is for trying ferry
+			if !set["timeout"] {
+				timeout = 24 * time.Hour
+			}
+		}
+		cfg = cc
+	}
 
 	for name := range strings.SplitSeq(only, ",") {
 		if name = strings.TrimSpace(name); name == "" {
@@ -82,11 +112,20 @@ func main() {
 			fatal(err)
 		}
 	}
+	if (clusterProof || up) && cfg.MinIODrives > 1 && findMinIO() == "" {
+		fatal(fmt.Errorf("the cluster needs the minio binary for its erasure set: run scripts/stack.sh up"))
+	}
 	if privateMinIO {
 		cfg.MinIOBin = findMinIO()
 		if cfg.MinIOBin == "" {
 			log.Warn("no minio binary: using the shared MinIO, which is not restarted", "endpoint", cfg.S3Endpoint)
 		}
+	}
+	if up {
+		if err := serveCluster(ctx, cfg, proxyAddr, log); err != nil {
+			fatal(err)
+		}
+		return
 	}
 	rep, err := run(ctx, cfg, log)
 	if err != nil {
@@ -131,6 +170,38 @@ func defaultConfig() Config {
 		S3Endpoint:    cmp.Or(os.Getenv("FERRY_TEST_S3_ENDPOINT"), "127.0.0.1:9000"),
 		S3AccessKey:   cmp.Or(os.Getenv("FERRY_TEST_S3_ACCESS_KEY"), "minioadmin"),
 		S3SecretKey:   cmp.Or(os.Getenv("FERRY_TEST_S3_SECRET_KEY"), "minioadmin"),
+	}
+}
+
+// clusterConfig is the run of make cluster-test: 1,000 files through 2 API
+// and 3 worker processes on a 3-node NATS cluster (R3) and a 4-drive MinIO
+// erasure set, with a cap on the deliveries in flight to the targets that
+// every worker process shares.
+func clusterConfig() Config {
+	cfg := defaultConfig()
+	cfg.Files = 1000
+	cfg.UploadFor = time.Minute
+	cfg.Workers, cfg.APIs = 3, 2
+	cfg.NATSNodes, cfg.QueueReplicas = 3, 3
+	cfg.MinIODrives = 4
+	cfg.MaxInFlight = map[string]int{targetOK: 6, targetSlow: 3}
+	cfg.FailRate = 0.1
+	cfg.TrickleShare = 0.1
+	cfg.SlowShare = 0.08
+	cfg.Settle = 3 * time.Minute
+	cfg.Script = clusterScript(cfg.UploadFor)
+	return cfg
+}
+
+// clusterScript is the proof's faults over an upload span: the NATS server
+// leading the stream killed -9, then one MinIO drive taken away, then one
+// worker and one API process killed -9, each for good.
+func clusterScript(span time.Duration) []fault {
+	return []fault{
+		{At: span * 15 / 100, Kind: faultNATSLeaderLoss, Permanent: true},
+		{At: span * 35 / 100, Kind: faultDriveLoss, Permanent: true},
+		{At: span * 55 / 100, Kind: faultWorkerKill, Worker: 0, Permanent: true},
+		{At: span * 75 / 100, Kind: faultAPIKill, API: 0, Permanent: true},
 	}
 }
 

@@ -51,13 +51,14 @@ func pgBinDir() (string, error) {
 	return "", fmt.Errorf("initdb and pg_ctl not found: install PostgreSQL or set FERRY_CHAOS_PG_BIN")
 }
 
-// startPostgres creates and starts a private cluster.
-func startPostgres(ctx context.Context, port int) (*postgres, error) {
+// startPostgres creates and starts a private cluster in a new directory
+// under parent (the system's temporary directory if empty).
+func startPostgres(ctx context.Context, port int, parent string) (*postgres, error) {
 	bin, err := pgBinDir()
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "ferry-chaos-pg-")
+	dir, err := os.MkdirTemp(parent, "ferry-chaos-pg-")
 	if err != nil {
 		return nil, err
 	}

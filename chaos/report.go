@@ -56,6 +56,17 @@ type Report struct {
 	Orphans    int    // stored objects without a job
 	QueueLeft  uint64 // messages left in the stream
 
+	// On a cluster: its shape, the NATS server that led the stream and was
+	// killed, the drive taken away, the stream's state at the end.
+	Topology     string
+	LeaderKilled string
+	DriveRemoved string
+	StreamEnd    string
+	// PeakInFlight is the most deliveries a target saw at once, across
+	// every worker process; MaxInFlight its max_in_flight.
+	PeakInFlight map[string]int
+	MaxInFlight  map[string]int
+
 	Problems []string
 	Notes    []string
 }
@@ -76,7 +87,18 @@ func gather(ctx context.Context, c *cluster, fs *faults, up *uploader, files []f
 	r.WorkerKills, r.WorkerStops, r.HandedBack = fs.counts[faultWorkerKill], fs.counts[faultWorkerTerm], fs.handedBack
 	r.Problems = append(r.Problems, fs.problems...)
 	killed := fs.killed
+	r.LeaderKilled, r.DriveRemoved = fs.leaderKilled, fs.driveRemoved
 	fs.mu.Unlock()
+	r.Topology = c.topology()
+	r.PeakInFlight, r.MaxInFlight = map[string]int{}, c.cfg.MaxInFlight
+	peaks := c.outage.peaks()
+	for _, t := range []struct{ name, path string }{{targetOK, "/ok/"}, {targetSlow, "/slow/"}, {targetRefuse, "/refuse/"}} {
+		r.PeakInFlight[t.name] = peaks[t.path]
+		if limit := c.cfg.MaxInFlight[t.name]; limit > 0 && peaks[t.path] > limit {
+			r.Problems = append(r.Problems, fmt.Sprintf("target %s had %d deliveries in flight at once, above its max_in_flight %d",
+				t.name, peaks[t.path], limit))
+		}
+	}
 
 	up.mu.Lock()
 	results := up.results
@@ -259,8 +281,15 @@ func gather(ctx context.Context, c *cluster, fs *faults, up *uploader, files []f
 	if err := r.storageLeftovers(ctx, c, jobs); err != nil {
 		r.Notes = append(r.Notes, "could not list the bucket: "+err.Error())
 	}
-	if q, err := queue.Connect("nats://"+c.natsAddr, "chaos-report"); err == nil {
+	if q, err := queue.Connect(c.natsURL(), "chaos-report"); err == nil {
 		r.QueueLeft, _ = q.Pending(ctx)
+		if len(c.nats) > 1 {
+			if h, err := q.StreamHealth(ctx); err == nil {
+				r.StreamEnd = h.String()
+			} else {
+				r.StreamEnd = err.Error()
+			}
+		}
 		q.Close()
 	}
 	return r, nil
@@ -277,7 +306,7 @@ func diagnoseStuck(ctx context.Context, c *cluster) []string {
 	}
 	defer rows.Close()
 	var js jetstream.JetStream
-	if nc, err := nats.Connect("nats://" + c.natsAddr); err == nil {
+	if nc, err := nats.Connect(c.natsURL()); err == nil {
 		defer nc.Close()
 		js, _ = jetstream.New(nc)
 	}
@@ -373,7 +402,16 @@ func (r *Report) Print(w io.Writer) {
 			faults = append(faults, fmt.Sprintf("%s %d", k, n))
 		}
 	}
+	if r.Topology != "" {
+		fmt.Fprintf(w, "installation: %s\n", r.Topology)
+	}
 	fmt.Fprintf(w, "faults injected: %s\n", strings.Join(faults, ", "))
+	if r.LeaderKilled != "" {
+		fmt.Fprintf(w, "  NATS server %s led the stream and was killed -9 for good; stream at the end: %s\n", r.LeaderKilled, r.StreamEnd)
+	}
+	if r.DriveRemoved != "" {
+		fmt.Fprintf(w, "  MinIO drive %s taken away for good\n", r.DriveRemoved)
+	}
 	row := func(name string, v any, note string) {
 		if note != "" {
 			note = "  (" + note + ")"
@@ -397,6 +435,13 @@ func (r *Report) Print(w io.Writer) {
 	row("MinIO incomplete uploads left", r.Incomplete, "")
 	row("MinIO objects without a job", r.Orphans, "")
 	row("messages left in the queue", r.QueueLeft, "")
+	for _, t := range []string{targetOK, targetSlow, targetRefuse} {
+		note := "no max_in_flight"
+		if n := r.MaxInFlight[t]; n > 0 {
+			note = fmt.Sprintf("max_in_flight %d, across every worker process", n)
+		}
+		row("most in flight at once to "+t, r.PeakInFlight[t], note)
+	}
 	var outs []string
 	for k, n := range r.Outcomes {
 		outs = append(outs, fmt.Sprintf("%s %d", k, n))

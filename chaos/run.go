@@ -48,6 +48,22 @@ type Config struct {
 	MinIOBin                             string
 	// KeepDir keeps the run directory (process logs) at the end.
 	KeepDir bool
+
+	// The shape of the installation (zero values: one of each, as make
+	// chaos runs it). Dir is the run directory (default: a temporary one);
+	// DatabaseURL an existing Postgres database instead of a private
+	// cluster; NATSNodes the servers of a NATS cluster, QueueReplicas the
+	// stream's replicas; APIs the API processes; MinIODrives the drives of
+	// a private MinIO erasure set.
+	Dir           string
+	DatabaseURL   string
+	NATSNodes     int
+	QueueReplicas int
+	APIs          int
+	MinIODrives   int
+	// MaxInFlight is each target's max_in_flight (none when absent),
+	// checked against what the target saw at once.
+	MaxInFlight map[string]int
 }
 
 // run brings the cluster up, uploads while injecting faults, waits for the
@@ -66,7 +82,11 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) (rep *Report, err er
 		c.close()
 	}()
 	files := makeFiles(cfg.Files, cfg.MaxFileBytes, cfg.Seed, cfg.RefuseShare, cfg.SlowShare, cfg.TrickleShare)
-	up := newUploader("http://"+c.apiAddr, c.apiKey, cfg.Seed)
+	apis := make([]string, len(c.apiAddrs))
+	for i, a := range c.apiAddrs {
+		apis[i] = "http://" + a
+	}
+	up := newUploader(apis, c.apiKey, cfg.Seed)
 	fs := newFaults(c)
 
 	start := time.Now()
@@ -93,7 +113,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) (rep *Report, err er
 	<-faultsDone
 	fs.wait()
 	for _, p := range c.processes() {
-		if !p.running() {
+		if !p.running() && !c.retired(p) {
 			if err := p.start(); err != nil {
 				return nil, err
 			}

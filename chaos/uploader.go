@@ -82,12 +82,13 @@ type cutUpload struct {
 }
 
 // uploader sends files to ferry's API the way a careful client would: with
-// an Idempotency-Key, retrying on connection errors and 5xx. A retry keeps
+// an Idempotency-Key, retrying on connection errors and 5xx, on the next API
+// process when there are several. A retry keeps
 // the key once a whole body was sent under it (the API may have recorded
 // the job before it died) and takes a new one while none was (the API
 // cannot have): those dropped keys must never have a job.
 type uploader struct {
-	api    string
+	apis   []string
 	key    string
 	seed   uint64
 	client *http.Client
@@ -99,8 +100,8 @@ type uploader struct {
 	results        map[int]accepted
 }
 
-func newUploader(api, key string, seed uint64) *uploader {
-	return &uploader{api: api, key: key, seed: seed,
+func newUploader(apis []string, key string, seed uint64) *uploader {
+	return &uploader{apis: apis, key: key, seed: seed,
 		client:   &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 32}},
 		rejected: map[int]string{}, results: map[int]accepted{}}
 }
@@ -144,9 +145,10 @@ func (u *uploader) upload(ctx context.Context, f file) {
 	gen := 0
 	sent := false // whether the whole body went out under the current key
 	delay := 100 * time.Millisecond
+	api := f.idx % len(u.apis)
 	for ctx.Err() == nil {
 		key := fmt.Sprintf("%s#%d", f.name, gen)
-		status, jobID, complete, err := u.send(ctx, f, data, key)
+		status, jobID, complete, err := u.send(ctx, u.apis[api], f, data, key)
 		sent = sent || complete
 		switch {
 		case err == nil && (status == http.StatusAccepted || status == http.StatusOK):
@@ -161,6 +163,9 @@ func (u *uploader) upload(ctx context.Context, f file) {
 			return
 		}
 		u.failedAttempts.Add(1)
+		if err != nil {
+			api = (api + 1) % len(u.apis) // that API may be gone: try another
+		}
 		// A key under which the whole body never went out cannot have a
 		// job: drop it for a new one, and check at the end that it has
 		// none. A key under which it did may have one: keep it.
@@ -179,13 +184,13 @@ func (u *uploader) upload(ctx context.Context, f file) {
 
 // send makes one attempt. complete says whether the whole body was handed
 // to the connection.
-func (u *uploader) send(ctx context.Context, f file, data []byte, key string) (status int, jobID string, complete bool, err error) {
+func (u *uploader) send(ctx context.Context, api string, f file, data []byte, key string) (status int, jobID string, complete bool, err error) {
 	b := &body{data: data}
 	if f.trickle {
 		b.chunk, b.pause = 8<<10, 15*time.Millisecond
 	}
 	q := url.Values{"target": {f.target}, "filename": {f.name}, "batch": {"chaos"}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.api+"/v1/uploads?"+q.Encode(), b)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, api+"/v1/uploads?"+q.Encode(), b)
 	if err != nil {
 		return 0, "", false, err
 	}

@@ -291,6 +291,37 @@ func (c *Client) RetryBatch(ctx context.Context, name, errorSubstr string) (int,
 	return out.Requeued, err
 }
 
+// RetryBatchGroup re-queues the batch's FAILED jobs of one failure group
+// (as FailureGroups names it) and returns how many.
+func (c *Client) RetryBatchGroup(ctx context.Context, name, group string) (int, error) {
+	var out apitypes.RequeueResult
+	_, err := c.call(ctx, http.MethodPost, batchPath(name)+"/retry", nil, apitypes.BatchRetryRequest{ErrorGroup: &group}, &out)
+	return out.Requeued, err
+}
+
+// FailureGroups returns the batch's FAILED jobs grouped by normalised
+// error, largest group first.
+func (c *Client) FailureGroups(ctx context.Context, name string) ([]apitypes.FailureGroup, error) {
+	var out apitypes.FailureGroups
+	_, err := c.call(ctx, http.MethodGet, batchPath(name)+"/failures", nil, nil, &out)
+	return out.Groups, err
+}
+
+// Throughput returns the batch's deliveries over its life, oldest bucket
+// first.
+func (c *Client) Throughput(ctx context.Context, name string) ([]apitypes.ThroughputPoint, error) {
+	var out apitypes.Throughput
+	_, err := c.call(ctx, http.MethodGet, batchPath(name)+"/throughput", nil, nil, &out)
+	return out.Points, err
+}
+
+// Activity returns what each target did in the last hour.
+func (c *Client) Activity(ctx context.Context) (apitypes.Activity, error) {
+	var out apitypes.Activity
+	_, err := c.call(ctx, http.MethodGet, "/v1/activity", nil, nil, &out)
+	return out, err
+}
+
 // RetryFailed re-queues the FAILED jobs matching f and returns how many.
 // An empty f needs all=true, which re-queues every FAILED job.
 func (c *Client) RetryFailed(ctx context.Context, f apitypes.RequeueFilter, all bool) (int, error) {
@@ -319,6 +350,9 @@ type JobFilter struct {
 	Status apitypes.Status
 	Target string
 	Batch  string
+	// FilenameContains matches jobs whose file name contains it, ignoring
+	// case.
+	FilenameContains string
 	// Limit is the page size (1-1000; the server's default if 0).
 	Limit int
 	// Cursor is the next_cursor of the previous page.
@@ -329,7 +363,8 @@ type JobFilter struct {
 // the next page ("" on the last).
 func (c *Client) Jobs(ctx context.Context, f JobFilter) ([]apitypes.Job, string, error) {
 	q := url.Values{}
-	for k, v := range map[string]string{"status": string(f.Status), "target": f.Target, "batch": f.Batch, "cursor": f.Cursor} {
+	for k, v := range map[string]string{"status": string(f.Status), "target": f.Target, "batch": f.Batch, "cursor": f.Cursor,
+		"filename": f.FilenameContains} {
 		if v != "" {
 			q.Set(k, v)
 		}

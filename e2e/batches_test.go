@@ -190,7 +190,7 @@ targets:
 	}
 	final = p.waitFinal(sent, 30*time.Second)
 	for id, j := range final {
-		as, _ := p.jobs.Attempts(t.Context(), id)
+		as, _ := p.jobs.Attempts(t.Context(), jobs.AllTenants(), id)
 		if j.Status != jobs.StatusFailed || len(as) != 2 {
 			t.Errorf("re-queued job %s: %s with %d attempts recorded, want FAILED again after 2", id, j.Status, len(as))
 		}

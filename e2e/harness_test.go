@@ -25,6 +25,7 @@ import (
 	"github.com/ferry-relay/ferry/api"
 	"github.com/ferry-relay/ferry/apikeys"
 	"github.com/ferry-relay/ferry/apitypes"
+	"github.com/ferry-relay/ferry/audit"
 	"github.com/ferry-relay/ferry/internal/testenv"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/limits"
@@ -60,6 +61,8 @@ type pipeline struct {
 	targets targets.Set
 	api     *httptest.Server
 	key     string
+	keys    *apikeys.Store
+	audit   *audit.Store
 	log     *slog.Logger
 
 	stopWorker context.CancelFunc
@@ -71,6 +74,16 @@ type pipelineOptions struct {
 	maxUpload int64
 	noWorker  bool
 	bodyIdle  time.Duration
+	rateLimit float64
+	// maxUploads and reportWrite set the API's limits (defaults if zero).
+	maxUploads  int
+	reportWrite time.Duration
+	// smallSendBuffers gives the API's connections 4 KiB socket send
+	// buffers, so that a client that stops reading blocks the server's
+	// writes after kilobytes instead of megabytes.
+	smallSendBuffers bool
+	// queue, if set, is the queue to use instead of a fresh one.
+	queue *queue.Queue
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -85,7 +98,10 @@ func newPipeline(t *testing.T, targetsYAML string, opts pipelineOptions) *pipeli
 	t.Helper()
 	ctx := testenv.Context(t)
 	pool, _ := testenv.Postgres(t)
-	p := &pipeline{t: t, pool: pool, jobs: jobs.NewStore(pool), objects: testenv.Storage(t), queue: testenv.Queue(t), log: testLogger(t)}
+	p := &pipeline{t: t, pool: pool, jobs: jobs.NewStore(pool), objects: testenv.Storage(t), queue: opts.queue, log: testLogger(t)}
+	if p.queue == nil {
+		p.queue = testenv.Queue(t)
+	}
 	p.queue.SetAckWait(5 * time.Second)
 	cfgs, err := targets.ParseFile(strings.NewReader(targetsYAML), func(string) (string, bool) { return "", false })
 	if err != nil {
@@ -98,18 +114,25 @@ func newPipeline(t *testing.T, targetsYAML string, opts pipelineOptions) *pipeli
 	if p.key, err = keys.Create(ctx, "test"); err != nil {
 		t.Fatal(err)
 	}
+	p.keys, p.audit = keys, audit.NewStore(pool)
 	enq := jobs.NewEnqueuer(p.jobs, p.queue, p.log)
-	srv := api.New(api.Config{MaxUploadBytes: opts.maxUpload, BodyIdleTimeout: opts.bodyIdle}, api.Deps{
-		Jobs: p.jobs, Keys: keys, Objects: p.objects, Enqueue: enq, Targets: p.targets,
+	srv := api.New(api.Config{MaxUploadBytes: opts.maxUpload, BodyIdleTimeout: opts.bodyIdle, RateLimit: opts.rateLimit,
+		MaxConcurrentUploads: opts.maxUploads, ReportWriteTimeout: opts.reportWrite}, api.Deps{
+		Jobs: p.jobs, Keys: apikeys.NewCache(keys, 0), KeyAdmin: keys, Audit: p.audit,
+		Objects: p.objects, Enqueue: enq, Targets: p.targets,
 		States: targetstate.NewStore(pool, "api"), Slots: limits.New(pool, "api", 0),
 		Ready: map[string]api.Pinger{"postgres": pool, "nats": p.queue, "s3": p.objects},
 		Log:   p.log,
 	})
-	p.api = httptest.NewServer(checkContract(t, srv.Handler()))
+	p.api = httptest.NewUnstartedServer(checkContract(t, srv.Handler()))
+	if opts.smallSendBuffers {
+		p.api.Listener = smallSendBuffers{p.api.Listener}
+	}
+	p.api.Start()
 	t.Cleanup(p.api.Close)
 
 	sw := sweeper.New(sweeper.Config{Interval: 100 * time.Millisecond, Grace: time.Second},
-		sweeper.Deps{Jobs: p.jobs, Enqueue: enq, Objects: p.objects, Log: p.log})
+		sweeper.Deps{Jobs: p.jobs, Enqueue: enq, Stream: p.queue, Objects: p.objects, Log: p.log})
 	swCtx, stopSweeper := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { sw.Run(swCtx) })
@@ -269,7 +292,7 @@ func (p *pipeline) waitFinal(ids []string, within time.Duration) map[string]jobs
 			if j, ok := out[id]; ok && j.Status.Final() {
 				continue
 			}
-			j, err := p.jobs.Get(context.Background(), id)
+			j, err := p.jobs.Get(context.Background(), jobs.AllTenants(), id)
 			if err != nil {
 				p.t.Fatalf("job %s: %v", id, err)
 			}

@@ -161,8 +161,8 @@ targets:
 			}
 			// Credentials never show in what ferry records.
 			for _, id := range append(first, refused[0].ID) {
-				as, _ := p.jobs.Attempts(context.Background(), id)
-				jb, _ := p.jobs.Get(context.Background(), id)
+				as, _ := p.jobs.Attempts(context.Background(), jobs.AllTenants(), id)
+				jb, _ := p.jobs.Get(context.Background(), jobs.AllTenants(), id)
 				record := fmt.Sprint(as, jb.LastError, jb.Checkpoint)
 				for _, secret := range []string{"ferry-password", "ferry-secret", "ferry-demo-key"} {
 					if strings.Contains(record, secret) {

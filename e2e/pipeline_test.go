@@ -63,7 +63,7 @@ targets:
 	}
 	var all jobView
 	_ = all
-	list, _, err := p.jobs.List(context.Background(), jobs.Filter{Target: "raw", Limit: 100})
+	list, _, err := p.jobs.List(context.Background(), jobs.AllTenants(), jobs.Filter{Target: "raw", Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +222,7 @@ targets:
 	if j.Status != jobs.StatusSuccess || j.Attempts != 2 {
 		t.Fatalf("%s after %d attempts", j.Status, j.Attempts)
 	}
-	as, err := p.jobs.Attempts(context.Background(), job.ID)
+	as, err := p.jobs.Attempts(context.Background(), jobs.AllTenants(), job.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +248,7 @@ func TestIdempotentUpload(t *testing.T) {
 		t.Fatalf("repeated request: %d %v then %d %v; want the same job", c1, ids(first), c2, ids(second))
 	}
 	p.waitFinal(ids(first), 30*time.Second)
-	list, _, _ := p.jobs.List(context.Background(), jobs.Filter{Batch: "b1"})
+	list, _, _ := p.jobs.List(context.Background(), jobs.AllTenants(), jobs.Filter{Batch: "b1"})
 	if len(list) != 1 || len(s.Documents()) != 1 {
 		t.Errorf("%d jobs and %d deliveries, want 1 and 1", len(list), len(s.Documents()))
 	}
@@ -325,7 +325,7 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 	// Nothing refused left a job or a stored file behind.
-	if list, _, _ := p.jobs.List(context.Background(), jobs.Filter{}); len(list) != 0 {
+	if list, _, _ := p.jobs.List(context.Background(), jobs.AllTenants(), jobs.Filter{}); len(list) != 0 {
 		t.Errorf("%d jobs recorded by refused uploads", len(list))
 	}
 	if n := countObjects(t, p); n != 0 {
@@ -414,11 +414,11 @@ func TestShutdownHandsBackInFlightWork(t *testing.T) {
 	waitFor(t, 10*time.Second, func() bool { return len(s.Requests()) > 0 || running(p, job.ID) })
 	p.stopWorker()
 	<-p.workerDone
-	j, _ := p.jobs.Get(context.Background(), job.ID)
+	j, _ := p.jobs.Get(context.Background(), jobs.AllTenants(), job.ID)
 	if j.Status != jobs.StatusQueued || j.Attempts != 0 {
 		t.Fatalf("after shutdown the job is %s with %d attempts; want QUEUED, the interrupted attempt not counted", j.Status, j.Attempts)
 	}
-	as, _ := p.jobs.Attempts(context.Background(), job.ID)
+	as, _ := p.jobs.Attempts(context.Background(), jobs.AllTenants(), job.ID)
 	if len(as) != 1 || as[0].Outcome != jobs.OutcomeInterrupted {
 		t.Fatalf("attempts %+v, want one INTERRUPTED", as)
 	}
@@ -444,7 +444,7 @@ func TestDeadWorkerJobIsRecovered(t *testing.T) {
 	if j.Status != jobs.StatusSuccess || j.Attempts != 2 {
 		t.Fatalf("%s after %d attempts, want SUCCESS after 2", j.Status, j.Attempts)
 	}
-	as, _ := p.jobs.Attempts(context.Background(), job.ID)
+	as, _ := p.jobs.Attempts(context.Background(), jobs.AllTenants(), job.ID)
 	if as[0].Outcome != jobs.OutcomeAbandoned || as[0].Worker != "dead-worker/1" {
 		t.Errorf("first attempt %+v, want ABANDONED by dead-worker/1", as[0])
 	}
@@ -454,7 +454,7 @@ func TestDeadWorkerJobIsRecovered(t *testing.T) {
 }
 
 func running(p *pipeline, id string) bool {
-	j, err := p.jobs.Get(context.Background(), id)
+	j, err := p.jobs.Get(context.Background(), jobs.AllTenants(), id)
 	return err == nil && j.Status == jobs.StatusRunning
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -36,7 +37,10 @@ func CheckBatchName(name string) error { return apitypes.CheckBatchName(name) }
 
 // Batch is a batch object.
 type Batch struct {
-	Name      string
+	Name string
+	// Tenant owns the batch; set by the API from the key, never taken from
+	// the client.
+	Tenant    string
 	Target    string
 	Params    map[string]string
 	CreatedAt time.Time
@@ -52,19 +56,22 @@ func (s *Store) CreateBatch(ctx context.Context, b Batch, apiKeyID int64) (Batch
 	if b.Params == nil {
 		b.Params = map[string]string{}
 	}
+	if b.Tenant == "" {
+		b.Tenant = TenantDefault
+	}
 	var out Batch
 	err := s.db.QueryRow(ctx, `
-		INSERT INTO batches (name, target, params, api_key_id) VALUES ($1, $2, $3, nullif($4, 0))
-		ON CONFLICT (name) DO NOTHING
-		RETURNING name, target, params, created_at`, b.Name, b.Target, b.Params, apiKeyID).
-		Scan(&out.Name, &out.Target, &out.Params, &out.CreatedAt)
+		INSERT INTO batches (name, target, params, api_key_id, tenant) VALUES ($1, $2, $3, nullif($4, 0), $5)
+		ON CONFLICT (tenant, name) DO NOTHING
+		RETURNING name, tenant, target, params, created_at`, b.Name, b.Target, b.Params, apiKeyID, b.Tenant).
+		Scan(&out.Name, &out.Tenant, &out.Target, &out.Params, &out.CreatedAt)
 	if err == nil {
 		return out, true, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return Batch{}, false, fmt.Errorf("create batch %q: %w", b.Name, err)
 	}
-	out, err = s.Batch(ctx, b.Name)
+	out, err = s.Batch(ctx, b.Tenant, b.Name)
 	if err != nil {
 		return Batch{}, false, err
 	}
@@ -75,10 +82,11 @@ func (s *Store) CreateBatch(ctx context.Context, b Batch, apiKeyID int64) (Batch
 }
 
 // Batch returns the batch object named name, or ErrBatchNotFound.
-func (s *Store) Batch(ctx context.Context, name string) (Batch, error) {
+func (s *Store) Batch(ctx context.Context, tenant, name string) (Batch, error) {
 	var b Batch
-	err := s.db.QueryRow(ctx, `SELECT name, target, params, created_at FROM batches WHERE name = $1`, name).
-		Scan(&b.Name, &b.Target, &b.Params, &b.CreatedAt)
+	err := s.db.QueryRow(ctx, `SELECT name, tenant, target, params, created_at FROM batches
+		WHERE tenant = $1 AND name = $2`, tenant, name).
+		Scan(&b.Name, &b.Tenant, &b.Target, &b.Params, &b.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Batch{}, fmt.Errorf("batch %q: %w", name, ErrBatchNotFound)
 	}
@@ -97,6 +105,8 @@ type Count struct {
 // BatchSummary is where a batch's jobs stand.
 type BatchSummary struct {
 	Name string
+	// Tenant owns the batch.
+	Tenant string
 	// Target and Params are the batch object's; empty for a label.
 	Target string
 	Params map[string]string
@@ -134,25 +144,28 @@ const (
 )
 
 // CompactBatchCounts folds the count deltas of batch into one row per
-// status and minute for the last minutes and one per status before. It
+// status and minute for the last minutes and one per status and ten
+// minutes before: the batch's throughput over its life (BatchThroughput)
+// for a few rows an hour. It
 // takes only rows no other compaction holds, so concurrent readers never
 // wait on each other.
-func (s *Store) CompactBatchCounts(ctx context.Context, batch string) error {
+func (s *Store) CompactBatchCounts(ctx context.Context, tenant, batch string) error {
 	_, err := s.db.Exec(ctx, `
 		WITH gone AS (
 			DELETE FROM batch_counts WHERE ctid IN (
-				SELECT ctid FROM batch_counts WHERE batch = $1 FOR UPDATE SKIP LOCKED)
-				AND (SELECT count(*) FROM batch_counts WHERE batch = $1) > $3
+				SELECT ctid FROM batch_counts WHERE tenant = $4 AND batch = $1 FOR UPDATE SKIP LOCKED)
+				AND (SELECT count(*) FROM batch_counts WHERE tenant = $4 AND batch = $1) > $3
 			RETURNING status, bucket, files, bytes, first_at, last_at
 		), folded AS (
-			SELECT status, CASE WHEN bucket >= now() - $2 * interval '1 millisecond' THEN bucket END AS minute,
-				min(bucket) AS oldest, sum(files) AS files, sum(bytes) AS bytes,
+			SELECT status, CASE WHEN bucket >= now() - $2 * interval '1 millisecond' THEN bucket
+				ELSE date_bin('10 minutes', bucket, timestamptz '2000-01-01') END AS b,
+				sum(files) AS files, sum(bytes) AS bytes,
 				min(first_at) AS first_at, max(last_at) AS last_at
 			FROM gone GROUP BY 1, 2
 		)
-		INSERT INTO batch_counts (batch, status, bucket, files, bytes, first_at, last_at)
-		SELECT $1, status, coalesce(minute, oldest), files, bytes, first_at, last_at FROM folded`,
-		batch, recentBuckets.Milliseconds(), compactAbove)
+		INSERT INTO batch_counts (tenant, batch, status, bucket, files, bytes, first_at, last_at)
+		SELECT $4, $1, status, b, files, bytes, first_at, last_at FROM folded`,
+		batch, recentBuckets.Milliseconds(), compactAbove, tenant)
 	if err != nil {
 		return fmt.Errorf("compact counts of batch %q: %w", batch, err)
 	}
@@ -162,15 +175,15 @@ func (s *Store) CompactBatchCounts(ctx context.Context, batch string) error {
 // BatchSummary returns the counts of batch, or ErrBatchNotFound when there
 // is neither a batch object nor a job of that name. Its cost does not
 // depend on the number of jobs: it reads the folded counts.
-func (s *Store) BatchSummary(ctx context.Context, name string) (BatchSummary, error) {
-	if err := s.CompactBatchCounts(ctx, name); err != nil {
+func (s *Store) BatchSummary(ctx context.Context, tenant, name string) (BatchSummary, error) {
+	if err := s.CompactBatchCounts(ctx, tenant, name); err != nil {
 		return BatchSummary{}, err
 	}
-	sum := BatchSummary{Name: name, ByStatus: map[Status]Count{}}
+	sum := BatchSummary{Name: name, Tenant: tenant, ByStatus: map[Status]Count{}}
 	for _, st := range Statuses {
 		sum.ByStatus[st] = Count{}
 	}
-	b, err := s.Batch(ctx, name)
+	b, err := s.Batch(ctx, tenant, name)
 	found := err == nil
 	switch {
 	case err == nil:
@@ -183,7 +196,7 @@ func (s *Store) BatchSummary(ctx context.Context, name string) (BatchSummary, er
 			coalesce(sum(files) FILTER (WHERE bucket >= now() - $2 * interval '1 millisecond' AND files > 0), 0),
 			coalesce(sum(bytes) FILTER (WHERE bucket >= now() - $2 * interval '1 millisecond' AND files > 0), 0),
 			now()
-		FROM batch_counts WHERE batch = $1 GROUP BY status`, name, rateWindow.Milliseconds())
+		FROM batch_counts WHERE tenant = $3 AND batch = $1 GROUP BY status`, name, rateWindow.Milliseconds(), tenant)
 	if err != nil {
 		return BatchSummary{}, fmt.Errorf("summary of batch %q: %w", name, err)
 	}
@@ -265,30 +278,42 @@ type BatchPage struct {
 
 // ListBatches returns the summaries of batches (objects and labels) named
 // after cursor, by name, limit at a time (1-100, default 50).
-func (s *Store) ListBatches(ctx context.Context, cursor string, limit int) (BatchPage, error) {
+func (s *Store) ListBatches(ctx context.Context, scope Scope, cursor string, limit int) (BatchPage, error) {
 	if limit <= 0 || limit > 100 {
 		limit = 50
 	}
+	// The cursor is "tenant/name" of the last batch listed: neither a
+	// tenant nor a batch name holds a slash.
+	afterTenant, afterName, _ := strings.Cut(cursor, "/")
+	args := []any{afterTenant, afterName, limit + 1}
+	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	in := scope.sql("tenant", arg)
 	rows, err := s.db.Query(ctx, `
-		SELECT name FROM (
-			SELECT name FROM batches WHERE name > $1
+		SELECT tenant, name FROM (
+			SELECT tenant, name FROM batches WHERE `+in+` AND (tenant, name) > ($1, $2)
 			UNION
-			SELECT DISTINCT batch FROM batch_counts WHERE batch > $1
-		) n ORDER BY name LIMIT $2`, cursor, limit+1)
+			SELECT DISTINCT tenant, batch FROM batch_counts WHERE `+in+` AND (tenant, batch) > ($1, $2)
+		) n ORDER BY tenant, name LIMIT $3`, args...)
 	if err != nil {
 		return BatchPage{}, fmt.Errorf("list batches: %w", err)
 	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	type ref struct{ tenant, name string }
+	refs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ref, error) {
+		var b ref
+		err := r.Scan(&b.tenant, &b.name)
+		return b, err
+	})
 	if err != nil {
 		return BatchPage{}, fmt.Errorf("list batches: %w", err)
 	}
 	page := BatchPage{Batches: []BatchSummary{}}
-	if len(names) > limit {
-		names = names[:limit]
-		page.NextCursor = names[len(names)-1]
+	if len(refs) > limit {
+		refs = refs[:limit]
+		last := refs[len(refs)-1]
+		page.NextCursor = last.tenant + "/" + last.name
 	}
-	for _, n := range names {
-		sum, err := s.BatchSummary(ctx, n)
+	for _, b := range refs {
+		sum, err := s.BatchSummary(ctx, b.tenant, b.name)
 		if errors.Is(err, ErrBatchNotFound) {
 			continue
 		}
@@ -315,63 +340,86 @@ type ReportRow struct {
 	FinishedAt *time.Time
 }
 
-// Report calls fn with each job of batch, FAILED and other problems first
-// (by status, then newest first: the order of the batch index, so rows
-// stream without sorting). With status set, only jobs in that status are
-// reported. Rows come from one snapshot; fn's error stops the report and is
-// returned.
-func (s *Store) Report(ctx context.Context, batch string, status Status, fn func(ReportRow) error) error {
+// reportPage is how many rows Report and BatchKeys read at a time. Each
+// page is read whole and its connection given back before fn sees a row:
+// a client that reads slowly (or stops) holds no database connection.
+const reportPage = 1000
+
+// Report calls fn with each job of batch, newest first. With status set,
+// only jobs in that status are reported. Rows are read in pages by job id
+// (the batch index's order, so nothing is sorted), and each job is
+// reported once, with its state when its page was read; jobs created
+// after the report began are not in it. fn's error stops the report and
+// is returned.
+func (s *Store) Report(ctx context.Context, tenant, batch string, status Status, fn func(ReportRow) error) error {
 	q := `SELECT coalesce(client_path, filename), id::text, status, attempts, coalesce(remote_id, ''),
 			sha256, size, coalesce(last_error, ''), finished_at
-		FROM jobs WHERE batch = $1`
-	args := []any{batch}
+		FROM jobs WHERE tenant = $2 AND batch = $1 AND id < $3::uuid`
+	args := []any{batch, tenant, maxUUID, reportPage}
 	if status != "" {
-		q += ` AND status = $2`
+		q += ` AND status = $5`
 		args = append(args, string(status))
 	}
-	// jobs.id, not the id::text output column: the index's order.
-	rows, err := s.db.Query(ctx, q+` ORDER BY jobs.status, jobs.id DESC`, args...)
-	if err != nil {
-		return fmt.Errorf("report of batch %q: %w", batch, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var r ReportRow
-		if err := rows.Scan(&r.Path, &r.JobID, &r.Status, &r.Attempts, &r.RemoteID, &r.SHA256, &r.Size, &r.LastError, &r.FinishedAt); err != nil {
+	q += ` ORDER BY id DESC LIMIT $4`
+	for {
+		rows, err := s.db.Query(ctx, q, args...)
+		if err != nil {
 			return fmt.Errorf("report of batch %q: %w", batch, err)
 		}
-		if err := fn(r); err != nil {
-			return err
+		page, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ReportRow, error) {
+			var r ReportRow
+			err := row.Scan(&r.Path, &r.JobID, &r.Status, &r.Attempts, &r.RemoteID, &r.SHA256, &r.Size, &r.LastError, &r.FinishedAt)
+			return r, err
+		})
+		if err != nil {
+			return fmt.Errorf("report of batch %q: %w", batch, err)
 		}
+		for _, r := range page {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		if len(page) < reportPage {
+			return nil
+		}
+		args[2] = page[len(page)-1].JobID
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("report of batch %q: %w", batch, err)
-	}
-	return nil
 }
 
+// maxUUID is above every job id: the cursor of a first page.
+const maxUUID = "ffffffff-ffff-ffff-ffff-ffffffffffff"
+
 // BatchKeys calls fn with the idempotency key of each job of batch that has
-// one: what a resumed push needs to skip the files already accepted.
-func (s *Store) BatchKeys(ctx context.Context, batch string, fn func(key string) error) error {
-	rows, err := s.db.Query(ctx, `SELECT idempotency_key FROM jobs
-		WHERE batch = $1 AND idempotency_key IS NOT NULL`, batch)
-	if err != nil {
-		return fmt.Errorf("keys of batch %q: %w", batch, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
+// one: what a resumed push needs to skip the files already accepted. Keys
+// are read in pages, as Report's rows are.
+func (s *Store) BatchKeys(ctx context.Context, tenant, batch string, fn func(key string) error) error {
+	after := maxUUID
+	for {
+		rows, err := s.db.Query(ctx, `SELECT id::text, idempotency_key FROM jobs
+			WHERE tenant = $2 AND batch = $1 AND id < $3::uuid AND idempotency_key IS NOT NULL
+			ORDER BY id DESC LIMIT $4`, batch, tenant, after, reportPage)
+		if err != nil {
 			return fmt.Errorf("keys of batch %q: %w", batch, err)
 		}
-		if err := fn(k); err != nil {
-			return err
+		type idKey struct{ id, key string }
+		page, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (idKey, error) {
+			var k idKey
+			err := row.Scan(&k.id, &k.key)
+			return k, err
+		})
+		if err != nil {
+			return fmt.Errorf("keys of batch %q: %w", batch, err)
 		}
+		for _, k := range page {
+			if err := fn(k.key); err != nil {
+				return err
+			}
+		}
+		if len(page) < reportPage {
+			return nil
+		}
+		after = page[len(page)-1].id
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("keys of batch %q: %w", batch, err)
-	}
-	return nil
 }
 
 // CreateWithPath records a new QUEUED job like Create, with the path the
@@ -380,19 +428,17 @@ func (s *Store) BatchKeys(ctx context.Context, batch string, fn func(key string)
 // same batch gets the one job. It returns the existing job and
 // created=false for a key already used.
 func (s *Store) CreateWithPath(ctx context.Context, n New, clientPath string) (job Job, created bool, err error) {
-	if n.Params == nil {
-		n.Params = map[string]string{}
-	}
+	n = n.withDefaults()
 	// No conflict target: either unique index (per API key, per batch)
 	// may be the one a repeated key hits.
 	row := s.db.QueryRow(ctx, `
 		INSERT INTO jobs (id, target, batch, filename, content_type, size, sha256, object_key,
-			params, status, max_attempts, idempotency_key, api_key_id, client_path)
-		VALUES ($1, $2, nullif($3, ''), $4, $5, $6, $7, $8, $9, 'QUEUED', $10, nullif($11, ''), nullif($12, 0), nullif($13, ''))
+			params, status, max_attempts, idempotency_key, api_key_id, client_path, tenant)
+		VALUES ($1, $2, nullif($3, ''), $4, $5, $6, $7, $8, $9, 'QUEUED', $10, nullif($11, ''), nullif($12, 0), nullif($13, ''), $14)
 		ON CONFLICT DO NOTHING
 		RETURNING `+jobColumns,
 		n.ID, n.Target, n.Batch, n.Filename, n.ContentType, n.Size, n.SHA256, n.ObjectKey,
-		n.Params, n.MaxAttempts, n.IdempotencyKey, n.APIKeyID, clientPath)
+		n.Params, n.MaxAttempts, n.IdempotencyKey, n.APIKeyID, clientPath, n.Tenant)
 	job, err = scanJob(row)
 	if err == nil {
 		return job, true, nil
@@ -401,7 +447,7 @@ func (s *Store) CreateWithPath(ctx context.Context, n New, clientPath string) (j
 		return Job{}, false, fmt.Errorf("create job: %w", err)
 	}
 	if n.Batch != "" {
-		job, err = s.ByBatchKey(ctx, n.Batch, n.IdempotencyKey)
+		job, err = s.ByBatchKey(ctx, n.Tenant, n.Batch, n.IdempotencyKey)
 		if !errors.Is(err, ErrNotFound) {
 			return job, false, err
 		}
@@ -411,9 +457,9 @@ func (s *Store) CreateWithPath(ctx context.Context, n New, clientPath string) (j
 }
 
 // ByBatchKey returns the job of batch created with the idempotency key.
-func (s *Store) ByBatchKey(ctx context.Context, batch, key string) (Job, error) {
+func (s *Store) ByBatchKey(ctx context.Context, tenant, batch, key string) (Job, error) {
 	job, err := scanJob(s.db.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs
-		WHERE batch = $1 AND idempotency_key = $2`, batch, key))
+		WHERE tenant = $3 AND batch = $1 AND idempotency_key = $2`, batch, key, tenant))
 	if err != nil {
 		return Job{}, fmt.Errorf("job by batch key: %w", err)
 	}

@@ -78,7 +78,7 @@ func TestBatchCountsFollowEveryTransition(t *testing.T) {
 					return
 				default:
 				}
-				if _, err := s.BatchSummary(ctx, "b"); err != nil && !errors.Is(err, jobs.ErrBatchNotFound) {
+				if _, err := s.BatchSummary(ctx, jobs.TenantDefault, "b"); err != nil && !errors.Is(err, jobs.ErrBatchNotFound) {
 					t.Errorf("summary: %v", err)
 					return
 				}
@@ -119,19 +119,19 @@ func TestBatchCountsFollowEveryTransition(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.Cancel(ctx, ids[140]); err != nil {
+	if _, err := s.Cancel(ctx, jobs.AllTenants(), ids[140]); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Retry(ctx, ids[1]); err != nil {
+	if _, err := s.Retry(ctx, jobs.AllTenants(), ids[1]); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := s.RequeueFailed(ctx, jobs.RequeueFilter{Batch: "b", Error: "422"}, nil); err != nil || n != 29 {
+	if n, err := s.RequeueFailed(ctx, jobs.AllTenants(), jobs.RequeueFilter{Batch: "b", Error: "422"}, nil); err != nil || n != 29 {
 		t.Fatalf("requeue: %d %v, want 29", n, err)
 	}
 	close(stop)
 	readers.Wait()
 
-	sum, err := s.BatchSummary(ctx, "b")
+	sum, err := s.BatchSummary(ctx, jobs.TenantDefault, "b")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestBatchCountsFollowEveryTransition(t *testing.T) {
 	if deltas > 100 {
 		t.Errorf("%d count rows left after compaction, want at most one per status and minute", deltas)
 	}
-	if _, err := s.BatchSummary(ctx, "nothing"); err == nil {
+	if _, err := s.BatchSummary(ctx, jobs.TenantDefault, "nothing"); err == nil {
 		t.Error("summary of an unknown batch")
 	}
 }
@@ -226,7 +226,7 @@ func TestRequeueFailedWorksThroughChunks(t *testing.T) {
 	for _, c := range cases {
 		want := count(c.where)
 		chunks, got := 0, 0
-		n, err := s.RequeueFailed(ctx, c.f, func(refs []jobs.Ref) { chunks++; got += len(refs) })
+		n, err := s.RequeueFailed(ctx, jobs.AllTenants(), c.f, func(refs []jobs.Ref) { chunks++; got += len(refs) })
 		if err != nil || n != want || got != want {
 			t.Fatalf("%+v: re-queued %d (chunks gave %d), want %d: %v", c.f, n, got, want, err)
 		}

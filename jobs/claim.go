@@ -187,26 +187,38 @@ func (s *Store) RecoverExpired(ctx context.Context, limit int) ([]Ref, error) {
 	return collectRefs(rows, "recover expired leases")
 }
 
-// Unpublished returns jobs waiting for a worker that may have no message
-// in the queue: retries whose wait is over and new jobs never published
-// (the API could not reach the queue) older than grace. With stale > 0 it
-// also returns jobs due for longer than stale. It changes nothing: the
-// Enqueuer marks the jobs it publishes.
-func (s *Store) Unpublished(ctx context.Context, grace, stale time.Duration, limit int) ([]Ref, error) {
-	staleMS := int64(-1)
-	if stale > 0 {
-		staleMS = stale.Milliseconds()
-	}
+// Unpublished returns jobs waiting for a worker that have no message in
+// the queue by their row: retries whose wait is over and new jobs never
+// published (the API could not reach the queue) older than grace. It
+// changes nothing: the Enqueuer marks the jobs it publishes.
+func (s *Store) Unpublished(ctx context.Context, grace time.Duration, limit int) ([]Ref, error) {
 	rows, err := s.db.Query(ctx, `
 		SELECT `+refColumns+` FROM jobs
-		WHERE status IN ('QUEUED', 'RETRYING') AND next_attempt_at <= now()
-			AND ((enqueued_at IS NULL AND (status = 'RETRYING' OR created_at < now() - $1 * interval '1 millisecond'))
-				OR ($2 >= 0 AND greatest(enqueued_at, next_attempt_at) < now() - $2 * interval '1 millisecond'))
-		ORDER BY next_attempt_at LIMIT $3`, grace.Milliseconds(), staleMS, limit)
+		WHERE status IN ('QUEUED', 'RETRYING') AND next_attempt_at <= now() AND enqueued_at IS NULL
+			AND (status = 'RETRYING' OR created_at < now() - $1 * interval '1 millisecond')
+		ORDER BY next_attempt_at LIMIT $2`, grace.Milliseconds(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("unpublished jobs: %w", err)
 	}
 	return collectRefs(rows, "unpublished jobs")
+}
+
+// PublishedBefore returns, in id order after afterID, jobs waiting for a
+// worker that were published before the time before: after the stream was
+// lost and rebuilt, their messages are gone. It changes nothing: the
+// Enqueuer marks those it publishes again (enqueued_at moves past before).
+func (s *Store) PublishedBefore(ctx context.Context, before time.Time, afterID string, limit int) ([]Ref, error) {
+	if afterID == "" {
+		afterID = "00000000-0000-0000-0000-000000000000"
+	}
+	rows, err := s.db.Query(ctx, `
+		SELECT `+refColumns+` FROM jobs
+		WHERE status IN ('QUEUED', 'RETRYING') AND enqueued_at < $1 AND id > $2::uuid
+		ORDER BY id LIMIT $3`, before, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("jobs published before %s: %w", before.Format(time.RFC3339), err)
+	}
+	return collectRefs(rows, "jobs published before")
 }
 
 // TakeDeliveredObjects returns the object keys of jobs delivered more than

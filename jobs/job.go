@@ -63,6 +63,7 @@ var (
 // Job is one accepted file on its way to one target.
 type Job struct {
 	ID             string
+	Tenant         string
 	Target         string
 	Batch          string
 	Filename       string
@@ -117,7 +118,9 @@ const (
 
 // New is what the API knows of a job when it records it.
 type New struct {
-	ID             string
+	ID string
+	// Tenant owns the job; TenantDefault when empty.
+	Tenant         string
 	Target         string
 	Batch          string
 	Filename       string
@@ -141,6 +144,9 @@ type Filter struct {
 	Batch  string
 	// Uncertain keeps the jobs with an attempt marked uncertain.
 	Uncertain bool
+	// FilenameContains matches jobs whose file name contains it, ignoring
+	// case.
+	FilenameContains string
 	// Limit is the page size (1-1000, default 100).
 	Limit int
 	// Cursor is the id of the last job of the previous page.

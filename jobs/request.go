@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +28,8 @@ type Request struct {
 	// Fingerprint sums up what the request asked for; a repeat of the key
 	// with another fingerprint is refused with ErrKeyReused.
 	Fingerprint string
+	// Tenant owns the request's jobs; TenantDefault when empty.
+	Tenant string
 	// Batch and APIKeyID scope the key: within a batch a key is the
 	// batch's, whoever sends it; outside one, it is the API key's.
 	Batch    string
@@ -37,7 +40,8 @@ type Request struct {
 
 func (r Request) scope() string {
 	if r.Batch != "" {
-		return "batch:" + r.Batch
+		// Batch names are per tenant; neither name holds a slash.
+		return "batch:" + cmp.Or(r.Tenant, TenantDefault) + "/" + r.Batch
 	}
 	return "key:" + strconv.FormatInt(r.APIKeyID, 10)
 }
@@ -84,17 +88,18 @@ func (s *Store) RecordRequest(ctx context.Context, req Request) (out []Job, crea
 	b := &pgx.Batch{}
 	keys := make([]string, len(req.Jobs))
 	for i, n := range req.Jobs {
-		if n.Params == nil {
-			n.Params = map[string]string{}
+		n = n.withDefaults()
+		if req.Tenant != "" {
+			n.Tenant = req.Tenant
 		}
 		keys[i] = n.ObjectKey
 		b.Queue(`
 			INSERT INTO jobs (id, target, batch, filename, content_type, size, sha256, object_key,
-				params, status, max_attempts, idempotency_key, api_key_id, client_path)
-			VALUES ($1, $2, nullif($3, ''), $4, $5, $6, $7, $8, $9, 'QUEUED', $10, nullif($11, ''), nullif($12, 0), nullif($13, ''))
+				params, status, max_attempts, idempotency_key, api_key_id, client_path, tenant)
+			VALUES ($1, $2, nullif($3, ''), $4, $5, $6, $7, $8, $9, 'QUEUED', $10, nullif($11, ''), nullif($12, 0), nullif($13, ''), $14)
 			RETURNING `+jobColumns,
 			n.ID, n.Target, n.Batch, n.Filename, n.ContentType, n.Size, n.SHA256, n.ObjectKey,
-			n.Params, n.MaxAttempts, jobKey(req.IdempotencyKey, i), n.APIKeyID, n.ClientPath)
+			n.Params, n.MaxAttempts, jobKey(req.IdempotencyKey, i), n.APIKeyID, n.ClientPath, n.Tenant)
 	}
 	b.Queue(`DELETE FROM uploads_in_progress WHERE object_key = ANY($1)`, keys)
 	res := tx.SendBatch(ctx, b)
@@ -124,7 +129,7 @@ func (s *Store) RecordRequest(ctx context.Context, req Request) (out []Job, crea
 
 // earlierRequest answers a request whose key was used before.
 func (s *Store) earlierRequest(ctx context.Context, req Request) ([]Job, bool, error) {
-	fp, js, err := s.RequestByKey(ctx, req.Batch, req.APIKeyID, req.IdempotencyKey)
+	fp, js, err := s.RequestByKey(ctx, req.Tenant, req.Batch, req.APIKeyID, req.IdempotencyKey)
 	if err != nil {
 		return nil, false, err
 	}
@@ -138,8 +143,8 @@ func (s *Store) earlierRequest(ctx context.Context, req Request) ([]Job, bool, e
 // upload request that used key in its scope (see Request), or ErrNotFound.
 // For a request recorded before requests were (its jobs hold the keys),
 // the fingerprint is "".
-func (s *Store) RequestByKey(ctx context.Context, batch string, apiKeyID int64, key string) (string, []Job, error) {
-	req := Request{Batch: batch, APIKeyID: apiKeyID, IdempotencyKey: key}
+func (s *Store) RequestByKey(ctx context.Context, tenant, batch string, apiKeyID int64, key string) (string, []Job, error) {
+	req := Request{Tenant: tenant, Batch: batch, APIKeyID: apiKeyID, IdempotencyKey: key}
 	var fp string
 	var ids []string
 	err := s.db.QueryRow(ctx, `SELECT fingerprint, job_ids::text[] FROM upload_requests
@@ -174,7 +179,7 @@ func (s *Store) RequestByKey(ctx context.Context, batch string, apiKeyID int64, 
 		var j Job
 		var err error
 		if batch != "" {
-			j, err = s.ByBatchKey(ctx, batch, jobKey(key, i))
+			j, err = s.ByBatchKey(ctx, cmp.Or(tenant, TenantDefault), batch, jobKey(key, i))
 		} else {
 			j, err = s.ByIdempotencyKey(ctx, apiKeyID, jobKey(key, i))
 		}

@@ -14,10 +14,15 @@ type RequeueFilter struct {
 	Batch  string
 	// Error matches jobs whose last error contains it, ignoring case.
 	Error string
+	// ErrorGroup, when set, matches the jobs of one failure group
+	// (FailureGroups) exactly.
+	ErrorGroup *string
 }
 
 // Empty reports whether f matches every FAILED job.
-func (f RequeueFilter) Empty() bool { return f.Target == "" && f.Batch == "" && f.Error == "" }
+func (f RequeueFilter) Empty() bool {
+	return f.Target == "" && f.Batch == "" && f.Error == "" && f.ErrorGroup == nil
+}
 
 // requeueChunk is how many jobs one statement re-queues: small enough to
 // keep row locks short, large enough to re-queue a million in seconds.
@@ -29,10 +34,13 @@ const requeueChunk = 2000
 // newest first, and calls chunk with each chunk's jobs, which are not
 // yet published (enqueued_at is NULL, so the sweeper publishes those the
 // caller does not). It returns how many jobs it re-queued.
-func (s *Store) RequeueFailed(ctx context.Context, f RequeueFilter, chunk func([]Ref)) (int, error) {
+func (s *Store) RequeueFailed(ctx context.Context, scope Scope, f RequeueFilter, chunk func([]Ref)) (int, error) {
 	where := []string{"status = 'FAILED'"}
 	args := []any{}
 	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	if !scope.All() {
+		where = append(where, scope.sql("tenant", arg))
+	}
 	if f.Target != "" {
 		where = append(where, "target = "+arg(f.Target))
 	}
@@ -41,6 +49,9 @@ func (s *Store) RequeueFailed(ctx context.Context, f RequeueFilter, chunk func([
 	}
 	if f.Error != "" {
 		where = append(where, "strpos(lower(coalesce(last_error, '')), lower("+arg(f.Error)+")) > 0")
+	}
+	if f.ErrorGroup != nil {
+		where = append(where, "error_group = "+arg(*f.ErrorGroup))
 	}
 	// Keyset on id: each chunk starts below the last one, so jobs that do
 	// not match the error are read once, not once per chunk.

@@ -22,7 +22,7 @@ func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db} }
 const jobColumns = `id::text, target, coalesce(batch, ''), filename, content_type, size, sha256,
 	object_key, params, status, attempts, max_attempts, next_attempt_at, coalesce(last_error, ''),
 	coalesce(remote_id, ''), checkpoint, coalesce(idempotency_key, ''), coalesce(api_key_id, 0),
-	coalesce(lease_owner, ''), lease_expires_at, created_at, updated_at, finished_at`
+	coalesce(lease_owner, ''), lease_expires_at, created_at, updated_at, finished_at, tenant`
 
 func scanJob(row pgx.Row) (Job, error) {
 	var j Job
@@ -30,7 +30,7 @@ func scanJob(row pgx.Row) (Job, error) {
 	err := row.Scan(&j.ID, &j.Target, &j.Batch, &j.Filename, &j.ContentType, &j.Size, &j.SHA256,
 		&j.ObjectKey, &j.Params, &j.Status, &j.Attempts, &j.MaxAttempts, &next, &j.LastError,
 		&j.RemoteID, &j.Checkpoint, &j.IdempotencyKey, &j.APIKeyID,
-		&j.LeaseOwner, &j.LeaseExpiresAt, &j.CreatedAt, &j.UpdatedAt, &j.FinishedAt)
+		&j.LeaseOwner, &j.LeaseExpiresAt, &j.CreatedAt, &j.UpdatedAt, &j.FinishedAt, &j.Tenant)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Job{}, ErrNotFound
 	}
@@ -46,17 +46,15 @@ func scanJob(row pgx.Row) (Job, error) {
 // Create records a new QUEUED job. With an idempotency key already used by
 // the same API key, it returns the existing job and created=false instead.
 func (s *Store) Create(ctx context.Context, n New) (job Job, created bool, err error) {
-	if n.Params == nil {
-		n.Params = map[string]string{}
-	}
+	n = n.withDefaults()
 	row := s.db.QueryRow(ctx, `
 		INSERT INTO jobs (id, target, batch, filename, content_type, size, sha256, object_key,
-			params, status, max_attempts, idempotency_key, api_key_id)
-		VALUES ($1, $2, nullif($3, ''), $4, $5, $6, $7, $8, $9, 'QUEUED', $10, nullif($11, ''), nullif($12, 0))
+			params, status, max_attempts, idempotency_key, api_key_id, tenant)
+		VALUES ($1, $2, nullif($3, ''), $4, $5, $6, $7, $8, $9, 'QUEUED', $10, nullif($11, ''), nullif($12, 0), $13)
 		ON CONFLICT ((coalesce(api_key_id, 0)), idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 		RETURNING `+jobColumns,
 		n.ID, n.Target, n.Batch, n.Filename, n.ContentType, n.Size, n.SHA256, n.ObjectKey,
-		n.Params, n.MaxAttempts, n.IdempotencyKey, n.APIKeyID)
+		n.Params, n.MaxAttempts, n.IdempotencyKey, n.APIKeyID, n.Tenant)
 	job, err = scanJob(row)
 	if errors.Is(err, ErrNotFound) && n.IdempotencyKey != "" {
 		job, err = s.ByIdempotencyKey(ctx, n.APIKeyID, n.IdempotencyKey)
@@ -78,12 +76,15 @@ func (s *Store) ByIdempotencyKey(ctx context.Context, apiKeyID int64, key string
 	return job, nil
 }
 
-// Get returns the job with id, or ErrNotFound.
-func (s *Store) Get(ctx context.Context, id string) (Job, error) {
+// Get returns the job with id, or ErrNotFound when there is none in scope:
+// another tenant's job is not found.
+func (s *Store) Get(ctx context.Context, scope Scope, id string) (Job, error) {
 	if !validID(id) {
 		return Job{}, ErrNotFound
 	}
-	job, err := scanJob(s.db.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1`, id))
+	args := []any{id}
+	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	job, err := scanJob(s.db.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1 AND `+scope.sql("tenant", arg), args...))
 	if err != nil {
 		return Job{}, fmt.Errorf("job %s: %w", id, err)
 	}
@@ -93,13 +94,16 @@ func (s *Store) Get(ctx context.Context, id string) (Job, error) {
 // List returns jobs matching f, newest first, and the cursor of the next
 // page ("" on the last page). Paging is by keyset on the time-ordered id, so
 // a page costs the same at any depth.
-func (s *Store) List(ctx context.Context, f Filter) ([]Job, string, error) {
+func (s *Store) List(ctx context.Context, scope Scope, f Filter) ([]Job, string, error) {
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 100
 	}
 	var where []string
 	var args []any
 	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	if !scope.All() {
+		where = append(where, scope.sql("tenant", arg))
+	}
 	if f.Status != "" {
 		where = append(where, "status = "+arg(string(f.Status)))
 	}
@@ -111,6 +115,11 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Job, string, error) {
 	}
 	if f.Uncertain {
 		where = append(where, "EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = jobs.id AND a.uncertain IS NOT NULL)")
+	}
+	if f.FilenameContains != "" {
+		// ILIKE, so that the trigram index serves it; the pattern's own
+		// wildcards are escaped.
+		where = append(where, "filename ILIKE "+arg("%"+likeEscaper.Replace(f.FilenameContains)+"%"))
 	}
 	if f.Cursor != "" {
 		if !validID(f.Cursor) {
@@ -150,8 +159,8 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Job, string, error) {
 }
 
 // Attempts returns every attempt at job id, oldest first.
-func (s *Store) Attempts(ctx context.Context, id string) ([]Attempt, error) {
-	if _, err := s.Get(ctx, id); err != nil {
+func (s *Store) Attempts(ctx context.Context, scope Scope, id string) ([]Attempt, error) {
+	if _, err := s.Get(ctx, scope, id); err != nil {
 		return nil, err
 	}
 	rows, err := s.db.Query(ctx, `
@@ -174,26 +183,28 @@ func (s *Store) Attempts(ctx context.Context, id string) ([]Attempt, error) {
 
 // Retry puts a FAILED (or CANCELED) job back in the queue with its attempts
 // counted from zero. It returns ErrConflict for a job in any other state.
-func (s *Store) Retry(ctx context.Context, id string) (Job, error) {
-	return s.transition(ctx, id, `UPDATE jobs SET status = 'QUEUED', attempts = 0, next_attempt_at = now(),
+func (s *Store) Retry(ctx context.Context, scope Scope, id string) (Job, error) {
+	return s.transition(ctx, scope, id, `UPDATE jobs SET status = 'QUEUED', attempts = 0, next_attempt_at = now(),
 		finished_at = NULL, enqueued_at = NULL, updated_at = now()
-		WHERE id = $1 AND status IN ('FAILED', 'CANCELED') RETURNING `+jobColumns)
+		WHERE id = $1 AND status IN ('FAILED', 'CANCELED') AND %s RETURNING `+jobColumns)
 }
 
 // Cancel stops a QUEUED or RETRYING job. It returns ErrConflict for a job in
 // any other state.
-func (s *Store) Cancel(ctx context.Context, id string) (Job, error) {
-	return s.transition(ctx, id, `UPDATE jobs SET status = 'CANCELED', finished_at = now(), updated_at = now()
-		WHERE id = $1 AND status IN ('QUEUED', 'RETRYING') RETURNING `+jobColumns)
+func (s *Store) Cancel(ctx context.Context, scope Scope, id string) (Job, error) {
+	return s.transition(ctx, scope, id, `UPDATE jobs SET status = 'CANCELED', finished_at = now(), updated_at = now()
+		WHERE id = $1 AND status IN ('QUEUED', 'RETRYING') AND %s RETURNING `+jobColumns)
 }
 
-func (s *Store) transition(ctx context.Context, id, q string) (Job, error) {
+func (s *Store) transition(ctx context.Context, scope Scope, id, q string) (Job, error) {
 	if !validID(id) {
 		return Job{}, ErrNotFound
 	}
-	job, err := scanJob(s.db.QueryRow(ctx, q, id))
+	args := []any{id}
+	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	job, err := scanJob(s.db.QueryRow(ctx, fmt.Sprintf(q, scope.sql("tenant", arg)), args...))
 	if errors.Is(err, ErrNotFound) {
-		if _, gerr := s.Get(ctx, id); gerr != nil {
+		if _, gerr := s.Get(ctx, scope, id); gerr != nil {
 			return Job{}, gerr
 		}
 		return Job{}, fmt.Errorf("job %s: %w", id, ErrConflict)
@@ -206,6 +217,17 @@ func (s *Store) transition(ctx context.Context, id, q string) (Job, error) {
 
 // validID reports whether s looks like a UUID, so that a malformed id is a
 // 404 rather than a Postgres error.
+// withDefaults fills what a new job may leave empty.
+func (n New) withDefaults() New {
+	if n.Params == nil {
+		n.Params = map[string]string{}
+	}
+	if n.Tenant == "" {
+		n.Tenant = TenantDefault
+	}
+	return n
+}
+
 func validID(s string) bool {
 	if len(s) != 36 {
 		return false
@@ -223,3 +245,6 @@ func validID(s string) bool {
 	}
 	return true
 }
+
+// likeEscaper escapes LIKE's wildcards and its escape character.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)

@@ -66,7 +66,7 @@ func TestClaimRules(t *testing.T) {
 	if _, err := s.Claim(ctx, j.ID, "w3/c", time.Minute); !errors.As(err, &ce) || ce.Status != jobs.StatusRetrying || ce.NotBefore.Before(next.Add(-time.Second)) {
 		t.Errorf("claim before due: %v", err)
 	}
-	as, _ := s.Attempts(ctx, j.ID)
+	as, _ := s.Attempts(ctx, jobs.AllTenants(), j.ID)
 	if len(as) != 1 || as[0].Outcome != jobs.OutcomeRetry || as[0].HTTPStatus != 503 || as[0].FinishedAt == nil {
 		t.Errorf("attempts %+v", as)
 	}
@@ -94,12 +94,12 @@ func TestRecoverExpired(t *testing.T) {
 	if len(refs) != 1 || refs[0].ID != a.ID {
 		t.Fatalf("recovered %v, want only %s (b had no attempts left)", refs, a.ID)
 	}
-	ja, _ := s.Get(ctx, a.ID)
-	jb, _ := s.Get(ctx, b.ID)
+	ja, _ := s.Get(ctx, jobs.AllTenants(), a.ID)
+	jb, _ := s.Get(ctx, jobs.AllTenants(), b.ID)
 	if ja.Status != jobs.StatusRetrying || jb.Status != jobs.StatusFailed || jb.LastError == "" {
 		t.Errorf("a %s, b %s (%s)", ja.Status, jb.Status, jb.LastError)
 	}
-	as, _ := s.Attempts(ctx, a.ID)
+	as, _ := s.Attempts(ctx, jobs.AllTenants(), a.ID)
 	if as[0].Outcome != jobs.OutcomeAbandoned {
 		t.Errorf("attempt %+v, want ABANDONED", as[0])
 	}
@@ -115,21 +115,21 @@ func TestUnpublished(t *testing.T) {
 	}
 	orphan := newJob(t, s)
 	// Within the grace, the API's own publish is awaited.
-	if refs, _ := s.Unpublished(ctx, time.Hour, 0, 10); len(refs) != 0 {
+	if refs, _ := s.Unpublished(ctx, time.Hour, 10); len(refs) != 0 {
 		t.Fatalf("found %v within the grace", refs)
 	}
-	refs, err := s.Unpublished(ctx, 0, 0, 10)
+	refs, err := s.Unpublished(ctx, 0, 10)
 	if err != nil || len(refs) != 1 || refs[0].ID != orphan.ID {
 		t.Fatalf("found %v %v, want the unpublished job only", refs, err)
 	}
 	// Until it is marked, a job is found again: a failed publish is retried.
-	if refs, _ := s.Unpublished(ctx, 0, 0, 10); len(refs) != 1 {
+	if refs, _ := s.Unpublished(ctx, 0, 10); len(refs) != 1 {
 		t.Fatalf("found %v, want the job again", refs)
 	}
 	if err := s.MarkEnqueued(ctx, refs...); err != nil {
 		t.Fatal(err)
 	}
-	if refs, _ := s.Unpublished(ctx, 0, 0, 10); len(refs) != 0 {
+	if refs, _ := s.Unpublished(ctx, 0, 10); len(refs) != 0 {
 		t.Fatalf("found %v after marking", refs)
 	}
 }
@@ -152,7 +152,7 @@ func TestMarkEnqueuedSkipsChangedJobs(t *testing.T) {
 	if err := s.MarkEnqueued(ctx, ref); err != nil {
 		t.Fatal(err)
 	}
-	refs, err := s.Unpublished(ctx, time.Hour, 0, 10)
+	refs, err := s.Unpublished(ctx, time.Hour, 10)
 	if err != nil || len(refs) != 1 || refs[0].ID != j.ID {
 		t.Fatalf("found %v %v: the retry must stay unpublished", refs, err)
 	}
@@ -175,18 +175,18 @@ func TestRetryAndCancel(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	j := newJob(t, s)
-	if _, err := s.Retry(ctx, j.ID); !errors.Is(err, jobs.ErrConflict) {
+	if _, err := s.Retry(ctx, jobs.AllTenants(), j.ID); !errors.Is(err, jobs.ErrConflict) {
 		t.Errorf("retry of a QUEUED job: %v", err)
 	}
-	c, err := s.Cancel(ctx, j.ID)
+	c, err := s.Cancel(ctx, jobs.AllTenants(), j.ID)
 	if err != nil || c.Status != jobs.StatusCanceled || c.FinishedAt == nil {
 		t.Fatalf("cancel: %+v %v", c, err)
 	}
-	r, err := s.Retry(ctx, j.ID)
+	r, err := s.Retry(ctx, jobs.AllTenants(), j.ID)
 	if err != nil || r.Status != jobs.StatusQueued || r.Attempts != 0 || r.NextAttemptAt == nil {
 		t.Fatalf("retry: %+v %v", r, err)
 	}
-	if _, err := s.Get(ctx, "not-a-uuid"); !errors.Is(err, jobs.ErrNotFound) {
+	if _, err := s.Get(ctx, jobs.AllTenants(), "not-a-uuid"); !errors.Is(err, jobs.ErrNotFound) {
 		t.Errorf("malformed id: %v", err)
 	}
 }

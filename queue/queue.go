@@ -32,16 +32,19 @@ const (
 
 // Queue is a connection to the jobs stream.
 type Queue struct {
-	nc      *nats.Conn
-	js      jetstream.JetStream
-	ackWait time.Duration
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	ackWait  time.Duration
+	replicas int
 }
 
-// Connect connects to NATS at url. It returns even while NATS is down (the
+// Connect connects to NATS at url, a server or a comma-separated list of
+// the servers of a cluster (the client fails over between them and learns
+// the others from the cluster). It returns even while NATS is down (the
 // connection keeps retrying), so the API can accept uploads meanwhile; call
 // EnsureStream before relying on the stream.
 func Connect(url, name string) (*Queue, error) {
-	nc, err := nats.Connect(url,
+	nc, err := nats.Connect(normalizeServers(url),
 		nats.Name(name),
 		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
@@ -56,8 +59,24 @@ func Connect(url, name string) (*Queue, error) {
 		nc.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	return &Queue{nc: nc, js: js, ackWait: AckWaitDefault}, nil
+	return &Queue{nc: nc, js: js, ackWait: AckWaitDefault, replicas: 1}, nil
 }
+
+// normalizeServers trims the spaces of a comma-separated server list.
+func normalizeServers(url string) string {
+	var out []string
+	for s := range strings.SplitSeq(url, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+// SetReplicas sets the replicas of the jobs stream that EnsureStream
+// creates, or changes an existing stream to (1 to 5; 3 on a three-node
+// cluster). Consumers follow the stream.
+func (q *Queue) SetReplicas(n int) { q.replicas = max(n, 1) }
 
 // SetAckWait changes the ack wait of consumers created afterwards (tests
 // shorten it).
@@ -66,9 +85,11 @@ func (q *Queue) SetAckWait(d time.Duration) { q.ackWait = d }
 // AckWait returns the consumers' ack wait.
 func (q *Queue) AckWait() time.Duration { return q.ackWait }
 
-// EnsureStream creates or updates the jobs stream.
+// EnsureStream creates the jobs stream, or updates it when its settings
+// (its replicas) changed.
 func (q *Queue) EnsureStream(ctx context.Context) error {
 	_, err := q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Replicas:             q.replicas,
 		Name:                 StreamName,
 		Description:          "ferry jobs ready for delivery, one message per job",
 		Subjects:             []string{subjectPrefix + ">"},
@@ -81,6 +102,16 @@ func (q *Queue) EnsureStream(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("ensure stream %s: %w", StreamName, err)
+	}
+	return nil
+}
+
+// DeleteStream deletes the jobs stream and every message in it. Only tests
+// and the operator's recovery drills call it: Heal, the workers and the
+// sweeper rebuild it and republish its jobs from Postgres.
+func (q *Queue) DeleteStream(ctx context.Context) error {
+	if err := q.js.DeleteStream(ctx, StreamName); err != nil {
+		return fmt.Errorf("delete stream %s: %w", StreamName, err)
 	}
 	return nil
 }
@@ -191,11 +222,21 @@ func (q *Queue) Consumer(ctx context.Context, target string, maxInFlight int) (j
 		MaxDeliver:    -1,
 		MaxAckPending: maxInFlight,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
+		// Replicas 0: as many as the stream, which the server keeps true
+		// when the stream's replicas change.
+		Replicas: 0,
 	}
 	if cfg.MaxAckPending == 0 {
 		cfg.MaxAckPending = 1000
 	}
 	c, err := q.js.CreateOrUpdateConsumer(ctx, StreamName, cfg)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		// NATS lost its store, or someone deleted the stream: rebuild it.
+		// The sweeper republishes the jobs whose messages went with it.
+		if err = q.EnsureStream(ctx); err == nil {
+			c, err = q.js.CreateOrUpdateConsumer(ctx, StreamName, cfg)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("consumer for target %s: %w", target, err)
 	}
@@ -205,15 +246,56 @@ func (q *Queue) Consumer(ctx context.Context, target string, maxInFlight int) (j
 // Connected reports whether the connection to NATS is up right now.
 func (q *Queue) Connected() bool { return q.nc.IsConnected() }
 
-// Ping checks that JetStream answers.
+// ErrStreamMissing means JetStream answers but the jobs stream is gone
+// (NATS restarted without its store, or the stream was deleted) and has not
+// been rebuilt yet.
+var ErrStreamMissing = errors.New("stream " + StreamName + " missing (being rebuilt, its jobs republished from Postgres)")
+
+// Ping checks that JetStream answers and holds the jobs stream.
 func (q *Queue) Ping(ctx context.Context) error {
 	if !q.nc.IsConnected() {
 		return fmt.Errorf("nats: %s", q.nc.Status())
 	}
-	if _, err := q.js.AccountInfo(ctx); err != nil {
+	if _, err := q.js.Stream(ctx, StreamName); err != nil {
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return ErrStreamMissing
+		}
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	return nil
+}
+
+// StreamState is what the sweeper needs to know of the jobs stream.
+type StreamState struct {
+	// Created identifies the stream: a stream rebuilt after a loss has a
+	// new creation time, and every message published before it is gone.
+	Created time.Time
+	// Recreated reports that Heal had to create the stream.
+	Recreated bool
+	// Msgs is how many messages the stream holds.
+	Msgs uint64
+}
+
+// Heal returns the state of the jobs stream, creating it first if it is
+// missing. One JetStream request when the stream is there.
+func (q *Queue) Heal(ctx context.Context) (StreamState, error) {
+	if !q.nc.IsConnected() {
+		return StreamState{}, fmt.Errorf("nats: %s", q.nc.Status())
+	}
+	recreated := false
+	st, err := q.js.Stream(ctx, StreamName)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		if err := q.EnsureStream(ctx); err != nil {
+			return StreamState{}, err
+		}
+		recreated = true
+		st, err = q.js.Stream(ctx, StreamName)
+	}
+	if err != nil {
+		return StreamState{}, fmt.Errorf("stream %s: %w", StreamName, err)
+	}
+	info := st.CachedInfo()
+	return StreamState{Created: info.Created, Recreated: recreated, Msgs: info.State.Msgs}, nil
 }
 
 // Pending returns how many messages wait in the stream.

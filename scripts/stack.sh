@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Brings up, on this machine and on loopback only, what ferry stands on:
-# PostgreSQL and MinIO, installing them when missing. NATS needs nothing:
+# PostgreSQL and MinIO, installing them when missing (and chromium, for the
+# dashboard's browser test). NATS needs nothing:
 # `ferry serve` and the tests embed a NATS server (nats-server/v2) unless
 # FERRY_NATS_URL points at one.
 #
@@ -90,6 +91,14 @@ ensure_minio() {
   log "MinIO did not come up; see $STATE/minio.log"; exit 1
 }
 
+# The dashboard's browser test (e2e/browser_test.go) drives Debian's
+# headless chromium.
+ensure_chromium() {
+  command -v chromium >/dev/null || command -v chromium-browser >/dev/null && return
+  log "installing chromium (Debian package), for the dashboard's browser test"
+  apt_install chromium
+}
+
 print_env() {
   cat <<ENV
 export FERRY_DATABASE_URL='$DB_URL'
@@ -106,6 +115,7 @@ case "${1:-up}" in
     command -v psql >/dev/null || apt_install postgresql-client
     ensure_postgres
     ensure_minio
+    ensure_chromium
     log "PostgreSQL on 127.0.0.1:$PGPORT, MinIO on $MINIO_ADDR: up"
     ;;
   env) print_env ;;

@@ -256,18 +256,20 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Open returns a reader over the object stored under key.
+// Open returns a reader over the object stored under key. A response that
+// breaks off mid-object is picked up where it stopped (see resumingReader).
 func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	// One GET, which fails here for a missing object: Client.GetObject
 	// followed by Stat would send a HEAD first.
-	body, _, _, err := minio.Core{Client: s.client}.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
+	core := minio.Core{Client: s.client}
+	body, info, _, err := core.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
 	if err != nil {
 		if isNotFound(err) {
 			return nil, fmt.Errorf("get %s: %w", key, ErrNotFound)
 		}
 		return nil, fmt.Errorf("get %s: %w", key, err)
 	}
-	return body, nil
+	return &resumingReader{ctx: ctx, core: core, bucket: s.bucket, key: key, etag: info.ETag, size: info.Size, body: body}, nil
 }
 
 // Remove deletes the object stored under key. A missing object is not an

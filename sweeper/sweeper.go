@@ -1,13 +1,23 @@
 // Package sweeper keeps the queue true to Postgres. Every worker process
-// runs one; they share the work through row locks (SKIP LOCKED).
+// runs one; what they publish twice is harmless (one message per job).
 //
-// Each tick it publishes the jobs that should have a message and may not:
-// retries whose wait is over, uploads the API recorded but could not publish
-// (NATS was down), and jobs due for a long time (their message was lost).
-// It also recovers jobs whose worker died mid-delivery (expired lease) and,
-// less often, aborts multipart uploads abandoned by a crashed API process.
-// Publishing is idempotent (one message per job), so a job published twice
-// is delivered once.
+// Its repair costs what is broken, not what is waiting: it trusts the
+// stream for every job it holds, and acts on what the stream's state says
+// is missing. Each tick it
+//   - recovers jobs whose worker died mid-delivery (expired lease) and
+//     publishes them again;
+//   - publishes retries whose wait is over and uploads the API recorded but
+//     could not publish (NATS was down): jobs with no message by their row;
+//   - checks the jobs stream (one JetStream request): if it is missing it is
+//     created again, and when the stream is not the one the waiting jobs
+//     were published to (NATS lost its store, the stream was deleted), every
+//     job published before it was created is published again, in batches.
+//
+// A healthy backlog of a million jobs costs one stream check a tick and no
+// job-row write. Less often it aborts multipart uploads abandoned by a
+// crashed API process and removes stored files that belong to no job. That
+// storage pass (bucket scans and retention) costs the same whoever runs it,
+// so with Config.Leader set only the elected process does it.
 package sweeper
 
 import (
@@ -17,23 +27,40 @@ import (
 	"time"
 
 	"github.com/ferry-relay/ferry/jobs"
+	"github.com/ferry-relay/ferry/queue"
 )
 
 // Defaults of Config.
 const (
 	IntervalDefault     = time.Second
 	GraceDefault        = 5 * time.Second
-	StaleDefault        = 10 * time.Minute
 	AbandonedUploadsAge = time.Hour
 )
+
+// clockMargin covers the difference between the NATS server's clock (the
+// stream's creation time) and Postgres's (enqueued_at): jobs published up
+// to this long after a stream was created are published again with those
+// before, harmlessly.
+const clockMargin = 10 * time.Second
+
+// repairBudget bounds the republishing one tick does after a lost stream;
+// the next tick carries on where it stopped.
+const repairBudget = 20 * time.Second
 
 // JobStore is what the sweeper needs of the job store.
 type JobStore interface {
 	RecoverExpired(ctx context.Context, limit int) ([]jobs.Ref, error)
-	Unpublished(ctx context.Context, grace, stale time.Duration, limit int) ([]jobs.Ref, error)
+	Unpublished(ctx context.Context, grace time.Duration, limit int) ([]jobs.Ref, error)
+	PublishedBefore(ctx context.Context, before time.Time, afterID string, limit int) ([]jobs.Ref, error)
 	TakeDeliveredObjects(ctx context.Context, retention time.Duration, limit int) ([]string, error)
 	ExistingIDs(ctx context.Context, ids []string) (map[string]bool, error)
 	Uploading(ctx context.Context, keys []string, alive time.Duration) (map[string]bool, error)
+}
+
+// Stream is the jobs stream as the sweeper checks it; *queue.Queue is one.
+type Stream interface {
+	// Heal returns the stream's state, creating it first if missing.
+	Heal(ctx context.Context) (queue.StreamState, error)
 }
 
 // Enqueuer publishes jobs and marks them enqueued; *jobs.Enqueuer is the
@@ -56,9 +83,6 @@ type Config struct {
 	// Grace is how long a new job may wait for the API's own publish
 	// before the sweeper publishes it.
 	Grace time.Duration
-	// Stale is how long a due job may sit before its message is presumed
-	// lost and it is published again.
-	Stale time.Duration
 	// Retention is how long a delivered file stays in storage; zero keeps
 	// it forever. Job rows and attempts are never removed.
 	Retention time.Duration
@@ -66,12 +90,22 @@ type Config struct {
 	// a stored file that belongs to no job, is removed
 	// (AbandonedUploadsAge if zero).
 	AbandonedAfter time.Duration
+	// Leader, when set, says whether this process is the one elected for
+	// the once-per-installation storage pass; nil: always.
+	Leader Leader
+}
+
+// Leader says whether this process does the once-per-installation work.
+type Leader interface {
+	Leading() bool
 }
 
 // Deps are the sweeper's collaborators.
 type Deps struct {
 	Jobs    JobStore
 	Enqueue Enqueuer
+	// Stream may be nil: no stream check then (tests of other duties).
+	Stream Stream
 	// Objects may be nil: no storage pass then.
 	Objects ObjectCleaner
 	Log     *slog.Logger
@@ -82,10 +116,25 @@ type Sweeper struct {
 	cfg     Config
 	jobs    JobStore
 	enqueue Enqueuer
+	stream  Stream
 	objects ObjectCleaner
 	log     *slog.Logger
 
 	orphanCursor string // where the orphan scan resumes
+	// streamCreated identifies the stream last seen (zero before the first
+	// check); repair is the republishing pass after a lost stream, if one
+	// is under way.
+	streamCreated time.Time
+	repair        *repair
+	streamDown    bool // the last check failed (logged once)
+}
+
+// repair is a pass over the jobs published before the stream was created.
+type repair struct {
+	before    time.Time
+	cursor    string
+	published int
+	started   time.Time
 }
 
 // New returns a sweeper.
@@ -96,13 +145,10 @@ func New(cfg Config, d Deps) *Sweeper {
 	if cfg.Grace == 0 {
 		cfg.Grace = GraceDefault
 	}
-	if cfg.Stale == 0 {
-		cfg.Stale = StaleDefault
-	}
 	if cfg.AbandonedAfter == 0 {
 		cfg.AbandonedAfter = AbandonedUploadsAge
 	}
-	return &Sweeper{cfg: cfg, jobs: d.Jobs, enqueue: d.Enqueue, objects: d.Objects, log: d.Log}
+	return &Sweeper{cfg: cfg, jobs: d.Jobs, enqueue: d.Enqueue, stream: d.Stream, objects: d.Objects, log: d.Log}
 }
 
 // Run sweeps every interval until ctx is canceled.
@@ -112,7 +158,7 @@ func (s *Sweeper) Run(ctx context.Context) {
 	lastClean := time.Time{}
 	for {
 		s.Sweep(ctx)
-		if s.objects != nil && time.Since(lastClean) > time.Minute {
+		if s.objects != nil && time.Since(lastClean) > time.Minute && (s.cfg.Leader == nil || s.cfg.Leader.Leading()) {
 			lastClean = time.Now()
 			s.clean(ctx)
 		}
@@ -139,7 +185,7 @@ func (s *Sweeper) Sweep(ctx context.Context) int {
 	}
 	published += s.enqueue.Enqueue(ctx, recovered)
 	for range 10 { // bounded: at most 10,000 per tick
-		due, err := s.jobs.Unpublished(ctx, s.cfg.Grace, s.cfg.Stale, 1000)
+		due, err := s.jobs.Unpublished(ctx, s.cfg.Grace, 1000)
 		if err != nil {
 			s.log.Warn("finding unpublished jobs", "err", err)
 			break
@@ -149,6 +195,70 @@ func (s *Sweeper) Sweep(ctx context.Context) int {
 		if len(due) < 1000 || n < len(due) {
 			break
 		}
+	}
+	published += s.checkStream(ctx)
+	return published
+}
+
+// checkStream rebuilds a lost stream and republishes the jobs whose
+// messages went with it.
+func (s *Sweeper) checkStream(ctx context.Context) int {
+	if s.stream == nil {
+		return 0
+	}
+	st, err := s.stream.Heal(ctx)
+	if err != nil {
+		if !s.streamDown {
+			s.log.Warn("jobs stream unavailable", "err", err)
+		}
+		s.streamDown = true
+		return 0
+	}
+	s.streamDown = false
+	if !st.Created.Equal(s.streamCreated) {
+		if st.Recreated || !s.streamCreated.IsZero() {
+			s.log.Warn("the jobs stream was lost and is rebuilt: publishing the waiting jobs again from Postgres",
+				"stream_created", st.Created)
+		}
+		// Also at the first check: jobs published before this stream
+		// existed (NATS lost its store while ferry was down) have no
+		// message. Normally there are none.
+		s.streamCreated = st.Created
+		s.repair = &repair{before: st.Created.Add(clockMargin), started: time.Now()}
+	}
+	if s.repair == nil {
+		return 0
+	}
+	return s.republish(ctx)
+}
+
+// republish carries on the repair pass, in batches of published messages,
+// for at most repairBudget.
+func (s *Sweeper) republish(ctx context.Context) int {
+	r := s.repair
+	published := 0
+	deadline := time.Now().Add(repairBudget)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		refs, err := s.jobs.PublishedBefore(ctx, r.before, r.cursor, 1000)
+		if err != nil {
+			s.log.Warn("finding jobs to publish again", "err", err)
+			return published
+		}
+		n := s.enqueue.Enqueue(ctx, refs)
+		published += n
+		r.published += n
+		if n < len(refs) {
+			return published // the queue failed: the next tick retries
+		}
+		if len(refs) < 1000 {
+			if r.published > 0 {
+				s.log.Info("published the waiting jobs again after the stream was rebuilt",
+					"count", r.published, "took", time.Since(r.started).Round(time.Millisecond))
+			}
+			s.repair = nil
+			return published
+		}
+		r.cursor = refs[len(refs)-1].ID
 	}
 	return published
 }

@@ -43,7 +43,7 @@ func newEnv(t *testing.T, q *queue.Queue, objects ObjectCleaner, cfg Config) *en
 	}
 	e := &env{pool: pool, jobs: jobs.NewStore(pool), queue: q}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	e.sw = New(cfg, Deps{Jobs: e.jobs, Enqueue: jobs.NewEnqueuer(e.jobs, q, log), Objects: objects, Log: log})
+	e.sw = New(cfg, Deps{Jobs: e.jobs, Enqueue: jobs.NewEnqueuer(e.jobs, q, log), Stream: q, Objects: objects, Log: log})
 	return e
 }
 
@@ -98,7 +98,7 @@ func queued(t *testing.T, q *queue.Queue) []string {
 
 func (e *env) status(t *testing.T, id string) jobs.Job {
 	t.Helper()
-	j, err := e.jobs.Get(context.Background(), id)
+	j, err := e.jobs.Get(context.Background(), jobs.AllTenants(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestSweepRecoversJobsOfDeadWorkers(t *testing.T) {
 		t.Errorf("job on its last attempt: %s (%q), want FAILED with a reason", j.Status, j.LastError)
 	}
 	for _, id := range []string{again, last} {
-		as, err := e.jobs.Attempts(ctx, id)
+		as, err := e.jobs.Attempts(ctx, jobs.AllTenants(), id)
 		if err != nil || len(as) != 1 || as[0].Outcome != jobs.OutcomeAbandoned {
 			t.Errorf("attempts of %s: %+v %v, want one ABANDONED", id, as, err)
 		}
@@ -298,8 +298,112 @@ func TestCleanRemovesDeliveredFilesAfterRetention(t *testing.T) {
 		if j := e.status(t, old); j.Status != jobs.StatusSuccess {
 			t.Errorf("job row after cleaning: %s", j.Status)
 		}
-		if as, err := e.jobs.Attempts(ctx, old); err != nil || len(as) != 1 {
+		if as, err := e.jobs.Attempts(ctx, jobs.AllTenants(), old); err != nil || len(as) != 1 {
 			t.Errorf("attempts after cleaning: %v %v", as, err)
 		}
+	}
+}
+
+// publishedBacklog records n jobs, publishes them through the enqueuer
+// and makes them an hour old (created, published, due), as a backlog
+// behind a slow target is. The sweeper has seen the stream before.
+func (e *env) publishedBacklog(t *testing.T, n int) []string {
+	t.Helper()
+	ctx := testenv.Context(t)
+	e.sw.Sweep(ctx)
+	var ids []string
+	var refs []jobs.Ref
+	for range n {
+		id := e.newJob(t, 3)
+		ids = append(ids, id)
+		refs = append(refs, jobs.RefOf(e.status(t, id)))
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if got := jobs.NewEnqueuer(e.jobs, e.queue, log).Enqueue(ctx, refs); got != n {
+		t.Fatalf("published %d of %d", got, n)
+	}
+	if _, err := e.pool.Exec(ctx, `UPDATE jobs SET created_at = created_at - interval '1 hour',
+		updated_at = updated_at - interval '1 hour', enqueued_at = enqueued_at - interval '1 hour',
+		next_attempt_at = next_attempt_at - interval '1 hour'`); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// enqueuedAt returns every job's enqueued_at.
+func (e *env) enqueuedAt(t *testing.T) map[string]time.Time {
+	t.Helper()
+	rows, err := e.pool.Query(context.Background(), `SELECT id::text, enqueued_at FROM jobs`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var id string
+		var at time.Time
+		if err := rows.Scan(&id, &at); err != nil {
+			t.Fatal(err)
+		}
+		out[id] = at
+	}
+	return out
+}
+
+// A healthy backlog (every message in the stream) costs no publish and no
+// job-row write, however long it has waited. Before, every job waiting
+// longer than 10 minutes was published again and its row rewritten, every
+// 10 minutes.
+func TestHealthyBacklogCostsNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, nil, Config{})
+	ctx := testenv.Context(t)
+	e.publishedBacklog(t, 300)
+	before := e.enqueuedAt(t)
+	for range 3 {
+		if n := e.sw.Sweep(ctx); n != 0 {
+			t.Fatalf("a sweep of a healthy backlog published %d jobs", n)
+		}
+	}
+	after := e.enqueuedAt(t)
+	for id, at := range before {
+		if !after[id].Equal(at) {
+			t.Fatalf("job %s rewritten by the sweep of a healthy backlog", id)
+		}
+	}
+	if n, err := e.queue.Pending(ctx); err != nil || n != 300 {
+		t.Fatalf("stream holds %d (%v), want 300", n, err)
+	}
+}
+
+// A deleted stream is created again and every waiting job published again
+// into it; /readyz's check says the stream is missing meanwhile.
+func TestSweepRebuildsLostStream(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, nil, Config{})
+	ctx := testenv.Context(t)
+	ids := e.publishedBacklog(t, 1500) // more than one batch
+	if n := e.sw.Sweep(ctx); n != 0 {
+		t.Fatalf("published %d with the stream intact", n)
+	}
+	if err := e.queue.DeleteStream(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.queue.Ping(ctx); !errors.Is(err, queue.ErrStreamMissing) {
+		t.Fatalf("Ping with the stream gone: %v, want ErrStreamMissing", err)
+	}
+	if n := e.sw.Sweep(ctx); n != len(ids) {
+		t.Fatalf("published %d after the stream was lost, want %d", n, len(ids))
+	}
+	if err := e.queue.Ping(ctx); err != nil {
+		t.Fatalf("Ping after the rebuild: %v", err)
+	}
+	got := queued(t, e.queue)
+	slices.Sort(ids)
+	if !slices.Equal(got, ids) {
+		t.Fatalf("stream holds %d jobs, want the %d waiting", len(got), len(ids))
+	}
+	if n := e.sw.Sweep(ctx); n != 0 {
+		t.Fatalf("published %d more once repaired", n)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"regexp"
+	"slices"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -30,6 +31,9 @@ const (
 // nameRE restricts target names to what is safe in a NATS subject token and a
 // URL: the worker consumes each target's subject separately.
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// tenantRE is the form of a tenant name (apikeys.CheckTenant).
+var tenantRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
 // Config is one entry of the targets file: the settings common to every
 // kind, plus the kind's own settings, decoded by its constructor with
@@ -62,10 +66,21 @@ type Config struct {
 	// on MaxInFlight. A Workfront entry without it joins the group of its
 	// instance (see targets.SharedLimiter).
 	LimitGroup string `yaml:"limit_group"`
+	// Rate is the most delivery requests per second to this target,
+	// shared by every worker process (0: unpaced). It adapts: a 429 or
+	// 503 lowers it for a while, successes raise it back slowly, never
+	// above Rate (see package rates).
+	Rate float64 `yaml:"rate"`
+	// Burst is how many requests may go at once after a quiet time (with
+	// Rate; default 1).
+	Burst int `yaml:"burst"`
 	// CredentialProbe is how often a target paused for refused
 	// credentials is probed (default 1m, doubling up to 15m while they
 	// stay refused).
 	CredentialProbe time.Duration `yaml:"credential_probe"`
+	// Tenants, when set, are the only tenants whose keys may use the
+	// target; absent, every tenant may. Administrators may use any target.
+	Tenants []string `yaml:"tenants"`
 
 	settings yaml.Node
 }
@@ -135,8 +150,17 @@ func (c Config) Validate() error {
 		return fmt.Errorf("target %s: limit_group %q: use 1-64 letters, digits, '-' or '_'", c.Name, c.LimitGroup)
 	case c.LimitGroup != "" && c.MaxInFlight == 0:
 		return fmt.Errorf("target %s: limit_group %s needs max_in_flight, the cap its entries share", c.Name, c.LimitGroup)
+	case c.Rate < 0 || c.Burst < 0:
+		return fmt.Errorf("target %s: rate and burst must not be negative", c.Name)
+	case c.Burst > 0 && c.Rate == 0:
+		return fmt.Errorf("target %s: burst needs a rate", c.Name)
 	case c.CredentialProbe < time.Second:
 		return fmt.Errorf("target %s: credential_probe must be at least 1s", c.Name)
+	}
+	for _, t := range c.Tenants {
+		if !tenantRE.MatchString(t) {
+			return fmt.Errorf("target %s: tenant %q: use 1-63 lowercase letters, digits, '-' or '_'", c.Name, t)
+		}
 	}
 	return nil
 }
@@ -171,8 +195,14 @@ func (c Config) Settings(v any) error {
 
 var commonKeys = map[string]bool{
 	"name": true, "kind": true, "max_attempts": true, "backoff": true,
-	"timeout": true, "concurrency": true, "params": true,
+	"timeout": true, "concurrency": true, "params": true, "tenants": true,
 	"max_in_flight": true, "limit_group": true, "credential_probe": true,
+	"rate": true, "burst": true,
+}
+
+// AllowsTenant reports whether keys of tenant may use the target.
+func (c Config) AllowsTenant(tenant string) bool {
+	return len(c.Tenants) == 0 || slices.Contains(c.Tenants, tenant)
 }
 
 // UnmarshalYAML keeps the whole entry for Settings.

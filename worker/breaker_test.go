@@ -181,7 +181,7 @@ func TestWorkerStopsHammeringFailingTarget(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for _, id := range ids {
 		for {
-			j, err := store.Get(ctx, id)
+			j, err := store.Get(ctx, jobs.AllTenants(), id)
 			if err != nil {
 				t.Fatal(err)
 			}

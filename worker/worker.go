@@ -83,6 +83,8 @@ type Config struct {
 	// processes (limit_group, max_in_flight, a Workfront instance's ten
 	// requests); nil leaves only each target's concurrency per process.
 	Limits Limiter
+	// Rates, when set, paces the targets that have a `rate` (rate.go).
+	Rates Rates
 }
 
 // WithDefaults returns c with unset fields at their defaults.
@@ -116,6 +118,7 @@ type Worker struct {
 	health   map[string]*health
 	states   StateStore
 	limits   Limiter
+	pacer    *pacer
 }
 
 // New returns a worker.
@@ -125,6 +128,9 @@ func New(cfg Config, js JobStore, os ObjectStore, q Queue, ts targets.Set, log *
 	for name := range ts {
 		w.breakers[name] = NewBreaker(BreakerConfig{}, w.cfg.Now)
 		w.health[name] = &health{state: "ok"}
+	}
+	if cfg.Rates != nil {
+		w.pacer = newPacer(cfg.Rates, log)
 	}
 	return w
 }
@@ -172,15 +178,22 @@ func (w *Worker) consume(ctx, work context.Context, t *targets.Target, inflight 
 	if sl, ok := t.Deliverer.(targets.SharedLimiter); ok {
 		_, maxInFlight = sl.SharedLimit()
 	}
-	var cons jetstream.Consumer
-	for ctx.Err() == nil {
-		var err error
-		if cons, err = w.queue.Consumer(ctx, t.Name, maxInFlight); err == nil {
-			break
+	// acquire gets the target's consumer, creating it (and the stream) if
+	// missing: at start, and again whenever fetching says it is gone (NATS
+	// lost its store, or the consumer was deleted).
+	acquire := func() jetstream.Consumer {
+		for ctx.Err() == nil {
+			cons, err := w.queue.Consumer(ctx, t.Name, maxInFlight)
+			if err == nil {
+				return cons
+			}
+			log.Warn("queue not ready, retrying", "err", err)
+			sleep(ctx, 2*time.Second)
 		}
-		log.Warn("queue not ready, retrying", "err", err)
-		sleep(ctx, 2*time.Second)
+		return nil
 	}
+	cons := acquire()
+	lastMsg := time.Now()
 	slots := make(chan struct{}, t.Concurrency)
 	lims := limitsOf(t)
 	for ctx.Err() == nil {
@@ -231,12 +244,33 @@ func (w *Worker) consume(ctx, work context.Context, t *targets.Target, inflight 
 		for range n - got {
 			<-slots
 		}
+		if got > 0 {
+			lastMsg = time.Now()
+		}
 		if err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoMessages) {
-			log.Warn("fetch failed, retrying", "err", err)
+			log.Warn("fetch failed, getting the consumer again", "err", err)
 			sleep(ctx, time.Second)
+			cons = acquire()
+			continue
+		}
+		if ctx.Err() == nil && time.Since(lastMsg) > consumerCheckEvery {
+			// Quiet for a while: make sure the consumer still exists, since a
+			// fetch from a lost one may just come back empty.
+			lastMsg = time.Now()
+			ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := cons.Info(ictx)
+			cancel()
+			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
+				log.Warn("consumer lost, creating it again", "err", err)
+				cons = acquire()
+			}
 		}
 	}
 }
+
+// consumerCheckEvery is how long a consumer may deliver nothing before the
+// worker checks that it still exists.
+const consumerCheckEvery = 10 * time.Second
 
 // waitForCircuit waits while target's circuit is open, checking every
 // second so that a success of a delivery still in flight closes it at once.
@@ -367,10 +401,17 @@ type attemptInfo struct {
 // attempt runs the connector with a heartbeat that renews the lease and the
 // message's ack deadline.
 func (w *Worker) attempt(ctx context.Context, t *targets.Target, job jobs.Job, owner string, msg jetstream.Msg) (targets.Result, attemptInfo, error) {
-	actx, cancel := context.WithTimeoutCause(ctx, t.Timeout, fmt.Errorf("attempt timed out after %s", t.Timeout))
-	defer cancel()
-	stop := w.heartbeat(actx, cancel, job.ID, owner, msg)
+	// The heartbeat runs while the attempt waits for the target's rate
+	// too; the attempt's timeout starts when the request may go.
+	hctx, hcancel := context.WithCancel(ctx)
+	defer hcancel()
+	stop := w.heartbeat(hctx, hcancel, job.ID, owner, msg)
 	defer stop()
+	if err := w.pacer.wait(hctx, t); err != nil {
+		return targets.Result{}, attemptInfo{}, err
+	}
+	actx, cancel := context.WithTimeoutCause(hctx, t.Timeout, fmt.Errorf("attempt timed out after %s", t.Timeout))
+	defer cancel()
 
 	stored := &storedFile{objects: w.objects, key: job.ObjectKey, size: job.Size, sha256: job.SHA256}
 	d := targets.NewDelivery(
@@ -389,6 +430,7 @@ func (w *Worker) attempt(ctx context.Context, t *targets.Target, job jobs.Job, o
 		d.Checkpoint = job.Checkpoint
 	}
 	res, err := t.Deliverer.Deliver(actx, d)
+	w.pacer.observe(t, err)
 	if err != nil && actx.Err() != nil && ctx.Err() == nil {
 		// The attempt's own deadline or a lost lease: say which.
 		err = fmt.Errorf("%w (%w)", context.Cause(actx), err)

@@ -32,6 +32,7 @@ import (
 
 	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/client"
+	"github.com/ferry-relay/ferry/internal/termtext"
 )
 
 // Defaults of Options.
@@ -442,11 +443,11 @@ func (p *pusher) dryRun(ctx context.Context) (Result, error) {
 		}
 		sendable = append(sendable, f)
 		bytes += f.Size
-		fmt.Fprintf(w, "send       %10s  %s\n", bytesText(f.Size), f.Path)
+		fmt.Fprintf(w, "send       %10s  %s\n", bytesText(f.Size), termtext.Clean(f.Path))
 	}
 	r := p.result()
 	for _, pr := range r.Problems {
-		fmt.Fprintln(w, pr)
+		fmt.Fprintln(w, termtext.Clean(fmt.Sprint(pr)))
 	}
 	fmt.Fprintf(w, "dry run: %d of %d files (%s) would be sent to target %s in batch %q",
 		len(sendable), r.Files, bytesText(bytes), r.Target, r.Batch)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/client"
+	"github.com/ferry-relay/ferry/internal/termtext"
 )
 
 // wait polls the batch's summary until every job is final, then collects
@@ -114,7 +115,7 @@ func printUploads(w io.Writer, r Result) {
 		fmt.Fprintf(w, "%d symbolic links skipped (--follow-symlinks follows them)\n", r.Symlinks)
 	}
 	for _, pr := range r.Problems {
-		fmt.Fprintln(w, pr)
+		fmt.Fprintln(w, termtext.Clean(fmt.Sprint(pr)))
 	}
 }
 
@@ -133,10 +134,10 @@ func printUndelivered(o Options, r Result) {
 		}
 		return strings.Compare(a, b)
 	}) {
-		fmt.Fprintf(w, "  %6d × %s\n", reasons[k], k)
+		fmt.Fprintf(w, "  %6d × %s\n", reasons[k], termtext.Clean(k))
 	}
 	for _, u := range r.Undelivered {
-		fmt.Fprintf(w, "%-8s %s (job %s, %d attempts): %s\n", u.Status, u.Path, u.JobID, u.Attempts, u.LastError)
+		fmt.Fprintf(w, "%-8s %s (job %s, %d attempts): %s\n", u.Status, termtext.Clean(u.Path), u.JobID, u.Attempts, termtext.Clean(u.LastError))
 	}
 	if d := r.Delivery; d != nil && int64(len(r.Undelivered)) < d.Total.Files-d.ByStatus[apitypes.StatusSuccess].Files {
 		fmt.Fprintf(w, "... and more: ferry report %s --status FAILED\n", r.Batch)

@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -19,6 +21,7 @@ type config struct {
 	Listen         string
 	DatabaseURL    string
 	NATSURL        string
+	QueueReplicas  int
 	S3Endpoint     string
 	S3AccessKey    string
 	S3SecretKey    string
@@ -35,6 +38,14 @@ type config struct {
 	Lease           time.Duration
 	AckWait         time.Duration
 	LogFormat       string
+	// RateLimit is requests per second per API key; 0 is no limit.
+	RateLimit            float64
+	MaxConcurrentUploads int
+	ReportWriteTimeout   time.Duration
+	MetricsListen        string
+	MetricsKey           string
+	TLSCert              string
+	TLSKey               string
 }
 
 // Defaults.
@@ -73,7 +84,8 @@ func (c *config) bind(fs *pflag.FlagSet) {
 	}
 	fs.StringVar(&c.Listen, "listen", env("FERRY_LISTEN", listenDefault), "address of the HTTP API [FERRY_LISTEN]")
 	fs.StringVar(&c.DatabaseURL, "database-url", env("FERRY_DATABASE_URL", databaseURLDefault), "Postgres URL [FERRY_DATABASE_URL]")
-	fs.StringVar(&c.NATSURL, "nats-url", os.Getenv("FERRY_NATS_URL"), "NATS URL; serve embeds a NATS server when empty [FERRY_NATS_URL]")
+	fs.StringVar(&c.NATSURL, "nats-url", os.Getenv("FERRY_NATS_URL"), "NATS URL, or the comma-separated URLs of a cluster's servers; serve embeds a NATS server when empty [FERRY_NATS_URL]")
+	fs.IntVar(&c.QueueReplicas, "queue-replicas", envInt("FERRY_QUEUE_REPLICAS", 1), "replicas of the jobs stream (3 on a three-node NATS cluster); applied to an existing stream when changed [FERRY_QUEUE_REPLICAS]")
 	fs.StringVar(&c.S3Endpoint, "s3-endpoint", env("FERRY_S3_ENDPOINT", s3EndpointDefault), "S3/MinIO endpoint, host:port or URL [FERRY_S3_ENDPOINT]")
 	fs.StringVar(&c.S3AccessKey, "s3-access-key", env("FERRY_S3_ACCESS_KEY", "minioadmin"), "S3 access key [FERRY_S3_ACCESS_KEY]")
 	fs.StringVar(&c.S3SecretKey, "s3-secret-key", env("FERRY_S3_SECRET_KEY", "minioadmin"), "S3 secret key [FERRY_S3_SECRET_KEY]")
@@ -88,6 +100,99 @@ func (c *config) bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.Lease, "lease", envDuration("FERRY_LEASE", worker.LeaseDefault), "how long a worker's claim on a job lasts without a heartbeat; a dead worker's jobs run again after it [FERRY_LEASE]")
 	fs.DurationVar(&c.AckWait, "ack-wait", envDuration("FERRY_ACK_WAIT", queue.AckWaitDefault), "JetStream ack wait of the delivery consumers [FERRY_ACK_WAIT]")
 	fs.StringVar(&c.LogFormat, "log-format", env("FERRY_LOG_FORMAT", "text"), "log format: text or json [FERRY_LOG_FORMAT]")
+	fs.Float64Var(&c.RateLimit, "rate-limit", envRate("FERRY_RATE_LIMIT"), "requests per second each API key may make to one API process (token bucket; e.g. 20, or 600/m); 0 is no limit [FERRY_RATE_LIMIT]")
+	fs.IntVar(&c.MaxConcurrentUploads, "max-concurrent-uploads", envInt("FERRY_MAX_CONCURRENT_UPLOADS", api.MaxConcurrentUploadsDefault), "uploads one API process receives at once; more get 503 with Retry-After [FERRY_MAX_CONCURRENT_UPLOADS]")
+	fs.DurationVar(&c.ReportWriteTimeout, "report-write-timeout", envDuration("FERRY_REPORT_WRITE_TIMEOUT", api.ReportWriteTimeoutDefault), "a report reader that takes nothing for this long is cut off [FERRY_REPORT_WRITE_TIMEOUT]")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", os.Getenv("FERRY_METRICS_LISTEN"), "serve /metrics on this address instead of the API's [FERRY_METRICS_LISTEN]")
+	fs.StringVar(&c.MetricsKey, "metrics-key", os.Getenv("FERRY_METRICS_KEY"), "bearer token /metrics requires; empty: none [FERRY_METRICS_KEY]")
+	fs.StringVar(&c.TLSCert, "tls-cert", os.Getenv("FERRY_TLS_CERT"), "PEM certificate (chain) to serve the API over HTTPS, with --tls-key [FERRY_TLS_CERT]")
+	fs.StringVar(&c.TLSKey, "tls-key", os.Getenv("FERRY_TLS_KEY"), "PEM private key of --tls-cert [FERRY_TLS_KEY]")
+	redactDefaults(fs)
+}
+
+// secretFlags hold secrets: --help shows where their value comes from,
+// never the value.
+var secretFlags = map[string]string{
+	"s3-secret-key": "FERRY_S3_SECRET_KEY",
+	"metrics-key":   "FERRY_METRICS_KEY",
+}
+
+// redactDefaults keeps secrets out of --help: pflag prints each flag's
+// default, which here is the environment's value. DefValue is only ever
+// shown, never used.
+func redactDefaults(fs *pflag.FlagSet) {
+	for name, envName := range secretFlags {
+		if f := fs.Lookup(name); f != nil && f.DefValue != "" {
+			f.DefValue = "from " + envName + ", hidden"
+		}
+	}
+	if f := fs.Lookup("database-url"); f != nil {
+		f.DefValue = redactURL(f.DefValue)
+	}
+	if f := fs.Lookup("nats-url"); f != nil {
+		f.DefValue = redactURL(f.DefValue)
+	}
+}
+
+// redactURL hides the password (and any token user) of a URL.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		if s == "" {
+			return ""
+		}
+		return "(unparsable URL, hidden)"
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		} else {
+			u.User = url.User("xxxxx")
+		}
+	}
+	q := u.Query()
+	for _, k := range []string{"password", "token", "sslpassword"} {
+		if q.Has(k) {
+			q.Set(k, "xxxxx")
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// envRate reads a rate: "20" or "20/s" per second, "600/m" per minute,
+// "3600/h" per hour. Unset or invalid is 0 (no limit); validate reports an
+// invalid one.
+func envRate(name string) float64 {
+	r, _ := parseRate(os.Getenv(name))
+	return r
+}
+
+func parseRate(s string) (float64, error) {
+	if s == "" || s == "0" || s == "off" {
+		return 0, nil
+	}
+	num, per, _ := strings.Cut(s, "/")
+	n, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("rate %q: want a number of requests, optionally /s, /m or /h", s)
+	}
+	switch strings.TrimSpace(per) {
+	case "", "s":
+		return n, nil
+	case "m":
+		return n / 60, nil
+	case "h":
+		return n / 3600, nil
+	}
+	return 0, fmt.Errorf("rate %q: want /s, /m or /h", s)
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
 }
 
 func envDuration(name string, def time.Duration) time.Duration {
@@ -101,11 +206,26 @@ func (c *config) validate() error {
 	if c.Lease < time.Second || c.AckWait < time.Second {
 		return fmt.Errorf("lease and ack-wait must be at least 1s")
 	}
+	if c.QueueReplicas < 1 || c.QueueReplicas > 5 {
+		return fmt.Errorf("queue-replicas must be 1 to 5")
+	}
 	if c.MaxUploadBytes <= 0 {
 		return fmt.Errorf("max-upload-bytes must be positive")
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("log-format must be text or json")
+	}
+	if _, err := parseRate(os.Getenv("FERRY_RATE_LIMIT")); err != nil {
+		return fmt.Errorf("FERRY_RATE_LIMIT: %w", err)
+	}
+	if c.MaxConcurrentUploads < 1 {
+		return fmt.Errorf("max-concurrent-uploads must be at least 1")
+	}
+	if c.RateLimit < 0 {
+		return fmt.Errorf("rate-limit must not be negative")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return fmt.Errorf("tls-cert and tls-key go together")
 	}
 	return nil
 }

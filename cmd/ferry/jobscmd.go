@@ -51,7 +51,7 @@ func jobsListCommand() *cobra.Command {
 						continue
 					}
 					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", j.ID, j.Status, j.Attempts, j.Target,
-						j.Batch, j.Filename, shorten(j.LastError, 80))
+						printable(j.Batch), printable(j.Filename), printable(shorten(j.LastError, 80)))
 				}
 				if !all || next == "" {
 					break

@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/ferry-relay/ferry/internal/termtext"
 )
 
 func main() {
@@ -22,7 +24,7 @@ func main() {
 		stop() // restore default handling: a second signal ends the process
 	}()
 	if err := rootCommand().ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "ferry:", err)
+		fmt.Fprintln(os.Stderr, "ferry:", termtext.CleanText(err.Error()))
 		os.Exit(1)
 	}
 }

@@ -57,6 +57,9 @@ func TestServeAsAUserWould(t *testing.T) {
 		t.Fatalf("apikey create printed %q, want the key alone", out)
 	}
 
+	checkKeyCommands(t, bin, env)
+	checkHelpShowsNoSecret(t, bin, env)
+
 	serve := exec.Command(bin, "serve")
 	serve.Env = env
 	var logs bytes.Buffer
@@ -75,6 +78,23 @@ func TestServeAsAUserWould(t *testing.T) {
 		}
 		return err == nil && resp.StatusCode == 200
 	})
+
+	// /readyz says up or down, nothing that could name a host or user.
+	ready, err := http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var states map[string]string
+	_ = json.NewDecoder(ready.Body).Decode(&states)
+	ready.Body.Close()
+	for name, st := range states {
+		if st != "ok" {
+			t.Errorf("/readyz says %s: %q, want only ok or down", name, st)
+		}
+	}
+	if len(states) != 3 {
+		t.Errorf("/readyz: %v", states)
+	}
 
 	var body bytes.Buffer
 	w := multipart.NewWriter(&body)
@@ -128,6 +148,72 @@ func TestServeAsAUserWould(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), key) {
 		t.Error("the API key appears in the logs")
+	}
+	// The embedded NATS server wants its token, which no log shows.
+	token, err := os.ReadFile(filepath.Join(dir, "data", "nats", "ferry-nats-token"))
+	if err != nil || len(bytes.TrimSpace(token)) < 32 {
+		t.Fatalf("embedded NATS token: %q %v", token, err)
+	}
+	if strings.Contains(logs.String(), string(bytes.TrimSpace(token))) {
+		t.Error("the embedded NATS token appears in the logs")
+	}
+}
+
+// checkKeyCommands creates, lists and revokes keys as a user would.
+func checkKeyCommands(t *testing.T, bin string, env []string) {
+	t.Helper()
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("ferry %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	run("apikey", "create", "--name", "hr-uploads", "--tenant", "hr", "--role", "uploader", "--expires", "720h")
+	list := run("apikey", "list")
+	line := grepLines(list, "hr-uploads")
+	for _, want := range []string{"fy_", " hr ", "uploader"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("apikey list line %q lacks %q", line, want)
+		}
+	}
+	run("apikey", "revoke", "hr-uploads")
+	if line := strings.TrimSpace(grepLines(run("apikey", "list"), "hr-uploads")); !strings.HasSuffix(line, "Z") {
+		t.Errorf("revoked key listed without its revocation time: %q", line)
+	}
+	bad := exec.Command(bin, "apikey", "create", "--name", "x", "--role", "root")
+	bad.Env = env
+	if out, err := bad.CombinedOutput(); err == nil || !strings.Contains(string(out), "unknown role") {
+		t.Errorf("create with role root: %v %s", err, out)
+	}
+}
+
+// checkHelpShowsNoSecret: --help shows where secrets come from, never
+// their values, though the environment holds them.
+func checkHelpShowsNoSecret(t *testing.T, bin string, env []string) {
+	t.Helper()
+	secrets := []string{"s3-secret-in-env", "dbpassw0rd", "metrics-secret-in-env"}
+	env = append(env[:len(env):len(env)], "FERRY_S3_SECRET_KEY="+secrets[0],
+		"FERRY_DATABASE_URL=postgres://ferry:"+secrets[1]+"@db.example:5432/ferry?sslmode=require",
+		"FERRY_METRICS_KEY="+secrets[2])
+	for _, sub := range [][]string{{"serve", "--help"}, {"api", "--help"}, {"worker", "--help"}, {"migrate", "--help"}, {"apikey", "create", "--help"}} {
+		cmd := exec.Command(bin, sub...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("ferry %v: %v", sub, err)
+		}
+		for _, s := range secrets {
+			if strings.Contains(string(out), s) {
+				t.Errorf("ferry %v shows a secret:\n%s", sub, grepLines(string(out), s))
+			}
+		}
+		if !strings.Contains(string(out), "db.example") {
+			t.Errorf("ferry %v hides the database host too: the URL should only lose its password", sub)
+		}
 	}
 }
 

@@ -15,16 +15,24 @@ import (
 
 	"github.com/ferry-relay/ferry/api"
 	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/audit"
+	"github.com/ferry-relay/ferry/election"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/limits"
+	"github.com/ferry-relay/ferry/rates"
 	"github.com/ferry-relay/ferry/sweeper"
 	"github.com/ferry-relay/ferry/targetstate"
 	"github.com/ferry-relay/ferry/worker"
 )
 
-// apiKeyCacheTTL is how long a checked API key is trusted without asking
-// Postgres again: a revoked key works for at most this long.
-const apiKeyCacheTTL = 10 * time.Second
+// Server timeouts. Uploads may take hours, so there is no overall read or
+// write timeout: a stalled body is cut by the body-idle timeout, a stalled
+// report reader by the report's write deadline (api).
+const (
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+)
 
 // roles says which parts a process runs.
 type roles struct{ api, worker bool }
@@ -60,14 +68,19 @@ func run(ctx context.Context, cfg config, r roles) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	enq := jobs.NewEnqueuer(s.jobs, s.queue, log.With("component", "enqueue"))
-	sw := sweeper.New(sweeper.Config{Retention: cfg.Retention}, sweeper.Deps{
-		Jobs: s.jobs, Enqueue: enq, Objects: s.objects, Log: log.With("component", "sweeper")})
+	targetRates := rates.NewStore(s.pool, rates.Config{})
+	// One process of the installation scans the bucket and applies
+	// retention; every process repairs jobs.
+	elector := election.New(s.pool, 0, log.With("component", "election"))
+	sw := sweeper.New(sweeper.Config{Retention: cfg.Retention, Leader: elector}, sweeper.Deps{
+		Jobs: s.jobs, Enqueue: enq, Stream: s.queue, Objects: s.objects, Log: log.With("component", "sweeper")})
 	swCtx, stopSweeper := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSweeper()
+	wg.Go(func() { elector.Run(swCtx) })
 	wg.Go(func() { sw.Run(swCtx) })
 
 	if r.worker {
-		wcfg := worker.Config{ShutdownGrace: cfg.ShutdownGrace, Lease: cfg.Lease}.WithDefaults()
+		wcfg := worker.Config{ShutdownGrace: cfg.ShutdownGrace, Lease: cfg.Lease, Rates: targetRates}.WithDefaults()
 		wcfg.States = targetstate.NewStore(s.pool, wcfg.ID)
 		// The holder is unique per run, so slots of a process that died
 		// with the same id (a restarted container) are not renewed.
@@ -80,8 +93,11 @@ func run(ctx context.Context, cfg config, r roles) error {
 		})
 	}
 	if r.api {
-		srv := api.New(api.Config{MaxUploadBytes: cfg.MaxUploadBytes, BodyIdleTimeout: cfg.BodyIdleTimeout}, api.Deps{
-			Jobs: s.jobs, Keys: apikeys.NewCache(s.keys, apiKeyCacheTTL), Objects: s.objects, Enqueue: enq, Targets: s.targets,
+		srv := api.New(api.Config{MaxUploadBytes: cfg.MaxUploadBytes, BodyIdleTimeout: cfg.BodyIdleTimeout,
+			RateLimit: cfg.RateLimit, MetricsKey: cfg.MetricsKey, NoMetrics: cfg.MetricsListen != "",
+			MaxConcurrentUploads: cfg.MaxConcurrentUploads, ReportWriteTimeout: cfg.ReportWriteTimeout}, api.Deps{
+			Jobs: s.jobs, Keys: apikeys.NewCache(s.keys, apikeys.CacheTTLDefault), KeyAdmin: s.keys,
+			Audit: audit.NewStore(s.pool), Objects: s.objects, Enqueue: enq, Targets: s.targets, Rates: targetRates,
 			States: targetstate.NewStore(s.pool, "api"), Slots: limits.New(s.pool, "api", 0),
 			Ready: map[string]api.Pinger{"postgres": s.pool, "nats": s.queue, "s3": s.objects},
 			Log:   log.With("component", "api"),
@@ -90,19 +106,29 @@ func run(ctx context.Context, cfg config, r roles) error {
 		if err != nil {
 			return fmt.Errorf("listen: %w", err)
 		}
-		hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-		log.Info("API listening", "addr", "http://"+ln.Addr().String(), "targets", s.targets.Names())
-		wg.Go(func() {
-			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errs <- err
+		handler, err := withDashboard(srv.Handler(), log.With("component", "ui"))
+		if err != nil {
+			return err
+		}
+		hs := &http.Server{Handler: handler, ReadHeaderTimeout: readHeaderTimeout,
+			IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes}
+		scheme := "http"
+		if cfg.TLSCert != "" {
+			scheme = "https"
+		}
+		log.Info("API listening", "addr", scheme+"://"+ln.Addr().String(), "dashboard", scheme+"://"+ln.Addr().String()+"/ui/", "targets", s.targets.Names())
+		serveHTTP(ctx, &wg, errs, hs, ln, cfg)
+		if cfg.MetricsListen != "" {
+			mln, err := net.Listen("tcp", cfg.MetricsListen)
+			if err != nil {
+				return fmt.Errorf("metrics listen: %w", err)
 			}
-		})
-		wg.Go(func() {
-			<-ctx.Done()
-			sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
-			defer cancel()
-			_ = hs.Shutdown(sctx)
-		})
+			mux := http.NewServeMux()
+			mux.Handle("GET /metrics", api.MetricsHandler(cfg.MetricsKey))
+			ms := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout}
+			log.Info("metrics listening", "addr", "http://"+mln.Addr().String()+"/metrics")
+			serveHTTP(ctx, &wg, errs, ms, mln, config{ShutdownGrace: cfg.ShutdownGrace})
+		}
 	}
 	select {
 	case <-ctx.Done():
@@ -120,4 +146,29 @@ func randomHex() string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// serveHTTP serves hs on ln (over TLS when cfg names a certificate) until
+// ctx ends, then shuts it down within the grace.
+func serveHTTP(ctx context.Context, wg *sync.WaitGroup, errs chan<- error, hs *http.Server, ln net.Listener, cfg config) {
+	wg.Go(func() {
+		var err error
+		if cfg.TLSCert != "" {
+			err = hs.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
+		} else {
+			err = hs.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			select {
+			case errs <- err:
+			default:
+			}
+		}
+	})
+	wg.Go(func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+	})
 }

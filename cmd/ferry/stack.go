@@ -92,7 +92,7 @@ func openStack(ctx context.Context, cfg config, log *slog.Logger, embed bool) (*
 			return nil, err
 		}
 		natsURL = s.embedded.URL()
-		log.Info("embedded NATS server started", "url", natsURL, "store", dir)
+		log.Info("embedded NATS server started (clients need its token, kept in the store)", "addr", s.embedded.Addr(), "store", dir)
 	} else if natsURL == "" {
 		natsURL = natsURLDefault
 	}
@@ -100,6 +100,8 @@ func openStack(ctx context.Context, cfg config, log *slog.Logger, embed bool) (*
 		return nil, err
 	}
 	s.queue.SetAckWait(cfg.AckWait)
+	s.queue.SetReplicas(cfg.QueueReplicas)
+	go s.queue.WatchStream(ctx, log.With("component", "queue"), 10*time.Second)
 	// NATS being down must not stop the API from accepting uploads (the
 	// sweeper publishes them later) nor a worker from starting (it waits
 	// for its consumers): make sure of the stream in the background.

@@ -80,7 +80,7 @@ func listBatches(cmd *cobra.Command, c *client.Client, asJSON bool) error {
 				}
 				continue
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", b.Name, cmp.Or(b.Target, "-"), b.Total.Files,
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", printable(b.Name), cmp.Or(b.Target, "-"), b.Total.Files,
 				b.ByStatus[apitypes.StatusSuccess].Files, b.ByStatus[apitypes.StatusFailed].Files, b.Pending.Files, when(b.UpdatedAt))
 		}
 		if page.NextCursor == "" {
@@ -94,12 +94,12 @@ func listBatches(cmd *cobra.Command, c *client.Client, asJSON bool) error {
 // printSummary shows a batch summary for a person.
 func printSummary(w io.Writer, s apitypes.BatchSummary) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "batch\t%s\n", s.Name)
+	fmt.Fprintf(tw, "batch\t%s\n", printable(s.Name))
 	if s.Target != "" {
 		fmt.Fprintf(tw, "target\t%s\n", s.Target)
 	}
 	if len(s.Params) > 0 {
-		fmt.Fprintf(tw, "params\t%v\n", s.Params)
+		fmt.Fprintf(tw, "params\t%s\n", printable(fmt.Sprint(s.Params)))
 	}
 	fmt.Fprintf(tw, "started\t%s\n", when(s.StartedAt))
 	fmt.Fprintf(tw, "updated\t%s\n", when(s.UpdatedAt))

@@ -1,0 +1,440 @@
+package ui
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ferry-relay/ferry/apitypes"
+	"github.com/ferry-relay/ferry/client"
+)
+
+// page is what every template gets.
+type page struct {
+	Title   string
+	Nav     string
+	Error   string
+	Flash   string
+	CSRF    string
+	Refresh int // milliseconds between live refreshes; 0 for none
+	Data    any
+}
+
+// render writes a page: the whole document, or only its live part when
+// the script asks for it.
+func (u *UI) render(w http.ResponseWriter, r *http.Request, code int, name string, q *request, p page) {
+	t := u.pages[name]
+	if q != nil {
+		p.CSRF = q.session.csrf
+	}
+	if p.Refresh == 0 && q != nil && name != "error" {
+		p.Refresh = int(u.cfg.Refresh / time.Millisecond)
+	}
+	if p.Flash == "" {
+		p.Flash = r.URL.Query().Get("flash")
+	}
+	block := "layout"
+	if isLive(r) {
+		block = "live"
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, block, p); err != nil {
+		u.log.Error("dashboard: template", "page", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// home is the login form without a session, the overview with one.
+func (u *UI) home(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		if _, ok := u.sessions.get(c.Value); ok {
+			u.withSession(u.overview)(w, r)
+			return
+		}
+	}
+	if isLive(r) {
+		w.Header().Set("X-Ferry-Login", "1")
+		http.Error(w, "log in again", http.StatusUnauthorized)
+		return
+	}
+	u.loginForm(w, r, http.StatusOK, "")
+}
+
+type loginData struct {
+	Next string
+}
+
+func (u *UI) loginForm(w http.ResponseWriter, r *http.Request, code int, msg string) {
+	// Login CSRF: the form carries a token that must match a cookie set
+	// with it (double submit), so no other site can log a browser in.
+	tok := randomToken()
+	setCookie(w, r, loginCookie, tok, 600)
+	u.render(w, r, code, "login", nil, page{Title: "Log in", Error: msg, CSRF: tok,
+		Data: loginData{Next: safeNext(r.FormValue("next"))}})
+}
+
+// safeNext keeps a post-login destination only if it is a dashboard page.
+func safeNext(next string) string {
+	if strings.HasPrefix(next, "/ui/") && !strings.HasPrefix(next, "//") && !strings.ContainsAny(next, "\\\r\n") {
+		return next
+	}
+	return "/ui/"
+}
+
+func (u *UI) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	c, err := r.Cookie(loginCookie)
+	if err != nil || !sameOrigin(r) || !sameToken(r.PostFormValue("csrf"), c.Value) {
+		u.loginForm(w, r, http.StatusForbidden, "The form expired: try again.")
+		return
+	}
+	key := strings.TrimSpace(r.PostFormValue("key"))
+	if key == "" {
+		u.loginForm(w, r, http.StatusBadRequest, "Enter an API key.")
+		return
+	}
+	api, err := client.New("http://ferry.in-process", key, u.hc)
+	if err != nil {
+		u.loginForm(w, r, http.StatusBadRequest, "Enter an API key.")
+		return
+	}
+	// The API decides whether the key is good: any read it allows.
+	if _, err := api.Targets(withRemoteAddr(r.Context(), r.RemoteAddr)); err != nil {
+		var ce *client.Error
+		if errors.As(err, &ce) && ce.StatusCode == http.StatusUnauthorized {
+			u.loginForm(w, r, http.StatusUnauthorized, "This key is not valid (or was revoked).")
+			return
+		}
+		if !errors.As(err, &ce) || ce.StatusCode >= 500 {
+			u.log.Error("dashboard: login check failed", "err", err)
+			u.loginForm(w, r, http.StatusBadGateway, "The API could not check the key; try again.")
+			return
+		}
+	}
+	tok, _ := u.sessions.create(key, keyLabel(key))
+	setCookie(w, r, loginCookie, "", -1)
+	setCookie(w, r, sessionCookie, tok, int(u.cfg.SessionTTL/time.Second))
+	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
+}
+
+// keyLabel is what the header shows of a key: its first characters, as
+// key listings do, never the secret.
+func keyLabel(key string) string {
+	if len(key) > 8 {
+		return key[:8] + "…"
+	}
+	return "key"
+}
+
+func (u *UI) logout(w http.ResponseWriter, q *request) {
+	u.sessions.remove(q.token)
+	setCookie(w, q.r, sessionCookie, "", -1)
+	http.Redirect(w, q.r, "/ui/", http.StatusSeeOther)
+}
+
+// targetRow is a target on the overview.
+type targetRow struct {
+	apitypes.Target
+	State    string
+	Reason   string
+	Since    *time.Time
+	Activity apitypes.TargetActivity
+}
+
+// targetState is what GET /v1/targets says of a target's health, when
+// the server reports it.
+type targetState struct {
+	Name   string     `json:"name"`
+	State  string     `json:"state"`
+	Reason string     `json:"reason"`
+	Since  *time.Time `json:"since"`
+}
+
+type overviewData struct {
+	Targets  []targetRow
+	Active   []apitypes.BatchSummary
+	Finished []apitypes.BatchSummary
+	More     bool
+}
+
+// overviewBatches is how many batches the overview reads.
+const overviewBatches = 50
+
+func (u *UI) overview(w http.ResponseWriter, q *request) {
+	ctx := q.ctx()
+	ts, err := q.api.Targets(ctx)
+	if err != nil {
+		u.apiError(w, q, err)
+		return
+	}
+	states, err := u.targetStates(q)
+	if err != nil {
+		u.apiError(w, q, err)
+		return
+	}
+	act, err := q.api.Activity(ctx)
+	if err != nil {
+		u.apiError(w, q, err)
+		return
+	}
+	byTarget := map[string]apitypes.TargetActivity{}
+	for _, a := range act.Targets {
+		byTarget[a.Target] = a
+	}
+	var d overviewData
+	for _, t := range ts {
+		row := targetRow{Target: t, State: "ok", Activity: byTarget[t.Name]}
+		if row.Activity.PerMinute == nil {
+			row.Activity.PerMinute = make([]int64, act.WindowSeconds/60)
+		}
+		if st, ok := states[t.Name]; ok && st.State != "" {
+			row.State, row.Reason, row.Since = st.State, st.Reason, st.Since
+		}
+		d.Targets = append(d.Targets, row)
+	}
+	bp, err := q.api.Batches(ctx, "", overviewBatches)
+	if err != nil {
+		u.apiError(w, q, err)
+		return
+	}
+	for _, b := range bp.Batches {
+		if b.Done() {
+			d.Finished = append(d.Finished, b)
+		} else {
+			d.Active = append(d.Active, b)
+		}
+	}
+	d.More = bp.NextCursor != ""
+	u.render(w, q.r, http.StatusOK, "overview", q, page{Title: "Overview", Nav: "overview", Data: d})
+}
+
+// targetStates reads the targets' health from GET /v1/targets as the
+// server reports it (state, reason, since); a server that reports none
+// leaves every target "ok".
+func (u *UI) targetStates(q *request) (map[string]targetState, error) {
+	req, err := http.NewRequestWithContext(q.ctx(), http.MethodGet, "http://ferry.in-process/v1/targets", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+q.session.key)
+	resp, err := u.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return nil, &client.Error{StatusCode: resp.StatusCode, Message: string(msg)}
+	}
+	var out struct{ Targets []targetState }
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, fmt.Errorf("GET /v1/targets: %w", err)
+	}
+	m := map[string]targetState{}
+	for _, t := range out.Targets {
+		m[t.Name] = t
+	}
+	return m, nil
+}
+
+type batchData struct {
+	Summary    apitypes.BatchSummary
+	Statuses   []apitypes.Status
+	Groups     []apitypes.FailureGroup
+	Throughput []apitypes.ThroughputPoint
+	Failed     int64
+}
+
+func (u *UI) batchPage(w http.ResponseWriter, q *request) {
+	ctx, name := q.ctx(), q.r.PathValue("name")
+	sum, err := q.api.Batch(ctx, name)
+	if err != nil {
+		u.apiError(w, q, err)
+		return
+	}
+	d := batchData{Summary: sum, Statuses: apitypes.Statuses, Failed: sum.ByStatus[apitypes.StatusFailed].Files}
+	if d.Groups, err = q.api.FailureGroups(ctx, name); err != nil {
+		u.apiError(w, q, err)
+		return
+	}
+	if d.Throughput, err = q.api.Throughput(ctx, name); err != nil {
+		u.apiError(w, q, err)
+		return
+	}
+	u.render(w, q.r, http.StatusOK, "batch", q, page{Title: "Batch " + name, Nav: "batch", Data: d})
+}
+
+// batchReport streams the batch's CSV report through.
+func (u *UI) batchReport(w http.ResponseWriter, q *request) {
+	name := q.r.PathValue("name")
+	body, err := q.api.Report(q.ctx(), name, "csv", "")
+	if err != nil {
+		u.apiError(w, q, err)
+		return
+	}
+	defer body.Close()
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+reportName(name)+`"`)
+	if _, err := io.Copy(w, body); err != nil && q.r.Context().Err() == nil {
+		u.log.Warn("dashboard: report cut short", "batch", name, "err", err)
+		panic(http.ErrAbortHandler) // a broken transfer, not a short report
+	}
+}
+
+// reportName is the file name of a batch's report: the batch name with
+// what a header or a file system would mind replaced.
+func reportName(batch string) string {
+	var b strings.Builder
+	for _, r := range batch {
+		if r < 0x20 || r == 0x7f || strings.ContainsRune(`"\/:*?<>|;`, r) || r > 0x7e {
+			r = '_'
+		}
+		b.WriteRune(r)
+	}
+	return "report-" + b.String() + ".csv"
+}
+
+func (u *UI) retryBatch(w http.ResponseWriter, q *request) {
+	name := q.r.PathValue("name")
+	var n int
+	var err error
+	if g, ok := q.r.PostForm["group"]; ok {
+		n, err = q.api.RetryBatchGroup(q.ctx(), name, g[0])
+	} else {
+		n, err = q.api.RetryBatch(q.ctx(), name, "")
+	}
+	if err != nil {
+		u.actionError(w, q, err)
+		return
+	}
+	u.done(w, q, "/ui/batches/"+url.PathEscape(name), fmt.Sprintf("%d failed jobs re-queued.", n))
+}
+
+// done answers an action: the message for the script, or a redirect back
+// with the message without it.
+func (u *UI) done(w http.ResponseWriter, q *request, back, msg string) {
+	if isLive(q.r) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, msg)
+		return
+	}
+	http.Redirect(w, q.r, back+"?flash="+url.QueryEscape(msg), http.StatusSeeOther)
+}
+
+func (u *UI) actionError(w http.ResponseWriter, q *request, err error) {
+	var ce *client.Error
+	if isLive(q.r) && errors.As(err, &ce) && ce.StatusCode != http.StatusUnauthorized {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(ce.StatusCode)
+		_, _ = io.WriteString(w, ce.Message)
+		return
+	}
+	u.apiError(w, q, err)
+}
+
+type jobsData struct {
+	Filter   client.JobFilter
+	Statuses []apitypes.Status
+	Targets  []string
+	Jobs     []apitypes.Job
+	Next     string
+	First    string
+	Paged    bool
+}
+
+// jobsPageSize is the jobs list's page.
+const jobsPageSize = 50
+
+func (u *UI) jobsPage(w http.ResponseWriter, q *request) {
+	v := q.r.URL.Query()
+	f := client.JobFilter{Status: apitypes.Status(strings.ToUpper(v.Get("status"))), Target: v.Get("target"),
+		Batch: v.Get("batch"), FilenameContains: v.Get("filename"), Cursor: v.Get("cursor"), Limit: jobsPageSize}
+	if !f.Status.Valid() {
+		f.Status = ""
+	}
+	list, next, err := q.api.Jobs(q.ctx(), f)
+	if err != nil {
+		u.apiError(w, q, err)
+		return
+	}
+	ts, err := q.api.Targets(q.ctx())
+	if err != nil {
+		u.apiError(w, q, err)
+		return
+	}
+	d := jobsData{Filter: f, Statuses: apitypes.Statuses, Jobs: list, Paged: f.Cursor != ""}
+	for _, t := range ts {
+		d.Targets = append(d.Targets, t.Name)
+	}
+	if f.Target != "" && !slices.Contains(d.Targets, f.Target) {
+		d.Targets = append(d.Targets, f.Target)
+	}
+	base := url.Values{}
+	for k, val := range map[string]string{"status": string(f.Status), "target": f.Target, "batch": f.Batch, "filename": f.FilenameContains} {
+		if val != "" {
+			base.Set(k, val)
+		}
+	}
+	d.First = "/ui/jobs?" + base.Encode()
+	if next != "" {
+		base.Set("cursor", next)
+		d.Next = "/ui/jobs?" + base.Encode()
+	}
+	u.render(w, q.r, http.StatusOK, "jobs", q, page{Title: "Jobs", Nav: "jobs", Data: d})
+}
+
+type jobData struct {
+	Job        apitypes.Job
+	Attempts   []apitypes.Attempt
+	Checkpoint [][2]string
+}
+
+func (u *UI) jobPage(w http.ResponseWriter, q *request) {
+	id := q.r.PathValue("id")
+	job, err := q.api.Job(q.ctx(), id)
+	if err != nil {
+		u.apiError(w, q, err)
+		return
+	}
+	as, err := q.api.Attempts(q.ctx(), id)
+	if err != nil {
+		u.apiError(w, q, err)
+		return
+	}
+	d := jobData{Job: job, Attempts: as}
+	for k, v := range job.Checkpoint {
+		d.Checkpoint = append(d.Checkpoint, [2]string{k, v})
+	}
+	slices.SortFunc(d.Checkpoint, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+	u.render(w, q.r, http.StatusOK, "job", q, page{Title: "Job " + job.Filename, Nav: "jobs", Data: d})
+}
+
+func (u *UI) jobAction(w http.ResponseWriter, q *request) {
+	id := q.r.PathValue("id")
+	var job apitypes.Job
+	var err error
+	verb := "re-queued"
+	if strings.HasSuffix(q.r.URL.Path, "/cancel") {
+		job, err = q.api.CancelJob(q.ctx(), id)
+		verb = "canceled"
+	} else {
+		job, err = q.api.RetryJob(q.ctx(), id)
+	}
+	if err != nil {
+		u.actionError(w, q, err)
+		return
+	}
+	u.done(w, q, "/ui/jobs/"+url.PathEscape(id), fmt.Sprintf("Job %s (%s).", verb, job.Status))
+}

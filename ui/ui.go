@@ -1,0 +1,223 @@
+// Package ui is ferry's web dashboard, served at /ui/ by `ferry serve` and
+// `ferry api`: for the people running a migration, what is delivered,
+// what is failing and why, which target is down, and what can be retried.
+//
+// It is server-rendered with html/template; its stylesheet and its small
+// script are embedded (no CDN, no build step). A browser logs in with an
+// API key, which the dashboard exchanges for a session cookie (HttpOnly,
+// SameSite=Strict, Secure over TLS); every form that changes something
+// carries the session's CSRF token. The dashboard reads and acts through
+// the HTTP API in this process (package client over an in-process
+// transport), so a key sees and does in the dashboard exactly what it may
+// through the API: its tenant and its role apply unchanged.
+//
+// Pages refresh their figures every few seconds without reloading: the
+// script asks for the page's live part and swaps it in.
+package ui
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/ferry-relay/ferry/client"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Defaults of Config.
+const (
+	SessionTTLDefault  = 12 * time.Hour
+	MaxSessionsDefault = 10000
+	RefreshDefault     = 3 * time.Second
+)
+
+// Config configures the dashboard.
+type Config struct {
+	// SessionTTL is how long a session lives without use;
+	// SessionTTLDefault if zero.
+	SessionTTL time.Duration
+	// MaxSessions bounds the sessions kept; MaxSessionsDefault if zero.
+	MaxSessions int
+	// Refresh is how often pages refresh their figures; RefreshDefault if
+	// zero.
+	Refresh time.Duration
+}
+
+// WithDefaults returns c with its zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.SessionTTL <= 0 {
+		c.SessionTTL = SessionTTLDefault
+	}
+	if c.MaxSessions <= 0 {
+		c.MaxSessions = MaxSessionsDefault
+	}
+	if c.Refresh <= 0 {
+		c.Refresh = RefreshDefault
+	}
+	return c
+}
+
+// UI serves the dashboard.
+type UI struct {
+	cfg      Config
+	api      http.Handler
+	hc       *http.Client
+	sessions *sessions
+	pages    map[string]*template.Template
+	log      *slog.Logger
+}
+
+// New returns the dashboard over api, the API's handler (api.Server's
+// Handler).
+func New(cfg Config, api http.Handler, log *slog.Logger) (*UI, error) {
+	cfg = cfg.WithDefaults()
+	pages, err := parseTemplates()
+	if err != nil {
+		return nil, err
+	}
+	return &UI{cfg: cfg, api: api, hc: &http.Client{Transport: inProcess{api: api}},
+		sessions: newSessions(cfg.SessionTTL, cfg.MaxSessions), pages: pages, log: log}, nil
+}
+
+// Handler returns the dashboard's routes, all under /ui/.
+func (u *UI) Handler() http.Handler {
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(staticFS, "static")
+	mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", cacheFor(time.Hour, http.FileServerFS(static))))
+	mux.HandleFunc("GET /ui/{$}", u.home)
+	mux.HandleFunc("POST /ui/login", u.login)
+	mux.HandleFunc("POST /ui/logout", u.withSession(u.logout))
+	mux.HandleFunc("GET /ui/batches/{name}", u.withSession(u.batchPage))
+	mux.HandleFunc("GET /ui/batches/{name}/report.csv", u.withSession(u.batchReport))
+	mux.HandleFunc("POST /ui/batches/{name}/retry", u.withSession(u.retryBatch))
+	mux.HandleFunc("GET /ui/jobs", u.withSession(u.jobsPage))
+	mux.HandleFunc("GET /ui/jobs/{id}", u.withSession(u.jobPage))
+	mux.HandleFunc("POST /ui/jobs/{id}/retry", u.withSession(u.jobAction))
+	mux.HandleFunc("POST /ui/jobs/{id}/cancel", u.withSession(u.jobAction))
+	mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
+		u.render(w, r, http.StatusNotFound, "error", nil, page{Title: "Not found", Error: "There is no such page."})
+	})
+	return secureHeaders(mux)
+}
+
+// request is a dashboard request with its session and its API client.
+type request struct {
+	r       *http.Request
+	token   string
+	session *session
+	api     *client.Client
+}
+
+func (q *request) ctx() context.Context { return withRemoteAddr(q.r.Context(), q.r.RemoteAddr) }
+
+// withSession requires a session (else the login form) and, for a POST,
+// its CSRF token.
+func (u *UI) withSession(h func(http.ResponseWriter, *request)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie(sessionCookie)
+		var se *session
+		ok := false
+		if err == nil {
+			se, ok = u.sessions.get(c.Value)
+		}
+		if !ok {
+			if r.Method != http.MethodGet || isLive(r) {
+				w.Header().Set("X-Ferry-Login", "1")
+				http.Error(w, "log in again", http.StatusUnauthorized)
+				return
+			}
+			http.Redirect(w, r, "/ui/?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			return
+		}
+		if r.Method == http.MethodPost {
+			if !sameOrigin(r) || !sameToken(r.PostFormValue("csrf"), se.csrf) {
+				http.Error(w, "this form is stale or came from another site: reload the page", http.StatusForbidden)
+				return
+			}
+		}
+		api, err := client.New("http://ferry.in-process", se.key, u.hc)
+		if err != nil {
+			u.log.Error("dashboard: API client", "err", err)
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		h(w, &request{r: r, token: c.Value, session: se, api: api})
+	}
+}
+
+// sameOrigin refuses a POST whose Origin names another site. Browsers
+// send Origin with every POST; its absence (an old client, curl) is left
+// to the CSRF token.
+func sameOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" || o == "null" {
+		return o == ""
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return o == scheme+"://"+r.Host
+}
+
+// isLive reports whether the script asks for the live part of a page.
+func isLive(r *http.Request) bool { return r.Header.Get("X-Ferry-Live") == "1" }
+
+// apiError turns an error of the API into the page's answer: a key no
+// longer valid ends the session.
+func (u *UI) apiError(w http.ResponseWriter, q *request, err error) {
+	var ce *client.Error
+	switch {
+	case errors.As(err, &ce) && ce.StatusCode == http.StatusUnauthorized:
+		u.sessions.remove(q.token)
+		setCookie(w, q.r, sessionCookie, "", -1)
+		if isLive(q.r) || q.r.Method != http.MethodGet {
+			w.Header().Set("X-Ferry-Login", "1")
+			http.Error(w, "log in again", http.StatusUnauthorized)
+			return
+		}
+		http.Redirect(w, q.r, "/ui/", http.StatusSeeOther)
+	case errors.As(err, &ce) && ce.StatusCode == http.StatusForbidden:
+		u.render(w, q.r, http.StatusForbidden, "error", q, page{Title: "Not allowed", Error: ce.Message})
+	case errors.As(err, &ce) && ce.StatusCode == http.StatusNotFound:
+		u.render(w, q.r, http.StatusNotFound, "error", q, page{Title: "Not found", Error: ce.Message})
+	case errors.As(err, &ce) && ce.StatusCode < 500:
+		u.render(w, q.r, ce.StatusCode, "error", q, page{Title: "Refused", Error: ce.Message})
+	default:
+		if q.r.Context().Err() == nil {
+			u.log.Error("dashboard: API call failed", "path", q.r.URL.Path, "err", err)
+		}
+		u.render(w, q.r, http.StatusBadGateway, "error", q, page{Title: "Unavailable", Error: "The API could not answer; see the server log. This page retries by itself."})
+	}
+}
+
+func cacheFor(d time.Duration, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age="+itoa(int(d/time.Second)))
+		h.ServeHTTP(w, r)
+	})
+}
+
+// secureHeaders sets what every dashboard answer carries: a strict
+// content security policy (only this origin's script and style; no inline
+// script), no framing, no sniffing, no referrer beyond the origin.
+func secureHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "same-origin")
+		h.ServeHTTP(w, r)
+	})
+}
