@@ -274,8 +274,8 @@ func TestStoredFileMissingOrCorrupted(t *testing.T) {
 	ctx := context.Background()
 	gone := p.upload("bw", file{"gone.txt", []byte("soon gone")})[0].ID
 	bad := p.upload("bw", file{"bad.txt", []byte("original bytes")})[0].ID
-	jg, _ := p.jobs.Get(ctx, gone)
-	jb, _ := p.jobs.Get(ctx, bad)
+	jg, _ := p.jobs.Get(ctx, jobs.AllTenants(), gone)
+	jb, _ := p.jobs.Get(ctx, jobs.AllTenants(), bad)
 	if err := p.objects.Remove(ctx, jg.ObjectKey); err != nil {
 		t.Fatal(err)
 	}
