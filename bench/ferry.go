@@ -51,7 +51,9 @@ type ferryProc struct {
 // startFerry runs ferry on the database of pool (migrated, with an API key
 // created for the benchmark) and waits until it is ready.
 func (e *env) startFerry(ctx context.Context, pool *pgxpool.Pool, dbURL string, o ferryOpts) (*ferryProc, error) {
-	key, err := apikeys.NewStore(pool).Create(ctx, "bench")
+	// Key names are unique, and one run starts ferry several times on the
+	// same database: a key of its own for each start.
+	key, err := apikeys.NewStore(pool).Create(ctx, fmt.Sprintf("bench-%d-%d", os.Getpid(), e.starts.Add(1)))
 	if err != nil {
 		return nil, err
 	}

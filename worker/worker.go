@@ -522,6 +522,9 @@ func (w *Worker) decide(ctx context.Context, t *targets.Target, job jobs.Job, re
 	if te.RetryAfter > wait {
 		wait = te.RetryAfter
 	}
+	if limit := t.MaxRetryAfter; limit > 0 && wait > limit {
+		wait = limit // a target may not park a job for centuries
+	}
 	f.Status, f.Outcome, f.NextAttemptAt = jobs.StatusRetrying, jobs.OutcomeRetry, now.Add(wait)
 	return decision{Finish: f, breaks: true}
 }
