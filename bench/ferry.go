@@ -51,11 +51,13 @@ type ferryProc struct {
 // startFerry runs ferry on the database of pool (migrated, with an API key
 // created for the benchmark) and waits until it is ready.
 func (e *env) startFerry(ctx context.Context, pool *pgxpool.Pool, dbURL string, o ferryOpts) (*ferryProc, error) {
-	key, err := apikeys.NewStore(pool).Create(ctx, "bench")
+	dir, err := os.MkdirTemp(e.tmp, "ferry-")
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp(e.tmp, "ferry-")
+	// Key names are unique: a scenario may start ferry twice on one
+	// database (memory does, once per pass).
+	key, err := apikeys.NewStore(pool).Create(ctx, "bench-"+filepath.Base(dir))
 	if err != nil {
 		return nil, err
 	}
