@@ -14,7 +14,7 @@ import (
 )
 
 // Scenarios, in the order they run.
-var scenarioNames = []string{"ingest", "e2e-small", "e2e-large", "memory", "status", "latency", "dashboard"}
+var scenarioNames = []string{"ingest", "e2e-small", "e2e-large", "scale", "memory", "status", "latency", "dashboard"}
 
 // Config is one benchmark run: where the services are, what to measure and
 // how much.

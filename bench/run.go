@@ -28,6 +28,7 @@ var scenarios = []scenario{
 	{"ingest", ingestScenario},
 	{"e2e-small", func(ctx context.Context, e *env, r *report) error { return e2eScenario(ctx, e, r, false) }},
 	{"e2e-large", func(ctx context.Context, e *env, r *report) error { return e2eScenario(ctx, e, r, true) }},
+	{"scale", scaleScenario},
 	{"memory", memoryScenario},
 	{"status", statusScenario},
 	{"latency", latencyScenario},
