@@ -32,6 +32,7 @@ func rootCommand() *cobra.Command {
 		statusCommand(),
 		jobsCommand(),
 		reportCommand(),
+		targetsCommand(),
 	)
 	return root
 }
