@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -101,7 +102,8 @@ func run(ctx context.Context, cfg config, r roles) error {
 			return err
 		}
 		hs := &http.Server{Handler: handler, ReadHeaderTimeout: readHeaderTimeout,
-			IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes}
+			IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
+			TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12}}
 		scheme := "http"
 		if cfg.TLSCert != "" {
 			scheme = "https"
