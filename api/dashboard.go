@@ -61,13 +61,12 @@ func (s *Server) batchFailures(w http.ResponseWriter, r *http.Request, key apike
 		s.fail(w, r, err)
 		return
 	}
-	if _, err := s.jobs.BatchSummary(r.Context(), tenant, name); err != nil {
-		s.batchError(w, r, err)
-		return
-	}
 	gs, err := s.jobs.FailureGroups(r.Context(), tenant, name)
 	if err != nil {
 		s.internal(w, r, err)
+		return
+	}
+	if len(gs) == 0 && !s.batchExists(w, r, tenant, name) {
 		return
 	}
 	out := apitypes.FailureGroups{Groups: make([]apitypes.FailureGroup, len(gs))}
@@ -85,13 +84,12 @@ func (s *Server) batchThroughput(w http.ResponseWriter, r *http.Request, key api
 		s.fail(w, r, err)
 		return
 	}
-	if _, err := s.jobs.BatchSummary(r.Context(), tenant, name); err != nil {
-		s.batchError(w, r, err)
-		return
-	}
 	pts, err := s.jobs.BatchThroughput(r.Context(), tenant, name)
 	if err != nil {
 		s.internal(w, r, err)
+		return
+	}
+	if len(pts) == 0 && !s.batchExists(w, r, tenant, name) {
 		return
 	}
 	out := apitypes.Throughput{Points: make([]apitypes.ThroughputPoint, len(pts))}
@@ -100,4 +98,15 @@ func (s *Server) batchThroughput(w http.ResponseWriter, r *http.Request, key api
 			SuccessBytes: p.SuccessBytes, Failed: p.Failed}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// batchExists answers 404 (or the error) and returns false when the tenant
+// has no batch named name. The figures above ask it only when they found
+// nothing: a batch with failures or deliveries exists.
+func (s *Server) batchExists(w http.ResponseWriter, r *http.Request, tenant, name string) bool {
+	if _, err := s.jobs.BatchSummary(r.Context(), tenant, name); err != nil {
+		s.batchError(w, r, err)
+		return false
+	}
+	return true
 }

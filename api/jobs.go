@@ -48,6 +48,14 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, key apikeys.Ke
 	q := r.URL.Query()
 	f := jobs.Filter{Status: jobs.Status(q.Get("status")), Target: q.Get("target"), Batch: q.Get("batch"),
 		FilenameContains: q.Get("filename"), Cursor: q.Get("cursor")}
+	switch v := q.Get("uncertain"); v {
+	case "", "false":
+	case "true":
+		f.Uncertain = true
+	default:
+		writeError(w, http.StatusBadRequest, "bad_request", "uncertain must be true or false")
+		return
+	}
 	if f.Status != "" && !f.Status.Valid() {
 		writeError(w, http.StatusBadRequest, "bad_request", "unknown status "+strconv.Quote(string(f.Status))+": use QUEUED, RUNNING, RETRYING, SUCCESS, FAILED or CANCELED")
 		return

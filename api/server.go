@@ -132,6 +132,8 @@ type Server struct {
 	objects ObjectStore
 	enqueue Enqueuer
 	targets targets.Set
+	states  TargetStates
+	slots   SlotCounter
 	rates   TargetRates
 	ready   map[string]Pinger
 	log     *slog.Logger
@@ -153,6 +155,12 @@ type Deps struct {
 	Objects ObjectStore
 	Enqueue Enqueuer
 	Targets targets.Set
+	// States is where workers share each target's state; nil shows
+	// every target ok.
+	States TargetStates
+	// Slots counts the slots of shared concurrency caps in use; nil
+	// leaves in_flight out.
+	Slots SlotCounter
 	// Rates, when set, adds each paced target's current rate to
 	// GET /v1/targets.
 	Rates TargetRates
@@ -177,7 +185,7 @@ func New(cfg Config, d Deps) *Server {
 	}
 	return &Server{cfg: cfg, jobs: d.Jobs, keys: d.Keys, admin: d.KeyAdmin, audit: d.Audit,
 		limits: newLimiters(cfg.RateLimit, cfg.RateBurst), uploads: make(uploadSlots, cfg.MaxConcurrentUploads), objects: d.Objects, enqueue: d.Enqueue,
-		targets: d.Targets, rates: d.Rates, ready: d.Ready, log: d.Log}
+		targets: d.Targets, rates: d.Rates, states: d.States, slots: d.Slots, ready: d.Ready, log: d.Log}
 }
 
 // Handler returns the API's routes.
@@ -198,6 +206,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/jobs/{id}/retry", s.auth(apikeys.PermChange, s.retryJob))
 	mux.Handle("POST /v1/jobs/{id}/cancel", s.auth(apikeys.PermChange, s.cancelJob))
 	mux.Handle("GET /v1/targets", s.auth(apikeys.PermRead, s.listTargets))
+	mux.Handle("POST /v1/targets/{name}/resume", s.auth(apikeys.PermChange, s.resumeTarget))
 	s.batchRoutes(mux)
 	s.dashboardRoutes(mux)
 	s.requeueRoutes(mux)
@@ -279,41 +288,6 @@ func MetricsHandler(key string) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
-}
-
-func (s *Server) listTargets(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
-	var current map[string]rates.State
-	if s.rates != nil {
-		var err error
-		if current, err = s.rates.Current(r.Context()); err != nil {
-			s.internal(w, r, err)
-			return
-		}
-	}
-	out := []apitypes.Target{}
-	for _, name := range s.targets.Names() {
-		t := s.targets[name]
-		if !usable(t, key) {
-			continue
-		}
-		v := apitypes.Target{Name: t.Name, Kind: t.Kind, MaxAttempts: t.MaxAttempts, Concurrency: t.Concurrency}
-		if sl, ok := t.Deliverer.(targets.SizeLimiter); ok {
-			v.MaxFileBytes = sl.MaxFileBytes()
-		}
-		if t.Rate > 0 {
-			// Until a worker first paces it, the rate is the configured one.
-			v.Rate = &apitypes.TargetRate{Current: t.Rate, Max: t.Rate, Burst: max(t.Burst, 1)}
-			if st, ok := current[t.Name]; ok {
-				v.Rate.Current, v.Rate.Burst = st.Rate, st.Burst
-				if !st.Lowered.IsZero() {
-					lowered := st.Lowered
-					v.Rate.LoweredAt = &lowered
-				}
-			}
-		}
-		out = append(out, v)
-	}
-	writeJSON(w, http.StatusOK, apitypes.TargetList{Targets: out})
 }
 
 // internal answers 500 and logs the cause, which the client never sees.

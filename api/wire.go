@@ -34,7 +34,7 @@ func wireAttempts(as []jobs.Attempt) []apitypes.Attempt {
 	for i, a := range as {
 		out[i] = apitypes.Attempt{Number: a.Number, Worker: a.Worker, StartedAt: a.StartedAt,
 			FinishedAt: a.FinishedAt, Outcome: a.Outcome, HTTPStatus: a.HTTPStatus, Error: a.Error,
-			DurationMS: a.DurationMS}
+			DurationMS: a.DurationMS, Uncertain: a.Uncertain}
 	}
 	return out
 }

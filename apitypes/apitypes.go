@@ -36,9 +36,41 @@ type Target struct {
 	// MaxFileBytes is the target's size limit, 0 (left out) when it has
 	// none.
 	MaxFileBytes int64 `json:"max_file_bytes,omitempty"`
+	// State is the target's delivery health, shared by every process:
+	// ok, circuit_open (deliveries keep failing; paused and probed) or
+	// paused_credentials (credentials refused; no job fails, deliveries
+	// resume by themselves once a probe succeeds).
+	State string `json:"state"`
+	// Reason is why the target left ok: the last refusal.
+	Reason string `json:"reason,omitempty"`
+	// Since is when the target entered its state, if it ever left ok.
+	Since *time.Time `json:"since,omitempty"`
+	// NextProbeAt is when a paused target is next probed.
+	NextProbeAt *time.Time `json:"next_probe_at,omitempty"`
+	// Limits are the caps shared across targets and processes that the
+	// target's deliveries count against.
+	Limits []TargetLimit `json:"limits,omitempty"`
 	// Rate is the target's request rate shared by every worker process,
 	// left out when it has no `rate`.
 	Rate *TargetRate `json:"rate,omitempty"`
+}
+
+// TargetLimit is a cap shared across target entries and worker processes
+// (limit_group, max_in_flight, a Workfront instance's requests).
+type TargetLimit struct {
+	Group string `json:"group"`
+	Max   int    `json:"max"`
+	// InFlight is how many deliveries hold a slot now, every process
+	// counted.
+	InFlight int `json:"in_flight"`
+}
+
+// ResumeResult is the answer of POST /v1/targets/{name}/resume.
+type ResumeResult struct {
+	Target Target `json:"target"`
+	// ProbeRequested is true when the target was paused and a probe is
+	// now due at once; false when it was not paused (nothing to do).
+	ProbeRequested bool `json:"probe_requested"`
 }
 
 // TargetRate is a target's adaptive request rate: a 429 or 503 lowers

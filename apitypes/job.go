@@ -86,6 +86,10 @@ type Attempt struct {
 	Outcome    string `json:"outcome"`
 	HTTPStatus int    `json:"http_status,omitempty"`
 	Error      string `json:"error,omitempty"`
+	// Uncertain, when set, says why this attempt repeated a creating step
+	// whose earlier try may have landed unheard, on a target with no way
+	// to ask (GET /v1/jobs?uncertain=true lists such jobs).
+	Uncertain string `json:"uncertain,omitempty"`
 	// DurationMS is how long the attempt took, once finished.
 	DurationMS int64 `json:"duration_ms,omitempty"`
 }

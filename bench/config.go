@@ -14,7 +14,7 @@ import (
 )
 
 // Scenarios, in the order they run.
-var scenarioNames = []string{"ingest", "e2e-small", "e2e-large", "memory", "status", "latency"}
+var scenarioNames = []string{"ingest", "e2e-small", "e2e-large", "scale", "memory", "status", "latency", "dashboard"}
 
 // Config is one benchmark run: where the services are, what to measure and
 // how much.
@@ -67,6 +67,9 @@ type Sizes struct {
 	LatencySamples   int
 	RunTimeout       time.Duration
 	ScenarioDeadline time.Duration
+	// LongScenarioDeadline bounds the scenarios that load a million jobs
+	// first (dashboard).
+	LongScenarioDeadline time.Duration
 }
 
 // FullSizes are the sizes of `make bench`.
@@ -87,27 +90,30 @@ func FullSizes() Sizes {
 		LatencySamples:   100,
 		RunTimeout:       3 * time.Minute,
 		ScenarioDeadline: 8 * time.Minute,
+		// 1M jobs take 2-5 minutes to load on two busy cores.
+		LongScenarioDeadline: 15 * time.Minute,
 	}
 }
 
 // SmokeSizes are tiny: they check that every measurement still works.
 func SmokeSizes() Sizes {
 	return Sizes{
-		IngestFile:       1 << 20,
-		IngestFiles:      map[int]int{1: 2, 8: 8},
-		SmallFile:        4 << 10,
-		SmallJobs:        24,
-		LargeFile:        64 << 10,
-		LargeJobs:        12,
-		E2EConcurrency:   4,
-		BigFile:          24 << 20,
-		RefFile:          64 << 10,
-		StatusSmall:      10_000,
-		StatusLarge:      20_000,
-		StatusQueries:    10,
-		LatencySamples:   4,
-		RunTimeout:       time.Minute,
-		ScenarioDeadline: 2 * time.Minute,
+		IngestFile:           1 << 20,
+		IngestFiles:          map[int]int{1: 2, 8: 8},
+		SmallFile:            4 << 10,
+		SmallJobs:            24,
+		LargeFile:            64 << 10,
+		LargeJobs:            12,
+		E2EConcurrency:       4,
+		BigFile:              24 << 20,
+		RefFile:              64 << 10,
+		StatusSmall:          10_000,
+		StatusLarge:          20_000,
+		StatusQueries:        10,
+		LatencySamples:       4,
+		RunTimeout:           time.Minute,
+		ScenarioDeadline:     2 * time.Minute,
+		LongScenarioDeadline: 2 * time.Minute,
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,6 +26,8 @@ type env struct {
 	sink *sink
 	tmp  string
 	prof *profiler
+
+	starts atomic.Int64 // ferry processes started, for unique key names
 }
 
 func newEnv(ctx context.Context, cfg *Config) (*env, error) {

@@ -26,7 +26,8 @@ import (
 
 // ferryOpts says how to run one ferry process.
 type ferryOpts struct {
-	// role is "serve" (API, workers, sweeper, embedded NATS) or "api".
+	// role is "serve" (API, workers, sweeper, embedded NATS), "api" or
+	// "worker".
 	role string
 	// targets is the targets file.
 	targets string
@@ -34,6 +35,9 @@ type ferryOpts struct {
 	natsURL string
 	// bin is the binary to run instead of the configured one.
 	bin string
+	// key is the API key of another process on the same database (one is
+	// created when empty).
+	key string
 }
 
 // ferryProc is a running ferry process with a database of its own.
@@ -51,9 +55,14 @@ type ferryProc struct {
 // startFerry runs ferry on the database of pool (migrated, with an API key
 // created for the benchmark) and waits until it is ready.
 func (e *env) startFerry(ctx context.Context, pool *pgxpool.Pool, dbURL string, o ferryOpts) (*ferryProc, error) {
-	key, err := apikeys.NewStore(pool).Create(ctx, "bench")
-	if err != nil {
-		return nil, err
+	key := o.key
+	if key == "" {
+		// Key names are unique, and one run starts ferry several times on
+		// the same database: a key of its own for each start.
+		var err error
+		if key, err = apikeys.NewStore(pool).Create(ctx, fmt.Sprintf("bench-%d-%d", os.Getpid(), e.starts.Add(1))); err != nil {
+			return nil, err
+		}
 	}
 	dir, err := os.MkdirTemp(e.tmp, "ferry-")
 	if err != nil {
@@ -105,7 +114,7 @@ func (e *env) startFerry(ctx context.Context, pool *pgxpool.Pool, dbURL string, 
 	addr := make(chan string, 1)
 	go func() {
 		defer logf.Close()
-		scanLog(stderr, logf, addr)
+		scanLog(stderr, logf, addr, o.role == "worker")
 	}()
 	go func() { _ = p.cmd.Wait(); close(p.exited) }()
 	if err := p.waitReady(ctx, addr); err != nil {
@@ -132,7 +141,7 @@ func childEnv(vars map[string]string) []string {
 }
 
 // scanLog copies ferry's log to w and sends the API address once logged.
-func scanLog(r io.Reader, w io.Writer, addr chan<- string) {
+func scanLog(r io.Reader, w io.Writer, addr chan<- string, worker bool) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	sent := false
@@ -146,7 +155,11 @@ func scanLog(r io.Reader, w io.Writer, addr chan<- string) {
 			Msg  string `json:"msg"`
 			Addr string `json:"addr"`
 		}
-		if json.Unmarshal(line, &rec) == nil && rec.Msg == "API listening" {
+		ready := "API listening"
+		if worker {
+			ready = "worker started" // a worker has no address: it is ready once it consumes
+		}
+		if json.Unmarshal(line, &rec) == nil && rec.Msg == ready {
 			addr <- rec.Addr
 			sent = true
 		}
@@ -163,6 +176,9 @@ func (p *ferryProc) waitReady(ctx context.Context, addr <-chan string) error {
 		return fmt.Errorf("ferry exited at start; see %s:\n%s", p.logPath, tail(p.logPath))
 	case <-ctx.Done():
 		return fmt.Errorf("ferry did not start listening: %w; see %s", ctx.Err(), p.logPath)
+	}
+	if p.url == "" {
+		return nil // a worker
 	}
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.url+"/readyz", nil)

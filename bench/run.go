@@ -20,13 +20,19 @@ type scenario struct {
 	run  func(ctx context.Context, e *env, r *report) error
 }
 
+// longScenarios load a million jobs first: they get
+// Sizes.LongScenarioDeadline instead of ScenarioDeadline.
+var longScenarios = map[string]bool{"dashboard": true}
+
 var scenarios = []scenario{
 	{"ingest", ingestScenario},
 	{"e2e-small", func(ctx context.Context, e *env, r *report) error { return e2eScenario(ctx, e, r, false) }},
 	{"e2e-large", func(ctx context.Context, e *env, r *report) error { return e2eScenario(ctx, e, r, true) }},
+	{"scale", scaleScenario},
 	{"memory", memoryScenario},
 	{"status", statusScenario},
 	{"latency", latencyScenario},
+	{"dashboard", dashboardScenario},
 }
 
 // run measures every scenario cfg asks for, prints the table and writes the
@@ -50,7 +56,11 @@ func measure(ctx context.Context, cfg *Config) (*report, error) {
 		}
 		cfg.progress("%s: start", s.name)
 		t := time.Now()
-		sctx, cancel := context.WithTimeout(ctx, cfg.Sizes.ScenarioDeadline)
+		deadline := cfg.Sizes.ScenarioDeadline
+		if longScenarios[s.name] {
+			deadline = cfg.Sizes.LongScenarioDeadline
+		}
+		sctx, cancel := context.WithTimeout(ctx, deadline)
 		err := s.run(sctx, e, rep)
 		cancel()
 		if err != nil {

@@ -177,6 +177,15 @@ func (c *Client) Targets(ctx context.Context) ([]apitypes.Target, error) {
 	return out.Targets, err
 }
 
+// ResumeTarget asks for an immediate probe of a target paused for refused
+// credentials (after its secret was fixed). It reports whether the target
+// was paused.
+func (c *Client) ResumeTarget(ctx context.Context, target string) (apitypes.ResumeResult, error) {
+	var out apitypes.ResumeResult
+	_, err := c.call(ctx, http.MethodPost, "/v1/targets/"+url.PathEscape(target)+"/resume", nil, nil, &out)
+	return out, err
+}
+
 // CheckTarget asks whether uploads to target with params (over the
 // defaults of batch, if it names a batch object) would be accepted. It
 // returns the parameters a job would get, or the API's refusal.

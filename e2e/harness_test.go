@@ -28,6 +28,7 @@ import (
 	"github.com/ferry-relay/ferry/audit"
 	"github.com/ferry-relay/ferry/internal/testenv"
 	"github.com/ferry-relay/ferry/jobs"
+	"github.com/ferry-relay/ferry/limits"
 	"github.com/ferry-relay/ferry/queue"
 	"github.com/ferry-relay/ferry/storage"
 	"github.com/ferry-relay/ferry/sweeper"
@@ -37,6 +38,7 @@ import (
 	"github.com/ferry-relay/ferry/targets/httptarget"
 	"github.com/ferry-relay/ferry/targets/workfront"
 	"github.com/ferry-relay/ferry/targets/workfronthook"
+	"github.com/ferry-relay/ferry/targetstate"
 	"github.com/ferry-relay/ferry/worker"
 )
 
@@ -65,6 +67,7 @@ type pipeline struct {
 
 	stopWorker context.CancelFunc
 	workerDone chan struct{}
+	workers    int
 }
 
 type pipelineOptions struct {
@@ -117,6 +120,7 @@ func newPipeline(t *testing.T, targetsYAML string, opts pipelineOptions) *pipeli
 		MaxConcurrentUploads: opts.maxUploads, ReportWriteTimeout: opts.reportWrite}, api.Deps{
 		Jobs: p.jobs, Keys: apikeys.NewCache(keys, 0), KeyAdmin: keys, Audit: p.audit,
 		Objects: p.objects, Enqueue: enq, Targets: p.targets,
+		States: targetstate.NewStore(pool, "api"), Slots: limits.New(pool, "api", 0),
 		Ready: map[string]api.Pinger{"postgres": pool, "nats": p.queue, "s3": p.objects},
 		Log:   p.log,
 	})
@@ -141,6 +145,17 @@ func newPipeline(t *testing.T, targetsYAML string, opts pipelineOptions) *pipeli
 
 // startWorker runs a worker until the test ends or stopWorker is called.
 func (p *pipeline) startWorker(cfg worker.Config) {
+	if cfg.ID == "" {
+		cfg.ID = fmt.Sprintf("worker-%d", p.workers)
+	}
+	p.workers++
+	cfg = cfg.WithDefaults()
+	if cfg.States == nil {
+		cfg.States = targetstate.NewStore(p.pool, cfg.ID)
+	}
+	if cfg.Limits == nil {
+		cfg.Limits = limits.New(p.pool, cfg.ID, cfg.Lease)
+	}
 	w := worker.New(cfg, p.jobs, p.objects, p.queue, p.targets, p.log)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -111,13 +111,19 @@ type Finish struct {
 	HTTPStatus int
 	// RemoteID is the target's id for the document, on success.
 	RemoteID string
+	// Uncount makes the attempt not count against max_attempts: the
+	// target, not the job, was at fault (its credentials were refused).
+	Uncount bool
+	// Uncertain, when set, says why the attempt repeated a creating step
+	// whose earlier try may have landed unheard; it marks the attempt.
+	Uncertain string
 }
 
 // Finish ends the attempt of owner on job id. An attempt handed back
 // (Status QUEUED) does not count against max_attempts.
 func (s *Store) Finish(ctx context.Context, id, owner string, f Finish) (Job, error) {
 	uncount := 0
-	if f.Status == StatusQueued {
+	if f.Status == StatusQueued || f.Uncount {
 		uncount = 1
 	}
 	next := f.NextAttemptAt
@@ -137,11 +143,12 @@ func (s *Store) Finish(ctx context.Context, id, owner string, f Finish) (Job, er
 			WHERE id = $1 AND lease_owner = $2 AND status = 'RUNNING'
 			RETURNING *
 		), a AS (
-			UPDATE attempts SET outcome = $7, finished_at = now(), http_status = nullif($9, 0), error = nullif($6, '')
+			UPDATE attempts SET outcome = $7, finished_at = now(), http_status = nullif($9, 0), error = nullif($6, ''),
+				uncertain = nullif($10, '')
 			WHERE job_id = $1 AND outcome = 'RUNNING' AND EXISTS (SELECT 1 FROM j)
 		)
 		SELECT `+jobColumns+` FROM j`,
-		id, owner, string(f.Status), uncount, next, f.Error, f.Outcome, f.RemoteID, f.HTTPStatus))
+		id, owner, string(f.Status), uncount, next, f.Error, f.Outcome, f.RemoteID, f.HTTPStatus, f.Uncertain))
 	if errors.Is(err, ErrNotFound) {
 		return Job{}, fmt.Errorf("finish %s: %w", id, ErrLeaseLost)
 	}

@@ -99,6 +99,9 @@ type Attempt struct {
 	Outcome    string
 	HTTPStatus int
 	Error      string
+	// Uncertain says why the attempt repeated a creating step that may
+	// have landed unheard; empty for most.
+	Uncertain string `json:"uncertain,omitempty"`
 	// DurationMS is how long the attempt took, once finished.
 	DurationMS int64
 }
@@ -139,6 +142,8 @@ type Filter struct {
 	Status Status
 	Target string
 	Batch  string
+	// Uncertain keeps the jobs with an attempt marked uncertain.
+	Uncertain bool
 	// FilenameContains matches jobs whose file name contains it, ignoring
 	// case.
 	FilenameContains string

@@ -113,6 +113,9 @@ func (s *Store) List(ctx context.Context, scope Scope, f Filter) ([]Job, string,
 	if f.Batch != "" {
 		where = append(where, "batch = "+arg(f.Batch))
 	}
+	if f.Uncertain {
+		where = append(where, "EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = jobs.id AND a.uncertain IS NOT NULL)")
+	}
 	if f.FilenameContains != "" {
 		// ILIKE, so that the trigram index serves it; the pattern's own
 		// wildcards are escaped.
@@ -162,14 +165,14 @@ func (s *Store) Attempts(ctx context.Context, scope Scope, id string) ([]Attempt
 	}
 	rows, err := s.db.Query(ctx, `
 		SELECT number, worker, started_at, finished_at, outcome, coalesce(http_status, 0), coalesce(error, ''),
-			coalesce((extract(epoch FROM finished_at - started_at) * 1000)::bigint, 0)
+			coalesce((extract(epoch FROM finished_at - started_at) * 1000)::bigint, 0), coalesce(uncertain, '')
 		FROM attempts WHERE job_id = $1 ORDER BY id`, id)
 	if err != nil {
 		return nil, fmt.Errorf("attempts of %s: %w", id, err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Attempt, error) {
 		var a Attempt
-		err := r.Scan(&a.Number, &a.Worker, &a.StartedAt, &a.FinishedAt, &a.Outcome, &a.HTTPStatus, &a.Error, &a.DurationMS)
+		err := r.Scan(&a.Number, &a.Worker, &a.StartedAt, &a.FinishedAt, &a.Outcome, &a.HTTPStatus, &a.Error, &a.DurationMS, &a.Uncertain)
 		return a, err
 	})
 	if err != nil {

@@ -40,9 +40,9 @@ CREATE TRIGGER jobs_error_group_update BEFORE UPDATE OF status, last_error ON jo
 
 UPDATE jobs SET error_group = ferry_error_group(last_error) WHERE status = 'FAILED';
 
--- A batch's failures by group, with first and last seen (index-only), and
--- the re-queue of one group.
-CREATE INDEX jobs_batch_failures ON jobs (batch, error_group, finished_at)
+-- A batch's failures by group, with first and last seen (index-only), the
+-- latest of each group, and the re-queue of one group.
+CREATE INDEX jobs_batch_failures ON jobs (tenant, batch, error_group, finished_at DESC NULLS LAST)
     WHERE status = 'FAILED' AND batch IS NOT NULL;
 
 -- Delivered and failed in the last hour, by target and minute: the scan

@@ -9,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -19,8 +20,11 @@ const (
 	MaxAttemptsDefault    = 10
 	BackoffInitialDefault = 2 * time.Second
 	BackoffMaxDefault     = 10 * time.Minute
-	TimeoutDefault        = 5 * time.Minute
-	ConcurrencyDefault    = 4
+	// MaxRetryAfterDefault caps the wait a target may ask for with
+	// Retry-After.
+	MaxRetryAfterDefault = 6 * time.Hour
+	TimeoutDefault       = 5 * time.Minute
+	ConcurrencyDefault   = 4
 	// CredentialProbeDefault is the first wait between probes of a
 	// target paused for refused credentials.
 	CredentialProbeDefault = time.Minute
@@ -48,6 +52,10 @@ type Config struct {
 	MaxAttempts int `yaml:"max_attempts"`
 	// Backoff is the wait between attempts.
 	Backoff Backoff `yaml:"backoff"`
+	// MaxRetryAfter caps the wait a target asks for with Retry-After
+	// (MaxRetryAfterDefault if zero): a target that says "come back in 285
+	// years" gets its next attempt after this.
+	MaxRetryAfter time.Duration `yaml:"max_retry_after"`
 	// Timeout bounds one attempt.
 	Timeout time.Duration `yaml:"timeout"`
 	// Concurrency is the most deliveries in flight to this target in one
@@ -120,6 +128,9 @@ func (c Config) WithDefaults() Config {
 	if c.Timeout == 0 {
 		c.Timeout = TimeoutDefault
 	}
+	if c.MaxRetryAfter == 0 {
+		c.MaxRetryAfter = MaxRetryAfterDefault
+	}
 	if c.Concurrency == 0 {
 		c.Concurrency = ConcurrencyDefault
 	}
@@ -142,6 +153,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("target %s: backoff needs 0 <= initial <= max", c.Name)
 	case c.Timeout <= 0:
 		return fmt.Errorf("target %s: timeout must be positive", c.Name)
+	case c.MaxRetryAfter < 0:
+		return fmt.Errorf("target %s: max_retry_after must not be negative", c.Name)
 	case c.Concurrency < 1:
 		return fmt.Errorf("target %s: concurrency must be at least 1", c.Name)
 	case c.MaxInFlight < 0:
@@ -197,7 +210,7 @@ var commonKeys = map[string]bool{
 	"name": true, "kind": true, "max_attempts": true, "backoff": true,
 	"timeout": true, "concurrency": true, "params": true, "tenants": true,
 	"max_in_flight": true, "limit_group": true, "credential_probe": true,
-	"rate": true, "burst": true,
+	"max_retry_after": true, "rate": true, "burst": true,
 }
 
 // AllowsTenant reports whether keys of tenant may use the target.
@@ -230,6 +243,38 @@ type File struct {
 	Targets []Config `yaml:"targets"`
 }
 
+// expandScalars replaces ${VAR} in every scalar value of the tree (not in
+// mapping keys, nor comments). A plain scalar is resolved again after its
+// expansion, so "max_attempts: ${N}" is a number; a quoted one stays a
+// string.
+func expandScalars(n *yaml.Node, mapping func(string) string) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if !strings.Contains(n.Value, "$") {
+			return
+		}
+		n.Value = os.Expand(n.Value, mapping)
+		if n.Style == 0 {
+			// A plain scalar: resolve the expanded value (a number stays a
+			// number), except to null: a secret "null" or "~" is text.
+			n.Tag = ""
+			if n.ShortTag() == "!!null" {
+				n.Tag = "!!str"
+			}
+		}
+	case yaml.MappingNode:
+		for i := 1; i < len(n.Content); i += 2 {
+			expandScalars(n.Content[i], mapping)
+		}
+	case yaml.DocumentNode, yaml.SequenceNode:
+		for _, c := range n.Content {
+			expandScalars(c, mapping)
+		}
+	case yaml.AliasNode:
+		// The anchored node is expanded where it is defined.
+	}
+}
+
 // ParseFile reads a targets file. ${VAR} in it is replaced by lookup(VAR),
 // so secrets can stay in the environment; an unset variable is an error.
 // Every entry gets its defaults and is validated; names must be unique.
@@ -238,8 +283,14 @@ func ParseFile(r io.Reader, lookup func(string) (string, bool)) ([]Config, error
 	if err != nil {
 		return nil, fmt.Errorf("read targets file: %w", err)
 	}
+	// Parse first, then expand ${VAR} inside each scalar value: a secret
+	// is never read as YAML, so "pa #ss" or "a: b" stay what they are.
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("targets file: %w", err)
+	}
 	var missing []string
-	expanded := os.Expand(string(raw), func(name string) string {
+	expandScalars(&doc, func(name string) string {
 		if name == "$" {
 			return "$" // "$$" stays a literal dollar
 		}
@@ -253,9 +304,10 @@ func ParseFile(r io.Reader, lookup func(string) (string, bool)) ([]Config, error
 		return nil, fmt.Errorf("targets file: environment variables not set: %v", missing)
 	}
 	var f File
-	dec := yaml.NewDecoder(bytes.NewReader([]byte(expanded)))
-	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("targets file: %w", err)
+	if len(doc.Content) > 0 {
+		if err := doc.Decode(&f); err != nil {
+			return nil, fmt.Errorf("targets file: %w", err)
+		}
 	}
 	seen := map[string]bool{}
 	groupCap := map[string]int{}

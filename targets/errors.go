@@ -112,6 +112,11 @@ func StatusError(what string, resp *http.Response) error {
 	return te
 }
 
+// RetryAfterMax is the longest wait ParseRetryAfter returns: beyond it a
+// value means "a very long time", and the worker caps it at the target's
+// max_retry_after anyway.
+const RetryAfterMax = 100 * 365 * 24 * time.Hour
+
 // ParseRetryAfter reads a Retry-After header given in seconds or as an HTTP
 // date, relative to now. It returns zero for an empty, invalid or past value.
 func ParseRetryAfter(v string, now time.Time) time.Duration {
@@ -119,16 +124,21 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs <= 0 {
-			return 0
+	if isDigits(v) {
+		secs, err := strconv.ParseInt(v, 10, 64)
+		// Too many digits for an int64 is still "wait very long".
+		if err != nil || secs > int64(RetryAfterMax/time.Second) {
+			return RetryAfterMax
 		}
 		// A huge value must not overflow into a negative wait.
 		return time.Duration(min(secs, int64(math.MaxInt64/time.Second))) * time.Second
 	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil && secs <= 0 {
+		return 0
+	}
 	if t, err := http.ParseTime(v); err == nil {
 		if d := t.Sub(now); d > 0 {
-			return d
+			return min(d, RetryAfterMax)
 		}
 	}
 	return 0
@@ -143,4 +153,13 @@ func TransportError(ctx context.Context, what string, err error) error {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return &Error{Err: fmt.Errorf("%s: %w", what, err)}
+}
+
+func isDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
 }

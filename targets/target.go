@@ -60,3 +60,30 @@ func (t *Target) MergeParams(params map[string]string) map[string]string {
 	maps.Copy(out, params)
 	return out
 }
+
+// Limit is a cap shared across target entries and processes: at most Max
+// deliveries at once of every target that names Group.
+type Limit struct {
+	Group string
+	Max   int
+}
+
+// Limits are the shared caps t's deliveries count against: its
+// limit_group, or else its own max_in_flight and the cap of the remote
+// system its connector reports (targets.SharedLimiter: a Workfront
+// instance's ten requests). A limit_group replaces the connector's cap.
+func (t *Target) Limits() []Limit {
+	if t.LimitGroup != "" {
+		return []Limit{{Group: t.LimitGroup, Max: t.MaxInFlight}}
+	}
+	var out []Limit
+	if t.MaxInFlight > 0 {
+		out = append(out, Limit{Group: "target-" + t.Name, Max: t.MaxInFlight})
+	}
+	if sl, ok := t.Deliverer.(SharedLimiter); ok {
+		if group, n := sl.SharedLimit(); group != "" && n > 0 {
+			out = append(out, Limit{Group: group, Max: n})
+		}
+	}
+	return out
+}

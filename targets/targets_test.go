@@ -69,6 +69,61 @@ func TestParseFile(t *testing.T) {
 	}
 }
 
+// Secrets are expanded inside scalar values after the YAML is parsed, so
+// YAML syntax in a secret ("pa #ss" would lose its comment, "a: b" would
+// break the file, a quote would end the string) stays the secret's.
+func TestEnvExpandedInsideScalars(t *testing.T) {
+	secrets := map[string]string{
+		"PASS":  "pa #ss",
+		"COLON": "a: b",
+		"QUOTE": `it's "quoted"`,
+		"MULTI": "line1\nline2 - [x]",
+		"NUM":   "7",
+		"BOOL":  "true",
+		"NULL":  "~",
+	}
+	lookup := func(k string) (string, bool) { v, ok := secrets[k]; return v, ok }
+	file := "targets:\n" +
+		"  - name: a\n" +
+		"    kind: http\n" +
+		"    max_attempts: ${NUM}\n" +
+		"    plain: ${PASS}\n" +
+		"    colon: ${COLON}\n" +
+		"    single: '${QUOTE}'\n" +
+		"    double: \"x ${MULTI} y\"\n" +
+		"    dollar: 'cost: $$5 ${NUM}'\n" +
+		"    flag: ${BOOL}\n" +
+		"    tilde: ${NULL}\n" +
+		"    # a comment with ${UNSET_IN_COMMENT} is not expanded\n"
+	cs, err := targets.ParseFile(strings.NewReader(file), lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		Plain, Colon, Single, Double, Dollar, Flag, Tilde string
+	}
+	if err := cs[0].Settings(&s); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][2]string{
+		"plain":  {s.Plain, "pa #ss"},
+		"colon":  {s.Colon, "a: b"},
+		"single": {s.Single, `it's "quoted"`},
+		"double": {s.Double, "x line1\nline2 - [x] y"},
+		"dollar": {s.Dollar, "cost: $5 7"},
+		"flag":   {s.Flag, "true"},
+		"tilde":  {s.Tilde, "~"},
+	}
+	for k, v := range want {
+		if v[0] != v[1] {
+			t.Errorf("%s = %q, want %q", k, v[0], v[1])
+		}
+	}
+	if cs[0].MaxAttempts != 7 {
+		t.Errorf("max_attempts %d, want 7 (a number from the environment)", cs[0].MaxAttempts)
+	}
+}
+
 func TestSettingsRefuseUnknownKeys(t *testing.T) {
 	cs, err := targets.ParseFile(strings.NewReader("targets:\n  - {name: a, kind: http, urll: 'http://x'}\n"), func(string) (string, bool) { return "", false })
 	if err != nil {
@@ -105,6 +160,9 @@ func TestParseRetryAfter(t *testing.T) {
 		"soon":                          0,
 		"Mon, 23 Nov 2026 10:00:30 GMT": 30 * time.Second,
 		"Mon, 23 Nov 2026 09:00:00 GMT": 0,
+		// beyond any sane wait: the longest one, never an overflow
+		"9223372037":           targets.RetryAfterMax,
+		"99999999999999999999": targets.RetryAfterMax,
 	}
 	for in, want := range tests {
 		if got := targets.ParseRetryAfter(in, now); got != want {
@@ -116,6 +174,8 @@ func TestParseRetryAfter(t *testing.T) {
 func FuzzParseRetryAfter(f *testing.F) {
 	f.Add("120")
 	f.Add("Mon, 23 Nov 2026 10:00:30 GMT")
+	f.Add("9223372037") // seconds whose nanoseconds overflow int64
+	f.Add("9000000000")
 	f.Fuzz(func(t *testing.T, v string) {
 		if d := targets.ParseRetryAfter(v, time.Now()); d < 0 {
 			t.Fatalf("negative wait %s for %q", d, v)

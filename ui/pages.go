@@ -2,6 +2,8 @@ package ui
 
 import (
 	"bytes"
+	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +26,10 @@ type page struct {
 	Flash   string
 	CSRF    string
 	Refresh int // milliseconds between live refreshes; 0 for none
+	// User is who the session's key speaks for; CanBulk whether its role
+	// may re-queue many jobs at once.
+	User    apitypes.Identity
+	CanBulk bool
 	Data    any
 }
 
@@ -33,6 +39,8 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, code int, name strin
 	t := u.pages[name]
 	if q != nil {
 		p.CSRF = q.session.csrf
+		p.User = q.session.who
+		p.CanBulk = q.session.who.Role != "uploader"
 	}
 	if p.Refresh == 0 && q != nil && name != "error" {
 		p.Refresh = int(u.cfg.Refresh / time.Millisecond)
@@ -105,37 +113,25 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		u.loginForm(w, r, http.StatusBadRequest, "Enter an API key.")
 		return
 	}
-	api, err := client.New("http://ferry.in-process", key, u.hc)
-	if err != nil {
-		u.loginForm(w, r, http.StatusBadRequest, "Enter an API key.")
-		return
-	}
-	// The API decides whether the key is good: any read it allows.
-	if _, err := api.Targets(withRemoteAddr(r.Context(), r.RemoteAddr)); err != nil {
+	// The API decides whether the key is good, and says whose it is.
+	var who apitypes.Identity
+	if err := u.getJSON(withRemoteAddr(r.Context(), r.RemoteAddr), key, "/v1/whoami", &who); err != nil {
 		var ce *client.Error
-		if errors.As(err, &ce) && ce.StatusCode == http.StatusUnauthorized {
-			u.loginForm(w, r, http.StatusUnauthorized, "This key is not valid (or was revoked).")
-			return
-		}
-		if !errors.As(err, &ce) || ce.StatusCode >= 500 {
+		switch {
+		case errors.As(err, &ce) && ce.StatusCode == http.StatusUnauthorized:
+			u.loginForm(w, r, http.StatusUnauthorized, "This key is not valid (or was revoked, or expired).")
+		case errors.As(err, &ce) && ce.StatusCode < 500:
+			u.loginForm(w, r, ce.StatusCode, ce.Message)
+		default:
 			u.log.Error("dashboard: login check failed", "err", err)
 			u.loginForm(w, r, http.StatusBadGateway, "The API could not check the key; try again.")
-			return
 		}
+		return
 	}
-	tok, _ := u.sessions.create(key, keyLabel(key))
+	tok, _ := u.sessions.create(key, who)
 	setCookie(w, r, loginCookie, "", -1)
 	setCookie(w, r, sessionCookie, tok, int(u.cfg.SessionTTL/time.Second))
 	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
-}
-
-// keyLabel is what the header shows of a key: its first characters, as
-// key listings do, never the secret.
-func keyLabel(key string) string {
-	if len(key) > 8 {
-		return key[:8] + "…"
-	}
-	return "key"
 }
 
 func (u *UI) logout(w http.ResponseWriter, q *request) {
@@ -153,10 +149,10 @@ type targetRow struct {
 	Activity apitypes.TargetActivity
 }
 
-// targetState is what GET /v1/targets says of a target's health, when
-// the server reports it.
+// targetState is a target as GET /v1/targets lists it, with its health
+// when the server reports it (state, reason, since).
 type targetState struct {
-	Name   string     `json:"name"`
+	apitypes.Target
 	State  string     `json:"state"`
 	Reason string     `json:"reason"`
 	Since  *time.Time `json:"since"`
@@ -174,12 +170,7 @@ const overviewBatches = 50
 
 func (u *UI) overview(w http.ResponseWriter, q *request) {
 	ctx := q.ctx()
-	ts, err := q.api.Targets(ctx)
-	if err != nil {
-		u.apiError(w, q, err)
-		return
-	}
-	states, err := u.targetStates(q)
+	ts, err := u.targetStates(q)
 	if err != nil {
 		u.apiError(w, q, err)
 		return
@@ -195,12 +186,9 @@ func (u *UI) overview(w http.ResponseWriter, q *request) {
 	}
 	var d overviewData
 	for _, t := range ts {
-		row := targetRow{Target: t, State: "ok", Activity: byTarget[t.Name]}
+		row := targetRow{Target: t.Target, State: cmp.Or(t.State, "ok"), Reason: t.Reason, Since: t.Since, Activity: byTarget[t.Name]}
 		if row.Activity.PerMinute == nil {
 			row.Activity.PerMinute = make([]int64, act.WindowSeconds/60)
-		}
-		if st, ok := states[t.Name]; ok && st.State != "" {
-			row.State, row.Reason, row.Since = st.State, st.Reason, st.Since
 		}
 		d.Targets = append(d.Targets, row)
 	}
@@ -220,33 +208,15 @@ func (u *UI) overview(w http.ResponseWriter, q *request) {
 	u.render(w, q.r, http.StatusOK, "overview", q, page{Title: "Overview", Nav: "overview", Data: d})
 }
 
-// targetStates reads the targets' health from GET /v1/targets as the
-// server reports it (state, reason, since); a server that reports none
-// leaves every target "ok".
-func (u *UI) targetStates(q *request) (map[string]targetState, error) {
-	req, err := http.NewRequestWithContext(q.ctx(), http.MethodGet, "http://ferry.in-process/v1/targets", nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+q.session.key)
-	resp, err := u.hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return nil, &client.Error{StatusCode: resp.StatusCode, Message: string(msg)}
-	}
+// targetStates reads the targets with their health from GET /v1/targets
+// as the server reports it (state, reason, since); a target reported
+// without a state is "ok".
+func (u *UI) targetStates(q *request) ([]targetState, error) {
 	var out struct{ Targets []targetState }
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return nil, fmt.Errorf("GET /v1/targets: %w", err)
+	if err := u.getJSON(q.ctx(), q.session.key, "/v1/targets", &out); err != nil {
+		return nil, err
 	}
-	m := map[string]targetState{}
-	for _, t := range out.Targets {
-		m[t.Name] = t
-	}
-	return m, nil
+	return out.Targets, nil
 }
 
 type batchData struct {
@@ -437,4 +407,31 @@ func (u *UI) jobAction(w http.ResponseWriter, q *request) {
 		return
 	}
 	u.done(w, q, "/ui/jobs/"+url.PathEscape(id), fmt.Sprintf("Job %s (%s).", verb, job.Status))
+}
+
+// getJSON reads an API route the client package has no method for, with
+// key, into out. Error answers are *client.Error, as the client's.
+func (u *UI) getJSON(ctx context.Context, key, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://ferry.in-process"+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := u.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e apitypes.Error
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if json.Unmarshal(b, &e) != nil || e.Error.Message == "" {
+			e.Error.Message = http.StatusText(resp.StatusCode)
+		}
+		return &client.Error{StatusCode: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/ferry-relay/ferry/apitypes"
 )
 
 // Cookie names. The session cookie holds only a random token; the API key
@@ -18,8 +20,8 @@ const (
 
 // session is one logged-in browser.
 type session struct {
-	key     string // the API key, used for every call to the API
-	name    string // what the key says of itself, for the header
+	key     string            // the API key, used for every call to the API
+	who     apitypes.Identity // whose key it is (GET /v1/whoami)
 	csrf    string
 	expires time.Time
 }
@@ -48,7 +50,7 @@ func randomToken() string {
 
 // create starts a session for key and returns its token. When the store
 // is full, the session closest to expiry goes.
-func (s *sessions) create(key, name string) (string, *session) {
+func (s *sessions) create(key string, who apitypes.Identity) (string, *session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.expire()
@@ -62,7 +64,7 @@ func (s *sessions) create(key, name string) (string, *session) {
 		delete(s.m, oldest)
 	}
 	tok := randomToken()
-	se := &session{key: key, name: name, csrf: randomToken(), expires: s.now().Add(s.ttl)}
+	se := &session{key: key, who: who, csrf: randomToken(), expires: s.now().Add(s.ttl)}
 	s.m[tok] = se
 	return tok, se
 }

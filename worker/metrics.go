@@ -12,6 +12,14 @@ var (
 		Name: "ferry_delivery_attempts_total",
 		Help: "Delivery attempts by target and outcome (SUCCESS, RETRY, FAILED, INTERRUPTED).",
 	}, []string{"target", "outcome"})
+	uncertainTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "ferry_uncertain_redeliveries_total",
+		Help: "Attempts that repeated a creating step whose earlier try may have landed unheard, on a target with no way to ask (the target may hold the file twice), by target.",
+	}, []string{"target"})
+	targetsPaused = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "ferry_target_pauses_total",
+		Help: "Times a target was paused because it refused its credentials, by target.",
+	}, []string{"target"})
 	attemptSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "ferry_delivery_attempt_duration_seconds",
 		Help:    "Duration of delivery attempts by target.",

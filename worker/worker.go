@@ -27,8 +27,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ferry-relay/ferry/jobs"
+	"github.com/ferry-relay/ferry/limits"
 	"github.com/ferry-relay/ferry/queue"
 	"github.com/ferry-relay/ferry/targets"
+	"github.com/ferry-relay/ferry/targetstate"
 )
 
 // Defaults of Config.
@@ -73,6 +75,14 @@ type Config struct {
 	Rand func() float64
 	// Now returns the current time; nil uses time.Now.
 	Now func() time.Time
+	// States shares each target's state (paused for refused
+	// credentials, circuit open) with every process; nil keeps it in
+	// this process.
+	States StateStore
+	// Limits takes slots of the caps shared across target entries and
+	// processes (limit_group, max_in_flight, a Workfront instance's ten
+	// requests); nil leaves only each target's concurrency per process.
+	Limits Limiter
 	// Rates, when set, paces the targets that have a `rate` (rate.go).
 	Rates Rates
 }
@@ -105,15 +115,19 @@ type Worker struct {
 	log     *slog.Logger
 
 	breakers map[string]*Breaker
+	health   map[string]*health
+	states   StateStore
+	limits   Limiter
 	pacer    *pacer
 }
 
 // New returns a worker.
 func New(cfg Config, js JobStore, os ObjectStore, q Queue, ts targets.Set, log *slog.Logger) *Worker {
 	w := &Worker{cfg: cfg.WithDefaults(), jobs: js, objects: os, queue: q, targets: ts, log: log,
-		breakers: map[string]*Breaker{}}
+		breakers: map[string]*Breaker{}, health: map[string]*health{}, states: cfg.States, limits: cfg.Limits}
 	for name := range ts {
 		w.breakers[name] = NewBreaker(BreakerConfig{}, w.cfg.Now)
+		w.health[name] = &health{state: "ok"}
 	}
 	if cfg.Rates != nil {
 		w.pacer = newPacer(cfg.Rates, log)
@@ -129,7 +143,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	// Deliveries run on their own context, canceled only after the grace.
 	work, interrupt := context.WithCancel(context.WithoutCancel(ctx))
 	defer interrupt()
-	var inflight, loops sync.WaitGroup
+	var inflight, loops, renew sync.WaitGroup
+	if w.limits != nil {
+		// Slots are renewed until the last delivery has ended.
+		rctx, stopRenew := context.WithCancel(context.WithoutCancel(ctx))
+		renew.Go(func() { w.limits.Run(rctx) })
+		defer renew.Wait()
+		defer stopRenew()
+	}
 	for _, name := range w.targets.Names() {
 		t := w.targets[name]
 		loops.Go(func() { w.consume(ctx, work, t, &inflight) })
@@ -174,6 +195,7 @@ func (w *Worker) consume(ctx, work context.Context, t *targets.Target, inflight 
 	cons := acquire()
 	lastMsg := time.Now()
 	slots := make(chan struct{}, t.Concurrency)
+	lims := limitsOf(t)
 	for ctx.Err() == nil {
 		// Wait for one free slot, then take every other free one.
 		select {
@@ -191,7 +213,8 @@ func (w *Worker) consume(ctx, work context.Context, t *targets.Target, inflight 
 			}
 			break
 		}
-		if w.waitForCircuit(ctx, t.Name, log) {
+		probe := w.waitWhilePaused(ctx, t, log)
+		if w.waitForCircuit(ctx, t.Name, log) || probe {
 			// One probe delivery: hand back the other slots.
 			for ; n > 1; n-- {
 				<-slots
@@ -205,7 +228,14 @@ func (w *Worker) consume(ctx, work context.Context, t *targets.Target, inflight 
 				got++
 				inflight.Go(func() {
 					defer func() { <-slots }()
-					w.handle(work, t, msg)
+					// A slot of the shared caps is taken per message, once
+					// it is here: a slot is never held waiting for work.
+					permit, ok := w.permit(ctx, lims, msg, log)
+					if !ok {
+						return
+					}
+					defer w.release(permit)
+					w.handle(work, t, msg, probe)
 				})
 			}
 			err = batch.Error()
@@ -264,8 +294,18 @@ func (w *Worker) waitForCircuit(ctx context.Context, target string, log *slog.Lo
 	return false
 }
 
-// handle runs one message: claim, deliver, record, ack.
-func (w *Worker) handle(ctx context.Context, t *targets.Target, msg jetstream.Msg) {
+// release gives a permit's slots back.
+func (w *Worker) release(p *limits.Permit) {
+	if p != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		w.limits.Release(ctx, p)
+	}
+}
+
+// handle runs one message: claim, deliver, record, ack. probe says the
+// delivery probes a target paused for refused credentials.
+func (w *Worker) handle(ctx context.Context, t *targets.Target, msg jetstream.Msg, probe bool) {
 	_, id, ok := queue.ParseSubject(msg.Subject())
 	if !ok {
 		w.log.Error("message with a malformed subject", "subject", msg.Subject())
@@ -293,9 +333,28 @@ func (w *Worker) handle(ctx context.Context, t *targets.Target, msg jetstream.Ms
 	}
 	log := w.log.With("job", job.ID, "target", t.Name, "attempt", job.Attempts)
 	started := w.cfg.Now()
-	res, derr := w.attempt(ctx, t, job, owner, msg)
-	fin := w.decide(ctx, t, job, res, derr)
+	res, info, derr := w.attempt(ctx, t, job, owner, msg)
+	fin := w.decide(ctx, t, job, res, derr, info)
+	switch {
+	case fin.credentials:
+		w.credentialsRefused(ctx, t, derr, probe, log)
+	case probe || w.stateOf(ctx, t.Name) == targetstate.PausedCredentials:
+		// The credentials worked (whatever became of the file).
+		w.resumed(ctx, t, log)
+	}
+	if info.uncertain != "" {
+		uncertainTotal.WithLabelValues(t.Name).Inc()
+		fin.Uncertain = info.uncertain
+		log.Warn("uncertain redelivery: the target may hold this file twice", "why", info.uncertain)
+	}
 	w.breakers[t.Name].Record(derr == nil || !fin.breaks)
+	if open := w.breakers[t.Name].Open(); derr != nil || !open {
+		reason := ""
+		if derr != nil {
+			reason = derr.Error()
+		}
+		w.recordCircuit(ctx, t, open, reason, log)
+	}
 	observe(t.Name, fin.Outcome, w.cfg.Now().Sub(started))
 	if fin.Status == jobs.StatusRetrying {
 		// A retry is published again by the sweeper as soon as its wait
@@ -331,9 +390,17 @@ func (w *Worker) handle(ctx context.Context, t *targets.Target, msg jetstream.Ms
 	}
 }
 
+// attemptInfo is what the worker learnt of an attempt besides its result.
+type attemptInfo struct {
+	// stored is the stored file's problem (missing, corrupted), or "".
+	stored string
+	// uncertain is the connector's Delivery.Uncertain.
+	uncertain string
+}
+
 // attempt runs the connector with a heartbeat that renews the lease and the
 // message's ack deadline.
-func (w *Worker) attempt(ctx context.Context, t *targets.Target, job jobs.Job, owner string, msg jetstream.Msg) (targets.Result, error) {
+func (w *Worker) attempt(ctx context.Context, t *targets.Target, job jobs.Job, owner string, msg jetstream.Msg) (targets.Result, attemptInfo, error) {
 	// The heartbeat runs while the attempt waits for the target's rate
 	// too; the attempt's timeout starts when the request may go.
 	hctx, hcancel := context.WithCancel(ctx)
@@ -341,13 +408,14 @@ func (w *Worker) attempt(ctx context.Context, t *targets.Target, job jobs.Job, o
 	stop := w.heartbeat(hctx, hcancel, job.ID, owner, msg)
 	defer stop()
 	if err := w.pacer.wait(hctx, t); err != nil {
-		return targets.Result{}, err
+		return targets.Result{}, attemptInfo{}, err
 	}
 	actx, cancel := context.WithTimeoutCause(hctx, t.Timeout, fmt.Errorf("attempt timed out after %s", t.Timeout))
 	defer cancel()
 
+	stored := &storedFile{objects: w.objects, key: job.ObjectKey, size: job.Size, sha256: job.SHA256}
 	d := targets.NewDelivery(
-		func(ctx context.Context) (io.ReadCloser, error) { return w.objects.Open(ctx, job.ObjectKey) },
+		stored.open,
 		func(ctx context.Context, cp targets.Checkpoint) error {
 			return w.jobs.SaveCheckpoint(ctx, job.ID, owner, cp)
 		},
@@ -367,7 +435,13 @@ func (w *Worker) attempt(ctx context.Context, t *targets.Target, job jobs.Job, o
 		// The attempt's own deadline or a lost lease: say which.
 		err = fmt.Errorf("%w (%w)", context.Cause(actx), err)
 	}
-	return res, err
+	info := attemptInfo{stored: stored.failure(), uncertain: d.Uncertain()}
+	if err == nil && info.stored != "" {
+		// A connector that swallowed the read error must not make a
+		// SUCCESS of a file that did not go out whole.
+		err = errors.New(info.stored)
+	}
+	return res, info, err
 }
 
 // heartbeat renews the lease and the ack deadline until stopped. When the
@@ -402,11 +476,12 @@ func (w *Worker) heartbeat(ctx context.Context, cancel context.CancelFunc, id, o
 // decision is a Finish plus what the circuit breaker should make of it.
 type decision struct {
 	jobs.Finish
-	breaks bool // the failure says the target is unwell (not the file)
+	breaks      bool // the failure says the target is unwell (not the file)
+	credentials bool // the target refused the credentials: pause it
 }
 
 // decide turns an attempt's result into the job's next state.
-func (w *Worker) decide(ctx context.Context, t *targets.Target, job jobs.Job, res targets.Result, err error) decision {
+func (w *Worker) decide(ctx context.Context, t *targets.Target, job jobs.Job, res targets.Result, err error, info attemptInfo) decision {
 	now := w.cfg.Now()
 	if err == nil {
 		return decision{Finish: jobs.Finish{Status: jobs.StatusSuccess, Outcome: jobs.OutcomeSuccess,
@@ -424,6 +499,17 @@ func (w *Worker) decide(ctx context.Context, t *targets.Target, job jobs.Job, re
 		f.HTTPStatus = res.StatusCode
 	}
 	switch {
+	case info.stored != "":
+		// The job's own bytes are gone or damaged: no retry can help,
+		// and the target is not to blame.
+		f.Status, f.Outcome, f.Error = jobs.StatusFailed, jobs.OutcomeFailed, info.stored
+		return decision{Finish: f}
+	case te.Credentials:
+		// The target's fault, not the job's: the attempt does not count,
+		// and the job waits until the target's credentials work again.
+		f.Status, f.Outcome, f.NextAttemptAt, f.Uncount = jobs.StatusRetrying, jobs.OutcomeRetry, now, true
+		f.Error = "target paused, credentials refused: " + f.Error
+		return decision{Finish: f, credentials: true}
 	case te.Permanent:
 		f.Status, f.Outcome = jobs.StatusFailed, jobs.OutcomeFailed
 		return decision{Finish: f}
@@ -435,6 +521,9 @@ func (w *Worker) decide(ctx context.Context, t *targets.Target, job jobs.Job, re
 	wait := t.Backoff.Delay(job.Attempts, w.cfg.Rand)
 	if te.RetryAfter > wait {
 		wait = te.RetryAfter
+	}
+	if limit := t.MaxRetryAfter; limit > 0 && wait > limit {
+		wait = limit // a target may not park a job for centuries
 	}
 	f.Status, f.Outcome, f.NextAttemptAt = jobs.StatusRetrying, jobs.OutcomeRetry, now.Add(wait)
 	return decision{Finish: f, breaks: true}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -46,6 +47,9 @@ type config struct {
 	MetricsKey           string
 	TLSCert              string
 	TLSKey               string
+
+	// env holds what was wrong with the environment's settings.
+	env envSettings
 }
 
 // Defaults.
@@ -66,43 +70,35 @@ func env(name, def string) string {
 	return def
 }
 
-// bind registers the flags, with the environment as their defaults.
+// bind registers the flags, with the environment as their defaults. Every
+// setting is parsed strictly: a malformed one is kept in c.envErrs, and
+// validate (or checkEnv) stops the process with it.
 func (c *config) bind(fs *pflag.FlagSet) {
-	maxUpload := api.MaxUploadBytesDefault
-	if v := os.Getenv("FERRY_MAX_UPLOAD_BYTES"); v != "" {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
-			maxUpload = n
-		}
-	}
-	grace := 30 * time.Second
-	if v, err := time.ParseDuration(os.Getenv("FERRY_SHUTDOWN_GRACE")); err == nil {
-		grace = v
-	}
-	retention := 7 * 24 * time.Hour
-	if v, err := time.ParseDuration(os.Getenv("FERRY_RETENTION")); err == nil {
-		retention = v
-	}
+	e := &c.env
+	maxUpload := e.bytes("FERRY_MAX_UPLOAD_BYTES", api.MaxUploadBytesDefault)
+	grace := e.duration("FERRY_SHUTDOWN_GRACE", 30*time.Second, 0)
+	retention := e.duration("FERRY_RETENTION", 7*24*time.Hour, 0)
 	fs.StringVar(&c.Listen, "listen", env("FERRY_LISTEN", listenDefault), "address of the HTTP API [FERRY_LISTEN]")
 	fs.StringVar(&c.DatabaseURL, "database-url", env("FERRY_DATABASE_URL", databaseURLDefault), "Postgres URL [FERRY_DATABASE_URL]")
 	fs.StringVar(&c.NATSURL, "nats-url", os.Getenv("FERRY_NATS_URL"), "NATS URL, or the comma-separated URLs of a cluster's servers; serve embeds a NATS server when empty [FERRY_NATS_URL]")
-	fs.IntVar(&c.QueueReplicas, "queue-replicas", envInt("FERRY_QUEUE_REPLICAS", 1), "replicas of the jobs stream (3 on a three-node NATS cluster); applied to an existing stream when changed [FERRY_QUEUE_REPLICAS]")
+	fs.IntVar(&c.QueueReplicas, "queue-replicas", e.integer("FERRY_QUEUE_REPLICAS", 1, 1, 5), "replicas of the jobs stream (3 on a three-node NATS cluster); applied to an existing stream when changed [FERRY_QUEUE_REPLICAS]")
 	fs.StringVar(&c.S3Endpoint, "s3-endpoint", env("FERRY_S3_ENDPOINT", s3EndpointDefault), "S3/MinIO endpoint, host:port or URL [FERRY_S3_ENDPOINT]")
 	fs.StringVar(&c.S3AccessKey, "s3-access-key", env("FERRY_S3_ACCESS_KEY", "minioadmin"), "S3 access key [FERRY_S3_ACCESS_KEY]")
 	fs.StringVar(&c.S3SecretKey, "s3-secret-key", env("FERRY_S3_SECRET_KEY", "minioadmin"), "S3 secret key [FERRY_S3_SECRET_KEY]")
 	fs.StringVar(&c.S3Bucket, "s3-bucket", env("FERRY_S3_BUCKET", s3BucketDefault), "bucket, created if missing [FERRY_S3_BUCKET]")
 	fs.StringVar(&c.TargetsFile, "targets", env("FERRY_TARGETS", targetsDefault), "targets file (YAML) [FERRY_TARGETS]")
 	fs.Int64Var(&c.MaxUploadBytes, "max-upload-bytes", maxUpload, "largest accepted file [FERRY_MAX_UPLOAD_BYTES]")
-	fs.DurationVar(&c.BodyIdleTimeout, "body-idle-timeout", envDuration("FERRY_BODY_IDLE_TIMEOUT", api.BodyIdleTimeoutDefault), "an upload whose body sends nothing for this long is cut and its partial file removed [FERRY_BODY_IDLE_TIMEOUT]")
+	fs.DurationVar(&c.BodyIdleTimeout, "body-idle-timeout", e.duration("FERRY_BODY_IDLE_TIMEOUT", api.BodyIdleTimeoutDefault, time.Second), "an upload whose body sends nothing for this long is cut and its partial file removed [FERRY_BODY_IDLE_TIMEOUT]")
 	fs.StringVar(&c.DataDir, "data-dir", env("FERRY_DATA_DIR", dataDirDefault), "where the embedded NATS server stores its data [FERRY_DATA_DIR]")
-	fs.BoolVar(&c.NoMigrate, "no-migrate", os.Getenv("FERRY_NO_MIGRATE") != "", "do not apply database migrations at start [FERRY_NO_MIGRATE]")
+	fs.BoolVar(&c.NoMigrate, "no-migrate", e.boolean("FERRY_NO_MIGRATE"), "do not apply database migrations at start [FERRY_NO_MIGRATE]")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", grace, "how long in-flight deliveries may finish after SIGTERM [FERRY_SHUTDOWN_GRACE]")
 	fs.DurationVar(&c.Retention, "retention", retention, "how long a delivered file stays in storage; 0 keeps it forever [FERRY_RETENTION]")
-	fs.DurationVar(&c.Lease, "lease", envDuration("FERRY_LEASE", worker.LeaseDefault), "how long a worker's claim on a job lasts without a heartbeat; a dead worker's jobs run again after it [FERRY_LEASE]")
-	fs.DurationVar(&c.AckWait, "ack-wait", envDuration("FERRY_ACK_WAIT", queue.AckWaitDefault), "JetStream ack wait of the delivery consumers [FERRY_ACK_WAIT]")
-	fs.StringVar(&c.LogFormat, "log-format", env("FERRY_LOG_FORMAT", "text"), "log format: text or json [FERRY_LOG_FORMAT]")
-	fs.Float64Var(&c.RateLimit, "rate-limit", envRate("FERRY_RATE_LIMIT"), "requests per second each API key may make to one API process (token bucket; e.g. 20, or 600/m); 0 is no limit [FERRY_RATE_LIMIT]")
-	fs.IntVar(&c.MaxConcurrentUploads, "max-concurrent-uploads", envInt("FERRY_MAX_CONCURRENT_UPLOADS", api.MaxConcurrentUploadsDefault), "uploads one API process receives at once; more get 503 with Retry-After [FERRY_MAX_CONCURRENT_UPLOADS]")
-	fs.DurationVar(&c.ReportWriteTimeout, "report-write-timeout", envDuration("FERRY_REPORT_WRITE_TIMEOUT", api.ReportWriteTimeoutDefault), "a report reader that takes nothing for this long is cut off [FERRY_REPORT_WRITE_TIMEOUT]")
+	fs.DurationVar(&c.Lease, "lease", e.duration("FERRY_LEASE", worker.LeaseDefault, time.Second), "how long a worker's claim on a job lasts without a heartbeat; a dead worker's jobs run again after it [FERRY_LEASE]")
+	fs.DurationVar(&c.AckWait, "ack-wait", e.duration("FERRY_ACK_WAIT", queue.AckWaitDefault, time.Second), "JetStream ack wait of the delivery consumers [FERRY_ACK_WAIT]")
+	fs.StringVar(&c.LogFormat, "log-format", e.oneOf("FERRY_LOG_FORMAT", "text", "text", "json"), "log format: text or json [FERRY_LOG_FORMAT]")
+	fs.Float64Var(&c.RateLimit, "rate-limit", e.rate("FERRY_RATE_LIMIT"), "requests per second each API key may make to one API process (token bucket; e.g. 20, or 600/m); 0 is no limit [FERRY_RATE_LIMIT]")
+	fs.IntVar(&c.MaxConcurrentUploads, "max-concurrent-uploads", e.integer("FERRY_MAX_CONCURRENT_UPLOADS", api.MaxConcurrentUploadsDefault, 1, 1<<20), "uploads one API process receives at once; more get 503 with Retry-After [FERRY_MAX_CONCURRENT_UPLOADS]")
+	fs.DurationVar(&c.ReportWriteTimeout, "report-write-timeout", e.duration("FERRY_REPORT_WRITE_TIMEOUT", api.ReportWriteTimeoutDefault, time.Second), "a report reader that takes nothing for this long is cut off [FERRY_REPORT_WRITE_TIMEOUT]")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", os.Getenv("FERRY_METRICS_LISTEN"), "serve /metrics on this address instead of the API's [FERRY_METRICS_LISTEN]")
 	fs.StringVar(&c.MetricsKey, "metrics-key", os.Getenv("FERRY_METRICS_KEY"), "bearer token /metrics requires; empty: none [FERRY_METRICS_KEY]")
 	fs.StringVar(&c.TLSCert, "tls-cert", os.Getenv("FERRY_TLS_CERT"), "PEM certificate (chain) to serve the API over HTTPS, with --tls-key [FERRY_TLS_CERT]")
@@ -160,14 +156,6 @@ func redactURL(s string) string {
 	return u.String()
 }
 
-// envRate reads a rate: "20" or "20/s" per second, "600/m" per minute,
-// "3600/h" per hour. Unset or invalid is 0 (no limit); validate reports an
-// invalid one.
-func envRate(name string) float64 {
-	r, _ := parseRate(os.Getenv(name))
-	return r
-}
-
 func parseRate(s string) (float64, error) {
 	if s == "" || s == "0" || s == "off" {
 		return 0, nil
@@ -188,21 +176,28 @@ func parseRate(s string) (float64, error) {
 	return 0, fmt.Errorf("rate %q: want /s, /m or /h", s)
 }
 
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
-		return v
+// checkEnv reports the malformed environment settings, as a
+// *settingsError (exit status 2).
+func (c *config) checkEnv() error {
+	if len(c.env.errs) == 0 {
+		return nil
 	}
-	return def
+	return &settingsError{errors.Join(c.env.errs...)}
 }
 
-func envDuration(name string, def time.Duration) time.Duration {
-	if v, err := time.ParseDuration(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
-
+// validate checks the whole configuration; what is wrong is a
+// *settingsError (exit status 2).
 func (c *config) validate() error {
+	if err := c.checkEnv(); err != nil {
+		return err
+	}
+	if err := c.check(); err != nil {
+		return &settingsError{err}
+	}
+	return nil
+}
+
+func (c *config) check() error {
 	if c.Lease < time.Second || c.AckWait < time.Second {
 		return fmt.Errorf("lease and ack-wait must be at least 1s")
 	}
@@ -214,9 +209,6 @@ func (c *config) validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("log-format must be text or json")
-	}
-	if _, err := parseRate(os.Getenv("FERRY_RATE_LIMIT")); err != nil {
-		return fmt.Errorf("FERRY_RATE_LIMIT: %w", err)
 	}
 	if c.MaxConcurrentUploads < 1 {
 		return fmt.Errorf("max-concurrent-uploads must be at least 1")

@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -25,6 +26,10 @@ func main() {
 	}()
 	if err := rootCommand().ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "ferry:", termtext.CleanText(err.Error()))
+		var se *settingsError
+		if errors.As(err, &se) {
+			os.Exit(2) // a configuration it cannot start with
+		}
 		os.Exit(1)
 	}
 }

@@ -32,6 +32,7 @@ func rootCommand() *cobra.Command {
 		statusCommand(),
 		jobsCommand(),
 		reportCommand(),
+		targetsCommand(),
 	)
 	return root
 }
@@ -43,6 +44,9 @@ func migrateCommand() *cobra.Command {
 		Short: "Apply database migrations",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cfg.checkEnv(); err != nil {
+				return err
+			}
 			if err := migrations.Up(cfg.DatabaseURL); err != nil {
 				return err
 			}
@@ -67,6 +71,9 @@ func apikeyCommand() *cobra.Command {
 // withKeys opens the database and runs fn with the key store and the
 // audit trail.
 func withKeys(cmd *cobra.Command, cfg config, fn func(*apikeys.Store, *audit.Store) error) error {
+	if err := cfg.checkEnv(); err != nil {
+		return err
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	pool, err := openDB(cmd.Context(), cfg, log)
 	if err != nil {

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -17,8 +19,10 @@ import (
 	"github.com/ferry-relay/ferry/audit"
 	"github.com/ferry-relay/ferry/election"
 	"github.com/ferry-relay/ferry/jobs"
+	"github.com/ferry-relay/ferry/limits"
 	"github.com/ferry-relay/ferry/rates"
 	"github.com/ferry-relay/ferry/sweeper"
+	"github.com/ferry-relay/ferry/targetstate"
 	"github.com/ferry-relay/ferry/worker"
 )
 
@@ -77,7 +81,12 @@ func run(ctx context.Context, cfg config, r roles) error {
 	wg.Go(func() { sw.Run(swCtx) })
 
 	if r.worker {
-		w := worker.New(worker.Config{ShutdownGrace: cfg.ShutdownGrace, Lease: cfg.Lease, Rates: targetRates}, s.jobs, s.objects, s.queue, s.targets, log.With("component", "worker"))
+		wcfg := worker.Config{ShutdownGrace: cfg.ShutdownGrace, Lease: cfg.Lease, Rates: targetRates}.WithDefaults()
+		wcfg.States = targetstate.NewStore(s.pool, wcfg.ID)
+		// The holder is unique per run, so slots of a process that died
+		// with the same id (a restarted container) are not renewed.
+		wcfg.Limits = limits.New(s.pool, wcfg.ID+"/"+randomHex(), cfg.Lease)
+		w := worker.New(wcfg, s.jobs, s.objects, s.queue, s.targets, log.With("component", "worker"))
 		wg.Go(func() {
 			if err := w.Run(ctx); err != nil {
 				errs <- err
@@ -90,6 +99,7 @@ func run(ctx context.Context, cfg config, r roles) error {
 			MaxConcurrentUploads: cfg.MaxConcurrentUploads, ReportWriteTimeout: cfg.ReportWriteTimeout}, api.Deps{
 			Jobs: s.jobs, Keys: apikeys.NewCache(s.keys, apikeys.CacheTTLDefault), KeyAdmin: s.keys,
 			Audit: audit.NewStore(s.pool), Objects: s.objects, Enqueue: enq, Targets: s.targets, Rates: targetRates,
+			States: targetstate.NewStore(s.pool, "api"), Slots: limits.New(s.pool, "api", 0),
 			Ready: map[string]api.Pinger{"postgres": s.pool, "nats": s.queue, "s3": s.objects},
 			Log:   log.With("component", "api"),
 		})
@@ -131,6 +141,13 @@ func run(ctx context.Context, cfg config, r roles) error {
 	stopSweeper()
 	wg.Wait()
 	return nil
+}
+
+// randomHex returns 12 random hex digits.
+func randomHex() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // serveHTTP serves hs on ln (over TLS when cfg names a certificate) until
