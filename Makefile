@@ -26,6 +26,17 @@ run: stack build ## Bring up the stack and serve, with a local fake sink as the 
 test: stack ## Run every test, with the race detector, against real Postgres, NATS and MinIO
 	$(GO) test -race -count=1 -timeout 25m ./...
 
+# Fuzz targets, as package:target; their seed corpora (testdata/fuzz) run in make test.
+FUZZ_TARGETS := ./api:FuzzUpload ./targets:FuzzParseFile ./targets:FuzzContentDisposition \
+	./targets:FuzzParseRetryAfter ./client/push:FuzzManifest
+FUZZTIME ?= 30s
+
+fuzz: stack ## Fuzz the parsers of untrusted input, 30 s each, FUZZTIME=... (upload handler, targets file, Content-Disposition, Retry-After, manifest)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; echo "== $$name ($$pkg)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
 chaos: stack build ## Push 3000 files through ferry while killing workers, API, NATS, Postgres, MinIO; 0 lost or stuck (CHAOS_FLAGS=...)
 	$(GO) run ./chaos -ferry $(BIN) $(CHAOS_FLAGS)
 
@@ -51,4 +62,4 @@ clean: ## Stop the MinIO started here and remove local state
 	@scripts/stack.sh down
 	rm -rf $(STATE) bin
 
-.PHONY: help build stack run test chaos cluster cluster-test bench lint clean screenshots
+.PHONY: help build stack run test fuzz chaos cluster cluster-test bench lint clean screenshots

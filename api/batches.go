@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ferry-relay/ferry/apikeys"
@@ -75,6 +76,12 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request, key apikeys
 	if err := jobs.CheckBatchName(b.Name); err != nil {
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
+	}
+	for k, v := range b.Params {
+		if strings.ContainsRune(k+v, 0) {
+			writeError(w, http.StatusBadRequest, "bad_request", "parameter "+strconv.Quote(k)+": names and values must not hold NUL")
+			return
+		}
 	}
 	if in.Tenant != "" && in.Tenant != key.Tenant {
 		s.fail(w, r, otherTenant(key))

@@ -121,6 +121,11 @@ func (f *uploadForm) set(name, value string) error {
 		if p == "" {
 			return badRequest("empty parameter name in %q", name)
 		}
+		// Parameters are stored as JSON text: it holds neither NUL nor
+		// bytes that are not UTF-8, and ferry does not alter them silently.
+		if !utf8.ValidString(p) || !utf8.ValidString(value) || strings.ContainsRune(p+value, 0) {
+			return badRequest("parameter %q: names and values must be UTF-8 without NUL", p)
+		}
 		f.params[p] = value
 	}
 	return nil

@@ -260,3 +260,19 @@ func (s *Store) Uploading(ctx context.Context, keys []string, alive time.Duratio
 	}
 	return out, nil
 }
+
+// DeadUploads returns up to limit keys of uploads whose marker was last
+// renewed more than alive ago: their request died with its process. The
+// caller aborts what is left of them, then calls EndUpload.
+func (s *Store) DeadUploads(ctx context.Context, alive time.Duration, limit int) ([]string, error) {
+	rows, err := s.db.Query(ctx, `SELECT object_key FROM uploads_in_progress
+		WHERE alive_at < now() - $1 * interval '1 millisecond' ORDER BY alive_at LIMIT $2`, alive.Milliseconds(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("dead uploads: %w", err)
+	}
+	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("dead uploads: %w", err)
+	}
+	return keys, nil
+}

@@ -314,6 +314,30 @@ func (s *Store) AbortIncomplete(ctx context.Context, prefix string, olderThan ti
 	return n, nil
 }
 
+// AbortUploadsOf aborts the multipart uploads of the objects under keys
+// started more than olderThan ago: the leftovers of uploads whose request
+// died (their markers say which keys). It lists each key exactly, since
+// MinIO lists incomplete uploads only by an object's key, not by a prefix.
+func (s *Store) AbortUploadsOf(ctx context.Context, keys []string, olderThan time.Duration) (int, error) {
+	n := 0
+	for _, key := range keys {
+		for up := range s.client.ListIncompleteUploads(ctx, s.bucket, key, false) {
+			if up.Err != nil {
+				return n, fmt.Errorf("list incomplete uploads of %s: %w", key, up.Err)
+			}
+			if up.Key != key || time.Since(up.Initiated) < olderThan {
+				continue
+			}
+			if err := s.client.RemoveIncompleteUpload(ctx, s.bucket, key); err != nil {
+				return n, fmt.Errorf("abort upload %s: %w", key, err)
+			}
+			n++
+			break // RemoveIncompleteUpload aborts every upload of the key
+		}
+	}
+	return n, nil
+}
+
 func isNotFound(err error) bool {
 	var er minio.ErrorResponse
 	return errors.As(err, &er) && (er.Code == "NoSuchKey" || er.StatusCode == 404)

@@ -55,6 +55,8 @@ type JobStore interface {
 	TakeDeliveredObjects(ctx context.Context, retention time.Duration, limit int) ([]string, error)
 	ExistingIDs(ctx context.Context, ids []string) (map[string]bool, error)
 	Uploading(ctx context.Context, keys []string, alive time.Duration) (map[string]bool, error)
+	DeadUploads(ctx context.Context, alive time.Duration, limit int) ([]string, error)
+	EndUpload(ctx context.Context, keys ...string) error
 }
 
 // Stream is the jobs stream as the sweeper checks it; *queue.Queue is one.
@@ -72,6 +74,7 @@ type Enqueuer interface {
 // ObjectCleaner removes stored files that are no longer needed.
 type ObjectCleaner interface {
 	AbortIncomplete(ctx context.Context, prefix string, olderThan time.Duration) (int, error)
+	AbortUploadsOf(ctx context.Context, keys []string, olderThan time.Duration) (int, error)
 	Remove(ctx context.Context, key string) error
 	OldKeys(ctx context.Context, prefix, after string, olderThan time.Duration, limit int) ([]string, string, error)
 }
@@ -266,6 +269,9 @@ func (s *Sweeper) republish(ctx context.Context) int {
 // clean aborts abandoned multipart uploads and removes delivered files past
 // their retention.
 func (s *Sweeper) clean(ctx context.Context) {
+	s.cleanDeadUploads(ctx)
+	// S3 proper lists incomplete uploads by prefix too, which also finds
+	// those begun before upload markers existed; MinIO lists none that way.
 	if n, err := s.objects.AbortIncomplete(ctx, "objects/", s.cfg.AbandonedAfter); err != nil {
 		s.log.Warn("cleaning abandoned uploads", "err", err)
 	} else if n > 0 {
@@ -288,6 +294,48 @@ func (s *Sweeper) clean(ctx context.Context) {
 	if len(keys) > 0 {
 		s.log.Info("removed delivered files past retention", "count", len(keys), "retention", s.cfg.Retention)
 	}
+}
+
+// cleanDeadUploads aborts the multipart uploads, and removes the files, of
+// uploads whose marker stopped being renewed (their request died with its
+// API process). The markers name the keys, which is how MinIO lists
+// incomplete uploads.
+func (s *Sweeper) cleanDeadUploads(ctx context.Context) {
+	keys, err := s.jobs.DeadUploads(ctx, s.cfg.AbandonedAfter, 1000)
+	if err != nil || len(keys) == 0 {
+		if err != nil {
+			s.log.Warn("finding abandoned uploads", "err", err)
+		}
+		return
+	}
+	n, err := s.objects.AbortUploadsOf(ctx, keys, 0)
+	if err != nil {
+		s.log.Warn("aborting abandoned uploads", "err", err)
+		return
+	}
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = strings.TrimPrefix(k, "objects/")
+	}
+	known, err := s.jobs.ExistingIDs(ctx, ids)
+	if err != nil {
+		s.log.Warn("finding abandoned uploads", "err", err)
+		return
+	}
+	for i, k := range keys {
+		if known[ids[i]] {
+			continue // recorded after all (a commit whose answer was lost)
+		}
+		if err := s.objects.Remove(ctx, k); err != nil {
+			s.log.Warn("removing the file of an abandoned upload", "key", k, "err", err)
+			return
+		}
+	}
+	if err := s.jobs.EndUpload(ctx, keys...); err != nil {
+		s.log.Warn("removing the markers of abandoned uploads", "err", err)
+		return
+	}
+	s.log.Info("cleaned up uploads whose request died", "count", len(keys), "multipart_aborted", n)
 }
 
 // removeOrphans removes stored files that belong to no job: an API process

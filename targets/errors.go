@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -129,7 +130,8 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 		if err != nil || secs > int64(RetryAfterMax/time.Second) {
 			return RetryAfterMax
 		}
-		return time.Duration(secs) * time.Second
+		// A huge value must not overflow into a negative wait.
+		return time.Duration(min(secs, int64(math.MaxInt64/time.Second))) * time.Second
 	}
 	if secs, err := strconv.ParseInt(v, 10, 64); err == nil && secs <= 0 {
 		return 0

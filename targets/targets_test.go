@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ferry-relay/ferry/targets"
 )
@@ -274,4 +275,53 @@ func TestDeliverySaveMerges(t *testing.T) {
 	if err := failing.Save(context.Background(), targets.Checkpoint{"a": "1"}); err == nil || len(failing.Checkpoint) != 0 {
 		t.Errorf("a failed save must not advance the checkpoint: %v %v", err, failing.Checkpoint)
 	}
+}
+
+// FuzzParseFile reads any targets file with a lookup that knows some
+// variables: it never panics, and what it accepts is valid, named once,
+// and has every ${VAR} replaced.
+func FuzzParseFile(f *testing.F) {
+	known := map[string]string{"URL": "http://127.0.0.1:1/", "TOKEN": "s3cr3t: with yaml's {special} chars", "A": "x", "B": ""}
+	f.Fuzz(func(t *testing.T, file string) {
+		cfgs, err := targets.ParseFile(strings.NewReader(file), func(k string) (string, bool) {
+			v, ok := known[k]
+			return v, ok
+		})
+		if err != nil {
+			return
+		}
+		seen := map[string]bool{}
+		for _, c := range cfgs {
+			if err := c.Validate(); err != nil {
+				t.Fatalf("accepted an invalid entry: %v", err)
+			}
+			if seen[c.Name] {
+				t.Fatalf("accepted %q twice", c.Name)
+			}
+			seen[c.Name] = true
+		}
+	})
+}
+
+// FuzzContentDisposition: the headers ferry builds for a filename parse
+// back (mime.ParseMediaType, as a receiver would) to that filename: exactly
+// for ContentDisposition, and with only '"', CR and LF percent-encoded for
+// RFC 7578 form-data.
+func FuzzContentDisposition(f *testing.F) {
+	f.Fuzz(func(t *testing.T, name string) {
+		if !utf8.ValidString(name) || name == "" {
+			return
+		}
+		h := targets.ContentDisposition("attachment", name)
+		d, params, err := mime.ParseMediaType(h)
+		if err != nil || d != "attachment" || params["filename"] != name {
+			t.Fatalf("ContentDisposition(%q) = %q parses to %q %q (%v)", name, h, d, params["filename"], err)
+		}
+		h = targets.FormDataDisposition("file", name)
+		d, params, err = mime.ParseMediaType(h)
+		want := strings.NewReplacer(`"`, "%22", "\r", "%0D", "\n", "%0A").Replace(name)
+		if err != nil || d != "form-data" || params["name"] != "file" || params["filename"] != want {
+			t.Fatalf("FormDataDisposition(%q) = %q parses to %q %q (%v)", name, h, d, params["filename"], err)
+		}
+	})
 }

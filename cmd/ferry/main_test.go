@@ -2,9 +2,17 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"mime/multipart"
 	"net"
 	"net/http"
@@ -149,6 +157,8 @@ func TestServeAsAUserWould(t *testing.T) {
 	if strings.Contains(logs.String(), key) {
 		t.Error("the API key appears in the logs")
 	}
+	checkTLSAndMetricsListener(t, bin, env, dir)
+
 	// The embedded NATS server wants its token, which no log shows.
 	token, err := os.ReadFile(filepath.Join(dir, "data", "nats", "ferry-nats-token"))
 	if err != nil || len(bytes.TrimSpace(token)) < 32 {
@@ -245,4 +255,90 @@ func grepLines(s, substr string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// checkTLSAndMetricsListener runs `ferry api` with FERRY_TLS_CERT/KEY and
+// /metrics on a listener of its own behind FERRY_METRICS_KEY.
+func checkTLSAndMetricsListener(t *testing.T, bin string, env []string, dir string) {
+	t.Helper()
+	certFile, keyFile, pool := selfSigned(t, dir)
+	listen, metricsAddr := freeAddr(t), freeAddr(t)
+	api := exec.Command(bin, "api")
+	api.Env = append(env[:len(env):len(env)], "FERRY_LISTEN="+listen, "FERRY_TLS_CERT="+certFile, "FERRY_TLS_KEY="+keyFile,
+		"FERRY_METRICS_LISTEN="+metricsAddr, "FERRY_METRICS_KEY=metrics-key", "FERRY_NATS_URL=nats://127.0.0.1:1")
+	var logs bytes.Buffer
+	api.Stderr = &logs
+	if err := api.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = api.Process.Kill(); _ = api.Wait() })
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 5 * time.Second}
+	waitUntil(t, 30*time.Second, func() bool {
+		resp, err := client.Get("https://" + listen + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil && resp.StatusCode == 200
+	})
+	if resp, err := http.Get("http://" + listen + "/healthz"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Error("plain HTTP answered on the TLS listener")
+		}
+	}
+	if resp, err := client.Get("https://" + listen + "/metrics"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/metrics on the API listener: %v %v, want 404", err, resp)
+	} else {
+		resp.Body.Close()
+	}
+	get := func(key string) int {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+metricsAddr+"/metrics", nil)
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("metrics listener: %v\n%s", err, logs.String())
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get(""); code != http.StatusUnauthorized {
+		t.Errorf("/metrics without its key: %d", code)
+	}
+	if code := get("metrics-key"); code != http.StatusOK {
+		t.Errorf("/metrics with its key: %d", code)
+	}
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key under dir.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ferry test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -111,7 +112,8 @@ func run(ctx context.Context, cfg config, r roles) error {
 			return err
 		}
 		hs := &http.Server{Handler: handler, ReadHeaderTimeout: readHeaderTimeout,
-			IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes}
+			IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
+			TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12}}
 		scheme := "http"
 		if cfg.TLSCert != "" {
 			scheme = "https"

@@ -22,7 +22,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ferry-relay/ferry/targets/targetstest"
+	"github.com/ferry-relay/ferry/fakes/contract"
 )
 
 // Defaults of Options.
@@ -148,7 +148,7 @@ type Server struct {
 	refuseUntil time.Time
 }
 
-var _ targetstest.Fake = (*Server)(nil)
+var _ contract.Fake = (*Server)(nil)
 
 // New returns a fake account configured by opts.
 func New(opts Options) *Server {
@@ -217,12 +217,12 @@ func (s *Server) Attachments() []Attachment {
 
 // Documents lists the files stored, for the conformance suite. The remote
 // id is the attachment's id, the one FileDownload takes.
-func (s *Server) Documents() []targetstest.Document {
+func (s *Server) Documents() []contract.Document {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	docs := make([]targetstest.Document, 0, len(s.attachments))
+	docs := make([]contract.Document, 0, len(s.attachments))
 	for _, a := range s.attachments {
-		docs = append(docs, targetstest.Document{RemoteID: a.ID, Name: a.Name, SHA256: a.SHA256, Size: a.Size})
+		docs = append(docs, contract.Document{RemoteID: a.ID, Name: a.Name, SHA256: a.SHA256, Size: a.Size})
 	}
 	return docs
 }

@@ -61,7 +61,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ferry-relay/ferry/targets/targetstest"
+	"github.com/ferry-relay/ferry/fakes/contract"
 )
 
 // Defaults of Options.
@@ -203,7 +203,7 @@ type Server struct {
 	refuseUntil time.Time
 }
 
-var _ targetstest.Fake = (*Server)(nil)
+var _ contract.Fake = (*Server)(nil)
 
 // New returns a fake 4D server configured by opts.
 func New(opts Options) *Server {
@@ -261,20 +261,20 @@ func (s *Server) Steps() []string {
 // Documents lists the files attached to entities, one per BLOB or picture
 // attribute holding an upload, sorted by RemoteID "Dataclass(key)/attribute".
 // An upload never attached is not a document.
-func (s *Server) Documents() []targetstest.Document {
+func (s *Server) Documents() []contract.Document {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var docs []targetstest.Document
+	var docs []contract.Document
 	for dc, ents := range s.entities {
 		for key, e := range ents {
 			for attr, u := range e.files {
-				docs = append(docs, targetstest.Document{
+				docs = append(docs, contract.Document{
 					RemoteID: RemoteID(dc, key, attr), Name: u.name, SHA256: u.sha256, Size: u.size,
 				})
 			}
 		}
 	}
-	slices.SortFunc(docs, func(a, b targetstest.Document) int { return strings.Compare(a.RemoteID, b.RemoteID) })
+	slices.SortFunc(docs, func(a, b contract.Document) int { return strings.Compare(a.RemoteID, b.RemoteID) })
 	return docs
 }
 
@@ -291,7 +291,7 @@ type Entity struct {
 	// Texts are its text attributes that have a value.
 	Texts map[string]string
 	// Files are the documents in its BLOB and picture attributes.
-	Files map[string]targetstest.Document
+	Files map[string]contract.Document
 }
 
 // Entity returns the state of the entity of dataclass with key.
@@ -302,12 +302,12 @@ func (s *Server) Entity(dataclass, key string) (Entity, bool) {
 	if !ok {
 		return Entity{}, false
 	}
-	out := Entity{Stamp: e.stamp, Texts: map[string]string{}, Files: map[string]targetstest.Document{}}
+	out := Entity{Stamp: e.stamp, Texts: map[string]string{}, Files: map[string]contract.Document{}}
 	for k, v := range e.texts {
 		out.Texts[k] = v
 	}
 	for attr, u := range e.files {
-		out.Files[attr] = targetstest.Document{RemoteID: RemoteID(dataclass, key, attr), Name: u.name, SHA256: u.sha256, Size: u.size}
+		out.Files[attr] = contract.Document{RemoteID: RemoteID(dataclass, key, attr), Name: u.name, SHA256: u.sha256, Size: u.size}
 	}
 	return out, true
 }

@@ -41,7 +41,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ferry-relay/ferry/targets/targetstest"
+	"github.com/ferry-relay/ferry/fakes/contract"
 )
 
 // APIPath is the prefix of every API endpoint the fake serves.
@@ -214,7 +214,7 @@ type Server struct {
 	refuseUntil time.Time
 }
 
-var _ targetstest.Fake = (*Server)(nil)
+var _ contract.Fake = (*Server)(nil)
 
 // New returns a fake instance configured by opts.
 func New(opts Options) *Server {
@@ -267,12 +267,12 @@ func (s *Server) StoredDocuments() []StoredDocument {
 
 // Documents lists the documents created, for the conformance suite. The
 // remote id is the document's ID.
-func (s *Server) Documents() []targetstest.Document {
+func (s *Server) Documents() []contract.Document {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]targetstest.Document, 0, len(s.docs))
+	out := make([]contract.Document, 0, len(s.docs))
 	for _, d := range s.docs {
-		out = append(out, targetstest.Document{RemoteID: d.ID, Name: d.Name, SHA256: d.SHA256, Size: d.Size})
+		out = append(out, contract.Document{RemoteID: d.ID, Name: d.Name, SHA256: d.SHA256, Size: d.Size})
 	}
 	return out
 }

@@ -63,7 +63,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ferry-relay/ferry/targets/targetstest"
+	"github.com/ferry-relay/ferry/fakes/contract"
 )
 
 // Defaults of Options.
@@ -187,7 +187,7 @@ type Server struct {
 	refuseUntil time.Time
 }
 
-var _ targetstest.Fake = (*Server)(nil)
+var _ contract.Fake = (*Server)(nil)
 
 // New returns a fake provider with no documents.
 func New(opts Options) *Server {
@@ -472,10 +472,10 @@ type uploadResult struct {
 }
 
 // Documents lists the uploaded documents, oldest first.
-func (s *Server) Documents() []targetstest.Document {
-	var docs []targetstest.Document
+func (s *Server) Documents() []contract.Document {
+	var docs []contract.Document
 	for _, f := range s.Files() {
-		docs = append(docs, targetstest.Document{RemoteID: f.ID, Name: f.Title, SHA256: f.SHA256, Size: f.Size})
+		docs = append(docs, contract.Document{RemoteID: f.ID, Name: f.Title, SHA256: f.SHA256, Size: f.Size})
 	}
 	return docs
 }
