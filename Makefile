@@ -4,6 +4,10 @@ GO ?= go
 BIN := bin/ferry
 STATE := .ferry
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# golangci-lint, pinned: built from source into bin/ by `make lint` (the Go
+# module proxy is the only download), rebuilt when this version changes.
+GOLANGCI_VERSION := v2.6.2
+GOLANGCI := bin/golangci-lint-$(GOLANGCI_VERSION)
 
 .DEFAULT_GOAL := help
 
@@ -53,10 +57,16 @@ screenshots: stack ## Refresh the dashboard's screenshots in docs/screenshots (h
 bench: stack build ## Measure ferry against MinIO, Postgres and NATS side by side; table in bench-results/latest.md (BENCH_FLAGS=...)
 	@eval "$$(scripts/stack.sh env)"; $(GO) run ./bench -ferry $(BIN) -out bench-results/latest.md $(BENCH_FLAGS)
 
-lint: ## gofmt, go vet and staticcheck
+lint: $(GOLANGCI) ## gofmt, go vet, staticcheck, golangci-lint (.golangci.yml: depguard, bodyclose, errcheck, ...)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+	$(GOLANGCI) run ./...
+
+$(GOLANGCI):
+	@mkdir -p bin
+	GOBIN=$(CURDIR)/bin/.golangci $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
+	mv bin/.golangci/golangci-lint $@ && rmdir bin/.golangci
 
 clean: ## Stop the MinIO started here and remove local state
 	@scripts/stack.sh down

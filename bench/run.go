@@ -136,7 +136,9 @@ func memTotal() string {
 	for line := range strings.SplitSeq(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
 			var kb int64
-			fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d", &kb); err != nil {
+				return "unknown"
+			}
 			return fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ferry-relay/ferry/apitypes"
+	"github.com/ferry-relay/ferry/targetstate"
 	"github.com/ferry-relay/ferry/ui"
 )
 
@@ -184,6 +185,22 @@ func TestDashboardPages(t *testing.T) {
 	_, html = b.do("GET", "/ui/jobs?batch="+url.QueryEscape("ui batch"), nil, nil)
 	if strings.Count(html, `href="/ui/jobs/`) != 9 || strings.Contains(html, "Next page") {
 		t.Errorf("jobs list of the batch: %d links", strings.Count(html, `href="/ui/jobs/`))
+	}
+
+	// A target paused for refused credentials shows why, with a button to
+	// probe it now.
+	if _, err := targetstate.NewStore(p.pool, "test").Pause(t.Context(), "dms", "send: HTTP 401: token refused", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	_, html = b.do("GET", "/ui/", nil, nil)
+	for _, want := range []string{"paused: credentials refused", "send: HTTP 401: token refused", "Probe now", "next probe"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("overview with a paused target lacks %q", want)
+		}
+	}
+	resp, body := b.do("POST", "/ui/targets/dms/resume", url.Values{"csrf": {csrf}}, http.Header{"X-Ferry-Live": {"1"}})
+	if resp.StatusCode != 200 || !strings.Contains(body, "will be probed now") {
+		t.Errorf("probe now: %d %q", resp.StatusCode, body)
 	}
 
 	// Logging out ends the session.

@@ -58,6 +58,20 @@ ensure_postgres() {
   if ! psql "postgres://postgres:postgres@127.0.0.1:$PGPORT/postgres" -Atqc 'select 1' >/dev/null 2>&1; then
     as_root su postgres -c "psql -p $PGPORT -qc \"ALTER USER postgres PASSWORD 'postgres'\"" >&2
   fi
+  # The suite runs several ferry processes at once (the cluster proof, the
+  # benchmark's scaling scenario), each with a pool of up to 20
+  # connections, beside parallel tests: Debian's default of 100 is too few.
+  local maxconn
+  maxconn=$(psql "postgres://postgres:postgres@127.0.0.1:$PGPORT/postgres" -Atqc 'show max_connections')
+  if [ "$maxconn" -lt 300 ] && command -v pg_ctlcluster >/dev/null; then
+    log "raising PostgreSQL max_connections from $maxconn to 300 (restart)"
+    psql "postgres://postgres:postgres@127.0.0.1:$PGPORT/postgres" -qc 'ALTER SYSTEM SET max_connections = 300' >&2
+    local v
+    v=$(ls /etc/postgresql | sort -V | tail -n 1)
+    as_root pg_ctlcluster --skip-systemctl-redirect "$v" main restart >&2
+    for _ in $(seq 1 60); do pg_up && break; sleep 0.5; done
+    pg_up || { log "PostgreSQL did not come back on 127.0.0.1:$PGPORT"; exit 1; }
+  fi
   if [ "$(psql "postgres://postgres:postgres@127.0.0.1:$PGPORT/postgres" -Atqc "select 1 from pg_database where datname='ferry'")" != 1 ]; then
     log "creating database ferry"
     psql "postgres://postgres:postgres@127.0.0.1:$PGPORT/postgres" -qc 'CREATE DATABASE ferry' >&2

@@ -140,22 +140,11 @@ func (u *UI) logout(w http.ResponseWriter, q *request) {
 	http.Redirect(w, q.r, "/ui/", http.StatusSeeOther)
 }
 
-// targetRow is a target on the overview.
+// targetRow is a target on the overview: as GET /v1/targets lists it
+// (its state, since when and why included), with its last hour.
 type targetRow struct {
 	apitypes.Target
-	State    string
-	Reason   string
-	Since    *time.Time
 	Activity apitypes.TargetActivity
-}
-
-// targetState is a target as GET /v1/targets lists it, with its health
-// when the server reports it (state, reason, since).
-type targetState struct {
-	apitypes.Target
-	State  string     `json:"state"`
-	Reason string     `json:"reason"`
-	Since  *time.Time `json:"since"`
 }
 
 type overviewData struct {
@@ -170,7 +159,7 @@ const overviewBatches = 50
 
 func (u *UI) overview(w http.ResponseWriter, q *request) {
 	ctx := q.ctx()
-	ts, err := u.targetStates(q)
+	ts, err := q.api.Targets(ctx)
 	if err != nil {
 		u.apiError(w, q, err)
 		return
@@ -186,7 +175,8 @@ func (u *UI) overview(w http.ResponseWriter, q *request) {
 	}
 	var d overviewData
 	for _, t := range ts {
-		row := targetRow{Target: t.Target, State: cmp.Or(t.State, "ok"), Reason: t.Reason, Since: t.Since, Activity: byTarget[t.Name]}
+		t.State = cmp.Or(t.State, "ok")
+		row := targetRow{Target: t, Activity: byTarget[t.Name]}
 		if row.Activity.PerMinute == nil {
 			row.Activity.PerMinute = make([]int64, act.WindowSeconds/60)
 		}
@@ -208,15 +198,20 @@ func (u *UI) overview(w http.ResponseWriter, q *request) {
 	u.render(w, q.r, http.StatusOK, "overview", q, page{Title: "Overview", Nav: "overview", Data: d})
 }
 
-// targetStates reads the targets with their health from GET /v1/targets
-// as the server reports it (state, reason, since); a target reported
-// without a state is "ok".
-func (u *UI) targetStates(q *request) ([]targetState, error) {
-	var out struct{ Targets []targetState }
-	if err := u.getJSON(q.ctx(), q.session.key, "/v1/targets", &out); err != nil {
-		return nil, err
+// resumeTarget asks a paused target to be probed now (POST
+// /v1/targets/{name}/resume): it resumes by itself if the probe succeeds.
+func (u *UI) resumeTarget(w http.ResponseWriter, q *request) {
+	name := q.r.PathValue("name")
+	res, err := q.api.ResumeTarget(q.ctx(), name)
+	if err != nil {
+		u.actionError(w, q, err)
+		return
 	}
-	return out.Targets, nil
+	msg := fmt.Sprintf("Target %s is %s: nothing to resume.", name, stateLabel(res.Target.State))
+	if res.ProbeRequested {
+		msg = fmt.Sprintf("Target %s will be probed now; it resumes by itself if the probe succeeds.", name)
+	}
+	u.done(w, q, "/ui/", msg)
 }
 
 type batchData struct {

@@ -97,6 +97,7 @@ func (u *UI) Handler() http.Handler {
 	mux.HandleFunc("GET /ui/{$}", u.home)
 	mux.HandleFunc("POST /ui/login", u.login)
 	mux.HandleFunc("POST /ui/logout", u.withSession(u.logout))
+	mux.HandleFunc("POST /ui/targets/{name}/resume", u.withSession(u.resumeTarget))
 	mux.HandleFunc("GET /ui/batches/{name}", u.withSession(u.batchPage))
 	mux.HandleFunc("GET /ui/batches/{name}/report.csv", u.withSession(u.batchReport))
 	mux.HandleFunc("POST /ui/batches/{name}/retry", u.withSession(u.retryBatch))

@@ -83,6 +83,13 @@ type verifying struct {
 
 func (v *verifying) Read(p []byte) (int, error) {
 	if v.done {
+		// Read on past the recorded size: the object is longer than it
+		// was (a connector reading exactly Size never asks).
+		var b [1]byte
+		if n, _ := v.ReadCloser.Read(b[:]); n > 0 {
+			v.f.setCorrupt(fmt.Sprintf("more than the %d bytes recorded at upload", v.f.size))
+			return 0, errCorrupt
+		}
 		return 0, io.EOF
 	}
 	n, err := v.ReadCloser.Read(p)

@@ -378,12 +378,15 @@ func (w *Worker) handle(ctx context.Context, t *targets.Target, msg jetstream.Ms
 		_ = msg.Ack()
 	}
 	attrs := []any{"outcome", fin.Outcome, "duration", w.cfg.Now().Sub(started).Round(time.Millisecond)}
-	switch fin.Status {
-	case jobs.StatusSuccess:
+	switch {
+	case fin.Status == jobs.StatusSuccess:
 		log.Info("delivered", append(attrs, "remote_id", fin.RemoteID)...)
-	case jobs.StatusRetrying:
+	case fin.credentials:
+		// Said once per target, when it was paused; not once per job.
+		log.Debug("attempt refused: target paused for its credentials, job waits", append(attrs, "err", fin.Error)...)
+	case fin.Status == jobs.StatusRetrying:
 		log.Warn("attempt failed, will retry", append(attrs, "err", fin.Error, "next_attempt_at", fin.NextAttemptAt)...)
-	case jobs.StatusFailed:
+	case fin.Status == jobs.StatusFailed:
 		log.Error("delivery failed for good", append(attrs, "err", fin.Error)...)
 	default:
 		log.Info("delivery interrupted by shutdown, handed back", attrs...)

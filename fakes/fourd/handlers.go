@@ -26,7 +26,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, rec *Request) {
 	s.mu.Lock()
 	refusing := time.Now().Before(s.refuseUntil)
 	s.mu.Unlock()
-	if s.opts.Username != "" && (refusing || !(equal(user, s.opts.Username) && equal(pass, s.opts.Password))) {
+	if s.opts.Username != "" && (refusing || !equal(user, s.opts.Username) || !equal(pass, s.opts.Password)) {
 		s.reply(w, rec, http.StatusOK, map[string]bool{"result": false})
 		return
 	}
