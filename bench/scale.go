@@ -95,6 +95,9 @@ func scaleRun(ctx context.Context, e *env, natsURL string, shape scaleShape, n i
 		return 0, nil, err
 	}
 	defer pool.Close()
+	// Up to five processes on a Postgres shared with the benchmark and
+	// others: 10 connections each (ferry's default is 20).
+	dbURL += map[bool]string{true: "&", false: "?"}[strings.Contains(dbURL, "?")] + "pool_max_conns=10"
 	targets := targetsYAML(e.sink.url, conc, "bench")
 	var apis, workers []*ferryProc
 	defer func() {

@@ -47,7 +47,7 @@ func migrateCommand() *cobra.Command {
 			if err := cfg.checkEnv(); err != nil {
 				return err
 			}
-			if err := migrations.Up(cfg.DatabaseURL); err != nil {
+			if err := migrations.Up(withoutPoolSettings(cfg.DatabaseURL)); err != nil {
 				return err
 			}
 			v, _, err := migrations.Version(cfg.DatabaseURL)

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -38,7 +40,12 @@ func openDB(ctx context.Context, cfg config, log *slog.Logger) (*pgxpool.Pool, e
 	if err != nil {
 		return nil, errors.New("database url: invalid")
 	}
-	pcfg.MaxConns = max(pcfg.MaxConns, 20)
+	// 20 by default (pgx's is 4 per core: too few for the API's uploads
+	// and the workers' slots); a pool_max_conns in the URL is taken as
+	// given, so that many processes fit in Postgres's max_connections.
+	if !strings.Contains(cfg.DatabaseURL, "pool_max_conns") {
+		pcfg.MaxConns = max(pcfg.MaxConns, 20)
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -48,12 +55,30 @@ func openDB(ctx context.Context, cfg config, log *slog.Logger) (*pgxpool.Pool, e
 		return nil, err
 	}
 	if !cfg.NoMigrate {
-		if err := migrations.Up(cfg.DatabaseURL); err != nil {
+		if err := migrations.Up(withoutPoolSettings(cfg.DatabaseURL)); err != nil {
 			pool.Close()
 			return nil, err
 		}
 	}
 	return pool, nil
+}
+
+// withoutPoolSettings drops pgxpool's own settings (pool_max_conns, ...)
+// from a postgres:// URL: the migrations' driver would send them to the
+// server as run-time parameters, which it refuses.
+func withoutPoolSettings(dbURL string) string {
+	u, err := url.Parse(dbURL)
+	if err != nil || !strings.Contains(u.RawQuery, "pool_") {
+		return dbURL
+	}
+	q := u.Query()
+	for k := range q {
+		if strings.HasPrefix(k, "pool_") {
+			q.Del(k)
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // openStack brings up what a serving process needs. With embed, a NATS

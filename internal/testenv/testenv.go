@@ -143,6 +143,7 @@ func Storage(t testing.TB) *storage.Store {
 		}
 		_, _ = s.AbortIncomplete(ctx, "", 0)
 		_ = c.RemoveBucket(ctx, cfg.Bucket)
+		s.Close()
 	})
 	return s
 }

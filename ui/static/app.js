@@ -6,6 +6,8 @@
   var live = document.getElementById("live");
   var flash = document.getElementById("flash");
   var busy = false;
+  var last = null;
+  var force = false;
 
   function loginAgain() {
     window.location.assign("/ui/?next=" + encodeURIComponent(window.location.pathname + window.location.search));
@@ -27,10 +29,13 @@
         return resp.text();
       })
       .then(function (html) {
-        if (html !== null && html !== undefined) {
-          live.innerHTML = html;
-          bind(live);
-        }
+        if (html === null || html === undefined || html === last) { return; }
+        // A keyboard user on a button of the live part keeps it: the
+        // figures wait for the next tick after focus leaves.
+        if (live.contains(document.activeElement) && document.activeElement !== live && !force) { return; }
+        last = html;
+        live.innerHTML = html;
+        bind(live);
       })
       .catch(function () { /* the server is away: the next tick tries again */ })
       .finally(function () { busy = false; });
@@ -53,7 +58,12 @@
       show("The server did not answer; nothing may have changed. Try again.", true);
     }).finally(function () {
       buttons.forEach(function (b) { b.disabled = false; });
-      refresh();
+      (function again() {
+        // Show the result at once, after any refresh already under way.
+        if (busy) { window.setTimeout(again, 200); return; }
+        force = true;
+        refresh().finally(function () { force = false; });
+      }());
     });
   }
 
