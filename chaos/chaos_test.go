@@ -105,10 +105,6 @@ func TestClusterShort(t *testing.T) {
 	cfg.Seed = 13
 	cfg.Settle = 90 * time.Second
 	cfg.Script = clusterScript(cfg.UploadFor)
-	// max_in_flight is configured and checked only once its enforcement
-	// across processes (issue 9) is on main: until then make cluster-test
-	// reports it exceeded, as it is.
-	cfg.MaxInFlight = nil
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	rep, err := run(ctx, cfg, log)
@@ -128,5 +124,8 @@ func TestClusterShort(t *testing.T) {
 	}
 	if rep.Accepted != cfg.Files {
 		t.Errorf("%d of %d files accepted", rep.Accepted, cfg.Files)
+	}
+	if rep.PeakInFlight[targetSlow] == 0 {
+		t.Error("no delivery to the slow target was seen in flight")
 	}
 }

@@ -362,6 +362,10 @@ type JobFilter struct {
 	// FilenameContains matches jobs whose file name contains it, ignoring
 	// case.
 	FilenameContains string
+	// Uncertain keeps the jobs with an attempt that repeated a creating
+	// step whose first outcome was unknown (a duplicate may exist at the
+	// target).
+	Uncertain bool
 	// Limit is the page size (1-1000; the server's default if 0).
 	Limit int
 	// Cursor is the next_cursor of the previous page.
@@ -380,6 +384,9 @@ func (c *Client) Jobs(ctx context.Context, f JobFilter) ([]apitypes.Job, string,
 	}
 	if f.Limit > 0 {
 		q.Set("limit", strconv.Itoa(f.Limit))
+	}
+	if f.Uncertain {
+		q.Set("uncertain", "true")
 	}
 	var out apitypes.JobList
 	_, err := c.call(ctx, http.MethodGet, "/v1/jobs", q, nil, &out)

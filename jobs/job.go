@@ -101,7 +101,7 @@ type Attempt struct {
 	Error      string
 	// Uncertain says why the attempt repeated a creating step that may
 	// have landed unheard; empty for most.
-	Uncertain string `json:"uncertain,omitempty"`
+	Uncertain string
 	// DurationMS is how long the attempt took, once finished.
 	DurationMS int64
 }

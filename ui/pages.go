@@ -325,7 +325,8 @@ const jobsPageSize = 50
 func (u *UI) jobsPage(w http.ResponseWriter, q *request) {
 	v := q.r.URL.Query()
 	f := client.JobFilter{Status: apitypes.Status(strings.ToUpper(v.Get("status"))), Target: v.Get("target"),
-		Batch: v.Get("batch"), FilenameContains: v.Get("filename"), Cursor: v.Get("cursor"), Limit: jobsPageSize}
+		Batch: v.Get("batch"), FilenameContains: v.Get("filename"), Cursor: v.Get("cursor"), Limit: jobsPageSize,
+		Uncertain: v.Get("uncertain") == "true"}
 	if !f.Status.Valid() {
 		f.Status = ""
 	}
@@ -351,6 +352,9 @@ func (u *UI) jobsPage(w http.ResponseWriter, q *request) {
 		if val != "" {
 			base.Set(k, val)
 		}
+	}
+	if f.Uncertain {
+		base.Set("uncertain", "true")
 	}
 	d.First = "/ui/jobs?" + base.Encode()
 	if next != "" {
