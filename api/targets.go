@@ -8,6 +8,7 @@ import (
 
 	"github.com/ferry-relay/ferry/apikeys"
 	"github.com/ferry-relay/ferry/apitypes"
+	"github.com/ferry-relay/ferry/audit"
 	"github.com/ferry-relay/ferry/rates"
 	"github.com/ferry-relay/ferry/targets"
 	"github.com/ferry-relay/ferry/targetstate"
@@ -109,6 +110,7 @@ func (s *Server) resumeTarget(w http.ResponseWriter, r *http.Request, key apikey
 	if requested {
 		code = http.StatusAccepted
 		s.log.Info("probe of a paused target requested", "target", t.Name)
+		s.audited(r.Context(), key, audit.ActionTargetResume, t.Name, map[string]any{"state": string(st.State)})
 	}
 	writeJSON(w, code, apitypes.ResumeResult{Target: v, ProbeRequested: requested})
 }

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/minio/minio-go/v7"
@@ -54,6 +57,7 @@ func FuzzUpload(f *testing.F) {
 	ts := httptest.NewServer(srv.Handler())
 	f.Cleanup(ts.Close)
 
+	client := &http.Client{Timeout: 10 * time.Second}
 	f.Fuzz(func(t *testing.T, raw bool, query, contentType string, body []byte) {
 		path := "/v1/uploads"
 		if raw {
@@ -66,8 +70,12 @@ func FuzzUpload(f *testing.F) {
 		req.Header.Set("Content-Type", contentType)
 		req.Header.Set("Authorization", "Bearer "+key)
 		jobsBefore, objectsBefore := count(t, pool, objects)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("no answer within %s: %v", client.Timeout, err)
+			}
 			return
 		}
 		answer, _ := io.ReadAll(resp.Body)

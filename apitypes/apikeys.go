@@ -59,7 +59,7 @@ type AuditEntry struct {
 	// Tenant is the tenant of the key that made the change.
 	Tenant string `json:"tenant"`
 	// Action is job.retry, job.cancel, jobs.requeue, batch.requeue,
-	// batch.create, apikey.create or apikey.revoke.
+	// batch.create, apikey.create, apikey.revoke or target.resume.
 	Action string `json:"action"`
 	// Subject is what changed: a job id, a batch or key name.
 	Subject string `json:"subject"`

@@ -21,6 +21,9 @@ const (
 	ActionKeyCreate    = "apikey.create"
 	ActionKeyRevoke    = "apikey.revoke"
 	ActionBatchRequeue = "batch.requeue"
+	// ActionTargetResume is a request to probe a target paused for
+	// refused credentials now.
+	ActionTargetResume = "target.resume"
 )
 
 // Entry is one recorded change.

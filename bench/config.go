@@ -14,7 +14,7 @@ import (
 )
 
 // Scenarios, in the order they run.
-var scenarioNames = []string{"ingest", "e2e-small", "e2e-large", "scale", "memory", "status", "latency", "dashboard"}
+var scenarioNames = []string{"ingest", "e2e-small", "e2e-large", "scale", "memory", "status", "latency", "dashboard", "backlog"}
 
 // Config is one benchmark run: where the services are, what to measure and
 // how much.
@@ -70,6 +70,10 @@ type Sizes struct {
 	// LongScenarioDeadline bounds the scenarios that load a million jobs
 	// first (dashboard).
 	LongScenarioDeadline time.Duration
+	// BacklogJobs are queued for the backlog scenario, whose background
+	// cost is measured over BacklogWindow.
+	BacklogJobs   int
+	BacklogWindow time.Duration
 }
 
 // FullSizes are the sizes of `make bench`.
@@ -92,6 +96,8 @@ func FullSizes() Sizes {
 		ScenarioDeadline: 8 * time.Minute,
 		// 1M jobs take 2-5 minutes to load on two busy cores.
 		LongScenarioDeadline: 15 * time.Minute,
+		BacklogJobs:          1_000_000,
+		BacklogWindow:        time.Minute,
 	}
 }
 
@@ -114,6 +120,8 @@ func SmokeSizes() Sizes {
 		RunTimeout:           time.Minute,
 		ScenarioDeadline:     2 * time.Minute,
 		LongScenarioDeadline: 2 * time.Minute,
+		BacklogJobs:          5_000,
+		BacklogWindow:        5 * time.Second,
 	}
 }
 

@@ -22,7 +22,7 @@ type scenario struct {
 
 // longScenarios load a million jobs first: they get
 // Sizes.LongScenarioDeadline instead of ScenarioDeadline.
-var longScenarios = map[string]bool{"dashboard": true}
+var longScenarios = map[string]bool{"dashboard": true, "backlog": true}
 
 var scenarios = []scenario{
 	{"ingest", ingestScenario},
@@ -33,6 +33,7 @@ var scenarios = []scenario{
 	{"status", statusScenario},
 	{"latency", latencyScenario},
 	{"dashboard", dashboardScenario},
+	{"backlog", backlogScenario},
 }
 
 // run measures every scenario cfg asks for, prints the table and writes the

@@ -22,6 +22,11 @@ import (
 // and how often the elected one checks that it still holds the lock.
 const IntervalDefault = 5 * time.Second
 
+// callTimeout bounds each call to Postgres: generous, so that a loaded
+// server's slow answer is not taken for a lost connection (which would
+// hand the lead over for nothing).
+const callTimeout = 5 * time.Second
+
 // lockName names the advisory lock; the schema is appended.
 const lockName = "ferry.once-per-installation."
 
@@ -42,7 +47,7 @@ func New(pool *pgxpool.Pool, interval time.Duration, log *slog.Logger) *Elector 
 }
 
 // Leading reports whether this process is elected right now. It may stay
-// true for up to one interval after the lock was lost (Postgres went away
+// true for up to one interval and a call timeout after the lock was lost (Postgres went away
 // under it): the work it guards must tolerate a short overlap, which the
 // bucket scans and retention do (each removal is checked against
 // Postgres).
@@ -63,14 +68,14 @@ func (e *Elector) Run(ctx context.Context) {
 // term tries to take the lock and, when it does, holds it until ctx ends or
 // the connection fails.
 func (e *Elector) term(ctx context.Context) {
-	actx, cancel := context.WithTimeout(ctx, e.interval)
+	actx, cancel := context.WithTimeout(ctx, callTimeout)
 	conn, err := e.pool.Acquire(actx)
 	cancel()
 	if err != nil {
 		return
 	}
 	var got bool
-	actx, cancel = context.WithTimeout(ctx, e.interval)
+	actx, cancel = context.WithTimeout(ctx, callTimeout)
 	err = conn.QueryRow(actx, `SELECT pg_try_advisory_lock(hashtext($1 || current_schema()))`, lockName).Scan(&got)
 	cancel()
 	if err != nil || !got {
@@ -97,7 +102,7 @@ func (e *Elector) term(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		pctx, cancel := context.WithTimeout(ctx, e.interval)
+		pctx, cancel := context.WithTimeout(ctx, callTimeout)
 		err := conn.Ping(pctx)
 		cancel()
 		if err != nil && ctx.Err() == nil {
