@@ -53,7 +53,7 @@ func backlogScenario(ctx context.Context, e *env, rep *report) error {
 		INSERT INTO jobs (id, target, filename, content_type, size, sha256, object_key, status, max_attempts,
 			next_attempt_at, enqueued_at, created_at, updated_at)
 		SELECT u, 'slow', 'f.pdf', 'application/pdf', 1, 'x', 'objects/' || u, 'QUEUED', 10,
-			now() - interval '1 hour', now() - interval '1 hour', now() - interval '1 hour', now() - interval '1 hour'
+			now() - interval '1 hour', now(), now() - interval '1 hour', now() - interval '1 hour'
 		FROM (SELECT gen_random_uuid() AS u FROM generate_series(1, $1)) g`, n); err != nil {
 		return fmt.Errorf("load jobs: %w", err)
 	}
@@ -121,7 +121,7 @@ func backlogScenario(ctx context.Context, e *env, rep *report) error {
 	rep.add(row{Figure: fmt.Sprintf("backlog of %s: time to publish every job again after the stream was lost", count(n)), Unit: "s",
 		Ferry: spreadOf([]float64{republish.Seconds()}), Raw: spreadOf([]float64{rawPublish.Seconds()}),
 		Ratio: spreadOf([]float64{republish.Seconds() / rawPublish.Seconds()})})
-	rep.note("Backlog: %s QUEUED jobs, due and published an hour ago, every message in the stream, behind a target no worker consumes; one `ferry api` process (API and sweeper). Writes: inserts+updates+deletes of the jobs table from Postgres's statistics over %s. Republish: the stream deleted, then the time until it holds every job again; raw: the benchmark publishing the same messages with the same client (asynchronous, 1,000 at a time).",
+	rep.note("Backlog: %s QUEUED jobs, due for an hour, every message in the stream, behind a target no worker consumes; one `ferry api` process (API and sweeper). Writes: inserts+updates+deletes of the jobs table from Postgres's statistics over %s. Republish: the stream deleted, then the time until it holds every job again; raw: the benchmark publishing the same messages with the same client (asynchronous, 1,000 at a time).",
 		count(n), window)
 	return nil
 }

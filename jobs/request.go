@@ -69,7 +69,13 @@ func (s *Store) RecordRequest(ctx context.Context, req Request) (out []Job, crea
 	if err != nil {
 		return nil, false, fmt.Errorf("record request: %w", err)
 	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	defer func() {
+		// After a commit this is a no-op; otherwise it ends the transaction
+		// even if ctx is done, within its own deadline.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = tx.Rollback(rctx)
+	}()
 	if req.IdempotencyKey != "" {
 		ids := make([]string, len(req.Jobs))
 		for i, n := range req.Jobs {

@@ -111,3 +111,40 @@ func TestAbortAbandonedMultipartUpload(t *testing.T) {
 		}
 	}
 }
+
+// brokenReader gives some bytes, then the error of a body that broke off.
+type brokenReader struct {
+	left int
+	err  error
+}
+
+func (b *brokenReader) Read(p []byte) (int, error) {
+	if b.left == 0 {
+		return 0, b.err
+	}
+	n := min(len(p), b.left)
+	for i := range p[:n] {
+		p[i] = 'x'
+	}
+	b.left -= n
+	return n, nil
+}
+
+// An input that ends with io.ErrUnexpectedEOF (a multipart part cut short)
+// is a broken input, never a short file: ErrBody, nothing stored. Before,
+// a small file was stored short and accepted.
+func TestPutRefusesBrokenInput(t *testing.T) {
+	t.Parallel()
+	s := testenv.Storage(t)
+	ctx := testenv.Context(t)
+	for _, n := range []int{0, 100, 2 << 20} { // within the one-PUT buffer, and past it
+		key := storage.KeyFor(uuid.Must(uuid.NewV7()).String())
+		_, err := s.Put(ctx, key, &brokenReader{left: n, err: io.ErrUnexpectedEOF}, -1, 10<<20, "text/plain")
+		if !errors.Is(err, storage.ErrBody) || !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Errorf("%d bytes then ErrUnexpectedEOF: %v, want ErrBody wrapping it", n, err)
+		}
+		if _, err := s.Open(ctx, key); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("%d bytes then ErrUnexpectedEOF: an object was stored (%v)", n, err)
+		}
+	}
+}

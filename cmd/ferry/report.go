@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/ferry-relay/ferry/apitypes"
+	"github.com/ferry-relay/ferry/internal/termtext"
 )
 
 func reportCommand() *cobra.Command {
@@ -36,7 +40,7 @@ job id, status, attempts, remote id, sha256, size, last error and end time.
 			}
 			defer body.Close()
 			if output == "" || output == "-" {
-				if _, err := io.Copy(cmd.OutOrStdout(), body); err != nil {
+				if _, err := copyForTerminal(cmd.OutOrStdout(), body); err != nil {
 					return fmt.Errorf("report of batch %q broke off: %w", args[0], err)
 				}
 				return nil
@@ -57,4 +61,32 @@ job id, status, attempts, remote id, sha256, size, last error and end time.
 	cmd.Flags().StringVar(&status, "status", "", "only the jobs in this status (FAILED, SUCCESS, ...)")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write to this file instead of standard output")
 	return cmd
+}
+
+// copyForTerminal copies r to w; when w is a terminal, line by line with
+// control characters escaped, so that a file name in the report cannot
+// drive the terminal. Redirected to a file, the report is copied as is.
+func copyForTerminal(w io.Writer, r io.Reader) (int64, error) {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return io.Copy(w, r)
+	}
+	br := bufio.NewReader(r)
+	var n int64
+	for {
+		line, err := br.ReadString('\n')
+		if line != "" {
+			m, werr := io.WriteString(w, termtext.CleanText(line))
+			n += int64(m)
+			if werr != nil {
+				return n, werr
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
 }

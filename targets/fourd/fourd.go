@@ -116,6 +116,9 @@ type Client struct {
 	mu      sync.Mutex              // guards cookies and gen
 	cookies map[string]*http.Cookie // the session, by cookie name
 	gen     int                     // bumped by every login
+
+	loginRefused   error // the last refused login, answered for a moment
+	loginRefusedAt time.Time
 }
 
 var (
@@ -325,7 +328,7 @@ func (c *Client) ProbeCredentials(ctx context.Context) error {
 	c.mu.Lock()
 	gen := c.gen
 	c.mu.Unlock()
-	return c.login(ctx, gen)
+	return c.loginFor(ctx, gen, true)
 }
 
 // savedUpload returns the checkpoint's upload ID while it is still good,

@@ -24,15 +24,38 @@ func (c *Client) hasSession() bool {
 // the caller's refused request carried, or -1 to log in only when there is
 // no session. Logins are serialized so that many deliveries finding their
 // session expired at once log in only once.
-func (c *Client) login(ctx context.Context, seen int) error {
+func (c *Client) login(ctx context.Context, seen int) error { return c.loginFor(ctx, seen, false) }
+
+// loginRefusalMemo is how long a refused login answers for the logins
+// queued behind it, so that they do not each send the password again (an
+// account may lock after a few failures). The target's pause and its
+// probes take over after.
+const loginRefusalMemo = 2 * time.Second
+
+// loginFor is login; a probe always asks 4D.
+func (c *Client) loginFor(ctx context.Context, seen int, probe bool) (err error) {
 	c.loginMu.Lock()
 	defer c.loginMu.Unlock()
 	c.mu.Lock()
 	done := seen >= 0 && c.gen != seen || seen < 0 && len(c.cookies) > 0
+	refused, at := c.loginRefused, c.loginRefusedAt
 	c.mu.Unlock()
-	if done {
+	switch {
+	case done:
 		return nil
+	case !probe && refused != nil && time.Since(at) < loginRefusalMemo:
+		return refused
 	}
+	defer func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		switch {
+		case targets.IsCredentials(err):
+			c.loginRefused, c.loginRefusedAt = err, time.Now()
+		case err == nil:
+			c.loginRefused = nil
+		}
+	}()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/$directory/login", http.NoBody)
 	if err != nil {
 		return targets.Permanent(fmt.Errorf("login: build request: %w", err))

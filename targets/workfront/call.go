@@ -122,15 +122,30 @@ func (c *Client) session(ctx context.Context) (string, error) {
 	if id := c.currentSession(); id != "" {
 		return id, nil
 	}
+	c.mu.Lock()
+	refused, at := c.loginRefused, c.loginRefusedAt
+	c.mu.Unlock()
+	if refused != nil && time.Since(at) < loginRefusalMemo {
+		// The deliveries that queued behind a refused login do not each
+		// send the same password again: an account may lock after a few.
+		return "", refused
+	}
 	id, err := c.login(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if targets.IsCredentials(err) {
+		c.loginRefused, c.loginRefusedAt = err, time.Now()
+	}
 	if err != nil {
 		return "", err
 	}
-	c.mu.Lock()
-	c.sessionID = id
-	c.mu.Unlock()
+	c.sessionID, c.loginRefused = id, nil
 	return id, nil
 }
+
+// loginRefusalMemo is how long a refused login answers for the logins
+// queued behind it. The target's pause and its probes take over after.
+const loginRefusalMemo = 2 * time.Second
 
 func (c *Client) currentSession() string {
 	c.mu.Lock()

@@ -51,6 +51,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ferry-relay/ferry/targets"
 )
@@ -122,6 +123,10 @@ type Client struct {
 
 	mu        sync.Mutex
 	sessionID string
+	// loginRefused is the last refused login, answered for a moment to
+	// the logins queued behind it.
+	loginRefused   error
+	loginRefusedAt time.Time
 }
 
 var (
@@ -200,7 +205,7 @@ func (c *Client) ProbeCredentials(ctx context.Context) error {
 			return err
 		}
 		c.mu.Lock()
-		c.sessionID = id
+		c.sessionID, c.loginRefused = id, nil
 		c.mu.Unlock()
 		return nil
 	}

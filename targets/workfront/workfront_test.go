@@ -653,3 +653,29 @@ func TestHandleRefusedAndSearchRefused(t *testing.T) {
 		t.Errorf("fake holds %d documents, want 2", n)
 	}
 }
+
+// Deliveries queued behind a refused login do not each send the password
+// again: an account may lock after a few failures.
+func TestRefusedLoginNotRepeatedByQueuedDeliveries(t *testing.T) {
+	c, fake := newPair(t, wffake.Options{}, Settings{})
+	fake.RefuseCredentials(time.Minute)
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Go(func() {
+			_, err := c.Deliver(ctx(t), newDelivery(fmt.Sprintf("f%d.pdf", i), 1000, uint64(i)))
+			if !targets.IsCredentials(err) {
+				t.Errorf("delivery %d: %v, want refused credentials", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	logins := 0
+	for _, s := range fake.StepsTaken() {
+		if s == wffake.StepLogin {
+			logins++
+		}
+	}
+	if logins != 1 {
+		t.Errorf("%d logins sent for 10 deliveries queued behind a refused one, want 1", logins)
+	}
+}
