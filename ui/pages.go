@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ferry-relay/ferry/apitypes"
@@ -159,13 +160,18 @@ const overviewBatches = 50
 
 func (u *UI) overview(w http.ResponseWriter, q *request) {
 	ctx := q.ctx()
-	ts, err := q.api.Targets(ctx)
-	if err != nil {
-		u.apiError(w, q, err)
-		return
-	}
-	act, err := q.api.Activity(ctx)
-	if err != nil {
+	// The three reads are independent: they run at once, so the page
+	// costs the slowest of them, not their sum.
+	var ts []apitypes.Target
+	var act apitypes.Activity
+	var bp apitypes.BatchPage
+	var errs [3]error
+	var wg sync.WaitGroup
+	wg.Go(func() { ts, errs[0] = q.api.Targets(ctx) })
+	wg.Go(func() { act, errs[1] = q.api.Activity(ctx) })
+	wg.Go(func() { bp, errs[2] = q.api.Batches(ctx, "", overviewBatches) })
+	wg.Wait()
+	if err := cmp.Or(errs[0], errs[1], errs[2]); err != nil {
 		u.apiError(w, q, err)
 		return
 	}
@@ -181,11 +187,6 @@ func (u *UI) overview(w http.ResponseWriter, q *request) {
 			row.Activity.PerMinute = make([]int64, act.WindowSeconds/60)
 		}
 		d.Targets = append(d.Targets, row)
-	}
-	bp, err := q.api.Batches(ctx, "", overviewBatches)
-	if err != nil {
-		u.apiError(w, q, err)
-		return
 	}
 	for _, b := range bp.Batches {
 		if b.Done() {
