@@ -166,6 +166,7 @@ func parseFlags(args []string) (Config, error) {
 	fs.StringVar(&only, "only", "", "comma-separated scenarios to run: "+strings.Join(scenarioNames, ","))
 	fs.StringVar(&cfg.ProfileDir, "profile", "", "write CPU profiles of ferry (a pprof-enabled build) and of the naive side here")
 	fs.BoolVar(&smoke, "smoke", false, "tiny sizes: check that every measurement works")
+	backlog := fs.Int("backlog-jobs", 0, "jobs queued in the backlog scenario (default 1,000,000; smoke 5,000)")
 	fs.StringVar(&cfg.DBName, "db", "ferry_bench", "database to create (and drop) for the run")
 	fs.StringVar(&cfg.Compare, "compare", "", "a second ferry binary to run beside -ferry in the end-to-end scenarios (\"ferry-b\")")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the last scenario's database (to run EXPLAIN on it, say)")
@@ -175,6 +176,9 @@ func parseFlags(args []string) (Config, error) {
 	}
 	if smoke {
 		cfg.Sizes = SmokeSizes()
+	}
+	if *backlog > 0 {
+		cfg.Sizes.BacklogJobs = *backlog
 	}
 	if only != "" {
 		cfg.Only = strings.Split(only, ",")

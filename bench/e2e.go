@@ -120,7 +120,7 @@ func e2eScenario(ctx context.Context, e *env, rep *report, large bool) error {
 		}
 		return out
 	}
-	unit, g := "jobs/s", goal{kind: "ratio>=", x: 0.7}
+	unit, g := "jobs/s", goal{kind: "ratio>=", x: 0.9}
 	if large {
 		unit, g = "MB/s", goal{}
 	}

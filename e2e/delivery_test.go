@@ -142,7 +142,9 @@ func TestCredentialsRefusedPausesTarget(t *testing.T) {
     client_id: ferry
     client_secret: ferry-secret
     params: {locationField: instance, ancestorId: "w1", parentId: "w1"}`, srv.URL), pipelineOptions{})
-	fake.RefuseCredentials(4 * time.Second)
+	// Refused until the pause has been seen (a fixed few seconds ran out
+	// before the first delivery on a loaded machine), then accepted again.
+	fake.RefuseCredentials(time.Minute)
 	var ids []string
 	for i := range 20 {
 		for _, j := range p.upload("bw", file{fmt.Sprintf("f%02d.txt", i), []byte(fmt.Sprintf("file %d", i))}) {
@@ -150,7 +152,7 @@ func TestCredentialsRefusedPausesTarget(t *testing.T) {
 		}
 	}
 	paused := false
-	deadline := time.Now().Add(4 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !paused && time.Now().Before(deadline) {
 		var list apitypes.TargetList
 		p.get("/v1/targets", &list)
@@ -165,6 +167,7 @@ func TestCredentialsRefusedPausesTarget(t *testing.T) {
 	if !paused {
 		t.Fatal("the target never showed paused_credentials")
 	}
+	fake.RefuseCredentials(0)
 	for id, j := range p.waitFinal(ids, 60*time.Second) {
 		if j.Status != jobs.StatusSuccess {
 			t.Errorf("job %s: %s %s", id, j.Status, j.LastError)
