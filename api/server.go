@@ -240,8 +240,14 @@ func equalFold(a, b string) bool {
 
 // readyz says "ok" or "down" per dependency, and nothing more: an error
 // can name hosts, users or paths, so the cause goes to the log only.
+// readyz answers ok or down per component. Without a key that is all it
+// says (a host name or an error could help an attacker); to a request with
+// an admin key it also gives each component's details under "details":
+// the queue's stream leader and the replicas behind, or why a component is
+// down.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	status := map[string]string{}
+	status := map[string]any{}
+	details := map[string]string{}
 	code := http.StatusOK
 	for name, p := range s.ready {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -249,22 +255,28 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		cancel()
 		if err != nil {
 			s.log.Warn("not ready", "component", name, "err", err)
-			status[name] = "down"
+			status[name], details[name] = "down", err.Error()
 			code = http.StatusServiceUnavailable
 			continue
 		}
-		status[name] = "ok"
+		status[name], details[name] = "ok", "ok"
 		if d, ok := p.(Describer); ok {
 			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 			desc, err := d.Describe(ctx)
 			cancel()
 			if err != nil {
 				s.log.Warn("not ready", "component", name, "err", err)
-				status[name] = "down"
+				status[name], details[name] = "down", err.Error()
 				code = http.StatusServiceUnavailable
 				continue
 			}
+			details[name] = desc
 			s.log.Debug("ready", "component", name, "state", desc)
+		}
+	}
+	if _, ok := bearer(r.Header.Get("Authorization")); ok {
+		if key, err := s.Authenticate(r); err == nil && key.Can(apikeys.PermAdmin) {
+			status["details"] = details
 		}
 	}
 	writeJSON(w, code, status)

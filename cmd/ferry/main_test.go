@@ -103,6 +103,7 @@ func TestServeAsAUserWould(t *testing.T) {
 	if len(states) != 3 {
 		t.Errorf("/readyz: %v", states)
 	}
+	checkReadyDetailsForAdmins(t, bin, env, base, key)
 
 	var body bytes.Buffer
 	w := multipart.NewWriter(&body)
@@ -341,4 +342,38 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 	pool = x509.NewCertPool()
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
+}
+
+// checkReadyDetailsForAdmins: an admin key gets each component's details
+// from /readyz (the stream's leader and replicas for the queue); an
+// operator key gets the same ok/down as no key.
+func checkReadyDetailsForAdmins(t *testing.T, bin string, env []string, base, operatorKey string) {
+	t.Helper()
+	create := exec.Command(bin, "apikey", "create", "--name", "ops-admin", "--role", "admin")
+	create.Env = env
+	out, err := create.Output()
+	if err != nil {
+		t.Fatalf("apikey create --role admin: %v", err)
+	}
+	ready := func(key string) map[string]any {
+		req, _ := http.NewRequest(http.MethodGet, base+"/readyz", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+			t.Fatalf("/readyz: %v", err)
+		}
+		return m
+	}
+	if m := ready(operatorKey); m["details"] != nil {
+		t.Errorf("/readyz gave an operator key the details: %v", m)
+	}
+	details, _ := ready(strings.TrimSpace(string(out)))["details"].(map[string]any)
+	if nats, _ := details["nats"].(string); nats != "single server" {
+		t.Errorf("/readyz details for an admin: %v, want nats: single server", details)
+	}
 }
