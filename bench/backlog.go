@@ -135,7 +135,7 @@ func backlogScenario(ctx context.Context, e *env, rep *report) error {
 func publishAll(ctx context.Context, pool *pgxpool.Pool, q *queue.Queue) error {
 	after := "00000000-0000-0000-0000-000000000000"
 	for {
-		rows, err := pool.Query(ctx, `SELECT id::text, target FROM jobs WHERE id > $1::uuid ORDER BY id LIMIT 1000`, after)
+		rows, err := pool.Query(ctx, `SELECT id::text, target FROM jobs WHERE id > $1::uuid ORDER BY jobs.id LIMIT 1000`, after)
 		if err != nil {
 			return err
 		}

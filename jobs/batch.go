@@ -352,15 +352,11 @@ const reportPage = 1000
 // after the report began are not in it. fn's error stops the report and
 // is returned.
 func (s *Store) Report(ctx context.Context, tenant, batch string, status Status, fn func(ReportRow) error) error {
-	q := `SELECT coalesce(client_path, filename), id::text, status, attempts, coalesce(remote_id, ''),
-			sha256, size, coalesce(last_error, ''), finished_at
-		FROM jobs WHERE tenant = $2 AND batch = $1 AND id < $3::uuid`
+	q := reportSQL(status != "")
 	args := []any{batch, tenant, maxUUID, reportPage}
 	if status != "" {
-		q += ` AND status = $5`
 		args = append(args, string(status))
 	}
-	q += ` ORDER BY id DESC LIMIT $4`
 	for {
 		rows, err := s.db.Query(ctx, q, args...)
 		if err != nil {
@@ -386,6 +382,24 @@ func (s *Store) Report(ctx context.Context, tenant, batch string, status Status,
 	}
 }
 
+// batchKeysSQL pages by jobs.id, not the id::text output column (see
+// publishedBeforeSQL).
+const batchKeysSQL = `SELECT id::text, idempotency_key FROM jobs
+	WHERE tenant = $2 AND batch = $1 AND id < $3::uuid AND idempotency_key IS NOT NULL
+	ORDER BY jobs.id DESC LIMIT $4`
+
+// reportSQL is one page of Report, with or without a status filter. It
+// pages by jobs.id, not the id::text output column (see publishedBeforeSQL).
+func reportSQL(byStatus bool) string {
+	q := `SELECT coalesce(client_path, filename), id::text, status, attempts, coalesce(remote_id, ''),
+			sha256, size, coalesce(last_error, ''), finished_at
+		FROM jobs WHERE tenant = $2 AND batch = $1 AND id < $3::uuid`
+	if byStatus {
+		q += ` AND status = $5`
+	}
+	return q + ` ORDER BY jobs.id DESC LIMIT $4`
+}
+
 // maxUUID is above every job id: the cursor of a first page.
 const maxUUID = "ffffffff-ffff-ffff-ffff-ffffffffffff"
 
@@ -395,9 +409,7 @@ const maxUUID = "ffffffff-ffff-ffff-ffff-ffffffffffff"
 func (s *Store) BatchKeys(ctx context.Context, tenant, batch string, fn func(key string) error) error {
 	after := maxUUID
 	for {
-		rows, err := s.db.Query(ctx, `SELECT id::text, idempotency_key FROM jobs
-			WHERE tenant = $2 AND batch = $1 AND id < $3::uuid AND idempotency_key IS NOT NULL
-			ORDER BY id DESC LIMIT $4`, batch, tenant, after, reportPage)
+		rows, err := s.db.Query(ctx, batchKeysSQL, batch, tenant, after, reportPage)
 		if err != nil {
 			return fmt.Errorf("keys of batch %q: %w", batch, err)
 		}
