@@ -129,19 +129,9 @@ func TestLimitGroupSharedByEntries(t *testing.T) {
 // fails, GET /v1/targets says paused_credentials, and every job lands once
 // the secret works again, by itself.
 func TestCredentialsRefusedPausesTarget(t *testing.T) {
-	fake := fakeblueworks.New(fakeblueworks.Options{})
-	srv := httptest.NewServer(fake)
-	t.Cleanup(srv.Close)
-	p := newPipeline(t, fmt.Sprintf(`targets:
-  - name: bw
-    kind: blueworks
-    max_attempts: 3
+	fake, p := blueworksPipeline(t, `    max_attempts: 3
     credential_probe: 1s
-    backoff: {initial: 100ms, max: 200ms}
-    base_url: %s
-    client_id: ferry
-    client_secret: ferry-secret
-    params: {locationField: instance, ancestorId: "w1", parentId: "w1"}`, srv.URL), pipelineOptions{})
+    backoff: {initial: 100ms, max: 200ms}`, pipelineOptions{})
 	// Refused until the pause has been seen (a fixed few seconds ran out
 	// before the first delivery on a loaded machine), then accepted again.
 	fake.RefuseCredentials(time.Minute)
@@ -188,17 +178,7 @@ func TestCredentialsRefusedPausesTarget(t *testing.T) {
 
 // POST /v1/targets/{name}/resume probes a paused target at once.
 func TestResumeProbesAtOnce(t *testing.T) {
-	fake := fakeblueworks.New(fakeblueworks.Options{})
-	srv := httptest.NewServer(fake)
-	t.Cleanup(srv.Close)
-	p := newPipeline(t, fmt.Sprintf(`targets:
-  - name: bw
-    kind: blueworks
-    credential_probe: 1h
-    base_url: %s
-    client_id: ferry
-    client_secret: ferry-secret
-    params: {locationField: instance, ancestorId: "w1", parentId: "w1"}`, srv.URL), pipelineOptions{})
+	fake, p := blueworksPipeline(t, `    credential_probe: 1h`, pipelineOptions{})
 	fake.RefuseCredentials(time.Second)
 	ids := []string{p.upload("bw", file{"a.txt", []byte("a")})[0].ID}
 	var res apitypes.ResumeResult
@@ -224,17 +204,7 @@ func TestResumeProbesAtOnce(t *testing.T) {
 // A lost FileUpload answer cannot be asked about: the repeat is counted
 // and marked, and GET /v1/jobs?uncertain=true finds the job.
 func TestUncertainRedeliveryMarked(t *testing.T) {
-	fake := fakeblueworks.New(fakeblueworks.Options{})
-	srv := httptest.NewServer(fake)
-	t.Cleanup(srv.Close)
-	p := newPipeline(t, fmt.Sprintf(`targets:
-  - name: bw
-    kind: blueworks
-    backoff: {initial: 100ms, max: 200ms}
-    base_url: %s
-    client_id: ferry
-    client_secret: ferry-secret
-    params: {locationField: instance, ancestorId: "w1", parentId: "w1"}`, srv.URL), pipelineOptions{})
+	fake, p := blueworksPipeline(t, `    backoff: {initial: 100ms, max: 200ms}`, pipelineOptions{})
 	fake.LoseAnswer(fakeblueworks.StepUpload)
 	lost := p.upload("bw", file{"lost.txt", []byte("lost answer")})[0].ID
 	sure := p.upload("bw", file{"sure.txt", []byte("no fault")})[0].ID
@@ -264,16 +234,7 @@ func TestUncertainRedeliveryMarked(t *testing.T) {
 // target never gets the bad bytes whole. Neither counts against the
 // target's health.
 func TestStoredFileMissingOrCorrupted(t *testing.T) {
-	fake := fakeblueworks.New(fakeblueworks.Options{})
-	srv := httptest.NewServer(fake)
-	t.Cleanup(srv.Close)
-	p := newPipeline(t, fmt.Sprintf(`targets:
-  - name: bw
-    kind: blueworks
-    base_url: %s
-    client_id: ferry
-    client_secret: ferry-secret
-    params: {locationField: instance, ancestorId: "w1", parentId: "w1"}`, srv.URL), pipelineOptions{noWorker: true})
+	fake, p := blueworksPipeline(t, "", pipelineOptions{noWorker: true})
 	ctx := context.Background()
 	gone := p.upload("bw", file{"gone.txt", []byte("soon gone")})[0].ID
 	bad := p.upload("bw", file{"bad.txt", []byte("original bytes")})[0].ID
@@ -297,4 +258,24 @@ func TestStoredFileMissingOrCorrupted(t *testing.T) {
 	if n := len(fake.Documents()); n != 0 {
 		t.Errorf("the target holds %d documents: a bad file went out", n)
 	}
+}
+
+// blueworksPipeline runs the pipeline against a fake Blueworks as target
+// "bw"; settings are extra lines of its targets-file entry, indented.
+func blueworksPipeline(t *testing.T, settings string, opts pipelineOptions) (*fakeblueworks.Server, *pipeline) {
+	t.Helper()
+	fake := fakeblueworks.New(fakeblueworks.Options{})
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	if settings != "" {
+		settings += "\n"
+	}
+	p := newPipeline(t, fmt.Sprintf(`targets:
+  - name: bw
+    kind: blueworks
+%s    base_url: %s
+    client_id: ferry
+    client_secret: ferry-secret
+    params: {locationField: instance, ancestorId: "w1", parentId: "w1"}`, settings, srv.URL), opts)
+	return fake, p
 }
