@@ -41,7 +41,7 @@ const BodyIdleTimeoutDefault = 60 * time.Second
 type JobStore interface {
 	RecordRequest(ctx context.Context, req jobs.Request) ([]jobs.Job, bool, error)
 	RequestByKey(ctx context.Context, tenant, batch string, apiKeyID int64, key string) (string, []jobs.Job, error)
-	BeginUpload(ctx context.Context, key string) error
+	BeginUpload(ctx context.Context, keys ...string) error
 	KeepUploading(ctx context.Context, keys ...string) error
 	EndUpload(ctx context.Context, keys ...string) error
 	Get(ctx context.Context, scope jobs.Scope, id string) (jobs.Job, error)
@@ -79,6 +79,10 @@ type ObjectStore interface {
 // Enqueuer publishes committed jobs; *jobs.Enqueuer is the one.
 type Enqueuer interface {
 	Enqueue(ctx context.Context, refs []jobs.Ref) int
+	// EnqueueFresh is Enqueue for jobs just recorded by an upload: it
+	// marks them later, so that the jobs a worker claims first are
+	// never written twice.
+	EnqueueFresh(ctx context.Context, refs []jobs.Ref) int
 }
 
 // Pinger is a dependency /readyz checks.

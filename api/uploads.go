@@ -376,12 +376,54 @@ type receiver struct {
 	ctx context.Context
 
 	ups []upload
-	// markers are the keys of the objects stored for this request, each
-	// marked as an upload in progress; shared with the keep-alive.
+	// keys are the objects stored for this request, removed if it is
+	// refused.
+	keys []string
+	// unmarked are the keys of small files stored without a marker
+	// (needsMarker): the next file of the request marks them first.
+	unmarked []string
+	// markers are the keys marked as uploads in progress; shared with the
+	// keep-alive.
 	mu      sync.Mutex
 	markers []string
 	stopKA  chan struct{}
 	kaDone  chan struct{}
+}
+
+// unmarkedMax is the largest file stored without an upload marker when
+// its size is declared: storage reads a file this small into memory before
+// its one PUT, so its object is recorded moments after it appears, and
+// the orphan sweep only removes objects an hour old
+// (sweeper.AbandonedUploadsAge; recordTimeout bounds the record). A marker
+// would cost every small upload a Postgres write of its own, the most
+// common upload paying for a risk only long ones run. A file that another
+// follows in the same request gets its marker before the next one's first
+// byte: from then on its object ages while it waits.
+const unmarkedMax = 1 << 20
+
+// needsMarker says whether a file of declared size (-1: unknown) is marked
+// before its first byte.
+func needsMarker(size int64) bool { return size < 0 || size > unmarkedMax }
+
+// mark writes the markers of the earlier unmarked files of the request and,
+// if it needs one, of key, the file about to be received.
+func (rc *receiver) mark(key string, size int64) error {
+	keys := rc.unmarked
+	if needsMarker(size) {
+		keys = append(keys, key)
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	if err := rc.s.jobs.BeginUpload(rc.ctx, keys...); err != nil {
+		return err
+	}
+	rc.unmarked = nil
+	rc.mu.Lock()
+	rc.markers = append(rc.markers, keys...)
+	rc.mu.Unlock()
+	rc.keepAlive()
+	return nil
 }
 
 // receive stores one file, or only hashes it when the request repeats an
@@ -395,13 +437,13 @@ func (rc *receiver) receive(req *uploadRequest, body io.Reader, size int64, file
 	if req.earlier != nil {
 		st, err = hashOnly(body, size, s.cfg.MaxUploadBytes)
 	} else {
-		if err := s.jobs.BeginUpload(rc.ctx, key); err != nil {
+		if err := rc.mark(key, size); err != nil {
 			return err
 		}
-		rc.mu.Lock()
-		rc.markers = append(rc.markers, key)
-		rc.mu.Unlock()
-		rc.keepAlive()
+		rc.keys = append(rc.keys, key)
+		if !needsMarker(size) {
+			rc.unmarked = append(rc.unmarked, key)
+		}
 		st, err = s.objects.Put(rc.ctx, key, body, size, s.cfg.MaxUploadBytes, ctype)
 	}
 	if errors.Is(err, storage.ErrTooLarge) {
@@ -488,7 +530,7 @@ func (rc *receiver) discard() {
 	rc.stop()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(rc.ctx), recordTimeout)
 	defer cancel()
-	for _, key := range rc.markers {
+	for _, key := range rc.keys {
 		if err := rc.s.objects.Remove(ctx, key); err != nil {
 			rc.s.log.Warn("could not remove the file of a refused upload", "key", key, "err", err)
 		}
@@ -536,7 +578,8 @@ func (s *Server) record(ctx context.Context, req *uploadRequest, rec *receiver) 
 		return req.earlier, false, nil
 	}
 	t := req.target
-	r := jobs.Request{IdempotencyKey: req.idem, Fingerprint: fp, Tenant: req.key.Tenant, Batch: req.form.batch, APIKeyID: req.key.ID}
+	r := jobs.Request{IdempotencyKey: req.idem, Fingerprint: fp, Tenant: req.key.Tenant, Batch: req.form.batch, APIKeyID: req.key.ID,
+		Markers: rec.markers}
 	for _, up := range rec.ups {
 		r.Jobs = append(r.Jobs, jobs.New{ID: up.id, Tenant: req.key.Tenant, Target: t.Name, Batch: req.form.batch, Filename: up.filename,
 			ContentType: up.contentType, Size: up.stored.Size, SHA256: up.stored.SHA256,
@@ -557,14 +600,15 @@ func (s *Server) record(ctx context.Context, req *uploadRequest, rec *receiver) 
 		return created, false, nil
 	}
 	rec.mu.Lock()
-	rec.markers = nil // recorded: nothing of this request is removed now
+	// Recorded: nothing of this request is removed now.
+	rec.keys, rec.markers = nil, nil
 	rec.mu.Unlock()
 	uploadedFiles.WithLabelValues(t.Name).Add(float64(len(created)))
 	refs := make([]jobs.Ref, len(created))
 	for i, j := range created {
 		refs[i] = jobs.RefOf(j)
 	}
-	s.enqueue.Enqueue(ctx, refs)
+	s.enqueue.EnqueueFresh(ctx, refs)
 	return created, true, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,20 +27,36 @@ const enqueueChunk = 1000
 // so this is its only deadline.
 const enqueueTimeout = 15 * time.Second
 
+// MarkDelayDefault is how long after publishing jobs just recorded the
+// Enqueuer marks those still waiting (EnqueueFresh). It must stay well
+// under the sweeper's grace for new jobs (sweeper.GraceDefault, 5 s), or
+// the sweeper would publish them again before their mark (harmless, but
+// wasted).
+const MarkDelayDefault = time.Second
+
+// maxDeferred bounds the marks an Enqueuer holds: past it, they are
+// written at once.
+const maxDeferred = 10 * enqueueChunk
+
 // Enqueuer is the one path by which a committed job reaches the queue:
 // publish, then mark enqueued. The API (uploads, retries, bulk re-queue)
 // and the sweeper (recovered leases, retries due, lost messages) all use
 // it. A job it cannot publish keeps enqueued_at NULL, so the sweeper
 // publishes it later; publishing twice is harmless (one message per job).
 type Enqueuer struct {
-	store *Store
-	queue Publisher
-	log   *slog.Logger
+	store     *Store
+	queue     Publisher
+	log       *slog.Logger
+	markDelay time.Duration
+
+	mu       sync.Mutex
+	deferred []Ref
+	timer    *time.Timer // set while a mark of deferred is scheduled
 }
 
 // NewEnqueuer returns the enqueuer of store's jobs onto q.
 func NewEnqueuer(store *Store, q Publisher, log *slog.Logger) *Enqueuer {
-	return &Enqueuer{store: store, queue: q, log: log}
+	return &Enqueuer{store: store, queue: q, log: log, markDelay: MarkDelayDefault}
 }
 
 // Enqueue publishes the jobs of refs, already committed, and marks those
@@ -47,11 +64,28 @@ func NewEnqueuer(store *Store, q Publisher, log *slog.Logger) *Enqueuer {
 // returns how many jobs it published. It never returns early because ctx
 // is canceled: only its own deadline bounds it.
 func (e *Enqueuer) Enqueue(ctx context.Context, refs []Ref) int {
+	return e.enqueue(ctx, refs, e.mark)
+}
+
+// EnqueueFresh publishes jobs just recorded, as Enqueue does, but marks
+// them MarkDelayDefault later, all that were published meanwhile in one
+// statement. Most need no mark by then: a worker that claims a job changes
+// its version, and the mark skips it (MarkEnqueued). Marking at once made
+// every upload write its job's row a second time, while the worker was
+// claiming it: that write and the lock waits it caused were the largest
+// Postgres cost of a small file (BENCHMARKS.md). A process that dies before
+// the mark leaves its last jobs unmarked; the sweeper publishes them again
+// after its grace, which is harmless.
+func (e *Enqueuer) EnqueueFresh(ctx context.Context, refs []Ref) int {
+	return e.enqueue(ctx, refs, e.deferMark)
+}
+
+func (e *Enqueuer) enqueue(ctx context.Context, refs []Ref, mark func(context.Context, []Ref)) int {
 	published := 0
 	for len(refs) > 0 {
 		chunk := refs[:min(len(refs), enqueueChunk)]
 		refs = refs[len(chunk):]
-		ok, failed := e.enqueueChunk(ctx, chunk)
+		ok, failed := e.enqueueChunk(ctx, chunk, mark)
 		published += ok
 		if failed > 0 {
 			e.log.Warn("queue unavailable: jobs stay recorded and the sweeper publishes them later",
@@ -62,7 +96,7 @@ func (e *Enqueuer) Enqueue(ctx context.Context, refs []Ref) int {
 	return published
 }
 
-func (e *Enqueuer) enqueueChunk(ctx context.Context, refs []Ref) (ok, failed int) {
+func (e *Enqueuer) enqueueChunk(ctx context.Context, refs []Ref, mark func(context.Context, []Ref)) (ok, failed int) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), enqueueTimeout)
 	defer cancel()
 	msgs := make([]queue.Msg, len(refs))
@@ -77,11 +111,53 @@ func (e *Enqueuer) enqueueChunk(ctx context.Context, refs []Ref) (ok, failed int
 		}
 	}
 	if len(done) > 0 {
-		if err := e.store.MarkEnqueued(ctx, done...); err != nil {
+		mark(ctx, done)
+	}
+	return len(done), len(refs) - len(done)
+}
+
+// mark marks refs enqueued now.
+func (e *Enqueuer) mark(ctx context.Context, refs []Ref) {
+	for len(refs) > 0 {
+		chunk := refs[:min(len(refs), enqueueChunk)]
+		refs = refs[len(chunk):]
+		if err := e.store.MarkEnqueued(ctx, chunk...); err != nil {
 			e.log.Warn("could not mark jobs published; the sweeper publishes them again, harmlessly", "err", err)
 		}
 	}
-	return len(done), len(refs) - len(done)
+}
+
+// deferMark keeps refs to be marked at the next scheduled mark, scheduling
+// one if none is; past maxDeferred it marks them all at once.
+func (e *Enqueuer) deferMark(ctx context.Context, refs []Ref) {
+	e.mu.Lock()
+	e.deferred = append(e.deferred, refs...)
+	full := len(e.deferred) >= maxDeferred
+	if !full && e.timer == nil {
+		e.timer = time.AfterFunc(e.markDelay, func() {
+			ctx, cancel := context.WithTimeout(context.Background(), enqueueTimeout)
+			defer cancel()
+			e.Flush(ctx)
+		})
+	}
+	e.mu.Unlock()
+	if full {
+		e.Flush(ctx)
+	}
+}
+
+// Flush marks at once the jobs whose mark EnqueueFresh deferred. A server
+// calls it when it stops, so that its last jobs need no repair.
+func (e *Enqueuer) Flush(ctx context.Context) {
+	e.mu.Lock()
+	refs := e.deferred
+	e.deferred = nil
+	if e.timer != nil {
+		e.timer.Stop()
+		e.timer = nil
+	}
+	e.mu.Unlock()
+	e.mark(ctx, refs)
 }
 
 // MarkEnqueued records that the jobs of refs were published to the queue.

@@ -36,6 +36,9 @@ type Request struct {
 	APIKeyID int64
 	// Jobs are the request's files, in the order they came.
 	Jobs []New
+	// Markers are the upload markers (BeginUpload) of the request's
+	// files, removed with the jobs' record.
+	Markers []string
 }
 
 func (r Request) scope() string {
@@ -57,13 +60,25 @@ func jobKey(key string, i int) string {
 }
 
 // RecordRequest records every job of req in one transaction, and with
-// them the end of their uploads in progress (their markers go). With an
+// them the end of their uploads in progress (req.Markers go). With an
 // idempotency key already used in its scope, it records nothing and
 // returns the jobs of that first request, in order, with created=false;
 // ErrKeyReused if the first request was a different one.
+//
+// A request without a key is one round trip: its statements go as one
+// pipelined batch, which Postgres runs as one implicit transaction. A
+// keyed request needs a transaction of its own, since whether its jobs are
+// written depends on the answer to its first statement.
 func (s *Store) RecordRequest(ctx context.Context, req Request) (out []Job, created bool, err error) {
 	if len(req.Jobs) == 0 {
 		return nil, false, errors.New("record request: no job")
+	}
+	if req.IdempotencyKey == "" {
+		out, err := s.insertJobs(ctx, s.db, req, true)
+		if err != nil {
+			return nil, false, err
+		}
+		return out, true, nil
 	}
 	tx, err := s.db.Begin(ctx)
 	if err != nil {
@@ -76,29 +91,52 @@ func (s *Store) RecordRequest(ctx context.Context, req Request) (out []Job, crea
 		defer cancel()
 		_ = tx.Rollback(rctx)
 	}()
-	if req.IdempotencyKey != "" {
-		ids := make([]string, len(req.Jobs))
-		for i, n := range req.Jobs {
-			ids[i] = n.ID
-		}
-		tag, err := tx.Exec(ctx, `INSERT INTO upload_requests (scope, idempotency_key, fingerprint, job_ids)
-			VALUES ($1, $2, $3, $4::uuid[]) ON CONFLICT DO NOTHING`, req.scope(), req.IdempotencyKey, req.Fingerprint, ids)
-		if err != nil {
-			return nil, false, fmt.Errorf("record request: %w", err)
-		}
-		if tag.RowsAffected() == 0 {
-			_ = tx.Rollback(ctx)
-			return s.earlierRequest(ctx, req)
-		}
+	ids := make([]string, len(req.Jobs))
+	for i, n := range req.Jobs {
+		ids[i] = n.ID
 	}
+	tag, err := tx.Exec(ctx, `INSERT INTO upload_requests (scope, idempotency_key, fingerprint, job_ids)
+		VALUES ($1, $2, $3, $4::uuid[]) ON CONFLICT DO NOTHING`, req.scope(), req.IdempotencyKey, req.Fingerprint, ids)
+	if err != nil {
+		return nil, false, fmt.Errorf("record request: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		_ = tx.Rollback(ctx)
+		return s.earlierRequest(ctx, req)
+	}
+	out, err = s.insertJobs(ctx, tx, req, false)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" {
+		// A job of an earlier request, recorded before requests were,
+		// holds the key.
+		_ = tx.Rollback(ctx)
+		return s.earlierRequest(ctx, req)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, false, fmt.Errorf("record request: commit: %w: %w", ErrOutcomeUnknown, err)
+	}
+	return out, true, nil
+}
+
+// batchSender is a pool or a transaction.
+type batchSender interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// insertJobs inserts the jobs of req, and removes its markers, in one
+// batch. commits says the batch is its own (implicit) transaction: an
+// error that is not Postgres's answer (the connection broke) then leaves
+// the outcome unknown.
+func (s *Store) insertJobs(ctx context.Context, db batchSender, req Request, commits bool) ([]Job, error) {
 	b := &pgx.Batch{}
-	keys := make([]string, len(req.Jobs))
 	for i, n := range req.Jobs {
 		n = n.withDefaults()
 		if req.Tenant != "" {
 			n.Tenant = req.Tenant
 		}
-		keys[i] = n.ObjectKey
 		b.Queue(`
 			INSERT INTO jobs (id, target, batch, filename, content_type, size, sha256, object_key,
 				params, status, max_attempts, idempotency_key, api_key_id, client_path, tenant)
@@ -107,30 +145,30 @@ func (s *Store) RecordRequest(ctx context.Context, req Request) (out []Job, crea
 			n.ID, n.Target, n.Batch, n.Filename, n.ContentType, n.Size, n.SHA256, n.ObjectKey,
 			n.Params, n.MaxAttempts, jobKey(req.IdempotencyKey, i), n.APIKeyID, n.ClientPath, n.Tenant)
 	}
-	b.Queue(`DELETE FROM uploads_in_progress WHERE object_key = ANY($1)`, keys)
-	res := tx.SendBatch(ctx, b)
+	if len(req.Markers) > 0 {
+		b.Queue(`DELETE FROM uploads_in_progress WHERE object_key = ANY($1)`, req.Markers)
+	}
+	fail := func(err error) error {
+		var pe *pgconn.PgError
+		if commits && !errors.As(err, &pe) {
+			return fmt.Errorf("record request: %w: %w", ErrOutcomeUnknown, err)
+		}
+		return fmt.Errorf("record request: %w", err)
+	}
+	res := db.SendBatch(ctx, b)
+	out := make([]Job, 0, len(req.Jobs))
 	for range req.Jobs {
 		j, err := scanJob(res.QueryRow())
 		if err != nil {
 			_ = res.Close()
-			var pe *pgconn.PgError
-			if errors.As(err, &pe) && pe.Code == "23505" && req.IdempotencyKey != "" {
-				// A job of an earlier request, recorded before requests
-				// were, holds the key.
-				_ = tx.Rollback(ctx)
-				return s.earlierRequest(ctx, req)
-			}
-			return nil, false, fmt.Errorf("record request: %w", err)
+			return nil, fail(err)
 		}
 		out = append(out, j)
 	}
 	if err := res.Close(); err != nil {
-		return nil, false, fmt.Errorf("record request: %w", err)
+		return nil, fail(err)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return nil, false, fmt.Errorf("record request: commit: %w: %w", ErrOutcomeUnknown, err)
-	}
-	return out, true, nil
+	return out, nil
 }
 
 // earlierRequest answers a request whose key was used before.
@@ -203,13 +241,14 @@ func (s *Store) RequestByKey(ctx context.Context, tenant, batch string, apiKeyID
 	return "", js, nil
 }
 
-// BeginUpload records that the object under key is being received, before
-// its first byte: the orphan sweep leaves it alone while the marker is
-// alive (KeepUploading), and RecordRequest or EndUpload removes it.
-func (s *Store) BeginUpload(ctx context.Context, key string) error {
-	if _, err := s.db.Exec(ctx, `INSERT INTO uploads_in_progress (object_key) VALUES ($1)
-		ON CONFLICT (object_key) DO UPDATE SET alive_at = now()`, key); err != nil {
-		return fmt.Errorf("begin upload %s: %w", key, err)
+// BeginUpload records that the objects under keys are being received,
+// before their first byte: the orphan sweep leaves them alone while their
+// markers are alive (KeepUploading), and RecordRequest (Request.Markers) or
+// EndUpload removes them.
+func (s *Store) BeginUpload(ctx context.Context, keys ...string) error {
+	if _, err := s.db.Exec(ctx, `INSERT INTO uploads_in_progress (object_key) SELECT unnest($1::text[])
+		ON CONFLICT (object_key) DO UPDATE SET alive_at = now()`, keys); err != nil {
+		return fmt.Errorf("begin upload %v: %w", keys, err)
 	}
 	return nil
 }

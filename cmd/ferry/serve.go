@@ -140,6 +140,11 @@ func run(ctx context.Context, cfg config, r roles) error {
 	}
 	stopSweeper()
 	wg.Wait()
+	// The last uploads' marks, so that the sweeper need not publish their
+	// jobs again.
+	fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	enq.Flush(fctx)
 	return nil
 }
 

@@ -49,7 +49,8 @@ type Settings struct {
 	ProbeURL string `yaml:"probe_url"`
 }
 
-// CheckpointSent is set before the request is sent.
+// CheckpointSent is set before the request is sent, when there is a
+// probe_url to ask after an attempt that sent it.
 const CheckpointSent = "sent"
 
 // Client delivers files to one URL.
@@ -112,7 +113,10 @@ func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Resu
 			return res, err
 		}
 	}
-	if d.Checkpoint[CheckpointSent] == "" {
+	// Only the probe reads the mark: without probe_url it would cost a
+	// Postgres write per file for nothing (the receiver de-duplicates by
+	// Idempotency-Key, or not at all).
+	if c.s.ProbeURL != "" && d.Checkpoint[CheckpointSent] == "" {
 		if err := d.Save(ctx, targets.Checkpoint{CheckpointSent: "1"}); err != nil {
 			return targets.Result{}, fmt.Errorf("save checkpoint: %w", err)
 		}
