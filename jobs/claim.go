@@ -31,7 +31,7 @@ func (s *Store) Claim(ctx context.Context, id, owner string, lease time.Duration
 	if !validID(id) {
 		return Job{}, ErrNotFound
 	}
-	job, err := scanJob(s.db.QueryRow(ctx, `
+	job, err := s.combinedJob(ctx, `
 		WITH claimed AS (
 			UPDATE jobs SET status = 'RUNNING', attempts = attempts + 1, lease_owner = $2,
 				lease_expires_at = now() + $3 * interval '1 millisecond', updated_at = now()
@@ -41,7 +41,7 @@ func (s *Store) Claim(ctx context.Context, id, owner string, lease time.Duration
 			INSERT INTO attempts (job_id, number, worker, outcome)
 			SELECT id, attempts, $2, 'RUNNING' FROM claimed
 		)
-		SELECT `+jobColumns+` FROM claimed`, id, owner, lease.Milliseconds()))
+		SELECT `+jobColumns+` FROM claimed`, id, owner, lease.Milliseconds())
 	if err == nil {
 		return job, nil
 	}
@@ -130,7 +130,7 @@ func (s *Store) Finish(ctx context.Context, id, owner string, f Finish) (Job, er
 	if next.IsZero() {
 		next = time.Now()
 	}
-	job, err := scanJob(s.db.QueryRow(ctx, `
+	job, err := s.combinedJob(ctx, `
 		WITH j AS (
 			UPDATE jobs SET status = $3, attempts = attempts - $4, next_attempt_at = $5,
 				last_error = CASE WHEN $3 = 'SUCCESS' THEN NULL WHEN $6 = '' THEN last_error ELSE $6 END,
@@ -148,7 +148,7 @@ func (s *Store) Finish(ctx context.Context, id, owner string, f Finish) (Job, er
 			WHERE job_id = $1 AND outcome = 'RUNNING' AND EXISTS (SELECT 1 FROM j)
 		)
 		SELECT `+jobColumns+` FROM j`,
-		id, owner, string(f.Status), uncount, next, f.Error, f.Outcome, f.RemoteID, f.HTTPStatus, f.Uncertain))
+		id, owner, string(f.Status), uncount, next, f.Error, f.Outcome, f.RemoteID, f.HTTPStatus, f.Uncertain)
 	if errors.Is(err, ErrNotFound) {
 		return Job{}, fmt.Errorf("finish %s: %w", id, ErrLeaseLost)
 	}

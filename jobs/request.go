@@ -121,6 +121,12 @@ func (s *Store) RecordRequest(ctx context.Context, req Request) (out []Job, crea
 	return out, true, nil
 }
 
+const insertJobSQL = `
+	INSERT INTO jobs (id, target, batch, filename, content_type, size, sha256, object_key,
+		params, status, max_attempts, idempotency_key, api_key_id, client_path, tenant)
+	VALUES ($1, $2, nullif($3, ''), $4, $5, $6, $7, $8, $9, 'QUEUED', $10, nullif($11, ''), nullif($12, 0), nullif($13, ''), $14)
+	RETURNING ` + jobColumns
+
 // batchSender is a pool or a transaction.
 type batchSender interface {
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
@@ -131,29 +137,34 @@ type batchSender interface {
 // error that is not Postgres's answer (the connection broke) then leaves
 // the outcome unknown.
 func (s *Store) insertJobs(ctx context.Context, db batchSender, req Request, commits bool) ([]Job, error) {
-	b := &pgx.Batch{}
-	for i, n := range req.Jobs {
-		n = n.withDefaults()
-		if req.Tenant != "" {
-			n.Tenant = req.Tenant
-		}
-		b.Queue(`
-			INSERT INTO jobs (id, target, batch, filename, content_type, size, sha256, object_key,
-				params, status, max_attempts, idempotency_key, api_key_id, client_path, tenant)
-			VALUES ($1, $2, nullif($3, ''), $4, $5, $6, $7, $8, $9, 'QUEUED', $10, nullif($11, ''), nullif($12, 0), nullif($13, ''), $14)
-			RETURNING `+jobColumns,
-			n.ID, n.Target, n.Batch, n.Filename, n.ContentType, n.Size, n.SHA256, n.ObjectKey,
-			n.Params, n.MaxAttempts, jobKey(req.IdempotencyKey, i), n.APIKeyID, n.ClientPath, n.Tenant)
-	}
-	if len(req.Markers) > 0 {
-		b.Queue(`DELETE FROM uploads_in_progress WHERE object_key = ANY($1)`, req.Markers)
-	}
 	fail := func(err error) error {
 		var pe *pgconn.PgError
 		if commits && !errors.As(err, &pe) {
 			return fmt.Errorf("record request: %w: %w", ErrOutcomeUnknown, err)
 		}
 		return fmt.Errorf("record request: %w", err)
+	}
+	b := &pgx.Batch{}
+	for i, n := range req.Jobs {
+		n = n.withDefaults()
+		if req.Tenant != "" {
+			n.Tenant = req.Tenant
+		}
+		args := []any{n.ID, n.Target, n.Batch, n.Filename, n.ContentType, n.Size, n.SHA256, n.ObjectKey,
+			n.Params, n.MaxAttempts, jobKey(req.IdempotencyKey, i), n.APIKeyID, n.ClientPath, n.Tenant}
+		if commits && len(req.Jobs) == 1 && len(req.Markers) == 0 {
+			// One statement (a small file, alone): it joins the other
+			// callers' writes.
+			j, err := s.combinedJob(ctx, insertJobSQL, args...)
+			if err != nil {
+				return nil, fail(err)
+			}
+			return []Job{j}, nil
+		}
+		b.Queue(insertJobSQL, args...)
+	}
+	if len(req.Markers) > 0 {
+		b.Queue(`DELETE FROM uploads_in_progress WHERE object_key = ANY($1)`, req.Markers)
 	}
 	res := db.SendBatch(ctx, b)
 	out := make([]Job, 0, len(req.Jobs))

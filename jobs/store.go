@@ -14,10 +14,30 @@ import (
 // Store keeps jobs and their attempts in Postgres.
 type Store struct {
 	db *pgxpool.Pool
+	// writes combines the hot single-row writes of concurrent callers
+	// (combine.go).
+	writes *combiner
 }
 
 // NewStore returns a store over a connection pool whose schema is migrated.
-func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db} }
+func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db, writes: newCombiner(db)} }
+
+// combinedJob runs a statement returning jobColumns through the combiner.
+func (s *Store) combinedJob(ctx context.Context, sql string, args ...any) (Job, error) {
+	var job Job
+	err := s.writes.queryRow(ctx, sql, args, func(r pgx.Row) error {
+		j, err := scanJob(r)
+		job = j
+		if errors.Is(err, ErrNotFound) {
+			return pgx.ErrNoRows
+		}
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Job{}, ErrNotFound
+	}
+	return job, err
+}
 
 const jobColumns = `id::text, target, coalesce(batch, ''), filename, content_type, size, sha256,
 	object_key, params, status, attempts, max_attempts, next_attempt_at, coalesce(last_error, ''),
