@@ -163,7 +163,10 @@ func (e *Enqueuer) Flush(ctx context.Context) {
 // MarkEnqueued records that the jobs of refs were published to the queue.
 // A job is marked only if it has not changed since its Ref was read
 // (Ref.Version): a fast worker may already have made it RETRYING, and the
-// sweeper must then see it as unpublished when its wait is over.
+// sweeper must then see it as unpublished when its wait is over. A job
+// whose row is locked is being changed (claimed, most likely), so it is
+// skipped rather than waited for: that change moves its version anyway, and
+// a mark that waited on a claim that waits on it would deadlock.
 func (s *Store) MarkEnqueued(ctx context.Context, refs ...Ref) error {
 	ids := make([]string, len(refs))
 	versions := make([]time.Time, len(refs))
@@ -172,8 +175,10 @@ func (s *Store) MarkEnqueued(ctx context.Context, refs ...Ref) error {
 	}
 	_, err := s.db.Exec(ctx, `
 		UPDATE jobs SET enqueued_at = now()
-		FROM unnest($1::uuid[], $2::timestamptz[]) AS r(id, version)
-		WHERE jobs.id = r.id AND jobs.updated_at = r.version AND jobs.status IN ('QUEUED', 'RETRYING')`,
+		WHERE id IN (
+			SELECT jobs.id FROM jobs JOIN unnest($1::uuid[], $2::timestamptz[]) AS r(id, version) ON jobs.id = r.id
+			WHERE jobs.updated_at = r.version AND jobs.status IN ('QUEUED', 'RETRYING')
+			FOR UPDATE OF jobs SKIP LOCKED)`,
 		ids, versions)
 	if err != nil {
 		return fmt.Errorf("mark enqueued: %w", err)

@@ -190,3 +190,31 @@ func TestRetryAndCancel(t *testing.T) {
 		t.Errorf("malformed id: %v", err)
 	}
 }
+
+// A job whose row is locked (a claim in progress) is skipped by the mark,
+// not waited for; the others are marked.
+func TestMarkEnqueuedSkipsLockedJobs(t *testing.T) {
+	t.Parallel()
+	pool, _ := testenv.Postgres(t)
+	s := jobs.NewStore(pool)
+	ctx := testenv.Context(t)
+	locked, free := newJob(t, s), newJob(t, s)
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE`, locked.ID); err != nil {
+		t.Fatal(err)
+	}
+	mctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.MarkEnqueued(mctx, jobs.RefOf(locked), jobs.RefOf(free)); err != nil {
+		t.Fatalf("mark waited for the locked row: %v", err)
+	}
+	_ = tx.Rollback(ctx)
+	refs, err := s.Unpublished(ctx, 0, 10)
+	if err != nil || len(refs) != 1 || refs[0].ID != locked.ID {
+		t.Fatalf("unpublished %v %v, want only the locked job", refs, err)
+	}
+}
