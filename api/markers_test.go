@@ -3,21 +3,11 @@ package api_test
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/ferry-relay/ferry/api"
-	"github.com/ferry-relay/ferry/apikeys"
-	"github.com/ferry-relay/ferry/internal/testenv"
-	"github.com/ferry-relay/ferry/jobs"
-	"github.com/ferry-relay/ferry/targets"
-	"github.com/ferry-relay/ferry/targets/httptarget"
 )
 
 // A raw upload of declared size over 1 MiB is marked in progress before its
@@ -27,27 +17,8 @@ import (
 // left.
 func TestUploadMarkers(t *testing.T) {
 	t.Parallel()
-	pool, _ := testenv.Postgres(t)
-	store := jobs.NewStore(pool)
-	keys := apikeys.NewStore(pool)
-	key, err := keys.Create(context.Background(), "markers")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfgs, err := targets.ParseFile(strings.NewReader("targets:\n  - {name: t, kind: http, url: \"http://127.0.0.1:1/\"}\n"),
-		func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := targets.Build(cfgs, map[string]targets.Constructor{"http": httptarget.New})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := api.New(api.Config{MaxUploadBytes: 8 << 20}, api.Deps{Jobs: store, Keys: keys, Objects: testenv.Storage(t),
-		Enqueue: jobs.NewEnqueuer(store, testenv.Queue(t), log), Targets: set, Log: log})
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(ts.Close)
+	us := newUploadServer(t, 8<<20)
+	pool, key := us.pool, us.key
 
 	for _, tc := range []struct {
 		name   string
@@ -59,7 +30,7 @@ func TestUploadMarkers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pr, pw := io.Pipe()
-			req, _ := http.NewRequest(http.MethodPost, ts.URL+"/v1/uploads?target=t&filename=f.bin", pr)
+			req, _ := http.NewRequest(http.MethodPost, us.url+"/v1/uploads?target=t&filename=f.bin", pr)
 			req.ContentLength = tc.size
 			req.Header.Set("Content-Type", "application/octet-stream")
 			req.Header.Set("Authorization", "Bearer "+key)

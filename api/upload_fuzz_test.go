@@ -6,24 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/minio/minio-go/v7"
 
-	"github.com/ferry-relay/ferry/api"
-	"github.com/ferry-relay/ferry/apikeys"
-	"github.com/ferry-relay/ferry/internal/testenv"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/storage"
-	"github.com/ferry-relay/ferry/targets"
-	"github.com/ferry-relay/ferry/targets/httptarget"
 )
 
 // FuzzUpload sends whatever the fuzzer makes as an upload, multipart or
@@ -33,29 +25,9 @@ import (
 // object stored with the size and digest the job says); a refusal leaves
 // no job and no object.
 func FuzzUpload(f *testing.F) {
-	pool, _ := testenv.Postgres(f)
-	objects := testenv.Storage(f)
-	q := testenv.Queue(f)
+	us := newUploadServer(f, 1<<20)
+	pool, objects, key := us.pool, us.objects, us.key
 	store := jobs.NewStore(pool)
-	keys := apikeys.NewStore(pool)
-	key, err := keys.Create(context.Background(), "fuzz")
-	if err != nil {
-		f.Fatal(err)
-	}
-	cfgs, err := targets.ParseFile(strings.NewReader("targets:\n  - {name: t, kind: http, url: \"http://127.0.0.1:1/\"}\n"),
-		func(string) (string, bool) { return "", false })
-	if err != nil {
-		f.Fatal(err)
-	}
-	set, err := targets.Build(cfgs, map[string]targets.Constructor{"http": httptarget.New})
-	if err != nil {
-		f.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := api.New(api.Config{MaxUploadBytes: 1 << 20}, api.Deps{Jobs: store, Keys: keys, Objects: objects,
-		Enqueue: jobs.NewEnqueuer(store, q, log), Targets: set, Log: log})
-	ts := httptest.NewServer(srv.Handler())
-	f.Cleanup(ts.Close)
 
 	client := &http.Client{Timeout: 10 * time.Second}
 	f.Fuzz(func(t *testing.T, raw bool, query, contentType string, body []byte) {
@@ -63,7 +35,7 @@ func FuzzUpload(f *testing.F) {
 		if raw {
 			path += "?" + query
 		}
-		req, err := http.NewRequest(http.MethodPost, ts.URL+path, bytes.NewReader(body))
+		req, err := http.NewRequest(http.MethodPost, us.url+path, bytes.NewReader(body))
 		if err != nil {
 			return // not a request a client could send
 		}
