@@ -209,13 +209,19 @@ func (s *Store) Unpublished(ctx context.Context, grace time.Duration, limit int)
 // took hours to refill).
 const publishedBeforeSQL = `
 	SELECT ` + refColumns + ` FROM jobs
-	WHERE status IN ('QUEUED', 'RETRYING') AND enqueued_at < $1 AND id > $2::uuid
+	WHERE status IN ('QUEUED', 'RETRYING') AND id > $2::uuid
+		AND (enqueued_at < $1 OR (enqueued_at IS NULL AND next_attempt_at <= now()))
 	ORDER BY jobs.id LIMIT $3`
 
 // PublishedBefore returns, in id order after afterID, jobs waiting for a
-// worker that were published before the time before: after the stream was
-// lost and rebuilt, their messages are gone. It changes nothing: the
-// Enqueuer marks those it publishes again (enqueued_at moves past before).
+// worker that were published before the time before, or due and not yet
+// marked published: after the stream was lost and rebuilt, their messages
+// may be gone. A due unmarked job may be one whose mark is deferred
+// (EnqueueFresh) and lands after this pass went by it; it is published
+// again here rather than left to a mark that says "published" of a message
+// the lost stream took. (A retry not yet due has no message by design: the
+// sweeper publishes it when due.) It changes nothing: the Enqueuer marks
+// those it publishes again (enqueued_at moves past before).
 func (s *Store) PublishedBefore(ctx context.Context, before time.Time, afterID string, limit int) ([]Ref, error) {
 	if afterID == "" {
 		afterID = "00000000-0000-0000-0000-000000000000"

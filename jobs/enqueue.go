@@ -50,8 +50,17 @@ type Enqueuer struct {
 	markDelay time.Duration
 
 	mu       sync.Mutex
-	deferred []Ref
+	deferred []published
 	timer    *time.Timer // set while a mark of deferred is scheduled
+}
+
+// published is a job put in the queue, and when: its mark records that
+// time, not the time of the mark. After a lost stream the sweeper publishes
+// again the jobs marked before the new stream was created; a mark deferred
+// past that moment must still say "before".
+type published struct {
+	Ref
+	at time.Time
 }
 
 // NewEnqueuer returns the enqueuer of store's jobs onto q.
@@ -80,7 +89,7 @@ func (e *Enqueuer) EnqueueFresh(ctx context.Context, refs []Ref) int {
 	return e.enqueue(ctx, refs, e.deferMark)
 }
 
-func (e *Enqueuer) enqueue(ctx context.Context, refs []Ref, mark func(context.Context, []Ref)) int {
+func (e *Enqueuer) enqueue(ctx context.Context, refs []Ref, mark func(context.Context, []published)) int {
 	published := 0
 	for len(refs) > 0 {
 		chunk := refs[:min(len(refs), enqueueChunk)]
@@ -96,18 +105,22 @@ func (e *Enqueuer) enqueue(ctx context.Context, refs []Ref, mark func(context.Co
 	return published
 }
 
-func (e *Enqueuer) enqueueChunk(ctx context.Context, refs []Ref, mark func(context.Context, []Ref)) (ok, failed int) {
+func (e *Enqueuer) enqueueChunk(ctx context.Context, refs []Ref, mark func(context.Context, []published)) (ok, failed int) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), enqueueTimeout)
 	defer cancel()
 	msgs := make([]queue.Msg, len(refs))
 	for i, r := range refs {
 		msgs[i] = queue.Msg{Target: r.Target, JobID: r.ID}
 	}
+	// Taken before the publish: a mark may say a job was published a
+	// little earlier than it was (the sweeper then publishes it again
+	// after a lost stream, harmlessly), never later.
+	sent := time.Now()
 	errs := e.queue.PublishAll(ctx, msgs)
-	var done []Ref
+	var done []published
 	for i, err := range errs {
 		if err == nil {
-			done = append(done, refs[i])
+			done = append(done, published{Ref: refs[i], at: sent})
 		}
 	}
 	if len(done) > 0 {
@@ -116,22 +129,22 @@ func (e *Enqueuer) enqueueChunk(ctx context.Context, refs []Ref, mark func(conte
 	return len(done), len(refs) - len(done)
 }
 
-// mark marks refs enqueued now.
-func (e *Enqueuer) mark(ctx context.Context, refs []Ref) {
-	for len(refs) > 0 {
-		chunk := refs[:min(len(refs), enqueueChunk)]
-		refs = refs[len(chunk):]
-		if err := e.store.MarkEnqueued(ctx, chunk...); err != nil {
+// mark marks the jobs of ps enqueued, each as of its publish.
+func (e *Enqueuer) mark(ctx context.Context, ps []published) {
+	for len(ps) > 0 {
+		chunk := ps[:min(len(ps), enqueueChunk)]
+		ps = ps[len(chunk):]
+		if err := e.store.markPublished(ctx, chunk); err != nil {
 			e.log.Warn("could not mark jobs published; the sweeper publishes them again, harmlessly", "err", err)
 		}
 	}
 }
 
-// deferMark keeps refs to be marked at the next scheduled mark, scheduling
+// deferMark keeps ps to be marked at the next scheduled mark, scheduling
 // one if none is; past maxDeferred it marks them all at once.
-func (e *Enqueuer) deferMark(ctx context.Context, refs []Ref) {
+func (e *Enqueuer) deferMark(ctx context.Context, ps []published) {
 	e.mu.Lock()
-	e.deferred = append(e.deferred, refs...)
+	e.deferred = append(e.deferred, ps...)
 	full := len(e.deferred) >= maxDeferred
 	if !full && e.timer == nil {
 		e.timer = time.AfterFunc(e.markDelay, func() {
@@ -150,14 +163,14 @@ func (e *Enqueuer) deferMark(ctx context.Context, refs []Ref) {
 // calls it when it stops, so that its last jobs need no repair.
 func (e *Enqueuer) Flush(ctx context.Context) {
 	e.mu.Lock()
-	refs := e.deferred
+	ps := e.deferred
 	e.deferred = nil
 	if e.timer != nil {
 		e.timer.Stop()
 		e.timer = nil
 	}
 	e.mu.Unlock()
-	e.mark(ctx, refs)
+	e.mark(ctx, ps)
 }
 
 // MarkEnqueued records that the jobs of refs were published to the queue.
@@ -168,18 +181,33 @@ func (e *Enqueuer) Flush(ctx context.Context) {
 // skipped rather than waited for: that change moves its version anyway, and
 // a mark that waited on a claim that waits on it would deadlock.
 func (s *Store) MarkEnqueued(ctx context.Context, refs ...Ref) error {
-	ids := make([]string, len(refs))
-	versions := make([]time.Time, len(refs))
+	ps := make([]published, len(refs))
+	now := time.Now()
 	for i, r := range refs {
-		ids[i], versions[i] = r.ID, r.Version
+		ps[i] = published{Ref: r, at: now}
+	}
+	return s.markPublished(ctx, ps)
+}
+
+// markPublished is MarkEnqueued with each job's time of publish, given as
+// its age on this process's clock, so that enqueued_at stays on
+// Postgres's.
+func (s *Store) markPublished(ctx context.Context, ps []published) error {
+	ids := make([]string, len(ps))
+	versions := make([]time.Time, len(ps))
+	ages := make([]int64, len(ps))
+	for i, p := range ps {
+		ids[i], versions[i], ages[i] = p.ID, p.Version, max(0, time.Since(p.at).Milliseconds())
 	}
 	_, err := s.db.Exec(ctx, `
-		UPDATE jobs SET enqueued_at = now()
-		WHERE id IN (
-			SELECT jobs.id FROM jobs JOIN unnest($1::uuid[], $2::timestamptz[]) AS r(id, version) ON jobs.id = r.id
+		UPDATE jobs SET enqueued_at = now() - m.age * interval '1 millisecond'
+		FROM (
+			SELECT jobs.id, r.age FROM jobs
+			JOIN unnest($1::uuid[], $2::timestamptz[], $3::bigint[]) AS r(id, version, age) ON jobs.id = r.id
 			WHERE jobs.updated_at = r.version AND jobs.status IN ('QUEUED', 'RETRYING')
-			FOR UPDATE OF jobs SKIP LOCKED)`,
-		ids, versions)
+			FOR UPDATE OF jobs SKIP LOCKED) AS m
+		WHERE jobs.id = m.id`,
+		ids, versions, ages)
 	if err != nil {
 		return fmt.Errorf("mark enqueued: %w", err)
 	}

@@ -61,3 +61,68 @@ func TestEnqueueFreshMarksLater(t *testing.T) {
 		t.Errorf("after Flush: %d deferred, timer %v", len(enq.deferred), enq.timer)
 	}
 }
+
+// After a lost stream, the repair publishes again the waiting jobs marked
+// before the new stream and the due ones not marked at all (their deferred
+// mark may land after the repair went by); not a retry still waiting for its
+// time (it has no message by design), nor a job published since. A deferred
+// mark records when the job was published, not when it was marked: a mark
+// that lands after the new stream was created must not hide a message the
+// old stream took.
+func TestRepairAfterALostStreamSeesDeferredMarks(t *testing.T) {
+	t.Parallel()
+	pool, _ := testenv.Postgres(t)
+	s := NewStore(pool)
+	ctx := testenv.Context(t)
+	enq := NewEnqueuer(s, testenv.Queue(t), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	enq.markDelay = time.Hour // only Flush marks
+	create := func() Job {
+		j, _, err := s.Create(ctx, New{ID: uuid.Must(uuid.NewV7()).String(), Target: "t", Filename: "f", ContentType: "text/plain",
+			Size: 1, SHA256: "x", ObjectKey: "objects/x", MaxAttempts: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	deferred, unmarked, retry := create(), create(), create()
+	if n := enq.EnqueueFresh(ctx, []Ref{RefOf(deferred)}); n != 1 {
+		t.Fatalf("published %d", n)
+	}
+	if _, err := s.Claim(ctx, retry.ID, "w/1", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Finish(ctx, retry.ID, "w/1", Finish{Status: StatusRetrying, Outcome: OutcomeRetry,
+		Error: "HTTP 503", NextAttemptAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	var streamCreated time.Time // the stream is lost and made again now
+	if err := pool.QueryRow(ctx, `SELECT now()`).Scan(&streamCreated); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	later := create()
+	if err := s.MarkEnqueued(ctx, RefOf(later)); err != nil { // published into the new stream
+		t.Fatal(err)
+	}
+	enq.Flush(ctx) // the deferred mark lands after the new stream was made
+
+	var at time.Time
+	if err := pool.QueryRow(ctx, `SELECT enqueued_at FROM jobs WHERE id = $1`, deferred.ID).Scan(&at); err != nil {
+		t.Fatal(err)
+	}
+	if !at.Before(streamCreated) {
+		t.Errorf("deferred mark says published at %s, after the new stream (%s)", at, streamCreated)
+	}
+	refs, err := s.PublishedBefore(ctx, streamCreated, "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, r := range refs {
+		got[r.ID] = true
+	}
+	if !got[deferred.ID] || !got[unmarked.ID] || got[retry.ID] || got[later.ID] || len(got) != 2 {
+		t.Errorf("repair would publish %v; want the deferred %s and the unmarked %s only", got, deferred.ID, unmarked.ID)
+	}
+}
