@@ -225,7 +225,9 @@ func (s *Sweeper) checkStream(ctx context.Context) int {
 		}
 		// Also at the first check: jobs published before this stream
 		// existed (NATS lost its store while ferry was down) have no
-		// message. Normally there are none.
+		// message. Normally there are none but the few due jobs not yet
+		// marked published (jobs.PublishedBefore), published again
+		// harmlessly.
 		s.streamCreated = st.Created
 		s.repair = &repair{before: st.Created.Add(clockMargin), started: time.Now()}
 	}
