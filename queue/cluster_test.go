@@ -14,26 +14,33 @@ import (
 	"github.com/ferry-relay/ferry/queue"
 )
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
+// freePorts returns n distinct loopback ports that were free a moment ago
+// (held together, so that none is handed out twice).
+func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	ports := make([]int, n)
+	for i := range ports {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		ports[i] = ln.Addr().(*net.TCPAddr).Port
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ports
 }
 
 // startCluster starts a three-node JetStream cluster on loopback and
-// returns its nodes and the comma-separated client URL list.
+// returns its nodes and the comma-separated client URL list. The cluster
+// is named after the test: should a port of another test's cluster be
+// taken in the moment between freePorts and the start, the two clusters
+// refuse each other instead of merging (their servers share names).
 func startCluster(t *testing.T) ([]*queue.Embedded, string) {
 	t.Helper()
 	const n = 3
-	var client, routes [n]int
-	for i := range n {
-		client[i], routes[i] = freePort(t), freePort(t)
-	}
+	ports := freePorts(t, 2*n)
+	client, routes := ports[:n], ports[n:]
+	name := strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
 	nodes := make([]*queue.Embedded, n)
 	errs := make(chan error, n)
 	for i := range n {
@@ -46,7 +53,7 @@ func startCluster(t *testing.T) ([]*queue.Embedded, string) {
 			}
 			var err error
 			nodes[i], err = queue.StartNode(queue.NodeOptions{Name: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: client[i],
-				ClusterHost: "127.0.0.1", ClusterPort: routes[i], Routes: rs, Dir: t.TempDir()})
+				ClusterHost: "127.0.0.1", ClusterPort: routes[i], Routes: rs, Dir: t.TempDir(), Cluster: name})
 			errs <- err
 		}()
 	}

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -125,9 +126,13 @@ type NodeOptions struct {
 	Routes []string
 	// Dir is the JetStream store.
 	Dir string
+	// Cluster names the cluster; "ferry" if empty. Servers of clusters
+	// with other names refuse each other's routes.
+	Cluster string
 }
 
-// StartNode starts one JetStream server of a cluster named "ferry".
+// StartNode starts one JetStream server of a cluster, named "ferry" unless
+// o.Cluster says otherwise.
 func StartNode(o NodeOptions) (*Embedded, error) {
 	opts := &server.Options{
 		ServerName: o.Name,
@@ -138,7 +143,7 @@ func StartNode(o NodeOptions) (*Embedded, error) {
 		NoSigs:     true,
 		NoLog:      os.Getenv("FERRY_NATS_DEBUG") == "",
 	}
-	opts.Cluster.Name = "ferry"
+	opts.Cluster.Name = cmp.Or(o.Cluster, "ferry")
 	opts.Cluster.Host = o.ClusterHost
 	opts.Cluster.Port = o.ClusterPort
 	for _, r := range o.Routes {
