@@ -41,7 +41,7 @@ const BodyIdleTimeoutDefault = 60 * time.Second
 type JobStore interface {
 	RecordRequest(ctx context.Context, req jobs.Request) ([]jobs.Job, bool, error)
 	RequestByKey(ctx context.Context, tenant, batch string, apiKeyID int64, key string) (string, []jobs.Job, error)
-	BeginUpload(ctx context.Context, keys ...string) error
+	BeginUpload(ctx context.Context, key string) error
 	KeepUploading(ctx context.Context, keys ...string) error
 	EndUpload(ctx context.Context, keys ...string) error
 	Get(ctx context.Context, scope jobs.Scope, id string) (jobs.Job, error)

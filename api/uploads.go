@@ -379,9 +379,6 @@ type receiver struct {
 	// keys are the objects stored for this request, removed if it is
 	// refused.
 	keys []string
-	// unmarked are the keys of small files stored without a marker
-	// (needsMarker): the next file of the request marks them first.
-	unmarked []string
 	// markers are the keys marked as uploads in progress; shared with the
 	// keep-alive.
 	mu      sync.Mutex
@@ -396,31 +393,23 @@ type receiver struct {
 // the orphan sweep only removes objects an hour old
 // (sweeper.AbandonedUploadsAge; recordTimeout bounds the record). A marker
 // would cost every small upload a Postgres write of its own, the most
-// common upload paying for a risk only long ones run. A file that another
-// follows in the same request gets its marker before the next one's first
-// byte: from then on its object ages while it waits.
+// common upload paying for a risk only long ones run. Only a raw upload
+// declares its size, and it is the request's one file: no other file can
+// keep an unmarked object waiting for its record (the parts of a
+// multipart body have unknown sizes, so each is marked).
 const unmarkedMax = 1 << 20
 
 // needsMarker says whether a file of declared size (-1: unknown) is marked
 // before its first byte.
 func needsMarker(size int64) bool { return size < 0 || size > unmarkedMax }
 
-// mark writes the markers of the earlier unmarked files of the request and,
-// if it needs one, of key, the file about to be received.
-func (rc *receiver) mark(key string, size int64) error {
-	keys := rc.unmarked
-	if needsMarker(size) {
-		keys = append(keys, key)
-	}
-	if len(keys) == 0 {
-		return nil
-	}
-	if err := rc.s.jobs.BeginUpload(rc.ctx, keys...); err != nil {
+// mark writes the marker of key, the file about to be received.
+func (rc *receiver) mark(key string) error {
+	if err := rc.s.jobs.BeginUpload(rc.ctx, key); err != nil {
 		return err
 	}
-	rc.unmarked = nil
 	rc.mu.Lock()
-	rc.markers = append(rc.markers, keys...)
+	rc.markers = append(rc.markers, key)
 	rc.mu.Unlock()
 	rc.keepAlive()
 	return nil
@@ -437,13 +426,12 @@ func (rc *receiver) receive(req *uploadRequest, body io.Reader, size int64, file
 	if req.earlier != nil {
 		st, err = hashOnly(body, size, s.cfg.MaxUploadBytes)
 	} else {
-		if err := rc.mark(key, size); err != nil {
-			return err
+		if needsMarker(size) {
+			if err := rc.mark(key); err != nil {
+				return err
+			}
 		}
 		rc.keys = append(rc.keys, key)
-		if !needsMarker(size) {
-			rc.unmarked = append(rc.unmarked, key)
-		}
 		st, err = s.objects.Put(rc.ctx, key, body, size, s.cfg.MaxUploadBytes, ctype)
 	}
 	if errors.Is(err, storage.ErrTooLarge) {

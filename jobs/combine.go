@@ -136,8 +136,7 @@ func (c *combiner) run(calls []*combined) {
 		}
 	}()
 	if len(calls) == 1 {
-		cl := calls[0]
-		cl.err = cl.scan(c.db.QueryRow(ctx, cl.sql, cl.args...))
+		c.alone(ctx, calls[0])
 		return
 	}
 	b := &pgx.Batch{}
@@ -163,11 +162,16 @@ func (c *combiner) run(calls []*combined) {
 		// Postgres refused one statement and rolled them all back: each
 		// again alone, for its own answer.
 		for _, cl := range calls {
-			cl.err = cl.scan(c.db.QueryRow(ctx, cl.sql, cl.args...))
+			c.alone(ctx, cl)
 		}
 	default:
 		for _, cl := range calls {
 			cl.err = failed
 		}
 	}
+}
+
+// alone runs cl's statement by itself.
+func (c *combiner) alone(ctx context.Context, cl *combined) {
+	cl.err = cl.scan(c.db.QueryRow(ctx, cl.sql, cl.args...))
 }

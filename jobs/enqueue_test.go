@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"testing"
@@ -10,6 +11,17 @@ import (
 
 	"github.com/ferry-relay/ferry/internal/testenv"
 )
+
+// createJob records a QUEUED job of target "t" with 3 attempts.
+func createJob(t *testing.T, s *Store) Job {
+	t.Helper()
+	j, _, err := s.Create(context.Background(), New{ID: uuid.Must(uuid.NewV7()).String(), Target: "t", Filename: "f",
+		ContentType: "text/plain", Size: 1, SHA256: "x", ObjectKey: "objects/x", MaxAttempts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
 
 // EnqueueFresh publishes at once and marks later, in one statement: a job
 // claimed meanwhile is never marked (its claim changed it), one still
@@ -21,16 +33,8 @@ func TestEnqueueFreshMarksLater(t *testing.T) {
 	ctx := testenv.Context(t)
 	enq := NewEnqueuer(s, testenv.Queue(t), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	enq.markDelay = time.Hour // only Flush marks
-	var refs []Ref
-	for range 2 {
-		j, _, err := s.Create(ctx, New{ID: uuid.Must(uuid.NewV7()).String(), Target: "t", Filename: "f", ContentType: "text/plain",
-			Size: 1, SHA256: "x", ObjectKey: "objects/x", MaxAttempts: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		refs = append(refs, RefOf(j))
-	}
-	waiting, claimed := refs[0], refs[1]
+	waiting, claimed := RefOf(createJob(t, s)), RefOf(createJob(t, s))
+	refs := []Ref{waiting, claimed}
 	if n := enq.EnqueueFresh(ctx, refs); n != 2 {
 		t.Fatalf("published %d, want 2", n)
 	}
@@ -76,15 +80,7 @@ func TestRepairAfterALostStreamSeesDeferredMarks(t *testing.T) {
 	ctx := testenv.Context(t)
 	enq := NewEnqueuer(s, testenv.Queue(t), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	enq.markDelay = time.Hour // only Flush marks
-	create := func() Job {
-		j, _, err := s.Create(ctx, New{ID: uuid.Must(uuid.NewV7()).String(), Target: "t", Filename: "f", ContentType: "text/plain",
-			Size: 1, SHA256: "x", ObjectKey: "objects/x", MaxAttempts: 3})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return j
-	}
-	deferred, unmarked, retry := create(), create(), create()
+	deferred, unmarked, retry := createJob(t, s), createJob(t, s), createJob(t, s)
 	if n := enq.EnqueueFresh(ctx, []Ref{RefOf(deferred)}); n != 1 {
 		t.Fatalf("published %d", n)
 	}
@@ -101,7 +97,7 @@ func TestRepairAfterALostStreamSeesDeferredMarks(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(50 * time.Millisecond)
-	later := create()
+	later := createJob(t, s)
 	if err := s.MarkEnqueued(ctx, RefOf(later)); err != nil { // published into the new stream
 		t.Fatal(err)
 	}

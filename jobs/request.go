@@ -127,6 +127,16 @@ const insertJobSQL = `
 	VALUES ($1, $2, nullif($3, ''), $4, $5, $6, $7, $8, $9, 'QUEUED', $10, nullif($11, ''), nullif($12, 0), nullif($13, ''), $14)
 	RETURNING ` + jobColumns
 
+// insertArgs are the arguments of insertJobSQL for the i-th job of req.
+func insertArgs(req Request, i int) []any {
+	n := req.Jobs[i].withDefaults()
+	if req.Tenant != "" {
+		n.Tenant = req.Tenant
+	}
+	return []any{n.ID, n.Target, n.Batch, n.Filename, n.ContentType, n.Size, n.SHA256, n.ObjectKey,
+		n.Params, n.MaxAttempts, jobKey(req.IdempotencyKey, i), n.APIKeyID, n.ClientPath, n.Tenant}
+}
+
 // batchSender is a pool or a transaction.
 type batchSender interface {
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
@@ -144,24 +154,18 @@ func (s *Store) insertJobs(ctx context.Context, db batchSender, req Request, com
 		}
 		return fmt.Errorf("record request: %w", err)
 	}
+	if commits && len(req.Jobs) == 1 && len(req.Markers) == 0 {
+		// One statement (a small file, alone): it joins the other
+		// callers' writes.
+		j, err := s.combinedJob(ctx, insertJobSQL, insertArgs(req, 0)...)
+		if err != nil {
+			return nil, fail(err)
+		}
+		return []Job{j}, nil
+	}
 	b := &pgx.Batch{}
-	for i, n := range req.Jobs {
-		n = n.withDefaults()
-		if req.Tenant != "" {
-			n.Tenant = req.Tenant
-		}
-		args := []any{n.ID, n.Target, n.Batch, n.Filename, n.ContentType, n.Size, n.SHA256, n.ObjectKey,
-			n.Params, n.MaxAttempts, jobKey(req.IdempotencyKey, i), n.APIKeyID, n.ClientPath, n.Tenant}
-		if commits && len(req.Jobs) == 1 && len(req.Markers) == 0 {
-			// One statement (a small file, alone): it joins the other
-			// callers' writes.
-			j, err := s.combinedJob(ctx, insertJobSQL, args...)
-			if err != nil {
-				return nil, fail(err)
-			}
-			return []Job{j}, nil
-		}
-		b.Queue(insertJobSQL, args...)
+	for i := range req.Jobs {
+		b.Queue(insertJobSQL, insertArgs(req, i)...)
 	}
 	if len(req.Markers) > 0 {
 		b.Queue(`DELETE FROM uploads_in_progress WHERE object_key = ANY($1)`, req.Markers)
@@ -252,14 +256,14 @@ func (s *Store) RequestByKey(ctx context.Context, tenant, batch string, apiKeyID
 	return "", js, nil
 }
 
-// BeginUpload records that the objects under keys are being received,
-// before their first byte: the orphan sweep leaves them alone while their
-// markers are alive (KeepUploading), and RecordRequest (Request.Markers) or
-// EndUpload removes them.
-func (s *Store) BeginUpload(ctx context.Context, keys ...string) error {
-	if _, err := s.db.Exec(ctx, `INSERT INTO uploads_in_progress (object_key) SELECT unnest($1::text[])
-		ON CONFLICT (object_key) DO UPDATE SET alive_at = now()`, keys); err != nil {
-		return fmt.Errorf("begin upload %v: %w", keys, err)
+// BeginUpload records that the object under key is being received, before
+// its first byte: the orphan sweep leaves it alone while the marker is
+// alive (KeepUploading), and RecordRequest (Request.Markers) or EndUpload
+// removes it.
+func (s *Store) BeginUpload(ctx context.Context, key string) error {
+	if _, err := s.db.Exec(ctx, `INSERT INTO uploads_in_progress (object_key) VALUES ($1)
+		ON CONFLICT (object_key) DO UPDATE SET alive_at = now()`, key); err != nil {
+		return fmt.Errorf("begin upload %s: %w", key, err)
 	}
 	return nil
 }
