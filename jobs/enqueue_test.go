@@ -8,9 +8,21 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ferry-relay/ferry/internal/testenv"
 )
+
+// deferredEnqueuer returns a store of its own and an enqueuer whose
+// deferred marks only Flush writes.
+func deferredEnqueuer(t *testing.T) (*pgxpool.Pool, *Store, *Enqueuer) {
+	t.Helper()
+	pool, _ := testenv.Postgres(t)
+	s := NewStore(pool)
+	enq := NewEnqueuer(s, testenv.Queue(t), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	enq.markDelay = time.Hour
+	return pool, s, enq
+}
 
 // createJob records a QUEUED job of target "t" with 3 attempts.
 func createJob(t *testing.T, s *Store) Job {
@@ -28,11 +40,8 @@ func createJob(t *testing.T, s *Store) Job {
 // waiting is.
 func TestEnqueueFreshMarksLater(t *testing.T) {
 	t.Parallel()
-	pool, _ := testenv.Postgres(t)
-	s := NewStore(pool)
+	pool, s, enq := deferredEnqueuer(t)
 	ctx := testenv.Context(t)
-	enq := NewEnqueuer(s, testenv.Queue(t), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	enq.markDelay = time.Hour // only Flush marks
 	waiting, claimed := RefOf(createJob(t, s)), RefOf(createJob(t, s))
 	refs := []Ref{waiting, claimed}
 	if n := enq.EnqueueFresh(ctx, refs); n != 2 {
@@ -75,11 +84,8 @@ func TestEnqueueFreshMarksLater(t *testing.T) {
 // old stream took.
 func TestRepairAfterALostStreamSeesDeferredMarks(t *testing.T) {
 	t.Parallel()
-	pool, _ := testenv.Postgres(t)
-	s := NewStore(pool)
+	pool, s, enq := deferredEnqueuer(t)
 	ctx := testenv.Context(t)
-	enq := NewEnqueuer(s, testenv.Queue(t), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	enq.markDelay = time.Hour // only Flush marks
 	deferred, unmarked, retry := createJob(t, s), createJob(t, s), createJob(t, s)
 	if n := enq.EnqueueFresh(ctx, []Ref{RefOf(deferred)}); n != 1 {
 		t.Fatalf("published %d", n)
