@@ -124,6 +124,14 @@ func statusQueries(ctx context.Context, p *ferryProc) ([]statusQuery, string, er
 		{name: "GET /v1/jobs?status=FAILED&target=…&limit=100", page: true, path: func(_ *jobLoader, rng *rand.Rand) string {
 			return "/v1/jobs?status=FAILED&limit=100&target=" + statusTargets[rng.IntN(len(statusTargets))]
 		}},
+		// Listings that no single index serves since migration 008: one
+		// walk per tenant, one walk per status (jobs/list.go).
+		{name: "GET /v1/jobs?status=FAILED&limit=100", page: true, path: func(_ *jobLoader, _ *rand.Rand) string {
+			return "/v1/jobs?status=FAILED&limit=100"
+		}},
+		{name: "GET /v1/jobs?target=…&limit=100", page: true, path: func(_ *jobLoader, rng *rand.Rand) string {
+			return "/v1/jobs?limit=100&target=" + statusTargets[rng.IntN(len(statusTargets))]
+		}},
 	}
 	code, err := p.get(ctx, "/v1/batches/"+batchName(0))
 	if err != nil {

@@ -34,7 +34,31 @@ const requeueChunk = 2000
 // newest first, and calls chunk with each chunk's jobs, which are not
 // yet published (enqueued_at is NULL, so the sweeper publishes those the
 // caller does not). It returns how many jobs it re-queued.
+//
+// Across tenants without a target, it works tenant by tenant: each walk is
+// then one range of the (tenant, status, id) index (list.go).
 func (s *Store) RequeueFailed(ctx context.Context, scope Scope, f RequeueFilter, chunk func([]Ref)) (int, error) {
+	if scope.All() && f.Target == "" {
+		tenants, err := s.tenants(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("re-queue failed jobs: %w", err)
+		}
+		total := 0
+		for _, t := range tenants {
+			n, err := s.requeueFailed(ctx, InTenant(t), f, chunk)
+			total += n
+			if err != nil {
+				return total, err
+			}
+		}
+		return total, nil
+	}
+	return s.requeueFailed(ctx, scope, f, chunk)
+}
+
+// requeueFailed is RequeueFailed within one index range: one tenant, or one
+// target.
+func (s *Store) requeueFailed(ctx context.Context, scope Scope, f RequeueFilter, chunk func([]Ref)) (int, error) {
 	where := []string{"status = 'FAILED'"}
 	args := []any{}
 	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
@@ -56,7 +80,7 @@ func (s *Store) RequeueFailed(ctx context.Context, scope Scope, f RequeueFilter,
 	// Keyset on id: each chunk starts below the last one, so jobs that do
 	// not match the error are read once, not once per chunk.
 	cursor := arg("ffffffff-ffff-ffff-ffff-ffffffffffff")
-	where = append(where, "id < "+cursor+"::uuid")
+	where = append(where, "jobs.id < "+cursor+"::uuid")
 	limit := arg(requeueChunk)
 	q := `
 		WITH picked AS (
