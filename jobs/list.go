@@ -60,21 +60,28 @@ const tenantsCTE = `WITH RECURSIVE tenants(name) AS (
 		FROM tenants t WHERE t.name IS NOT NULL)
 	`
 
-// listSQL returns the statement and arguments of one page of List; tenants
-// are the tenants that have jobs, needed only by a walk per tenant.
-func listSQL(scope Scope, f Filter, tenants []string) (string, []any, error) {
+// scopeTargetBatch returns the conditions that keep a query of jobs in
+// scope and, when they are set, on one target and in one batch.
+func scopeTargetBatch(scope Scope, target, batch string, arg func(any) string) []string {
 	var where []string
-	var args []any
-	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
 	if !scope.All() {
 		where = append(where, scope.sql("tenant", arg))
 	}
-	if f.Target != "" {
-		where = append(where, "target = "+arg(f.Target))
+	if target != "" {
+		where = append(where, "target = "+arg(target))
 	}
-	if f.Batch != "" {
-		where = append(where, "batch = "+arg(f.Batch))
+	if batch != "" {
+		where = append(where, "batch = "+arg(batch))
 	}
+	return where
+}
+
+// listSQL returns the statement and arguments of one page of List; tenants
+// are the tenants that have jobs, needed only by a walk per tenant.
+func listSQL(scope Scope, f Filter, tenants []string) (string, []any, error) {
+	var args []any
+	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	where := scopeTargetBatch(scope, f.Target, f.Batch, arg)
 	if f.Uncertain {
 		where = append(where, "EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = jobs.id AND a.uncertain IS NOT NULL)")
 	}

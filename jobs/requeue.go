@@ -59,18 +59,9 @@ func (s *Store) RequeueFailed(ctx context.Context, scope Scope, f RequeueFilter,
 // requeueFailed is RequeueFailed within one index range: one tenant, or one
 // target.
 func (s *Store) requeueFailed(ctx context.Context, scope Scope, f RequeueFilter, chunk func([]Ref)) (int, error) {
-	where := []string{"status = 'FAILED'"}
 	args := []any{}
 	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
-	if !scope.All() {
-		where = append(where, scope.sql("tenant", arg))
-	}
-	if f.Target != "" {
-		where = append(where, "target = "+arg(f.Target))
-	}
-	if f.Batch != "" {
-		where = append(where, "batch = "+arg(f.Batch))
-	}
+	where := append([]string{"status = 'FAILED'"}, scopeTargetBatch(scope, f.Target, f.Batch, arg)...)
 	if f.Error != "" {
 		where = append(where, "strpos(lower(coalesce(last_error, '')), lower("+arg(f.Error)+")) > 0")
 	}
