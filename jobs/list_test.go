@@ -101,6 +101,7 @@ func TestListPagesMatchTheFilter(t *testing.T) {
 			var got []string
 			f := c.f
 			f.Limit = 7
+			ended := false // the last page said so; else paging stopped at 60 rows
 			for pages := 0; ; pages++ {
 				if pages > len(all) {
 					t.Fatal("paging does not end")
@@ -112,12 +113,16 @@ func TestListPagesMatchTheFilter(t *testing.T) {
 				for _, j := range list {
 					got = append(got, j.ID)
 				}
-				if next == "" || len(got) >= 60 {
+				if next == "" {
+					ended = true
+					break
+				}
+				if len(got) >= 60 {
 					break
 				}
 				f.Cursor = next
 			}
-			if len(want) > len(got) {
+			if !ended && len(want) > len(got) {
 				want = want[:len(got)]
 			}
 			if len(got) == 0 && c.scope.Tenant() != "nobody" {
