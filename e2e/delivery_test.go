@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -11,11 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+
 	"github.com/ferry-relay/ferry/apitypes"
 	fakeblueworks "github.com/ferry-relay/ferry/fakes/blueworks"
 	"github.com/ferry-relay/ferry/fakes/sink"
 	fakeworkfront "github.com/ferry-relay/ferry/fakes/workfront"
 	"github.com/ferry-relay/ferry/jobs"
+	"github.com/ferry-relay/ferry/storage"
 	"github.com/ferry-relay/ferry/targets/targetstest"
 	"github.com/ferry-relay/ferry/worker"
 )
@@ -232,31 +237,72 @@ func TestUncertainRedeliveryMarked(t *testing.T) {
 // A stored file gone from storage fails its job at once, "stored file
 // missing"; one whose bytes changed fails "stored file corrupted", and the
 // target never gets the bad bytes whole. Neither counts against the
-// target's health.
+// target's health. The same holds with the recent-files memory of ferry
+// serve: a file replaced or removed through the store is replaced or
+// forgotten there too.
 func TestStoredFileMissingOrCorrupted(t *testing.T) {
-	fake, p := blueworksPipeline(t, "", pipelineOptions{noWorker: true})
-	ctx := context.Background()
-	gone := p.upload("bw", file{"gone.txt", []byte("soon gone")})[0].ID
-	bad := p.upload("bw", file{"bad.txt", []byte("original bytes")})[0].ID
-	jg, _ := p.jobs.Get(ctx, jobs.AllTenants(), gone)
-	jb, _ := p.jobs.Get(ctx, jobs.AllTenants(), bad)
-	if err := p.objects.Remove(ctx, jg.ObjectKey); err != nil {
-		t.Fatal(err)
+	for _, recent := range []int64{0, 8 << 20} {
+		t.Run(fmt.Sprintf("recent-files memory %d", recent), func(t *testing.T) {
+			fake, p := blueworksPipeline(t, "", pipelineOptions{noWorker: true, recentBytes: recent})
+			ctx := context.Background()
+			gone := p.upload("bw", file{"gone.txt", []byte("soon gone")})[0].ID
+			bad := p.upload("bw", file{"bad.txt", []byte("original bytes")})[0].ID
+			jg, _ := p.jobs.Get(ctx, jobs.AllTenants(), gone)
+			jb, _ := p.jobs.Get(ctx, jobs.AllTenants(), bad)
+			if err := p.objects.Remove(ctx, jg.ObjectKey); err != nil {
+				t.Fatal(err)
+			}
+			tampered := []byte("tampered bytes")
+			if _, err := p.objects.Put(ctx, jb.ObjectKey, bytes.NewReader(tampered), int64(len(tampered)), 1<<20, "text/plain"); err != nil {
+				t.Fatal(err)
+			}
+			p.startWorker(worker.Config{Lease: 3 * time.Second, ShutdownGrace: 5 * time.Second})
+			final := p.waitFinal([]string{gone, bad}, 20*time.Second)
+			if j := final[gone]; j.Status != jobs.StatusFailed || !strings.Contains(j.LastError, "stored file missing") || j.Attempts != 1 {
+				t.Errorf("missing file: %s after %d attempts: %q", j.Status, j.Attempts, j.LastError)
+			}
+			if j := final[bad]; j.Status != jobs.StatusFailed || !strings.Contains(j.LastError, "stored file corrupted") || j.Attempts != 1 {
+				t.Errorf("corrupted file: %s after %d attempts: %q", j.Status, j.Attempts, j.LastError)
+			}
+			if n := len(fake.Documents()); n != 0 {
+				t.Errorf("the target holds %d documents: a bad file went out", n)
+			}
+		})
 	}
-	tampered := []byte("tampered bytes")
-	if _, err := p.objects.Put(ctx, jb.ObjectKey, bytes.NewReader(tampered), int64(len(tampered)), 1<<20, "text/plain"); err != nil {
-		t.Fatal(err)
+}
+
+// With the recent-files memory of ferry serve, the worker delivers a small
+// file it just stored from memory (proven here by deleting its object
+// behind the store's back before the worker starts), the bytes checked
+// against the record as ever; a file above storage.RecentFileMax is read
+// from the bucket, so its deleted object fails the job.
+func TestRecentFilesAreDeliveredFromMemory(t *testing.T) {
+	fake, p := blueworksPipeline(t, "", pipelineOptions{noWorker: true, recentBytes: 8 << 20})
+	ctx := context.Background()
+	small := bytes.Repeat([]byte("small file "), 400)
+	large := bytes.Repeat([]byte("L"), storage.RecentFileMax+10)
+	up := p.upload("bw", file{"small.txt", small}, file{"large.bin", large})
+	for _, j := range up {
+		got, err := p.jobs.Get(ctx, jobs.AllTenants(), j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.objects.Client().RemoveObject(ctx, p.objects.Bucket(), got.ObjectKey, minio.RemoveObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	p.startWorker(worker.Config{Lease: 3 * time.Second, ShutdownGrace: 5 * time.Second})
-	final := p.waitFinal([]string{gone, bad}, 20*time.Second)
-	if j := final[gone]; j.Status != jobs.StatusFailed || !strings.Contains(j.LastError, "stored file missing") || j.Attempts != 1 {
-		t.Errorf("missing file: %s after %d attempts: %q", j.Status, j.Attempts, j.LastError)
+	final := p.waitFinal([]string{up[0].ID, up[1].ID}, 20*time.Second)
+	if j := final[up[0].ID]; j.Status != jobs.StatusSuccess || j.Attempts != 1 {
+		t.Errorf("small file: %s after %d attempts: %q", j.Status, j.Attempts, j.LastError)
 	}
-	if j := final[bad]; j.Status != jobs.StatusFailed || !strings.Contains(j.LastError, "stored file corrupted") || j.Attempts != 1 {
-		t.Errorf("corrupted file: %s after %d attempts: %q", j.Status, j.Attempts, j.LastError)
+	if j := final[up[1].ID]; j.Status != jobs.StatusFailed || !strings.Contains(j.LastError, "stored file missing") {
+		t.Errorf("large file: %s after %d attempts: %q", j.Status, j.Attempts, j.LastError)
 	}
-	if n := len(fake.Documents()); n != 0 {
-		t.Errorf("the target holds %d documents: a bad file went out", n)
+	sum := sha256.Sum256(small)
+	docs := fake.Documents()
+	if len(docs) != 1 || docs[0].Name != "small.txt" || docs[0].Size != int64(len(small)) || docs[0].SHA256 != hex.EncodeToString(sum[:]) {
+		t.Errorf("the target holds %+v, want small.txt, %d bytes, sha256 %x", docs, len(small), sum)
 	}
 }
 

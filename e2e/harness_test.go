@@ -84,6 +84,9 @@ type pipelineOptions struct {
 	smallSendBuffers bool
 	// queue, if set, is the queue to use instead of a fresh one.
 	queue *queue.Queue
+	// recentBytes is the store's recent-files memory (as in ferry serve);
+	// zero keeps none.
+	recentBytes int64
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -98,7 +101,7 @@ func newPipeline(t *testing.T, targetsYAML string, opts pipelineOptions) *pipeli
 	t.Helper()
 	ctx := testenv.Context(t)
 	pool, _ := testenv.Postgres(t)
-	p := &pipeline{t: t, pool: pool, jobs: jobs.NewStore(pool), objects: testenv.Storage(t), queue: opts.queue, log: testLogger(t)}
+	p := &pipeline{t: t, pool: pool, jobs: jobs.NewStore(pool), objects: testenv.Storage(t, func(c *storage.Config) { c.RecentBytes = opts.recentBytes }), queue: opts.queue, log: testLogger(t)}
 	if p.queue == nil {
 		p.queue = testenv.Queue(t)
 	}

@@ -61,6 +61,11 @@ type Config struct {
 	Bucket    string
 	// PartSize of multipart uploads; PartSizeDefault if zero.
 	PartSize uint64
+	// RecentBytes is the memory kept for the small files this process
+	// stored last, which Open then serves without a GET (see recent): for
+	// a process whose workers deliver what its API receives (ferry serve).
+	// Zero keeps none.
+	RecentBytes int64
 }
 
 // Store is a bucket of stored files.
@@ -69,6 +74,7 @@ type Store struct {
 	transport *http.Transport
 	bucket    string
 	partSize  uint64
+	recent    *recent
 }
 
 // Open connects to the bucket, creating it if missing.
@@ -89,7 +95,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3 client: %w", err)
 	}
-	s := &Store{client: client, transport: tr, bucket: cfg.Bucket, partSize: cfg.PartSize}
+	s := &Store{client: client, transport: tr, bucket: cfg.Bucket, partSize: cfg.PartSize, recent: newRecent(cfg.RecentBytes)}
 	if s.partSize == 0 {
 		s.partSize = PartSizeDefault
 	}
@@ -143,6 +149,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size, limit in
 	if size > limit {
 		return Stored{}, ErrTooLarge
 	}
+	s.recent.drop(key)
 	h := sha256.New()
 	src := &watchReader{r: r}
 	lr := &limitReader{r: io.TeeReader(src, h), left: limit}
@@ -157,6 +164,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size, limit in
 		DisableMultipart: size >= 0 && size <= maxSinglePut,
 	}
 	var body io.Reader = lr
+	var whole []byte // the file, when it fits in the buffer
 	if size < 0 || size <= smallObjectMax {
 		// Read what fits in a small buffer: if that is the whole file, it
 		// goes up in one PUT of known size.
@@ -169,7 +177,8 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size, limit in
 		case rerr != nil:
 			return Stored{}, fmt.Errorf("put %s: %w: %w", key, ErrBody, rerr)
 		case end:
-			body, size = bytes.NewReader((*bp)[:n]), int64(n)
+			whole = (*bp)[:n]
+			body, size = bytes.NewReader(whole), int64(n)
 		default:
 			body = io.MultiReader(bytes.NewReader((*bp)[:n]), lr)
 		}
@@ -189,6 +198,9 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size, limit in
 	if err != nil {
 		s.removeQuietly(key)
 		return Stored{}, fmt.Errorf("put %s: %w", key, err)
+	}
+	if whole != nil {
+		s.recent.add(key, whole)
 	}
 	return Stored{Key: key, Size: info.Size, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
@@ -225,6 +237,7 @@ func (w *watchReader) Read(p []byte) (int, error) {
 }
 
 func (s *Store) removeQuietly(key string) {
+	s.recent.drop(key)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_ = s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{})
@@ -258,7 +271,12 @@ func (l *limitReader) Read(p []byte) (int, error) {
 
 // Open returns a reader over the object stored under key. A response that
 // breaks off mid-object is picked up where it stopped (see resumingReader).
+// A small file this process stored a moment ago is read from memory (see
+// Config.RecentBytes).
 func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	if b, ok := s.recent.get(key); ok {
+		return io.NopCloser(bytes.NewReader(b)), nil
+	}
 	// One GET, which fails here for a missing object: Client.GetObject
 	// followed by Stat would send a HEAD first.
 	core := minio.Core{Client: s.client}
@@ -275,6 +293,7 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 // Remove deletes the object stored under key. A missing object is not an
 // error.
 func (s *Store) Remove(ctx context.Context, key string) error {
+	s.recent.drop(key)
 	if err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil && !isNotFound(err) {
 		return fmt.Errorf("remove %s: %w", key, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/google/uuid"
@@ -146,5 +147,91 @@ func TestPutRefusesBrokenInput(t *testing.T) {
 		if _, err := s.Open(ctx, key); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("%d bytes then ErrUnexpectedEOF: an object was stored (%v)", n, err)
 		}
+	}
+}
+
+// With recent-files memory, a small file just stored is read back from
+// memory (here: even once its object was deleted behind the store's back),
+// a large one from the bucket; removing through the store forgets it, and
+// a refused upload leaves nothing to read.
+func TestRecentFilesAreReadFromMemory(t *testing.T) {
+	t.Parallel()
+	ctx := testenv.Context(t)
+	s := testenv.Storage(t, func(c *storage.Config) { c.RecentBytes = 8 << 20 })
+	small := bytes.Repeat([]byte("s"), 4096)
+	large := bytes.Repeat([]byte("L"), storage.RecentFileMax+1)
+	tests := []struct {
+		name       string
+		data       []byte
+		size       int64
+		fromMemory bool
+	}{
+		{"small, known size", small, int64(len(small)), true},
+		{"small, unknown size", small, -1, true},
+		{"empty", nil, 0, true},
+		{"over RecentFileMax, known size", large, int64(len(large)), false},
+		{"over RecentFileMax, unknown size", large, -1, false},
+	}
+	for _, tc := range tests {
+		key := "objects/" + uuid.NewString()
+		if _, err := s.Put(ctx, key, bytes.NewReader(tc.data), tc.size, 10<<20, "text/plain"); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if err := s.Client().RemoveObject(ctx, s.Bucket(), key, minio.RemoveObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		r, err := s.Open(ctx, key)
+		if !tc.fromMemory {
+			if !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("%s: open after the object was deleted: %v, want ErrNotFound (read from the bucket)", tc.name, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		got, err := io.ReadAll(r)
+		r.Close()
+		if err != nil || !bytes.Equal(got, tc.data) {
+			t.Errorf("%s: read %d bytes (%v), want the %d stored", tc.name, len(got), err, len(tc.data))
+		}
+		if err := s.Remove(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Open(ctx, key); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("%s: open after Remove: %v, want ErrNotFound", tc.name, err)
+		}
+	}
+
+	key := "objects/" + uuid.NewString()
+	if _, err := s.Put(ctx, key, bytes.NewReader(small), -1, 100, "text/plain"); !errors.Is(err, storage.ErrTooLarge) {
+		t.Fatalf("over the limit: %v", err)
+	}
+	if _, err := s.Open(ctx, key); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("a refused upload can be opened: %v", err)
+	}
+	broken := io.MultiReader(bytes.NewReader(small[:100]), iotest.ErrReader(errors.New("connection reset")))
+	if _, err := s.Put(ctx, key, broken, -1, 1<<20, "text/plain"); !errors.Is(err, storage.ErrBody) {
+		t.Fatalf("broken body: %v", err)
+	}
+	if _, err := s.Open(ctx, key); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("an upload whose body broke can be opened: %v", err)
+	}
+}
+
+// Without recent-files memory (the default), every Open reads the bucket.
+func TestWithoutRecentFilesOpenReadsTheBucket(t *testing.T) {
+	t.Parallel()
+	ctx := testenv.Context(t)
+	s := testenv.Storage(t)
+	key := "objects/" + uuid.NewString()
+	if _, err := s.Put(ctx, key, bytes.NewReader([]byte("small")), 5, 100, "text/plain"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Client().RemoveObject(ctx, s.Bucket(), key, minio.RemoveObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Open(ctx, key); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("open after the object was deleted: %v, want ErrNotFound", err)
 	}
 }

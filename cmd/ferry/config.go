@@ -29,6 +29,9 @@ type config struct {
 	S3Bucket       string
 	TargetsFile    string
 	MaxUploadBytes int64
+	// RecentFilesBytes is the memory ferry serve keeps for the small files
+	// it just stored, which its workers then deliver without a GET.
+	RecentFilesBytes int64
 	// BodyIdleTimeout cuts an upload whose body sends nothing for that
 	// long (FERRY_BODY_IDLE_TIMEOUT).
 	BodyIdleTimeout time.Duration
@@ -61,6 +64,7 @@ const (
 	s3BucketDefault    = "ferry"
 	targetsDefault     = "targets.yaml"
 	dataDirDefault     = "ferry-data"
+	recentFilesDefault = 64 << 20
 )
 
 func env(name, def string) string {
@@ -88,6 +92,7 @@ func (c *config) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.S3Bucket, "s3-bucket", env("FERRY_S3_BUCKET", s3BucketDefault), "bucket, created if missing [FERRY_S3_BUCKET]")
 	fs.StringVar(&c.TargetsFile, "targets", env("FERRY_TARGETS", targetsDefault), "targets file (YAML) [FERRY_TARGETS]")
 	fs.Int64Var(&c.MaxUploadBytes, "max-upload-bytes", maxUpload, "largest accepted file [FERRY_MAX_UPLOAD_BYTES]")
+	fs.Int64Var(&c.RecentFilesBytes, "recent-files-bytes", int64(e.integer("FERRY_RECENT_FILES_BYTES", recentFilesDefault, 0, 1<<40)), "serve only: memory for the small files (up to 1 MiB) just stored, which its workers deliver without reading them back from S3; 0 turns it off [FERRY_RECENT_FILES_BYTES]")
 	fs.DurationVar(&c.BodyIdleTimeout, "body-idle-timeout", e.duration("FERRY_BODY_IDLE_TIMEOUT", api.BodyIdleTimeoutDefault, time.Second), "an upload whose body sends nothing for this long is cut and its partial file removed [FERRY_BODY_IDLE_TIMEOUT]")
 	fs.StringVar(&c.DataDir, "data-dir", env("FERRY_DATA_DIR", dataDirDefault), "where the embedded NATS server stores its data [FERRY_DATA_DIR]")
 	fs.BoolVar(&c.NoMigrate, "no-migrate", e.boolean("FERRY_NO_MIGRATE"), "do not apply database migrations at start [FERRY_NO_MIGRATE]")

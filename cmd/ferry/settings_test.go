@@ -24,6 +24,8 @@ func TestMalformedSettingsExit2(t *testing.T) {
 	}{
 		{"FERRY_SHUTDOWN_GRACE=30", "a duration"},
 		{"FERRY_MAX_UPLOAD_BYTES=10GB", "a number of bytes"},
+		{"FERRY_RECENT_FILES_BYTES=64MiB", "a whole number"},
+		{"FERRY_RECENT_FILES_BYTES=-1", "a whole number"},
 		{"FERRY_NO_MIGRATE=maybe", "true or false"},
 		{"FERRY_RETENTION=7d", "a duration"},
 		{"FERRY_LEASE=-5s", "at least"},

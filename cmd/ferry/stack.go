@@ -99,9 +99,14 @@ func openStack(ctx context.Context, cfg config, log *slog.Logger, embed bool) (*
 		return nil, err
 	}
 	s.jobs, s.keys = jobs.NewStore(s.pool), apikeys.NewStore(s.pool)
+	scfg := storage.Config{Endpoint: cfg.S3Endpoint, AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey, Bucket: cfg.S3Bucket}
+	if embed {
+		// One process receives and delivers: what it just stored, its
+		// workers can take from memory.
+		scfg.RecentBytes = cfg.RecentFilesBytes
+	}
 	err = waitFor(ctx, log, "object storage", func(ctx context.Context) error {
-		s.objects, err = storage.Open(ctx, storage.Config{Endpoint: cfg.S3Endpoint,
-			AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey, Bucket: cfg.S3Bucket})
+		s.objects, err = storage.Open(ctx, scfg)
 		return err
 	})
 	if err != nil {

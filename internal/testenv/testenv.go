@@ -124,10 +124,13 @@ func S3Config() storage.Config {
 }
 
 // Storage creates a bucket of its own for the test; it is emptied and
-// removed when the test ends.
-func Storage(t testing.TB) *storage.Store {
+// removed when the test ends. opts adjust the store's configuration.
+func Storage(t testing.TB, opts ...func(*storage.Config)) *storage.Store {
 	t.Helper()
 	cfg := S3Config()
+	for _, o := range opts {
+		o(&cfg)
+	}
 	s, err := storage.Open(Context(t), cfg)
 	if err != nil {
 		t.Fatalf("minio at %s (run scripts/stack.sh up): %v", cfg.Endpoint, err)
