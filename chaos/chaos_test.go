@@ -18,7 +18,7 @@ func TestMain(m *testing.M) {
 }
 
 // TestChaosShort is make chaos in small: 150 files through a real ferry
-// (API and two worker processes, a NATS server, a private PostgreSQL
+// (an API process, or ferry serve, and two worker processes, a NATS server, a private PostgreSQL
 // cluster, the shared MinIO) while a fixed script kills workers, the API
 // (once while NATS is down) and NATS, crashes Postgres, stops a worker
 // gracefully mid-delivery and takes the target down. Nothing accepted may
@@ -26,15 +26,30 @@ func TestMain(m *testing.M) {
 // delivery a kill or a shutdown cut short.
 func TestChaosShort(t *testing.T) {
 	if testing.Short() {
-		t.Skip("chaos test: about a minute")
+		t.Skip("chaos test: about a minute per mode")
 	}
+	bin := filepath.Join(t.TempDir(), "ferry")
+	bctx, bcancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer bcancel()
+	if err := buildFerry(bctx, bin); err != nil {
+		t.Fatal(err)
+	}
+	// The API processes as ferry api, then as ferry serve (which also
+	// delivers, from its recent-files memory, and dies with its
+	// deliveries in flight when the API is killed).
+	for _, serve := range []bool{false, true} {
+		t.Run(map[bool]string{false: "api", true: "serve"}[serve], func(t *testing.T) {
+			chaosShort(t, bin, serve)
+		})
+	}
+}
+
+func chaosShort(t *testing.T, bin string, serve bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cfg := defaultConfig()
-	cfg.FerryBin = filepath.Join(t.TempDir(), "ferry")
-	if err := buildFerry(ctx, cfg.FerryBin); err != nil {
-		t.Fatal(err)
-	}
+	cfg.FerryBin = bin
+	cfg.Serve = serve
 	cfg.Files = 150
 	cfg.UploadFor = 20 * time.Second
 	cfg.Uploaders = 6

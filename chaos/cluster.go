@@ -78,7 +78,11 @@ func (c *cluster) topology() string {
 	case c.minio != nil:
 		minio = "a private MinIO"
 	}
-	return fmt.Sprintf("%s, %s, Postgres, %d API and %d worker processes", nats, minio, len(c.apis), len(c.workers))
+	api := "API"
+	if c.cfg.Serve {
+		api = "serve (API, workers, sweeper)"
+	}
+	return fmt.Sprintf("%s, %s, Postgres, %d %s and %d worker processes", nats, minio, len(c.apis), api, len(c.workers))
 }
 
 // natsURL is the comma-separated list of the NATS servers.
@@ -215,7 +219,11 @@ func startCluster(ctx context.Context, cfg Config, log *slog.Logger) (c *cluster
 			name = fmt.Sprintf("api%d", i+1)
 		}
 		addr := fmt.Sprintf("127.0.0.1:%d", apiPort)
-		p := &process{name: name, path: cfg.FerryBin, args: []string{"api"},
+		role := "api"
+		if cfg.Serve {
+			role = "serve"
+		}
+		p := &process{name: name, path: cfg.FerryBin, args: []string{role},
 			env: append(env, "FERRY_LISTEN="+addr), logPath: filepath.Join(c.dir, name+".log")}
 		if err := p.start(); err != nil {
 			return nil, err

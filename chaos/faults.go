@@ -169,6 +169,12 @@ func (fs *faults) run(f fault) error {
 			return nil
 		}
 		fs.count(f.Kind)
+		if c.cfg.Serve {
+			// Its deliveries in flight were cut short too.
+			fs.mu.Lock()
+			fs.killed[c.workerID(pid)] = true
+			fs.mu.Unlock()
+		}
 		log.Info("killed API", "api", api.name, "pid", pid, "for_good", f.Permanent)
 		if f.Permanent {
 			c.retire(api)

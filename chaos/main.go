@@ -50,6 +50,7 @@ func main() {
 	flag.IntVar(&cfg.MaxFileBytes, "max-bytes", cfg.MaxFileBytes, "largest file")
 	flag.DurationVar(&cfg.UploadFor, "upload-for", cfg.UploadFor, "spread the uploads over this long")
 	flag.IntVar(&cfg.Workers, "workers", cfg.Workers, "worker processes")
+	flag.BoolVar(&cfg.Serve, "serve", false, "run the API processes as ferry serve (API, workers and sweeper in one, with its recent-files memory)")
 	flag.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the files and the faults")
 	flag.DurationVar(&cfg.FaultEvery[0], "fault-min", cfg.FaultEvery[0], "shortest time between faults")
 	flag.DurationVar(&cfg.FaultEvery[1], "fault-max", cfg.FaultEvery[1], "longest time between faults")

@@ -61,6 +61,11 @@ type Config struct {
 	QueueReplicas int
 	APIs          int
 	MinIODrives   int
+	// Serve runs the API processes as ferry serve: each also delivers
+	// (from its recent-files memory what it just stored) and sweeps, beside
+	// the Workers worker processes; an API killed is then a worker killed
+	// too.
+	Serve bool
 	// MaxInFlight is each target's max_in_flight (none when absent),
 	// checked against what the target saw at once.
 	MaxInFlight map[string]int

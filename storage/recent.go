@@ -70,6 +70,7 @@ func (r *recent) add(key string, data []byte) {
 	}
 	r.byKey[key] = r.order.PushBack(f)
 	r.used += int64(len(f.data))
+	recentBytes.Add(float64(len(f.data)))
 }
 
 // get returns the bytes kept under key. The slice is shared: read it only.
@@ -125,4 +126,5 @@ func (r *recent) removeLocked(e *list.Element) {
 	f := r.order.Remove(e).(*recentFile)
 	delete(r.byKey, f.key)
 	r.used -= int64(len(f.data))
+	recentBytes.Sub(float64(len(f.data)))
 }

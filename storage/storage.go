@@ -275,8 +275,10 @@ func (l *limitReader) Read(p []byte) (int, error) {
 // Config.RecentBytes).
 func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	if b, ok := s.recent.get(key); ok {
+		opensFromMemory.Inc()
 		return io.NopCloser(bytes.NewReader(b)), nil
 	}
+	opensFromBucket.Inc()
 	// One GET, which fails here for a missing object: Client.GetObject
 	// followed by Stat would send a HEAD first.
 	core := minio.Core{Client: s.client}
