@@ -136,7 +136,7 @@ func e2eScenario(ctx context.Context, e *env, rep *report, large bool) error {
 	}
 	rep.details = append(rep.details, e2eDetails(e, sides, large, size, n))
 	if !large {
-		rep.note("End to end: from the first upload to the last job SUCCESS (ferry: seen by polling Postgres every 5 ms once the target has every file; naive: its last update). Both sides: %d uploaders, %d delivery slots (ferry: the target's concurrency), the same loopback target (reads and hashes every byte, answers 204). The naive pipeline uses the same MinIO options as ferry; its NATS server is embedded in the benchmark process, ferry's in ferry.", conc, conc)
+		rep.note("End to end: from the first upload to the last job SUCCESS (ferry: seen by polling Postgres every 5 ms once the target has every file; naive: its last update). Both sides: %d uploaders, %d delivery slots (ferry: the target's concurrency), the same loopback target (reads and hashes every byte, answers 204). The naive pipeline uses the same MinIO options as ferry and GETs every file back from MinIO; ferry serve runs with its defaults, so its workers take a file of up to 1 MiB that the process just stored from its recent-files memory (FERRY_RECENT_FILES_BYTES) instead of a GET. The naive pipeline's NATS server is embedded in the benchmark process, ferry's in ferry.", conc, conc)
 	}
 	return nil
 }
