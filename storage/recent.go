@@ -38,6 +38,11 @@ type recent struct {
 	used  int64
 	byKey map[string]*list.Element
 	order *list.List // of *recentFile, oldest first
+	// timer expires the oldest file when it is due, so that an idle
+	// process does not hold its last files for ever; nil when nothing is
+	// kept (or the store is closed).
+	timer  *time.Timer
+	closed bool
 }
 
 type recentFile struct {
@@ -71,6 +76,39 @@ func (r *recent) add(key string, data []byte) {
 	r.byKey[key] = r.order.PushBack(f)
 	r.used += int64(len(f.data))
 	recentBytes.Add(float64(len(f.data)))
+	r.armLocked()
+}
+
+// armLocked sets the timer for the oldest file, if none is set.
+func (r *recent) armLocked() {
+	if r.timer != nil || r.closed || r.order.Len() == 0 {
+		return
+	}
+	due := r.order.Front().Value.(*recentFile).at.Add(r.ttl)
+	r.timer = time.AfterFunc(due.Sub(r.now()), func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.timer = nil
+		r.expireLocked(r.now())
+		r.armLocked()
+	})
+}
+
+// close forgets every file and stops the timer.
+func (r *recent) close() {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	if r.timer != nil {
+		r.timer.Stop()
+		r.timer = nil
+	}
+	for r.order.Len() > 0 {
+		r.removeLocked(r.order.Front())
+	}
 }
 
 // get returns the bytes kept under key. The slice is shared: read it only.

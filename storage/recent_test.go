@@ -81,3 +81,24 @@ func TestRecentOffKeepsNothing(t *testing.T) {
 		t.Error("a store without recent-files memory kept a file")
 	}
 }
+
+func TestRecentEmptiesWhileIdle(t *testing.T) {
+	t.Parallel()
+	r := newRecent(100)
+	r.ttl = 20 * time.Millisecond
+	r.add("a", []byte("aaaa"))
+	time.Sleep(5 * time.Millisecond)
+	r.add("b", []byte("bbbb"))
+	deadline := time.Now().Add(5 * time.Second)
+	for r.bytes() != 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := r.bytes(); n != 0 {
+		t.Fatalf("an idle memory still holds %d bytes after its files expired", n)
+	}
+	r.add("c", []byte("cc"))
+	r.close()
+	if _, ok := r.get("c"); ok || r.bytes() != 0 {
+		t.Error("close kept a file")
+	}
+}

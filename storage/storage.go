@@ -304,6 +304,7 @@ func (s *Store) Remove(ctx context.Context, key string) error {
 
 // Close releases the store's idle connections to the object storage.
 func (s *Store) Close() {
+	s.recent.close()
 	s.transport.CloseIdleConnections()
 }
 
