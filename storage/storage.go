@@ -4,7 +4,9 @@
 // Object keys are ferry's own ("objects/<job id>"), never derived from a
 // user's filename. Bytes stream in both directions: Put reads its input once,
 // in parts, while computing the SHA-256 and size; Open returns a reader over
-// the stored object.
+// the stored object, or, in a process that delivers what it receives
+// (ferry serve), over the copy it kept of a small file it just stored
+// (recent.go).
 package storage
 
 import (
