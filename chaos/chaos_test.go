@@ -18,8 +18,8 @@ func TestMain(m *testing.M) {
 }
 
 // TestChaosShort is make chaos in small: 150 files through a real ferry
-// (an API process, or ferry serve, and two worker processes, a NATS server, a private PostgreSQL
-// cluster, the shared MinIO) while a fixed script kills workers, the API
+// (an API process, or ferry serve, and two worker processes, a NATS
+// server, a private PostgreSQL cluster, the shared MinIO) while a fixed script kills workers, the API
 // (once while NATS is down) and NATS, crashes Postgres, stops a worker
 // gracefully mid-delivery and takes the target down. Nothing accepted may
 // be lost or stuck, and the target may get at most one extra copy per
@@ -37,10 +37,11 @@ func TestChaosShort(t *testing.T) {
 	// The API processes as ferry api, then as ferry serve (which also
 	// delivers, from its recent-files memory, and dies with its
 	// deliveries in flight when the API is killed).
-	for _, serve := range []bool{false, true} {
-		t.Run(map[bool]string{false: "api", true: "serve"}[serve], func(t *testing.T) {
-			chaosShort(t, bin, serve)
-		})
+	for _, mode := range []struct {
+		name  string
+		serve bool
+	}{{"api", false}, {"serve", true}} {
+		t.Run(mode.name, func(t *testing.T) { chaosShort(t, bin, mode.serve) })
 	}
 }
 
