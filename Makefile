@@ -42,20 +42,20 @@ fuzz: stack ## Fuzz the parsers of untrusted input, 30 s each, FUZZTIME=... (upl
 	done
 
 chaos: stack build ## Push 3000 files through ferry while killing workers, API, NATS, Postgres, MinIO; 0 lost or stuck (CHAOS_FLAGS=...)
-	$(GO) run ./chaos -ferry $(BIN) $(CHAOS_FLAGS)
+	$(GO) run ./cmd/ferry-chaos -ferry $(BIN) $(CHAOS_FLAGS)
 
 cluster: stack build ## Start a loopback cluster (3 NATS R3, 4-drive MinIO, Postgres, 2 API behind a proxy, 3 workers) under .ferry/cluster; Ctrl-C stops
-	$(GO) run ./chaos -up -ferry $(BIN) -dir $(STATE)/cluster $(CLUSTER_FLAGS)
+	$(GO) run ./cmd/ferry-chaos -up -ferry $(BIN) -dir $(STATE)/cluster $(CLUSTER_FLAGS)
 
 cluster-test: stack build ## The cluster proof: 1000 files while the stream leader, a MinIO drive, a worker and an API die for good (CLUSTER_FLAGS=...)
-	$(GO) run ./chaos -cluster -ferry $(BIN) $(CLUSTER_FLAGS)
+	$(GO) run ./cmd/ferry-chaos -cluster -ferry $(BIN) $(CLUSTER_FLAGS)
 
 screenshots: stack ## Refresh the dashboard's screenshots in docs/screenshots (headless chromium)
 	@mkdir -p docs/screenshots
 	FERRY_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestDashboardInBrowser ./e2e
 
 bench: stack build ## Measure ferry against MinIO, Postgres and NATS side by side; table in bench-results/latest.md (BENCH_FLAGS=...)
-	@eval "$$(scripts/stack.sh env)"; $(GO) run ./bench -ferry $(BIN) -out bench-results/latest.md $(BENCH_FLAGS)
+	@eval "$$(scripts/stack.sh env)"; $(GO) run ./cmd/ferry-bench -ferry $(BIN) -out bench-results/latest.md $(BENCH_FLAGS)
 
 lint: $(GOLANGCI) ## gofmt, go vet, staticcheck, golangci-lint (.golangci.yml: depguard, bodyclose, errcheck, ...)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }

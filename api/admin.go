@@ -6,9 +6,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/internal/apikeys"
 	"github.com/ferry-relay/ferry/apitypes"
-	"github.com/ferry-relay/ferry/audit"
+	"github.com/ferry-relay/ferry/internal/audit"
 )
 
 // adminRoutes registers who-am-I, the audit trail and key management:

@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/internal/apikeys"
 	"github.com/ferry-relay/ferry/apitypes"
-	"github.com/ferry-relay/ferry/audit"
+	"github.com/ferry-relay/ferry/internal/audit"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/targets"
 )

@@ -6,7 +6,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/internal/apikeys"
 	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/jobs"
 )

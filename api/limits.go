@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/internal/apikeys"
 )
 
 // Defaults of the limits on what one client can hold of a process.

@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/internal/apikeys"
 )
 
 // limiters is a token bucket per API key. The buckets are per process: n

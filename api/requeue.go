@@ -4,9 +4,9 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/internal/apikeys"
 	"github.com/ferry-relay/ferry/apitypes"
-	"github.com/ferry-relay/ferry/audit"
+	"github.com/ferry-relay/ferry/internal/audit"
 	"github.com/ferry-relay/ferry/jobs"
 )
 

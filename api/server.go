@@ -21,11 +21,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/ferry-relay/ferry/apikeys"
 	"github.com/ferry-relay/ferry/apitypes"
-	"github.com/ferry-relay/ferry/audit"
+	"github.com/ferry-relay/ferry/internal/apikeys"
+	"github.com/ferry-relay/ferry/internal/audit"
+	"github.com/ferry-relay/ferry/internal/coord/rates"
 	"github.com/ferry-relay/ferry/jobs"
-	"github.com/ferry-relay/ferry/rates"
 	"github.com/ferry-relay/ferry/storage"
 	"github.com/ferry-relay/ferry/targets"
 )
@@ -76,7 +76,7 @@ type ObjectStore interface {
 	Remove(ctx context.Context, key string) error
 }
 
-// Enqueuer publishes committed jobs; *jobs.Enqueuer is the one.
+// Enqueuer publishes committed jobs; *enqueue.Enqueuer is the one.
 type Enqueuer interface {
 	Enqueue(ctx context.Context, refs []jobs.Ref) int
 	// EnqueueFresh is Enqueue for jobs just recorded by an upload: it

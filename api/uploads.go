@@ -22,7 +22,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/internal/apikeys"
 	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/storage"

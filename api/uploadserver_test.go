@@ -11,7 +11,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ferry-relay/ferry/api"
-	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/internal/apikeys"
+	"github.com/ferry-relay/ferry/internal/enqueue"
 	"github.com/ferry-relay/ferry/internal/testenv"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/storage"
@@ -49,7 +50,7 @@ func newUploadServer(tb testing.TB, maxUploadBytes int64) uploadServer {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := api.New(api.Config{MaxUploadBytes: maxUploadBytes}, api.Deps{Jobs: store, Keys: keys, Objects: objects,
-		Enqueue: jobs.NewEnqueuer(store, testenv.Queue(tb), log), Targets: set, Log: log})
+		Enqueue: enqueue.New(store, testenv.Queue(tb), log), Targets: set, Log: log})
 	ts := httptest.NewServer(srv.Handler())
 	tb.Cleanup(ts.Close)
 	return uploadServer{url: ts.URL, key: key, pool: pool, objects: objects}

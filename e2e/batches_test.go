@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/ferry-relay/ferry/apitypes"
-	"github.com/ferry-relay/ferry/fakes/sink"
+	"github.com/ferry-relay/ferry/internal/fakes/sink"
 	"github.com/ferry-relay/ferry/jobs"
 )
 

@@ -16,9 +16,9 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/ferry-relay/ferry/apitypes"
-	fakeblueworks "github.com/ferry-relay/ferry/fakes/blueworks"
-	"github.com/ferry-relay/ferry/fakes/sink"
-	fakeworkfront "github.com/ferry-relay/ferry/fakes/workfront"
+	fakeblueworks "github.com/ferry-relay/ferry/internal/fakes/blueworks"
+	"github.com/ferry-relay/ferry/internal/fakes/sink"
+	fakeworkfront "github.com/ferry-relay/ferry/internal/fakes/workfront"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/storage"
 	"github.com/ferry-relay/ferry/targets/targetstest"

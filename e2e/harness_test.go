@@ -23,33 +23,21 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ferry-relay/ferry/api"
-	"github.com/ferry-relay/ferry/apikeys"
 	"github.com/ferry-relay/ferry/apitypes"
-	"github.com/ferry-relay/ferry/audit"
+	"github.com/ferry-relay/ferry/internal/apikeys"
+	"github.com/ferry-relay/ferry/internal/audit"
+	"github.com/ferry-relay/ferry/internal/coord/limits"
+	"github.com/ferry-relay/ferry/internal/coord/targetstate"
+	"github.com/ferry-relay/ferry/internal/enqueue"
 	"github.com/ferry-relay/ferry/internal/testenv"
 	"github.com/ferry-relay/ferry/jobs"
-	"github.com/ferry-relay/ferry/limits"
 	"github.com/ferry-relay/ferry/queue"
 	"github.com/ferry-relay/ferry/storage"
 	"github.com/ferry-relay/ferry/sweeper"
 	"github.com/ferry-relay/ferry/targets"
-	"github.com/ferry-relay/ferry/targets/blueworks"
-	"github.com/ferry-relay/ferry/targets/fourd"
-	"github.com/ferry-relay/ferry/targets/httptarget"
-	"github.com/ferry-relay/ferry/targets/workfront"
-	"github.com/ferry-relay/ferry/targets/workfronthook"
-	"github.com/ferry-relay/ferry/targetstate"
+	"github.com/ferry-relay/ferry/targets/kinds"
 	"github.com/ferry-relay/ferry/worker"
 )
-
-// kinds are the connectors the tests may configure.
-var kinds = map[string]targets.Constructor{
-	"http":              httptarget.New,
-	"workfront-webhook": workfronthook.New,
-	"workfront":         workfront.New,
-	"4d":                fourd.New,
-	"blueworks":         blueworks.New,
-}
 
 // pipeline is one ferry, all components real, in the test process.
 type pipeline struct {
@@ -110,7 +98,7 @@ func newPipeline(t *testing.T, targetsYAML string, opts pipelineOptions) *pipeli
 	if err != nil {
 		t.Fatalf("targets: %v", err)
 	}
-	if p.targets, err = targets.Build(cfgs, kinds); err != nil {
+	if p.targets, err = targets.Build(cfgs, kinds.All); err != nil {
 		t.Fatalf("targets: %v", err)
 	}
 	keys := apikeys.NewStore(pool)
@@ -118,7 +106,7 @@ func newPipeline(t *testing.T, targetsYAML string, opts pipelineOptions) *pipeli
 		t.Fatal(err)
 	}
 	p.keys, p.audit = keys, audit.NewStore(pool)
-	enq := jobs.NewEnqueuer(p.jobs, p.queue, p.log)
+	enq := enqueue.New(p.jobs, p.queue, p.log)
 	srv := api.New(api.Config{MaxUploadBytes: opts.maxUpload, BodyIdleTimeout: opts.bodyIdle, RateLimit: opts.rateLimit,
 		MaxConcurrentUploads: opts.maxUploads, ReportWriteTimeout: opts.reportWrite}, api.Deps{
 		Jobs: p.jobs, Keys: apikeys.NewCache(keys, 0), KeyAdmin: keys, Audit: p.audit,

@@ -15,7 +15,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ferry-relay/ferry/fakes/sink"
+	"github.com/ferry-relay/ferry/internal/fakes/sink"
+	"github.com/ferry-relay/ferry/internal/natsserver"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/queue"
 	"github.com/ferry-relay/ferry/worker"
@@ -28,7 +29,7 @@ import (
 func TestQueueRebuiltAfterNATSLosesItsStore(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "nats")
-	srv, err := queue.StartEmbedded(dir, "127.0.0.1", -1)
+	srv, err := natsserver.Start(dir, "127.0.0.1", -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func TestQueueRebuiltAfterNATSLosesItsStore(t *testing.T) {
 		t.Fatalf("stream holds %d messages (%v), want 12", n, err)
 	}
 
-	token, err := queue.EmbeddedToken(dir)
+	token, err := natsserver.Token(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +68,7 @@ func TestQueueRebuiltAfterNATSLosesItsStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The store is lost; the clients' credentials are not.
-	srv, err = queue.StartEmbeddedWithToken(dir, "127.0.0.1", port, token)
+	srv, err = natsserver.StartWithToken(dir, "127.0.0.1", port, token)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferry-relay/ferry/fakes/sink"
+	"github.com/ferry-relay/ferry/internal/fakes/sink"
 )
 
 // smallSendBuffers is a listener whose connections have small send

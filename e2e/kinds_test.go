@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	fakeblueworks "github.com/ferry-relay/ferry/fakes/blueworks"
-	fakefourd "github.com/ferry-relay/ferry/fakes/fourd"
-	fakeworkfront "github.com/ferry-relay/ferry/fakes/workfront"
-	fakehook "github.com/ferry-relay/ferry/fakes/workfronthook"
+	fakeblueworks "github.com/ferry-relay/ferry/internal/fakes/blueworks"
+	fakefourd "github.com/ferry-relay/ferry/internal/fakes/fourd"
+	fakeworkfront "github.com/ferry-relay/ferry/internal/fakes/workfront"
+	fakehook "github.com/ferry-relay/ferry/internal/fakes/workfronthook"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/targets/targetstest"
 )

@@ -22,7 +22,7 @@ import (
 	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/client"
 	"github.com/ferry-relay/ferry/client/push"
-	fakeblueworks "github.com/ferry-relay/ferry/fakes/blueworks"
+	fakeblueworks "github.com/ferry-relay/ferry/internal/fakes/blueworks"
 	"github.com/ferry-relay/ferry/targets/targetstest"
 )
 

@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/internal/apikeys"
 	"github.com/ferry-relay/ferry/apitypes"
-	"github.com/ferry-relay/ferry/audit"
-	"github.com/ferry-relay/ferry/fakes/sink"
+	"github.com/ferry-relay/ferry/internal/audit"
+	"github.com/ferry-relay/ferry/internal/fakes/sink"
 	"github.com/ferry-relay/ferry/jobs"
 )
 

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/ferry-relay/ferry/apitypes"
-	"github.com/ferry-relay/ferry/targetstate"
+	"github.com/ferry-relay/ferry/internal/coord/targetstate"
 	"github.com/ferry-relay/ferry/ui"
 )
 

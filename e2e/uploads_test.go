@@ -19,8 +19,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
-	fakefourd "github.com/ferry-relay/ferry/fakes/fourd"
-	"github.com/ferry-relay/ferry/fakes/sink"
+	fakefourd "github.com/ferry-relay/ferry/internal/fakes/fourd"
+	"github.com/ferry-relay/ferry/internal/fakes/sink"
 )
 
 // The edges of an upload, tried as a hostile or unlucky client would: a

@@ -15,7 +15,7 @@
 // The writes every job makes (its record, claim and finish) go through a
 // combiner (combine.go): the writes of concurrent callers share one
 // pipelined batch and one commit, which is most of what a small file costs
-// Postgres. The Enqueuer (enqueue.go) is the one path from a committed job
+// Postgres. The Enqueuer (internal/enqueue) is the one path from a committed job
 // to the queue.
 package jobs
 

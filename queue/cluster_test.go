@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ferry-relay/ferry/internal/natsserver"
 	"github.com/ferry-relay/ferry/internal/testenv"
 	"github.com/ferry-relay/ferry/queue"
 )
@@ -35,13 +36,13 @@ func freePorts(t *testing.T, n int) []int {
 // is named after the test: should a port of another test's cluster be
 // taken in the moment between freePorts and the start, the two clusters
 // refuse each other instead of merging (their servers share names).
-func startCluster(t *testing.T) ([]*queue.Embedded, string) {
+func startCluster(t *testing.T) ([]*natsserver.Server, string) {
 	t.Helper()
 	const n = 3
 	ports := freePorts(t, 2*n)
 	client, routes := ports[:n], ports[n:]
 	name := strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
-	nodes := make([]*queue.Embedded, n)
+	nodes := make([]*natsserver.Server, n)
 	errs := make(chan error, n)
 	for i := range n {
 		go func() {
@@ -52,7 +53,7 @@ func startCluster(t *testing.T) ([]*queue.Embedded, string) {
 				}
 			}
 			var err error
-			nodes[i], err = queue.StartNode(queue.NodeOptions{Name: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: client[i],
+			nodes[i], err = natsserver.StartNode(natsserver.NodeOptions{Name: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: client[i],
 				ClusterHost: "127.0.0.1", ClusterPort: routes[i], Routes: rs, Dir: t.TempDir(), Cluster: name})
 			errs <- err
 		}()

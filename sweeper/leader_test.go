@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ferry-relay/ferry/internal/enqueue"
 	"github.com/ferry-relay/ferry/internal/testenv"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/storage"
@@ -37,7 +38,7 @@ func TestOnlyTheLeaderScansTheBucket(t *testing.T) {
 	}
 	time.Sleep(1100 * time.Millisecond) // S3 times have a resolution of one second
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	enq := jobs.NewEnqueuer(store, testenv.Queue(t), log)
+	enq := enqueue.New(store, testenv.Queue(t), log)
 	run := func(l leader) {
 		sw := sweeper.New(sweeper.Config{Interval: 10 * time.Millisecond, AbandonedAfter: time.Second, Leader: l},
 			sweeper.Deps{Jobs: store, Enqueue: enq, Objects: objects, Log: log})

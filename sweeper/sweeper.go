@@ -65,7 +65,7 @@ type Stream interface {
 	Heal(ctx context.Context) (queue.StreamState, error)
 }
 
-// Enqueuer publishes jobs and marks them enqueued; *jobs.Enqueuer is the
+// Enqueuer publishes jobs and marks them enqueued; *enqueue.Enqueuer is the
 // one path every publisher of jobs shares.
 type Enqueuer interface {
 	Enqueue(ctx context.Context, refs []jobs.Ref) int

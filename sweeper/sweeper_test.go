@@ -17,6 +17,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ferry-relay/ferry/internal/enqueue"
+	"github.com/ferry-relay/ferry/internal/natsserver"
 	"github.com/ferry-relay/ferry/internal/testenv"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/queue"
@@ -43,7 +45,7 @@ func newEnv(t *testing.T, q *queue.Queue, objects ObjectCleaner, cfg Config) *en
 	}
 	e := &env{pool: pool, jobs: jobs.NewStore(pool), queue: q}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	e.sw = New(cfg, Deps{Jobs: e.jobs, Enqueue: jobs.NewEnqueuer(e.jobs, q, log), Stream: q, Objects: objects, Log: log})
+	e.sw = New(cfg, Deps{Jobs: e.jobs, Enqueue: enqueue.New(e.jobs, q, log), Stream: q, Objects: objects, Log: log})
 	return e
 }
 
@@ -181,7 +183,7 @@ func TestSweepRecoversJobsOfDeadWorkers(t *testing.T) {
 func TestSweepWhileQueueIsDown(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	srv, err := queue.StartEmbedded(filepath.Join(dir, "nats"), "127.0.0.1", -1)
+	srv, err := natsserver.Start(filepath.Join(dir, "nats"), "127.0.0.1", -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +214,7 @@ func TestSweepWhileQueueIsDown(t *testing.T) {
 		t.Fatal("a job whose publish failed is marked published")
 	}
 
-	srv, err = queue.StartEmbedded(filepath.Join(dir, "nats"), "127.0.0.1", port)
+	srv, err = natsserver.Start(filepath.Join(dir, "nats"), "127.0.0.1", port)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +326,7 @@ func (e *env) publishedBacklog(t *testing.T, n int) []string {
 		refs = append(refs, jobs.RefOf(e.status(t, id)))
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if got := jobs.NewEnqueuer(e.jobs, e.queue, log).Enqueue(ctx, refs); got != n {
+	if got := enqueue.New(e.jobs, e.queue, log).Enqueue(ctx, refs); got != n {
 		t.Fatalf("published %d of %d", got, n)
 	}
 	if _, err := e.pool.Exec(ctx, `UPDATE jobs SET created_at = created_at - interval '1 hour',

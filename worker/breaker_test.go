@@ -16,7 +16,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/ferry-relay/ferry/fakes/sink"
+	"github.com/ferry-relay/ferry/internal/enqueue"
+	"github.com/ferry-relay/ferry/internal/fakes/sink"
 	"github.com/ferry-relay/ferry/internal/testenv"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/storage"
@@ -161,7 +162,7 @@ func TestWorkerStopsHammeringFailingTarget(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	// The sweeper publishes the retries when they are due.
 	sw := sweeper.New(sweeper.Config{Interval: 20 * time.Millisecond, Grace: 10 * time.Millisecond},
-		sweeper.Deps{Jobs: store, Enqueue: jobs.NewEnqueuer(store, q, log), Log: log})
+		sweeper.Deps{Jobs: store, Enqueue: enqueue.New(store, q, log), Log: log})
 	w := worker.New(worker.Config{Lease: 5 * time.Second, ShutdownGrace: time.Second}, store, objects, q, ts, log)
 	runCtx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ferry-relay/ferry/rates"
+	"github.com/ferry-relay/ferry/internal/coord/rates"
 	"github.com/ferry-relay/ferry/targets"
 )
 

@@ -17,10 +17,11 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/ferry-relay/ferry/fakes/sink"
+	"github.com/ferry-relay/ferry/internal/coord/rates"
+	"github.com/ferry-relay/ferry/internal/enqueue"
+	"github.com/ferry-relay/ferry/internal/fakes/sink"
 	"github.com/ferry-relay/ferry/internal/testenv"
 	"github.com/ferry-relay/ferry/jobs"
-	"github.com/ferry-relay/ferry/rates"
 	"github.com/ferry-relay/ferry/storage"
 	"github.com/ferry-relay/ferry/sweeper"
 	"github.com/ferry-relay/ferry/targets"
@@ -88,7 +89,7 @@ func TestSharedAdaptiveRate(t *testing.T) {
 			store, rs = st, r
 		}
 		sw := sweeper.New(sweeper.Config{Interval: 20 * time.Millisecond, Grace: 10 * time.Millisecond},
-			sweeper.Deps{Jobs: st, Enqueue: jobs.NewEnqueuer(st, q, log), Log: log})
+			sweeper.Deps{Jobs: st, Enqueue: enqueue.New(st, q, log), Log: log})
 		w := worker.New(worker.Config{Lease: 5 * time.Second, ShutdownGrace: time.Second, Rates: r}, st, objects, q, set, log)
 		wg.Go(func() { sw.Run(runCtx) })
 		wg.Go(func() { _ = w.Run(runCtx) })

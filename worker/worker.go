@@ -27,10 +27,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ferry-relay/ferry/jobs"
-	"github.com/ferry-relay/ferry/limits"
+	"github.com/ferry-relay/ferry/internal/coord/limits"
 	"github.com/ferry-relay/ferry/queue"
 	"github.com/ferry-relay/ferry/targets"
-	"github.com/ferry-relay/ferry/targetstate"
+	"github.com/ferry-relay/ferry/internal/coord/targetstate"
 )
 
 // Defaults of Config.

@@ -11,11 +11,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ferry-relay/ferry/fakes/blueworks"
-	"github.com/ferry-relay/ferry/fakes/fourd"
-	"github.com/ferry-relay/ferry/fakes/sink"
-	"github.com/ferry-relay/ferry/fakes/workfront"
-	"github.com/ferry-relay/ferry/fakes/workfronthook"
+	"github.com/ferry-relay/ferry/internal/fakes/blueworks"
+	"github.com/ferry-relay/ferry/internal/fakes/fourd"
+	"github.com/ferry-relay/ferry/internal/fakes/sink"
+	"github.com/ferry-relay/ferry/internal/fakes/workfront"
+	"github.com/ferry-relay/ferry/internal/fakes/workfronthook"
 )
 
 // fakeCommand runs the fake target systems, for demos and chaos tests.

@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ferry-relay/ferry/apikeys"
-	"github.com/ferry-relay/ferry/audit"
+	"github.com/ferry-relay/ferry/internal/apikeys"
+	"github.com/ferry-relay/ferry/internal/audit"
 	"github.com/ferry-relay/ferry/migrations"
 )
 

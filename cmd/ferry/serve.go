@@ -15,14 +15,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-relay/ferry/api"
-	"github.com/ferry-relay/ferry/apikeys"
-	"github.com/ferry-relay/ferry/audit"
-	"github.com/ferry-relay/ferry/election"
-	"github.com/ferry-relay/ferry/jobs"
-	"github.com/ferry-relay/ferry/limits"
-	"github.com/ferry-relay/ferry/rates"
+	"github.com/ferry-relay/ferry/internal/apikeys"
+	"github.com/ferry-relay/ferry/internal/audit"
+	"github.com/ferry-relay/ferry/internal/coord/election"
+	"github.com/ferry-relay/ferry/internal/coord/limits"
+	"github.com/ferry-relay/ferry/internal/coord/rates"
+	"github.com/ferry-relay/ferry/internal/coord/targetstate"
+	"github.com/ferry-relay/ferry/internal/enqueue"
 	"github.com/ferry-relay/ferry/sweeper"
-	"github.com/ferry-relay/ferry/targetstate"
 	"github.com/ferry-relay/ferry/worker"
 )
 
@@ -68,7 +68,7 @@ func run(ctx context.Context, cfg config, r roles) error {
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
-	enq := jobs.NewEnqueuer(s.jobs, s.queue, log.With("component", "enqueue"))
+	enq := enqueue.New(s.jobs, s.queue, log.With("component", "enqueue"))
 	targetRates := rates.NewStore(s.pool, rates.Config{})
 	// One process of the installation scans the bucket and applies
 	// retention; every process repairs jobs.

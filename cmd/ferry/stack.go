@@ -13,12 +13,14 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/ferry-relay/ferry/apikeys"
+	"github.com/ferry-relay/ferry/internal/apikeys"
+	"github.com/ferry-relay/ferry/internal/natsserver"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/migrations"
 	"github.com/ferry-relay/ferry/queue"
 	"github.com/ferry-relay/ferry/storage"
 	"github.com/ferry-relay/ferry/targets"
+	"github.com/ferry-relay/ferry/targets/kinds"
 )
 
 // stack is the set of components a ferry process stands on.
@@ -30,7 +32,7 @@ type stack struct {
 	keys     *apikeys.Store
 	objects  *storage.Store
 	queue    *queue.Queue
-	embedded *queue.Embedded
+	embedded *natsserver.Server
 	targets  targets.Set
 }
 
@@ -118,7 +120,7 @@ func openStack(ctx context.Context, cfg config, log *slog.Logger, embed bool) (*
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("data dir: %w", err)
 		}
-		if s.embedded, err = queue.StartEmbedded(dir, "127.0.0.1", -1); err != nil {
+		if s.embedded, err = natsserver.Start(dir, "127.0.0.1", -1); err != nil {
 			return nil, err
 		}
 		natsURL = s.embedded.URL()
@@ -204,7 +206,7 @@ func loadTargets(path string) (targets.Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	return targets.Build(cfgs, kinds)
+	return targets.Build(cfgs, kinds.All)
 }
 
 func newLogger(format string) *slog.Logger {

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/minio/minio-go/v7"
 
+	"github.com/ferry-relay/ferry/internal/natsserver"
 	"github.com/ferry-relay/ferry/migrations"
 	"github.com/ferry-relay/ferry/queue"
 	"github.com/ferry-relay/ferry/storage"
@@ -88,9 +89,9 @@ func Postgres(t testing.TB) (*pgxpool.Pool, string) {
 
 // NATS starts an embedded NATS server with JetStream storing in a temporary
 // directory, and returns it; it stops when the test ends.
-func NATS(t testing.TB) *queue.Embedded {
+func NATS(t testing.TB) *natsserver.Server {
 	t.Helper()
-	e, err := queue.StartEmbedded(t.TempDir(), "127.0.0.1", -1)
+	e, err := natsserver.Start(t.TempDir(), "127.0.0.1", -1)
 	if err != nil {
 		t.Fatalf("nats: %v", err)
 	}

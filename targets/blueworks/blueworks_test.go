@@ -13,7 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	fake "github.com/ferry-relay/ferry/fakes/blueworks"
+	fake "github.com/ferry-relay/ferry/internal/fakes/blueworks"
 	"github.com/ferry-relay/ferry/targets"
 	"github.com/ferry-relay/ferry/targets/targetstest"
 )

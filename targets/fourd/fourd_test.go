@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	fake "github.com/ferry-relay/ferry/fakes/fourd"
+	fake "github.com/ferry-relay/ferry/internal/fakes/fourd"
 	"github.com/ferry-relay/ferry/targets"
 	"github.com/ferry-relay/ferry/targets/targetstest"
 )

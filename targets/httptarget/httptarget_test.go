@@ -5,7 +5,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/ferry-relay/ferry/fakes/sink"
+	"github.com/ferry-relay/ferry/internal/fakes/sink"
 	"github.com/ferry-relay/ferry/targets"
 	"github.com/ferry-relay/ferry/targets/httptarget"
 	"github.com/ferry-relay/ferry/targets/targetstest"

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferry-relay/ferry/fakes/contract"
+	"github.com/ferry-relay/ferry/internal/fakes/contract"
 	"github.com/ferry-relay/ferry/targets"
 )
 

@@ -5,8 +5,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	fdfake "github.com/ferry-relay/ferry/fakes/fourd"
-	wffake "github.com/ferry-relay/ferry/fakes/workfront"
+	fdfake "github.com/ferry-relay/ferry/internal/fakes/fourd"
+	wffake "github.com/ferry-relay/ferry/internal/fakes/workfront"
 	"github.com/ferry-relay/ferry/targets"
 	"github.com/ferry-relay/ferry/targets/fourd"
 	"github.com/ferry-relay/ferry/targets/targetstest"

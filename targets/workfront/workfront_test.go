@@ -15,7 +15,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	wffake "github.com/ferry-relay/ferry/fakes/workfront"
+	wffake "github.com/ferry-relay/ferry/internal/fakes/workfront"
 	"github.com/ferry-relay/ferry/targets"
 	"github.com/ferry-relay/ferry/targets/targetstest"
 )

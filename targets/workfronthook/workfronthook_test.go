@@ -14,7 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	fake "github.com/ferry-relay/ferry/fakes/workfronthook"
+	fake "github.com/ferry-relay/ferry/internal/fakes/workfronthook"
 	"github.com/ferry-relay/ferry/targets"
 	"github.com/ferry-relay/ferry/targets/targetstest"
 	"github.com/ferry-relay/ferry/targets/workfronthook"
