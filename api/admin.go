@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ferry-relay/ferry/internal/apikeys"
 	"github.com/ferry-relay/ferry/apitypes"
+	"github.com/ferry-relay/ferry/internal/apikeys"
 	"github.com/ferry-relay/ferry/internal/audit"
 )
 

@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ferry-relay/ferry/internal/apikeys"
 	"github.com/ferry-relay/ferry/apitypes"
+	"github.com/ferry-relay/ferry/internal/apikeys"
 	"github.com/ferry-relay/ferry/internal/audit"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/targets"

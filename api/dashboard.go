@@ -6,8 +6,8 @@ import (
 	"sort"
 	"time"
 
-	"github.com/ferry-relay/ferry/internal/apikeys"
 	"github.com/ferry-relay/ferry/apitypes"
+	"github.com/ferry-relay/ferry/internal/apikeys"
 	"github.com/ferry-relay/ferry/jobs"
 )
 

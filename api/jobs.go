@@ -5,8 +5,8 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/ferry-relay/ferry/internal/apikeys"
 	"github.com/ferry-relay/ferry/apitypes"
+	"github.com/ferry-relay/ferry/internal/apikeys"
 	"github.com/ferry-relay/ferry/internal/audit"
 	"github.com/ferry-relay/ferry/jobs"
 )

@@ -6,12 +6,12 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ferry-relay/ferry/internal/apikeys"
 	"github.com/ferry-relay/ferry/apitypes"
+	"github.com/ferry-relay/ferry/internal/apikeys"
 	"github.com/ferry-relay/ferry/internal/audit"
 	"github.com/ferry-relay/ferry/internal/coord/rates"
-	"github.com/ferry-relay/ferry/targets"
 	"github.com/ferry-relay/ferry/internal/coord/targetstate"
+	"github.com/ferry-relay/ferry/targets"
 )
 
 // TargetStates is what the API needs of the shared target states;

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferry-relay/ferry/internal/apikeys"
 	"github.com/ferry-relay/ferry/apitypes"
+	"github.com/ferry-relay/ferry/internal/apikeys"
 	"github.com/ferry-relay/ferry/internal/audit"
 	"github.com/ferry-relay/ferry/internal/fakes/sink"
 	"github.com/ferry-relay/ferry/jobs"

@@ -9,8 +9,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ferry-relay/ferry/internal/coord/limits"
-	"github.com/ferry-relay/ferry/targets"
 	"github.com/ferry-relay/ferry/internal/coord/targetstate"
+	"github.com/ferry-relay/ferry/targets"
 )
 
 // StateStore is where the worker shares each target's state with every

@@ -26,11 +26,11 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/internal/coord/limits"
+	"github.com/ferry-relay/ferry/internal/coord/targetstate"
+	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/queue"
 	"github.com/ferry-relay/ferry/targets"
-	"github.com/ferry-relay/ferry/internal/coord/targetstate"
 )
 
 // Defaults of Config.

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferry-relay/ferry/internal/testenv"
 	"github.com/ferry-relay/ferry/internal/coord/limits"
+	"github.com/ferry-relay/ferry/internal/testenv"
 )
 
 // Three processes, 40 deliveries racing for a cap of 5 shared with

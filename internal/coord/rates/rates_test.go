@@ -9,8 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/ferry-relay/ferry/internal/testenv"
 	"github.com/ferry-relay/ferry/internal/coord/rates"
+	"github.com/ferry-relay/ferry/internal/testenv"
 )
 
 // TestSharedRate has three "processes" (a pool and a store each) send as

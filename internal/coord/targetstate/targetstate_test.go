@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferry-relay/ferry/internal/testenv"
 	"github.com/ferry-relay/ferry/internal/coord/targetstate"
+	"github.com/ferry-relay/ferry/internal/testenv"
 )
 
 func TestPauseProbeResume(t *testing.T) {
