@@ -17,6 +17,9 @@
 // pipelined batch and one commit, which is most of what a small file costs
 // Postgres. The Enqueuer (internal/enqueue) is the one path from a committed job
 // to the queue.
+//
+// jobs stays at the top of the tree by request; it carries no
+// import-compatibility promise to code outside this module.
 package jobs
 
 import (
