@@ -27,10 +27,10 @@ as_root() {
 
 apt_install() {
   if [ ! -f "$STATE/.apt-updated" ]; then
-    as_root apt-get update -qq >&2
+    as_root apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
     mkdir -p "$STATE" && touch "$STATE/.apt-updated"
   fi
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "$@" >&2
 }
 
 pg_up() { pg_isready -q -h 127.0.0.1 -p "$PGPORT" 2>/dev/null; }
