@@ -135,7 +135,7 @@ func New(cfg targets.Config) (targets.Deliverer, error) {
 	if err := cfg.Settings(&s); err != nil {
 		return nil, err
 	}
-	return NewClient(s, http.DefaultClient)
+	return NewClient(s, targets.HTTPClient(cfg))
 }
 
 // nameRE is what the connector accepts as a dataclass or attribute name:
