@@ -40,17 +40,18 @@ import (
 // again.
 //
 // Limits: Blueworks gives no checksum, so a file of another job with the
-// same name and size, put on the same item after this job's upload was
-// sent, is indistinguishable from this job's. The connector never adopts
-// a file whose id it has already reported for another delivery (in this
-// process), and when several files match it adopts the earliest and marks
-// the attempt uncertain.
+// same name and size, put on the same item around the time this job's
+// upload was sent (lookupSlack either side), is indistinguishable from
+// this job's. The connector never adopts a file whose id it has already
+// reported for another delivery (of this target, in this process), and
+// when several files match it adopts the earliest and marks the attempt
+// uncertain.
 
 // Lookup tuning.
 const (
 	// lookupSlack widens the window a lost upload is looked for in, for
 	// the clocks of ferry and Blueworks not agreeing.
-	lookupSlack = 5 * time.Minute
+	lookupSlack = time.Minute
 	// lookupRefusalMemo is how long a ListFiles refused for want of an
 	// administrator is not asked again: the credentials will not change
 	// meanwhile.
