@@ -75,21 +75,6 @@ func TestSuite(t *testing.T) {
 	}})
 }
 
-// TestSuiteLostAnswerWithoutAdministrator: without an administrator,
-// ListFiles is refused and a lost FileUpload answer stays the documented
-// limit: a repeat, marked uncertain.
-func TestSuiteLostAnswerWithoutAdministrator(t *testing.T) {
-	h := targetstest.Harness{New: func(t *testing.T) (targets.Deliverer, targetstest.Fake, map[string]string) {
-		c, f := newEnv(t, fake.Options{Users: []string{"uploader"}}, nil)
-		return c, f, activity
-	}, Uncertain: map[string]bool{fake.StepUpload: true}}
-	for _, refuse := range []bool{false, true} {
-		if err := targetstest.CheckLostAnswer(t, h, fake.StepUpload, refuse); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 func TestUploadStatuses(t *testing.T) {
 	tests := []struct {
 		status    string
