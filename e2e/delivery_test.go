@@ -206,12 +206,15 @@ func TestResumeProbesAtOnce(t *testing.T) {
 	}
 }
 
-// A lost FileUpload answer cannot be asked about: the repeat is counted
-// and marked, and GET /v1/jobs?uncertain=true finds the job.
+// A lost FileUpload answer cannot be asked about without an administrator
+// (ListFiles is refused): the repeat is counted and marked, and GET
+// /v1/jobs?uncertain=true finds the job.
 func TestUncertainRedeliveryMarked(t *testing.T) {
-	fake, p := blueworksPipeline(t, `    backoff: {initial: 100ms, max: 200ms}`, pipelineOptions{})
+	fake, p := blueworksPipelineWith(t, fakeblueworks.Options{Users: []string{"uploader"}},
+		`    backoff: {initial: 100ms, max: 200ms}`, pipelineOptions{})
 	fake.LoseAnswer(fakeblueworks.StepUpload)
 	lost := p.upload("bw", file{"lost.txt", []byte("lost answer")})[0].ID
+	p.waitFinal([]string{lost}, 20*time.Second) // the fault is for lost's upload only
 	sure := p.upload("bw", file{"sure.txt", []byte("no fault")})[0].ID
 	for id, j := range p.waitFinal([]string{lost, sure}, 20*time.Second) {
 		if j.Status != jobs.StatusSuccess {
@@ -310,7 +313,14 @@ func TestRecentFilesAreDeliveredFromMemory(t *testing.T) {
 // "bw"; settings are extra lines of its targets-file entry, indented.
 func blueworksPipeline(t *testing.T, settings string, opts pipelineOptions) (*fakeblueworks.Server, *pipeline) {
 	t.Helper()
-	fake := fakeblueworks.New(fakeblueworks.Options{})
+	return blueworksPipelineWith(t, fakeblueworks.Options{}, settings, opts)
+}
+
+// blueworksPipelineWith is blueworksPipeline with a fake account
+// configured by fo.
+func blueworksPipelineWith(t *testing.T, fo fakeblueworks.Options, settings string, opts pipelineOptions) (*fakeblueworks.Server, *pipeline) {
+	t.Helper()
+	fake := fakeblueworks.New(fo)
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
 	if settings != "" {

@@ -16,7 +16,11 @@ import (
 type Error struct {
 	// Err is the underlying failure.
 	Err error
-	// Permanent means no retry can succeed: the job fails at once.
+	// Permanent means no retry can succeed, and the failure is about this
+	// job (its file, its parameters, the item it names), not the target's
+	// health: the job fails at once and the failure does not count
+	// towards opening the target's circuit breaker. A target that is down
+	// answers retryable errors; refused credentials are Credentials.
 	Permanent bool
 	// RetryAfter is the least wait the target asked for, zero if none.
 	RetryAfter time.Duration
@@ -35,7 +39,8 @@ func (e *Error) Error() string { return e.Err.Error() }
 // Unwrap returns the underlying failure.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Permanent marks err as a refusal that retrying cannot fix.
+// Permanent marks err as a refusal of this job that retrying cannot fix
+// (see Error.Permanent).
 func Permanent(err error) error {
 	var te *Error
 	if errors.As(err, &te) {

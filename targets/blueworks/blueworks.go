@@ -11,12 +11,13 @@
 // FileUpload with a token just issued, and a 403, say the user lacks author
 // access to that process or item: a permanent failure of that job only.
 //
-// Blueworks gives no way to look up an attachment by anything ferry knows
-// before FileUpload answers, so a lost answer cannot be asked about. The
-// connector records in the checkpoint that the upload was sent
-// (upload_sent) and clears it on a definite refusal; a retry that finds it
-// repeats the upload and marks the attempt uncertain
-// (Delivery.MarkUncertain): Blueworks may then hold two copies.
+// Before each FileUpload the connector records in the checkpoint when it
+// sent it (upload_sent), and clears that on a definite answer. A retry that
+// finds it asks ListFiles whether the upload landed, and adopts the file
+// instead of sending it again (lookup.go). ListFiles answers only an
+// account administrator: with other credentials the retry repeats the
+// upload and marks the attempt uncertain (Delivery.MarkUncertain), since
+// Blueworks may then hold two copies.
 //
 // Blueworks answers 200 with a "status" field saying how the upload went:
 // SUCCESS is done, FAILED is retried, FAILED_DELETED (the virus scan
@@ -34,6 +35,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/ferry-relay/ferry/targets"
 )
@@ -70,7 +73,16 @@ type Client struct {
 	s         Settings
 	http      *http.Client
 	uploadURL string
+	listURL   string
 	tokens    *tokenSource
+	now       func() time.Time
+
+	// reported are the attachment ids given to deliveries, never adopted
+	// for another one.
+	reported idSet
+
+	mu            sync.Mutex
+	listRefusedAt time.Time // ListFiles refused for want of an administrator
 }
 
 var (
@@ -87,7 +99,7 @@ func New(cfg targets.Config) (targets.Deliverer, error) {
 	if err := cfg.Settings(&s); err != nil {
 		return nil, err
 	}
-	return NewClient(s, http.DefaultClient)
+	return NewClient(s, targets.HTTPClient(cfg))
 }
 
 // NewClient builds the connector from settings and an HTTP client.
@@ -111,7 +123,9 @@ func NewClient(s Settings, hc *http.Client) (*Client, error) {
 		s:         s,
 		http:      hc,
 		uploadURL: s.BaseURL + "/scr/api/FileUpload",
+		listURL:   s.BaseURL + "/scr/api/ListFiles",
 		tokens:    newTokenSource(hc, s.BaseURL+"/oauth/token", s.ClientID, s.ClientSecret),
+		now:       time.Now,
 	}, nil
 }
 
@@ -126,7 +140,8 @@ func (c *Client) CheckParams(params map[string]string) error {
 }
 
 // Deliver uploads the file in one FileUpload request, renewing the token
-// once if Blueworks answers 401.
+// once if Blueworks answers 401. When an earlier attempt's upload went
+// unanswered, it first asks ListFiles whether that upload landed.
 func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Result, error) {
 	if d.Size > c.s.MaxFileBytes {
 		return targets.Result{}, targets.Permanent(fmt.Errorf(
@@ -136,13 +151,15 @@ func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Resu
 	if err != nil {
 		return targets.Result{}, targets.Permanent(fmt.Errorf("blueworks: %w", err))
 	}
+	if sent := d.Checkpoint[CheckpointSent]; sent != "" {
+		if r := c.recoverLost(ctx, d, uploadForm{loc, ancestor, parent}, sent); r.done {
+			return r.res, r.err
+		}
+	}
 	fields := []targets.Field{
 		{Name: "locationField", Value: loc},
 		{Name: "ancestorIdField", Value: ancestor},
 		{Name: "parentIdField", Value: parent},
-	}
-	if d.Checkpoint[CheckpointSent] != "" {
-		d.MarkUncertain("FileUpload repeated after an answer that was lost or a 5xx: Blueworks may hold the file twice")
 	}
 	rejected := ""
 	for {
@@ -150,11 +167,12 @@ func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Resu
 		if err != nil {
 			return targets.Result{}, fmt.Errorf("blueworks: %w", err)
 		}
-		if err := d.Save(ctx, targets.Checkpoint{CheckpointSent: "1"}); err != nil {
+		sentAt := c.now().UTC().Format(time.RFC3339Nano)
+		if err := d.Save(ctx, targets.Checkpoint{CheckpointSent: sentAt}); err != nil {
 			return targets.Result{}, fmt.Errorf("blueworks: save checkpoint: %w", err)
 		}
 		res, err := c.upload(ctx, d, fields, tok)
-		if err != nil && definite(res, err) {
+		if err == nil || definite(res, err) {
 			_ = d.Save(ctx, targets.Checkpoint{CheckpointSent: ""})
 		}
 		if res.StatusCode == http.StatusUnauthorized && rejected == "" {
@@ -164,12 +182,14 @@ func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Resu
 		if err != nil {
 			return res, fmt.Errorf("blueworks: %w", err)
 		}
+		c.reported.add(res.RemoteID)
 		return res, nil
 	}
 }
 
-// CheckpointSent is set while a FileUpload whose outcome is unknown may
-// have landed.
+// CheckpointSent holds when (RFC 3339, UTC) a FileUpload whose outcome is
+// unknown was sent: it may have landed. ("1" in checkpoints written before
+// the time was recorded.)
 const CheckpointSent = "upload_sent"
 
 // definite reports whether a failed FileUpload surely stored nothing: a

@@ -135,7 +135,7 @@ func New(cfg targets.Config) (targets.Deliverer, error) {
 	if err := cfg.Settings(&s); err != nil {
 		return nil, err
 	}
-	return NewClient(s, http.DefaultClient)
+	return NewClient(s, targets.HTTPClient(cfg))
 }
 
 // nameRE is what the connector accepts as a dataclass or attribute name:
@@ -250,7 +250,12 @@ func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Resu
 		// An earlier attempt sent the update and heard nothing
 		// definite: read the entity and decide from what it holds.
 		e, err := c.readEntity(ctx, j)
-		if err != nil {
+		switch {
+		case targets.IsPermanent(err):
+			// 4D says the entity (or its dataclass) is not there
+			// to hold the file: no attempt can deliver it.
+			return targets.Result{}, fmt.Errorf("4d: the entity an earlier attempt updated is not there: %w", err)
+		case err != nil:
 			return targets.Result{}, fmt.Errorf("cannot tell whether an earlier attempt's update landed: %w", err)
 		}
 		if c.updateLanded(e, j, sent, d.Filename) {

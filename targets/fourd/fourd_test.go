@@ -3,9 +3,11 @@ package fourd
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -601,4 +603,102 @@ targets:
 	if _, err := New(targets.Config{Name: "x", Kind: "4d"}); err == nil {
 		t.Error("New without url succeeded")
 	}
+}
+
+// TestErrorClassification is 4D's answers over status and errCode: a 4D
+// error about the request (a configuration error: no such dataclass,
+// attribute or entity, or any coded refusal of a 4xx) fails that job only,
+// at once, whatever the status; answers that say "later" stay retryable.
+func TestErrorClassification(t *testing.T) {
+	const (
+		retry = iota
+		permanent
+		credentials
+	)
+	tests := []struct {
+		status, code int
+		want         int
+	}{
+		// Configuration errors: permanent whatever the status.
+		{http.StatusNotFound, fake.ErrCodeNoDataclass, permanent},
+		{http.StatusNotFound, errNoEntity, permanent},
+		{http.StatusBadRequest, fake.ErrCodeNoDataclass, permanent},
+		{http.StatusInternalServerError, fake.ErrCodeNoDataclass, permanent},
+		{http.StatusInternalServerError, errNoAttribute, permanent},
+		// A coded 4xx is a refusal of this request, whatever the code.
+		{http.StatusBadRequest, 1234, permanent},
+		{http.StatusNotFound, 1234, permanent},
+		{http.StatusForbidden, 1234, permanent},
+		{http.StatusBadRequest, 0, permanent},
+		{http.StatusNotFound, 0, permanent},
+		// Transient: 5xx without a configuration code, 408, 429, 503
+		// whatever their code, and 402 (no free 4D session).
+		{http.StatusInternalServerError, 0, retry},
+		{http.StatusInternalServerError, 1234, retry},
+		{http.StatusBadGateway, 1234, retry},
+		{http.StatusServiceUnavailable, 0, retry},
+		{http.StatusServiceUnavailable, fake.ErrCodeNoDataclass, retry},
+		{http.StatusTooManyRequests, 1234, retry},
+		{http.StatusRequestTimeout, 1234, retry},
+		{http.StatusPaymentRequired, 1234, retry},
+		// 401 after the one new login: refused credentials.
+		{http.StatusUnauthorized, 1234, credentials},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%d_errCode_%d", tt.status, tt.code), func(t *testing.T) {
+			c, f, _ := setup(t, fake.Options{}, Settings{})
+			if err := f.Inject(fake.Fault{Step: fake.StepRead, Count: 2, Status: tt.status, ErrCode: tt.code}); err != nil {
+				t.Fatal(err)
+			}
+			_, err := c.Deliver(ctx(t), delivery("c.pdf", []byte("classified"), map[string]string{"key": "1"}))
+			te := targets.Classify(err)
+			got := retry
+			switch {
+			case err == nil:
+				t.Fatal("delivery succeeded")
+			case te.Credentials:
+				got = credentials
+			case te.Permanent:
+				got = permanent
+			}
+			if got != tt.want {
+				t.Fatalf("class %d, want %d (0 retry, 1 permanent, 2 credentials): %v", got, tt.want, err)
+			}
+			if tt.code != 0 && !strings.Contains(err.Error(), strconv.Itoa(tt.code)) {
+				t.Errorf("error %q does not name errCode %d", err, tt.code)
+			}
+		})
+	}
+}
+
+// TestConfigErrorsFailTheJobOnly delivers to a dataclass 4D does not have,
+// as the fake answers it (404, errCode 1800): the job fails at its first
+// attempt without sending bytes, and a lost update answer whose lookup
+// meets the same 404 is not "cannot tell" either.
+func TestConfigErrorsFailTheJobOnly(t *testing.T) {
+	t.Run("unknown dataclass", func(t *testing.T) {
+		c, f, _ := setup(t, fake.Options{}, Settings{})
+		_, err := c.Deliver(ctx(t), delivery("c.pdf", []byte("x"), map[string]string{"key": "1", "dataclass": "Nope"}))
+		if !targets.IsPermanent(err) || !strings.Contains(err.Error(), "1800") {
+			t.Fatalf("err = %v, want permanent naming errCode 1800", err)
+		}
+		if got := steps(f); !slices.Equal(got, []string{fake.StepRead}) {
+			t.Errorf("steps %v, want one read", got)
+		}
+	})
+	t.Run("lookup after a lost answer", func(t *testing.T) {
+		c, f, _ := setup(t, fake.Options{}, Settings{})
+		d := delivery("c.pdf", []byte("x"), map[string]string{"key": "3"})
+		f.LoseAnswer(fake.StepUpdate)
+		if _, err := c.Deliver(ctx(t), d); err == nil || targets.IsPermanent(err) {
+			t.Fatalf("lost answer: %v, want retryable", err)
+		}
+		if err := f.Inject(fake.Fault{Step: fake.StepRead, Status: http.StatusNotFound, ErrCode: fake.ErrCodeNoDataclass}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := c.Deliver(ctx(t), d)
+		if !targets.IsPermanent(err) || strings.Contains(err.Error(), "cannot tell") {
+			t.Fatalf("err = %v, want permanent, not cannot tell", err)
+		}
+	})
 }

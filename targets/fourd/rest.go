@@ -28,12 +28,18 @@ const (
 	errNoPermission     = 1561 // "No permission to ..."
 	errValueRefused     = 1569 // a validation rule refused a value
 	errValidationFailed = 1570 // "Entity fails validation"
+	errNoDataclass      = 1800 // "datastore class cannot be found": no such dataclass, or not exposed
 	errNotFoundInCache  = 1802 // a server-cached object (entity set, upload) is gone
 )
 
-// permanentCodes are 4D refusals that no retry can fix, whatever the HTTP
-// status they come with.
-var permanentCodes = []int{errNoAttribute, errNoEntity, errNoPermission, errValueRefused, errValidationFailed}
+// permanentCodes are 4D's configuration errors: the request names a
+// dataclass, attribute or entity 4D does not have or will not let the REST
+// user change. They are about the job's parameters or the target's
+// settings, not 4D's health: no retry can fix them, whatever the HTTP
+// status they come with. "About REST requests"
+// (developer.4d.com/docs/REST/REST_requests) gives 404 for "the dataclass
+// is not exposed to REST or the entity does not exist".
+var permanentCodes = []int{errNoAttribute, errNoEntity, errNoPermission, errValueRefused, errValidationFailed, errNoDataclass}
 
 // upload sends the bytes to $upload and returns the ID 4D gives them.
 func (c *Client) upload(ctx context.Context, d *targets.Delivery) (string, error) {
@@ -205,10 +211,19 @@ func (c *Client) update(ctx context.Context, j job, stamp int64, id, filename st
 	return 0, refusal(what, resp)
 }
 
-// refusal turns a non-2xx answer into a delivery error, classified by
-// status as targets.StatusError does, except that a 4D error whose code
-// says no retry can help is permanent whatever the status, and 402 (4D's
-// "maximum number of sessions reached") is retryable: sessions end.
+// refusal turns a non-2xx answer into a delivery error. The status
+// decides first, as targets.StatusError does: 408, 429 and 503 say "later"
+// and are retryable whatever __ERROR holds, 401 (after the one new login
+// send makes) is refused credentials and 402 (4D's "maximum number of
+// sessions reached") retryable, since sessions end. Then a configuration
+// error code (permanentCodes) is permanent whatever the status. Any other
+// 4xx is a refusal of this request, coded or not: permanent. Any other 5xx
+// is retryable.
+//
+// Permanent means "about this job": the worker fails the job at once and
+// does not count it against the target's health (its circuit breaker), so
+// a job naming a dataclass 4D does not have neither burns max_attempts nor
+// holds back the target's other jobs.
 func refusal(what string, resp *http.Response) error {
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes))
 	resp.Body = io.NopCloser(bytes.NewReader(raw))
@@ -219,17 +234,16 @@ func refusal(what string, resp *http.Response) error {
 	} else {
 		te.Err = fmt.Errorf("%s: HTTP %d: %s", what, resp.StatusCode, r.messages())
 	}
-	switch {
-	case r.permanent():
-		te.Permanent, te.RetryAfter = true, 0
-	case resp.StatusCode == http.StatusUnauthorized:
-		// Still refused after the one new login send makes.
-		return targets.CredentialsRefused(te)
-	case resp.StatusCode == http.StatusPaymentRequired:
+	switch code := resp.StatusCode; {
+	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code == http.StatusServiceUnavailable:
 		te.Permanent, te.RetryAfter = false, retryAfter(resp)
-	case r.coded():
-		// An __ERROR with a code not known as a refusal is retryable,
-		// whatever the HTTP status.
+	case code == http.StatusUnauthorized && !r.permanent():
+		return targets.CredentialsRefused(te)
+	case code == http.StatusPaymentRequired:
+		te.Permanent, te.RetryAfter = false, retryAfter(resp)
+	case r.permanent(), code >= 400 && code < 500:
+		te.Permanent, te.RetryAfter = true, 0
+	default:
 		te.Permanent = false
 	}
 	return te
@@ -239,18 +253,6 @@ func refusal(what string, resp *http.Response) error {
 func (r reply) permanent() bool {
 	for _, code := range permanentCodes {
 		if r.has(code) {
-			return true
-		}
-	}
-	return false
-}
-
-// coded tells whether an __ERROR entry carries a code. 4D's own errors
-// always do; code 0 marks a message without one (a malformed request, as
-// the fake answers), which the HTTP status classifies.
-func (r reply) coded() bool {
-	for _, e := range r.Errors {
-		if e.ErrCode != 0 {
 			return true
 		}
 	}

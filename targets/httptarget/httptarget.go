@@ -67,12 +67,7 @@ func New(cfg targets.Config) (targets.Deliverer, error) {
 	if err := cfg.Settings(&s); err != nil {
 		return nil, err
 	}
-	// A transport of its own that keeps a connection per delivery slot:
-	// http.DefaultTransport keeps 2 idle per host, so concurrent
-	// deliveries would open and close a connection each.
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = max(cfg.Concurrency, 2)
-	return NewClient(s, &http.Client{Transport: tr})
+	return NewClient(s, targets.HTTPClient(cfg))
 }
 
 // NewClient builds the connector from settings and an HTTP client.

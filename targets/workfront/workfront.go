@@ -142,7 +142,7 @@ func New(cfg targets.Config) (targets.Deliverer, error) {
 	if err := cfg.Settings(&s); err != nil {
 		return nil, err
 	}
-	return NewClient(s, nil)
+	return NewClient(s, targets.HTTPClient(cfg))
 }
 
 // NewClient builds the connector from settings and an HTTP client; nil
@@ -155,9 +155,7 @@ func NewClient(s Settings, hc *http.Client) (*Client, error) {
 		return nil, err
 	}
 	if hc == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = s.MaxConcurrentRequests
-		hc = &http.Client{Transport: tr}
+		hc = targets.HTTPClient(targets.Config{Concurrency: s.MaxConcurrentRequests})
 	}
 	return &Client{
 		s:         s,

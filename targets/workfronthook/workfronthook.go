@@ -116,7 +116,7 @@ func New(cfg targets.Config) (targets.Deliverer, error) {
 	if err := cfg.Settings(&s); err != nil {
 		return nil, err
 	}
-	return NewClient(s, http.DefaultClient)
+	return NewClient(s, targets.HTTPClient(cfg))
 }
 
 // NewClient builds the connector from settings and an HTTP client. The
@@ -133,7 +133,7 @@ func NewClient(s Settings, hc *http.Client) (*Client, error) {
 		s.APIKeyHeader = APIKeyHeaderDefault
 	}
 	if hc == nil {
-		hc = http.DefaultClient
+		hc = targets.HTTPClient(targets.Config{})
 	}
 	noRedirect := *hc
 	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

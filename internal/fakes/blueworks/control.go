@@ -16,10 +16,12 @@ import (
 //	POST /_fake/reset       forget everything
 //
 // fail's mode is "status" (the default: answer HTTP status C, 503 by
-// default), "drop" (close the connection mid-request), or an upload status
-// FAILED, FAILED_DELETED, SIZE or SPACE (answer a valid FileUpload with
-// HTTP 200 and that status). step is "token" or "FileUpload" (the default);
-// count defaults to 1.
+// default), "drop" (close the connection mid-request), "drop-after" (carry
+// the request out, then lose its answer; &as=drop, gateway, garbled or
+// late says how, drop by default), or an upload status FAILED,
+// FAILED_DELETED, SIZE or SPACE (answer a valid FileUpload with HTTP 200
+// and that status). step is "token", "FileUpload" (the default) or
+// "ListFiles"; count defaults to 1.
 func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 	want := map[string]string{
 		"/_fake/documents":          http.MethodGet,
@@ -74,8 +76,8 @@ func (s *Server) controlFail(r *http.Request) string {
 	if step == "" {
 		step = StepUpload
 	}
-	if step != StepToken && step != StepUpload {
-		return "step must be token or FileUpload"
+	if step != StepToken && step != StepUpload && step != StepList {
+		return "step must be token, FileUpload or ListFiles"
 	}
 	count, status, retry := 1, http.StatusServiceUnavailable, 0
 	for name, dst := range map[string]*int{"count": &count, "status": &status, "retry_after": &retry} {
@@ -96,8 +98,14 @@ func (s *Server) controlFail(r *http.Request) string {
 	case "drop":
 		s.Drop(step, count)
 	case "drop-after":
+		how := Lost(q.Get("as"))
+		if how == "" {
+			how = LostDrop
+		}
 		for range count {
-			s.LoseAnswer(step)
+			if err := s.LoseAnswerAs(step, how); err != nil {
+				return err.Error()
+			}
 		}
 	default:
 		if step != StepUpload {

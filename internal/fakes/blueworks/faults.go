@@ -26,6 +26,7 @@ type fault struct {
 	retryAfter   time.Duration
 	drop         bool
 	uploadStatus string
+	lost         Lost // how a phase "after" fault loses the answer
 }
 
 // uploadStatusKey queues upload-status faults apart from a step's HTTP
@@ -115,15 +116,78 @@ func (s *Server) injectFault(w http.ResponseWriter, r *http.Request, step string
 // afterKey queues, under a step, the faults of phase "after".
 const afterKey = "/after"
 
-// LoseAnswer makes the next request of step ("token" or "FileUpload") be
-// served in full (a token issued, the file attached), then lose its
-// connection before the answer: the phase "after" of a fault.
-func (s *Server) LoseAnswer(step string) { s.inject(step+afterKey, 1, fault{}) }
+// Lost is how a request carried out in full loses its answer (a fault of
+// phase "after").
+type Lost string
 
-// RefuseLookup does nothing: the FileUpload resource ("FileUpload", method
-// summary) has no call that finds an attachment by anything ferry knows
-// before the upload answered.
-func (s *Server) RefuseLookup() {}
+// The ways an answer is lost.
+const (
+	// LostDrop closes the connection without an answer.
+	LostDrop Lost = "drop"
+	// LostGateway answers 502 with an HTML page, as a proxy or load
+	// balancer in front of Blueworks does when the backend's answer did
+	// not reach it.
+	LostGateway Lost = "gateway"
+	// LostGarbled answers 200 with an HTML page instead of the JSON
+	// answer, as a captive proxy does.
+	LostGarbled Lost = "garbled"
+	// LostLate holds the answer until the client gives up (its request is
+	// canceled, at most LateHoldMax), then closes the connection.
+	LostLate Lost = "late"
+)
+
+// LateHoldMax bounds how long LostLate holds an answer.
+const LateHoldMax = 30 * time.Second
+
+// LoseAnswer makes the next request of step ("token", "FileUpload" or
+// "ListFiles") be served in full (a token issued, the file attached), then
+// lose its connection before the answer: the phase "after" of a fault.
+func (s *Server) LoseAnswer(step string) { s.inject(step+afterKey, 1, fault{lost: LostDrop}) }
+
+// LoseAnswerAs is LoseAnswer with the answer lost the way how says.
+func (s *Server) LoseAnswerAs(step string, how Lost) error {
+	switch how {
+	case LostDrop, LostGateway, LostGarbled, LostLate:
+	default:
+		return fmt.Errorf("lost answer %q: want drop, gateway, garbled or late", how)
+	}
+	s.inject(step+afterKey, 1, fault{lost: how})
+	return nil
+}
+
+// loseAnswer answers, or not, a request already carried out.
+func loseAnswer(w http.ResponseWriter, r *http.Request, how Lost) {
+	switch how {
+	case LostGateway:
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusBadGateway)
+		_, _ = io.WriteString(w, "<html><body><h1>502 Bad Gateway</h1></body></html>\n")
+		return
+	case LostGarbled:
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, "<html><body>Please wait while we check your connection.</body></html>\n")
+		return
+	case LostLate:
+		t := time.NewTimer(LateHoldMax)
+		select {
+		case <-r.Context().Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler) // closes the connection where Hijack cannot
+}
+
+// RefuseLookup makes the next ListFiles answer 503: a lookup that failed,
+// which the connector must not read as "the file is not there".
+func (s *Server) RefuseLookup() { s.FailNext(StepList) }
 
 // RefuseCredentials makes the token endpoint refuse the client for d with
 // 401 invalid_client, as after the client secret was rotated, and ends

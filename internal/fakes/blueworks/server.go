@@ -7,6 +7,7 @@
 //
 //	POST /oauth/token          grant_type=client_credentials&client_id=&client_secret=
 //	POST /scr/api/FileUpload   multipart: fileData, locationField, ancestorIdField, parentIdField
+//	GET  /scr/api/ListFiles    ?from=<ISO 8601 date>; administrators only (see list.go)
 //	/_fake/...                 the control API (documents, requests, fail, expire, reset)
 //
 // File bytes are hashed while they stream in; only their SHA-256 and size
@@ -57,6 +58,11 @@ type Options struct {
 	// Users are the usernames in the account; X-On-Behalf-Of must name
 	// one. The first is the uploader when no X-On-Behalf-Of is sent.
 	Users []string
+	// Admins are the users who are account administrators, the only ones
+	// ListFiles answers. Default: the first user, when Users is not set
+	// either (so that the zero Options can list); with Users set and
+	// Admins not, nobody is an administrator.
+	Admins []string
 	// TokenTTL is the lifetime of issued tokens.
 	TokenTTL time.Duration
 	// MaxFileBytes is the upload limit: a larger file gets status SIZE.
@@ -77,6 +83,9 @@ func (o Options) withDefaults() Options {
 	o.ClientSecret = cmp.Or(o.ClientSecret, ClientSecretDefault)
 	if len(o.Users) == 0 {
 		o.Users = []string{UserDefault}
+		if o.Admins == nil {
+			o.Admins = []string{UserDefault}
+		}
 	}
 	o.TokenTTL = cmp.Or(o.TokenTTL, TokenTTLDefault)
 	o.MaxFileBytes = cmp.Or(o.MaxFileBytes, MaxFileBytesDefault)
@@ -159,18 +168,13 @@ func New(opts Options) *Server {
 
 // ServeHTTP routes to the token endpoint, FileUpload and the control API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	step := map[string]string{"/oauth/token": StepToken, "/scr/api/FileUpload": StepUpload}[r.URL.Path]
-	if _, lose := s.take(step + afterKey); step != "" && lose {
-		// Phase "after": serve the request in full, then hang up
-		// before the answer.
+	step := map[string]string{"/oauth/token": StepToken, "/scr/api/FileUpload": StepUpload, "/scr/api/ListFiles": StepList}[r.URL.Path]
+	if f, lose := s.take(step + afterKey); step != "" && lose {
+		// Phase "after": serve the request in full, then lose the
+		// answer the way f says.
 		s.serve(discardWriter{h: http.Header{}}, r)
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				_ = conn.Close()
-				return
-			}
-		}
-		panic(http.ErrAbortHandler)
+		loseAnswer(w, r, f.lost)
+		return
 	}
 	s.serve(w, r)
 }
@@ -188,6 +192,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.serveToken(w, r)
 	case r.URL.Path == "/scr/api/FileUpload":
 		s.serveUpload(w, r)
+	case r.URL.Path == "/scr/api/ListFiles":
+		s.serveList(w, r)
 	case strings.HasPrefix(r.URL.Path, "/_fake/"):
 		s.serveControl(w, r)
 	default:

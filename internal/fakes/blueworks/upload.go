@@ -187,22 +187,9 @@ func (s *Server) store(w http.ResponseWriter, rec *Request, f form, user string)
 
 	rec.Status, rec.UploadStatus = http.StatusOK, status
 	s.record(*rec)
-	writeJSON(w, http.StatusOK, map[string]string{
-		"size":           strconv.FormatFloat(float64(f.size), 'f', 1, 64),
-		"parentId":       a.ParentID,
-		"uploadUserId":   userID(user),
-		"fileItemId":     a.FileItemID,
-		"name":           a.Name,
-		"ancestorId":     a.AncestorID,
-		"uploadDate":     strconv.FormatInt(now.UnixMilli(), 10),
-		"status":         status,
-		"isPublic":       "false",
-		"location":       a.Location,
-		"uploadUserName": user,
-		"version":        APIVersion,
-		"type":           a.Type,
-		"id":             a.ID,
-	})
+	answer := fileJSON(a)
+	answer["status"], answer["version"] = status, APIVersion
+	writeJSON(w, http.StatusOK, answer)
 }
 
 // readForm streams the multipart body: small fields are kept, fileData is

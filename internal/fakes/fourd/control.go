@@ -13,9 +13,10 @@ import (
 //	GET  /_fake/documents   the documents, as JSON
 //	GET  /_fake/requests    the recorded requests, as JSON
 //	GET  /_fake/entity?dataclass=D&key=K   one entity's state
-//	POST /_fake/fail?step=S&count=N&status=C&retry_after=SECONDS&mode=M
+//	POST /_fake/fail?step=S&count=N&status=C&retry_after=SECONDS&mode=M&err_code=E
 //	     mode is status (default), drop, drop-after, stale or
-//	     expire-upload (the last two for step=update)
+//	     expire-upload (the last two for step=update); err_code is the
+//	     4D errCode a status fault's __ERROR carries (default 0)
 //	POST /_fake/expire      ends every session; ?what=uploads expires
 //	     every upload ID instead
 //	POST /_fake/touch?dataclass=D&key=K    another user saves the entity
@@ -57,7 +58,7 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/_fake/fail":
 		f := Fault{Step: q.Get("step"), Mode: Mode(q.Get("mode"))}
-		for name, dst := range map[string]*int{"count": &f.Count, "status": &f.Status} {
+		for name, dst := range map[string]*int{"count": &f.Count, "status": &f.Status, "err_code": &f.ErrCode} {
 			if v := q.Get(name); v != "" {
 				n, err := strconv.Atoi(v)
 				if err != nil {

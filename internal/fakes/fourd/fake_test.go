@@ -185,10 +185,10 @@ func TestRefusals(t *testing.T) {
 		{name: "no Content-Length", method: "POST", path: "/rest/$upload?$binary=true", body: "x", chunked: true, want: 411, wantCode: 0},
 		{name: "too large", method: "POST", path: "/rest/$upload?$binary=true", body: strings.Repeat("x", 101), want: 413, wantCode: 0},
 		{name: "read unknown key", method: "GET", path: "/rest/Invoices(999)", want: 404, wantCode: 1542},
-		{name: "read unknown dataclass", method: "GET", path: "/rest/Nope(1)", want: 404, wantCode: 0},
+		{name: "read unknown dataclass", method: "GET", path: "/rest/Nope(1)", want: 404, wantCode: 1800},
 		{name: "update without $method", method: "POST", path: "/rest/Invoices", body: `{}`, want: 400, wantCode: 0},
 		{name: "update other $method", method: "POST", path: "/rest/Invoices?$method=delete", body: `{}`, want: 400, wantCode: 0},
-		{name: "update unknown dataclass", method: "POST", path: "/rest/Nope?$method=update", body: `{"__KEY":"1","__STAMP":1}`, want: 404, wantCode: 0},
+		{name: "update unknown dataclass", method: "POST", path: "/rest/Nope?$method=update", body: `{"__KEY":"1","__STAMP":1}`, want: 404, wantCode: 1800},
 		{name: "update array", method: "POST", path: "/rest/Invoices?$method=update", body: `[{"__KEY":"1","__STAMP":1}]`, want: 400, wantCode: 0},
 		{name: "update not JSON", method: "POST", path: "/rest/Invoices?$method=update", body: `{__KEY: 1}`, want: 400, wantCode: 0},
 		{name: "update creating", method: "POST", path: "/rest/Invoices?$method=update", body: `{"fileName":"x"}`, want: 400, wantCode: 0},
@@ -313,6 +313,19 @@ func TestFaults(t *testing.T) {
 	if a := h.do("GET", "/rest/Invoices(1)", nil, nil); a.status != 200 {
 		t.Fatalf("after the faults: %d", a.status)
 	}
+	// A coded 4D error at a chosen status.
+	if err := h.f.Inject(Fault{Step: StepRead, Status: 400, ErrCode: ErrCodeNoDataclass, Message: "no such class"}); err != nil {
+		t.Fatal(err)
+	}
+	if a := h.do("GET", "/rest/Invoices(1)", nil, nil); a.status != 400 || a.errCode() != 1800 {
+		t.Fatalf("coded fault: %d %v", a.status, a.body)
+	}
+	if a := h.do("POST", "/_fake/fail?step=read&status=500&err_code=1542", nil, nil); a.status != 204 {
+		t.Fatalf("control fail with err_code: %d %v", a.status, a.body)
+	}
+	if a := h.do("GET", "/rest/Invoices(1)", nil, nil); a.status != 500 || a.errCode() != 1542 {
+		t.Fatalf("coded fault over the control API: %d %v", a.status, a.body)
+	}
 
 	if err := h.f.Inject(Fault{Step: StepUpload, Mode: ModeDrop}); err != nil {
 		t.Fatal(err)
@@ -356,7 +369,7 @@ func TestFaults(t *testing.T) {
 			faults = append(faults, r.Fault)
 		}
 	}
-	want := []Mode{ModeStatus, ModeStatus, ModeDrop, ModeDropAfter, ModeStale, ModeExpireUpload}
+	want := []Mode{ModeStatus, ModeStatus, ModeStatus, ModeStatus, ModeDrop, ModeDropAfter, ModeStale, ModeExpireUpload}
 	if strings.Join(modes(faults), ",") != strings.Join(modes(want), ",") {
 		t.Errorf("recorded faults %v, want %v", faults, want)
 	}

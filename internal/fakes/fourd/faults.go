@@ -16,8 +16,10 @@ type Mode string
 // overloaded server answers whoever asks.
 const (
 	// ModeStatus answers Status (default 503) with Retry-After, when set,
-	// and a 4D error body. The body is read and discarded first so the
-	// client reliably sees the answer.
+	// and a 4D error body {"__ERROR":[{message, componentSignature "dbmg",
+	// errCode}]} carrying ErrCode (0 by default: a message without a 4D
+	// code, as a proxy in front of 4D answers). The body is read and
+	// discarded first so the client reliably sees the answer.
 	ModeStatus Mode = "status"
 	// ModeDrop closes the connection without an answer before doing
 	// anything.
@@ -46,6 +48,12 @@ type Fault struct {
 	// RetryAfter, when positive, is sent as Retry-After in whole seconds
 	// (rounded up) by ModeStatus.
 	RetryAfter time.Duration
+	// ErrCode is the errCode of ModeStatus's __ERROR entry, and Message
+	// its message (default "injected fault: <status text>"): a 4D error
+	// such as 1800 (no such dataclass) or 1542 (no such entity) at any
+	// status.
+	ErrCode int
+	Message string
 }
 
 // Inject queues f behind the faults already pending for its step.
@@ -123,7 +131,11 @@ func (s *Server) faultBefore(w http.ResponseWriter, r *http.Request, rec *Reques
 			secs := int64((fault.RetryAfter + time.Second - 1) / time.Second)
 			w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 		}
-		s.replyError(w, rec, fault.Status, 0, "injected fault: "+http.StatusText(fault.Status))
+		msg := fault.Message
+		if msg == "" {
+			msg = "injected fault: " + http.StatusText(fault.Status)
+		}
+		s.replyError(w, rec, fault.Status, fault.ErrCode, msg)
 		return true
 	case ModeDrop:
 		s.drop(w, rec, fault.Mode)

@@ -337,10 +337,21 @@ func errorBody(code int, msg string) map[string]any {
 
 func badRequest(msg string) (int, any) { return http.StatusBadRequest, errorBody(0, msg) }
 
+// ErrCodeNoDataclass is the errCode 4D gives a dataclass that does not
+// exist or is not exposed to REST.
+const ErrCodeNoDataclass = 1800
+
+// noDataclass is 4D's answer to a dataclass it does not expose: 404 ("The
+// dataclass is not exposed to REST or the entity does not exist", status
+// table of developer.4d.com/docs/REST/REST_requests) with a dbmg error of
+// code 1800, "datastore class cannot be found", as 4D answers it (reported
+// in github.com/Wakanda/wakanda-issues/issues/275).
 func noDataclass(dc string) (int, any) {
-	return http.StatusNotFound, errorBody(0, fmt.Sprintf("The dataclass %q is not accessible via REST", dc))
+	return http.StatusNotFound, errorBody(ErrCodeNoDataclass, fmt.Sprintf("The datastore class %q cannot be found", dc))
 }
 
+// noEntity is 4D's answer to a key that names no entity: 404 (same status
+// table) with the documented errCode 1542.
 func noEntity(dc, key string) (int, any) {
 	return http.StatusNotFound, errorBody(1542, fmt.Sprintf("Cannot find entity with %q key in the %q dataclass", key, dc))
 }

@@ -26,7 +26,10 @@
 //     __STAMP>, "__ERROR":[{..."errCode":1263}, {...1046}, {...1517}]}. A
 //     __KEY that names no entity is 404 with errCode 1542, the documented
 //     "Cannot find entity with "<key>" key in the "<Dataclass>" dataclass".
-//     An unknown attribute is errCode 1500.
+//     An unknown attribute is errCode 1500. A dataclass that does not
+//     exist (or is not exposed) is 404 with errCode 1800, "datastore class
+//     cannot be found": the 404 of the status table of "About REST
+//     requests" (developer.4d.com/docs/REST/REST_requests).
 //   - An upload ID is good until its $timeout (default 120 s) has passed,
 //     and may be attached more than once within it. An ID never given or
 //     expired is refused with errCode 1802 and a message that names the ID
