@@ -103,8 +103,12 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request, key apike
 		return
 	}
 	out, created, err := s.sessions.store.CreateSession(r.Context(), ss, s.cfg.SessionTTL)
-	if err == nil && !created && !sameSession(out, ss) {
-		err = keyReused(idem)
+	if err == nil && !created {
+		if !sameSession(out, ss) {
+			err = keyReused(idem)
+		} else {
+			out, err = s.sessions.store.GetSession(r.Context(), key.Tenant, out.ID)
+		}
 	}
 	if err != nil || !created {
 		s.abortQuietly(r.Context(), ss)

@@ -61,14 +61,14 @@ type Part struct {
 }
 
 const sessionColumns = `id::text, tenant, coalesce(api_key_id, 0), coalesce(idempotency_key, ''),
-	target, coalesce(batch, ''), filename, content_type, coalesce(client_path, ''), params, size, sha256,
+	target, coalesce(batch, ''), filename, content_type, coalesce(client_path, ''), params, max_attempts, size, sha256,
 	part_size, parts, job_id::text, object_key, s3_upload_id, state, bytes_received,
 	created_at, updated_at, expires_at`
 
 func scanSession(row pgx.Row) (Session, error) {
 	var s Session
 	err := row.Scan(&s.ID, &s.Tenant, &s.APIKeyID, &s.IdempotencyKey,
-		&s.Job.Target, &s.Job.Batch, &s.Job.Filename, &s.Job.ContentType, &s.Job.ClientPath, &s.Job.Params,
+		&s.Job.Target, &s.Job.Batch, &s.Job.Filename, &s.Job.ContentType, &s.Job.ClientPath, &s.Job.Params, &s.Job.MaxAttempts,
 		&s.Job.Size, &s.Job.SHA256, &s.PartSize, &s.Parts, &s.Job.ID, &s.Job.ObjectKey, &s.UploadID,
 		&s.State, &s.BytesIn, &s.CreatedAt, &s.UpdatedAt, &s.ExpiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -88,14 +88,14 @@ func (s *Store) CreateSession(ctx context.Context, ss Session, ttl time.Duration
 	n := ss.Job.withDefaults()
 	row := s.db.QueryRow(ctx, `
 		INSERT INTO upload_sessions (id, tenant, api_key_id, idempotency_key, target, batch, filename,
-			content_type, client_path, params, size, sha256, part_size, parts, job_id, object_key,
+			content_type, client_path, params, max_attempts, size, sha256, part_size, parts, job_id, object_key,
 			s3_upload_id, expires_at)
-		VALUES ($1, $2, nullif($3, 0), nullif($4, ''), $5, nullif($6, ''), $7, $8, nullif($9, ''), $10,
-			$11, $12, $13, $14, $15, $16, $17, now() + $18 * interval '1 millisecond')
+		VALUES ($1, $2, nullif($3, 0), nullif($4, ''), $5, nullif($6, ''), $7, $8, nullif($9, ''), $10, $11,
+			$12, $13, $14, $15, $16, $17, $18, now() + $19 * interval '1 millisecond')
 		ON CONFLICT DO NOTHING
 		RETURNING `+sessionColumns,
 		ss.ID, ss.Tenant, ss.APIKeyID, ss.IdempotencyKey, n.Target, n.Batch, n.Filename, n.ContentType,
-		n.ClientPath, n.Params, n.Size, n.SHA256, ss.PartSize, ss.Parts, n.ID, n.ObjectKey, ss.UploadID,
+		n.ClientPath, n.Params, n.MaxAttempts, n.Size, n.SHA256, ss.PartSize, ss.Parts, n.ID, n.ObjectKey, ss.UploadID,
 		ttl.Milliseconds())
 	out, err := scanSession(row)
 	if err == nil {

@@ -14,6 +14,7 @@ CREATE TABLE upload_sessions (
     content_type     text        NOT NULL,
     client_path      text,
     params           jsonb       NOT NULL DEFAULT '{}',
+    max_attempts     integer     NOT NULL CHECK (max_attempts > 0),
     size             bigint      NOT NULL CHECK (size >= 0),
     -- declared at creation or at completion ('' until then)
     sha256           text        NOT NULL DEFAULT '',
