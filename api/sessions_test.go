@@ -37,6 +37,7 @@ import (
 // balancer) over one schema, bucket and NATS server, with target "t".
 type sessionEnv struct {
 	urls    []string
+	servers []*httptest.Server
 	key     string
 	keys    *apikeys.Store
 	pool    *pgxpool.Pool
@@ -72,7 +73,7 @@ func newSessionEnv(t *testing.T, cfg api.Config) sessionEnv {
 			Enqueue: enqueue.New(e.store, q, log), Targets: set, Log: log})
 		ts := httptest.NewServer(srv.Handler())
 		t.Cleanup(ts.Close)
-		e.urls = append(e.urls, ts.URL)
+		e.urls, e.servers = append(e.urls, ts.URL), append(e.servers, ts)
 	}
 	return e
 }
@@ -363,4 +364,49 @@ func TestSessionExpires(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertNoUpload(t, e.objects, ss)
+}
+
+// An API process that dies in the middle of a part records nothing of it;
+// the client sends the part to another process and the session carries on.
+func TestSessionPartCutByADyingAPI(t *testing.T) {
+	t.Parallel()
+	e := newSessionEnv(t, api.Config{})
+	ctx := testenv.Context(t)
+	data := randomFile(20<<20, 5)
+	c := e.client(t, 0, e.key)
+	ss, err := c.StartSession(ctx, apitypes.NewUploadSession{Target: "t", Filename: "f.bin", Size: int64(len(data)), SHA256: sum(data)}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	sent := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, fmt.Sprintf("%s/v1/uploads/sessions/%s/parts/1", e.urls[0], ss.ID), pr)
+		req.ContentLength = ss.PartSize
+		req.Header.Set("Authorization", "Bearer "+e.key)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			err = fmt.Errorf("answered %s", resp.Status)
+		}
+		sent <- err
+	}()
+	if _, err := pw.Write(data[:4<<20]); err != nil {
+		t.Fatal(err)
+	}
+	e.servers[0].CloseClientConnections() // the process dies mid-part
+	_ = pw.CloseWithError(errors.New("connection lost"))
+	if err := <-sent; err == nil {
+		t.Fatal("the cut part was answered")
+	}
+	e.sendParts(t, ss, data, []int{2, 1}, true) // the same parts, through the other process (and the first again)
+	job, created, err := e.client(t, 1, e.key).CompleteSession(ctx, ss.ID, "")
+	if err != nil || !created {
+		t.Fatalf("complete: %v %v", created, err)
+	}
+	assertObject(t, e.objects, "sessions/"+job.ID, data)
+	got, _ := c.Session(ctx, ss.ID)
+	if got.BytesReceived != int64(len(data)) {
+		t.Errorf("bytes received %d, want %d: the cut part counted nothing", got.BytesReceived, len(data))
+	}
 }
