@@ -66,3 +66,14 @@ var (
 		Help: "Uploads refused with 503 because FERRY_MAX_CONCURRENT_UPLOADS were in progress.",
 	})
 )
+
+var (
+	sessionPartBytes = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "ferry_upload_session_part_bytes_total",
+		Help: "Bytes received in the parts of upload sessions, parts sent again included.",
+	})
+	sessionReadBackBytes = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "ferry_upload_session_readback_bytes_total",
+		Help: "Bytes read back to prove a session's SHA-256 when its parts carried no hash chain.",
+	})
+)

@@ -136,6 +136,8 @@ func TestOpenAPISchemasMatchWireTypes(t *testing.T) {
 		"Identity": apitypes.Identity{}, "APIKey": apitypes.APIKey{}, "APIKeyList": apitypes.APIKeyList{},
 		"NewAPIKey": apitypes.NewAPIKey{}, "CreatedAPIKey": apitypes.CreatedAPIKey{},
 		"AuditEntry": apitypes.AuditEntry{}, "AuditPage": apitypes.AuditPage{},
+		"NewUploadSession": apitypes.NewUploadSession{}, "UploadSession": apitypes.UploadSession{},
+		"SessionPart": apitypes.Part{}, "CompleteUploadSession": apitypes.CompleteUploadSession{},
 	} {
 		ref := doc.Components.Schemas[name]
 		if ref == nil {

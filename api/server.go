@@ -122,6 +122,9 @@ type Config struct {
 	// ReportWriteTimeout bounds each write of a streamed report;
 	// ReportWriteTimeoutDefault if zero.
 	ReportWriteTimeout time.Duration
+	// SessionTTL is how long an upload session lives without activity;
+	// SessionTTLDefault if zero.
+	SessionTTL time.Duration
 }
 
 // Server serves the API.
@@ -141,6 +144,9 @@ type Server struct {
 	rates   TargetRates
 	ready   map[string]Pinger
 	log     *slog.Logger
+	// sessions serves upload sessions; nil when the job store or object
+	// storage given cannot keep them (SessionStore, MultipartStore).
+	sessions *sessions
 }
 
 // TargetRates reports the targets' current request rates (package rates).
@@ -187,9 +193,18 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.ReportWriteTimeout <= 0 {
 		cfg.ReportWriteTimeout = ReportWriteTimeoutDefault
 	}
-	return &Server{cfg: cfg, jobs: d.Jobs, keys: d.Keys, admin: d.KeyAdmin, audit: d.Audit,
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = SessionTTLDefault
+	}
+	srv := &Server{cfg: cfg, jobs: d.Jobs, keys: d.Keys, admin: d.KeyAdmin, audit: d.Audit,
 		limits: newLimiters(cfg.RateLimit, cfg.RateBurst), uploads: make(uploadSlots, cfg.MaxConcurrentUploads), objects: d.Objects, enqueue: d.Enqueue,
 		targets: d.Targets, rates: d.Rates, states: d.States, slots: d.Slots, ready: d.Ready, log: d.Log}
+	ss, ok1 := d.Jobs.(SessionStore)
+	mp, ok2 := d.Objects.(MultipartStore)
+	if ok1 && ok2 {
+		srv.sessions = &sessions{store: ss, objects: mp}
+	}
+	return srv
 }
 
 // Handler returns the API's routes.
@@ -204,6 +219,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux.HandleFunc("GET /v1/openapi.json", s.openapi)
 	mux.Handle("POST /v1/uploads", s.auth(apikeys.PermUpload, s.limitUploads(s.upload)))
+	s.sessionRoutes(mux)
 	mux.Handle("GET /v1/jobs", s.auth(apikeys.PermRead, s.listJobs))
 	mux.Handle("GET /v1/jobs/{id}", s.auth(apikeys.PermRead, s.getJob))
 	mux.Handle("GET /v1/jobs/{id}/attempts", s.auth(apikeys.PermRead, s.getAttempts))

@@ -272,6 +272,7 @@ func (s *Sweeper) republish(ctx context.Context) int {
 // their retention.
 func (s *Sweeper) clean(ctx context.Context) {
 	s.cleanDeadUploads(ctx)
+	s.expireSessions(ctx)
 	// S3 proper lists incomplete uploads by prefix too, which also finds
 	// those begun before upload markers existed; MinIO lists none that way.
 	if n, err := s.objects.AbortIncomplete(ctx, "objects/", s.cfg.AbandonedAfter); err != nil {

@@ -101,6 +101,12 @@ type Options struct {
 	// OnFile, if set, is called (from several goroutines) as each file is
 	// through.
 	OnFile func(FileResult)
+	// SessionThreshold is the size from which a file goes through an
+	// upload session, in parts (large.go); SessionThresholdDefault if
+	// zero, never if negative.
+	SessionThreshold int64
+	// ParallelParts is how many parts of one large file are in flight.
+	ParallelParts int
 }
 
 func (o Options) withDefaults() Options {
@@ -108,6 +114,8 @@ func (o Options) withDefaults() Options {
 	o.PollInterval = cmp.Or(o.PollInterval, PollIntervalDefault)
 	o.LineInterval = cmp.Or(o.LineInterval, LineIntervalDefault)
 	o.UploadAttempts = cmp.Or(o.UploadAttempts, UploadAttemptsDefault)
+	o.SessionThreshold = cmp.Or(o.SessionThreshold, SessionThresholdDefault)
+	o.ParallelParts = cmp.Or(o.ParallelParts, ParallelPartsDefault)
 	if o.Out == nil {
 		o.Out = io.Discard
 	}

@@ -115,6 +115,10 @@ func (p *pusher) showProgress(show func(meter)) (stop func()) {
 // one hashes a file, skips it if the batch holds it already, and sends
 // it otherwise.
 func (p *pusher) one(ctx context.Context, f File) {
+	if p.isLarge(f) {
+		p.oneLarge(ctx, f)
+		return
+	}
 	sum, n, err := hashFile(ctx, f.Local)
 	if ctx.Err() != nil {
 		return // interrupted: neither done nor failed
@@ -142,15 +146,7 @@ func (p *pusher) one(ctx context.Context, f File) {
 	}
 	if err != nil {
 		p.toSend.Add(-f.Size)
-		kind := ProblemFailed
-		var ce *client.Error
-		if errors.As(err, &ce) && !ce.Temporary() {
-			kind = ProblemRefused
-			if ce.StatusCode == http.StatusRequestEntityTooLarge {
-				kind = ProblemTooLarge
-			}
-		}
-		p.fail(f, kind, err)
+		p.fail(f, problemKind(err), err)
 		return
 	}
 	if job.SHA256 != sum {

@@ -14,7 +14,7 @@ import (
 )
 
 // Scenarios, in the order they run.
-var scenarioNames = []string{"ingest", "e2e-small", "e2e-large", "scale", "memory", "status", "latency", "dashboard", "backlog"}
+var scenarioNames = []string{"ingest", "e2e-small", "e2e-large", "scale", "memory", "status", "latency", "dashboard", "backlog", "sessions"}
 
 // Config is one benchmark run: where the services are, what to measure and
 // how much.
@@ -74,6 +74,9 @@ type Sizes struct {
 	// cost is measured over BacklogWindow.
 	BacklogJobs   int
 	BacklogWindow time.Duration
+	// SessionFile is the file of the sessions scenario (one of it, then 8
+	// of a quarter of it at once).
+	SessionFile int64
 }
 
 // FullSizes are the sizes of `make bench`.
@@ -98,6 +101,7 @@ func FullSizes() Sizes {
 		LongScenarioDeadline: 15 * time.Minute,
 		BacklogJobs:          1_000_000,
 		BacklogWindow:        time.Minute,
+		SessionFile:          1 << 30,
 	}
 }
 
@@ -122,6 +126,7 @@ func SmokeSizes() Sizes {
 		LongScenarioDeadline: 2 * time.Minute,
 		BacklogJobs:          5_000,
 		BacklogWindow:        5 * time.Second,
+		SessionFile:          64 << 20,
 	}
 }
 

@@ -34,6 +34,7 @@ var scenarios = []scenario{
 	{"latency", latencyScenario},
 	{"dashboard", dashboardScenario},
 	{"backlog", backlogScenario},
+	{"sessions", sessionsScenario},
 }
 
 // run measures every scenario cfg asks for, prints the table and writes the

@@ -35,13 +35,16 @@ type config struct {
 	// BodyIdleTimeout cuts an upload whose body sends nothing for that
 	// long (FERRY_BODY_IDLE_TIMEOUT).
 	BodyIdleTimeout time.Duration
-	DataDir         string
-	NoMigrate       bool
-	ShutdownGrace   time.Duration
-	Retention       time.Duration
-	Lease           time.Duration
-	AckWait         time.Duration
-	LogFormat       string
+	// SessionTTL is how long an upload session lives without activity
+	// (FERRY_UPLOAD_SESSION_TTL).
+	SessionTTL    time.Duration
+	DataDir       string
+	NoMigrate     bool
+	ShutdownGrace time.Duration
+	Retention     time.Duration
+	Lease         time.Duration
+	AckWait       time.Duration
+	LogFormat     string
 	// RateLimit is requests per second per API key; 0 is no limit.
 	RateLimit            float64
 	MaxConcurrentUploads int
@@ -94,6 +97,7 @@ func (c *config) bind(fs *pflag.FlagSet) {
 	fs.Int64Var(&c.MaxUploadBytes, "max-upload-bytes", maxUpload, "largest accepted file [FERRY_MAX_UPLOAD_BYTES]")
 	fs.Int64Var(&c.RecentFilesBytes, "recent-files-bytes", int64(e.integer("FERRY_RECENT_FILES_BYTES", recentFilesDefault, 0, 1<<40)), "serve only: memory for the small files (up to 1 MiB) just stored, which its workers deliver without reading them back from S3; 0 turns it off [FERRY_RECENT_FILES_BYTES]")
 	fs.DurationVar(&c.BodyIdleTimeout, "body-idle-timeout", e.duration("FERRY_BODY_IDLE_TIMEOUT", api.BodyIdleTimeoutDefault, time.Second), "an upload whose body sends nothing for this long is cut and its partial file removed [FERRY_BODY_IDLE_TIMEOUT]")
+	fs.DurationVar(&c.SessionTTL, "upload-session-ttl", e.duration("FERRY_UPLOAD_SESSION_TTL", api.SessionTTLDefault, time.Minute), "an upload session expires after this long without activity, and its parts are removed [FERRY_UPLOAD_SESSION_TTL]")
 	fs.StringVar(&c.DataDir, "data-dir", env("FERRY_DATA_DIR", dataDirDefault), "where the embedded NATS server stores its data [FERRY_DATA_DIR]")
 	fs.BoolVar(&c.NoMigrate, "no-migrate", e.boolean("FERRY_NO_MIGRATE"), "do not apply database migrations at start [FERRY_NO_MIGRATE]")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", grace, "how long in-flight deliveries may finish after SIGTERM [FERRY_SHUTDOWN_GRACE]")

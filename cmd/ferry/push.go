@@ -73,6 +73,8 @@ SUCCESS).`,
 	fs.StringArrayVar(&o.Exclude, "exclude", nil, "skip files and folders matching this glob (repeatable)")
 	fs.BoolVar(&o.FollowSymlinks, "follow-symlinks", false, "follow symbolic links (skipped by default)")
 	fs.IntVar(&o.Concurrency, "concurrency", push.ConcurrencyDefault, "files hashed and sent at once")
+	fs.Int64Var(&o.SessionThreshold, "session-threshold", push.SessionThresholdDefault, "files of this many bytes or more go in parts through a resumable upload session (-1: never)")
+	fs.IntVar(&o.ParallelParts, "parallel-parts", push.ParallelPartsDefault, "parts of one large file in flight at once")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "check everything and list what would be sent; send nothing")
 	fs.BoolVar(&o.Wait, "wait", false, "after uploading, watch until every job of the batch is final")
 	fs.DurationVar(&o.PollInterval, "poll-interval", push.PollIntervalDefault, "how often --wait asks for the batch's progress")
