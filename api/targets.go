@@ -117,7 +117,7 @@ func (s *Server) resumeTarget(w http.ResponseWriter, r *http.Request, key apikey
 
 func (s *Server) wireTarget(ctx context.Context, t *targets.Target, st targetstate.State) (apitypes.Target, error) {
 	v := apitypes.Target{Name: t.Name, Kind: t.Kind, MaxAttempts: t.MaxAttempts, Concurrency: t.Concurrency,
-		State: st.State, Reason: st.Reason}
+		State: st.State, Reason: st.Reason, MaxUploadBytes: s.cfg.MaxUploadBytes}
 	if v.State == "" {
 		v.State = targetstate.OK
 	}
