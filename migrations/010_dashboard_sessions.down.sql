@@ -1,4 +1,5 @@
 DROP TABLE dashboard_sessions;
+ALTER TABLE target_states DROP COLUMN probe_requested_at;
 
 -- The failure groups of migration 007.
 CREATE OR REPLACE FUNCTION ferry_error_group(e text) RETURNS text

@@ -16,6 +16,12 @@ CREATE TABLE dashboard_sessions (
 CREATE INDEX dashboard_sessions_key ON dashboard_sessions (api_key_id, created_at);
 CREATE INDEX dashboard_sessions_expires ON dashboard_sessions (expires_at);
 
+-- "Probe now" for a target whose circuit is open (issue 24): when an
+-- operator last asked. Each worker process whose breaker is open probes
+-- at once when the request is newer than the one it last honoured; while
+-- open, next_probe_at says when the breaker probes next by itself.
+ALTER TABLE target_states ADD COLUMN probe_requested_at timestamptz;
+
 -- Failure groups: what varies from file to file goes (ids, numbers of four
 -- digits or more, hex digests, file names, paths), the words stay. A quoted
 -- string is kept when it is a JSON key (after { or a comma, before a colon)

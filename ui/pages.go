@@ -244,11 +244,14 @@ func (u *UI) resumeTarget(w http.ResponseWriter, q *request) {
 	if res.ProbeRequested {
 		msg = fmt.Sprintf("Target %s will be probed now; it resumes by itself if the probe succeeds.", name)
 	}
-	u.done(w, q, "/ui/", msg)
+	u.done(w, q, safeNext(q.r.PostFormValue("back")), msg)
 }
 
 type batchData struct {
-	Summary    apitypes.BatchSummary
+	Summary apitypes.BatchSummary
+	// Waiting is the batch's target when it is paused or its circuit
+	// open while jobs wait: the page says so.
+	Waiting    *apitypes.Target
 	Statuses   []apitypes.Status
 	Groups     []apitypes.FailureGroup
 	Throughput []apitypes.ThroughputPoint
@@ -270,6 +273,18 @@ func (u *UI) batchPage(w http.ResponseWriter, q *request) {
 	if d.Throughput, err = q.api.Throughput(ctx, name); err != nil {
 		u.apiError(w, q, err)
 		return
+	}
+	if !sum.Done() && sum.Target != "" {
+		ts, err := q.api.Targets(ctx)
+		if err != nil {
+			u.apiError(w, q, err)
+			return
+		}
+		for _, t := range ts {
+			if t.Name == sum.Target && t.State != "" && t.State != "ok" {
+				d.Waiting = &t
+			}
+		}
 	}
 	u.render(w, q.r, http.StatusOK, "batch", q, page{Title: "Batch " + name, Nav: "batch", Data: d})
 }
