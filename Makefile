@@ -52,7 +52,7 @@ cluster-test: stack build ## The cluster proof: 1000 files while the stream lead
 
 screenshots: stack ## Refresh the dashboard's screenshots in docs/screenshots (headless chromium)
 	@mkdir -p docs/screenshots
-	FERRY_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestDashboardInBrowser ./e2e
+	FERRY_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'TestDashboardInBrowser|TestProbeNowOpenCircuit' ./e2e
 
 bench: stack build ## Measure ferry against MinIO, Postgres and NATS side by side; table in bench-results/latest.md (BENCH_FLAGS=...)
 	@eval "$$(scripts/stack.sh env)"; $(GO) run ./cmd/ferry-bench -ferry $(BIN) -out bench-results/latest.md $(BENCH_FLAGS)

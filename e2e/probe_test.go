@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/ferry-relay/ferry/apitypes"
 )
 
@@ -73,6 +75,9 @@ targets:
 			t.Errorf("batch page lacks %q:\n%.2500s", want, html)
 		}
 	}
+	if os.Getenv("FERRY_SCREENSHOTS") != "" {
+		screenshotWaiting(t, d.URL, p.key)
+	}
 	cli := func(args ...string) string {
 		cmd := exec.Command(ferryBinary(t), args...)
 		cmd.Env = append(os.Environ(), "FERRY_SERVER="+p.api.URL, "FERRY_API_KEY="+p.key)
@@ -106,4 +111,23 @@ targets:
 		t.Errorf("pressed at %s, first delivery at %s: not before the breaker's own probe at %s", pressed.Format(time.StampMilli), delivered.Format(time.StampMilli), ownProbe.Format(time.StampMilli))
 	}
 	p.waitFinal(ids, 30*time.Second)
+}
+
+// screenshotWaiting saves the batch page of a batch waiting on an open
+// circuit (make screenshots).
+func screenshotWaiting(t *testing.T, base, key string) {
+	ctx, _ := newChrome(t)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/ui/"),
+		chromedp.WaitVisible(chromedp.CSS(`input[name="key"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="key"]`), key),
+		chromedp.Click(chromedp.CSS(`form[action="/ui/login"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`table.targets`)),
+		chromedp.Navigate(base+"/ui/batches/stalled"),
+		chromedp.WaitVisible(chromedp.CSS(`div.waiting`)),
+	)
+	if err != nil {
+		t.Fatalf("batch page in the browser: %v", err)
+	}
+	screenshot(ctx, t, "batch-waiting")
 }
