@@ -6,10 +6,12 @@
 // script are embedded (no CDN, no build step). A browser logs in with an
 // API key, which the dashboard exchanges for a session cookie (HttpOnly,
 // SameSite=Strict, Secure over TLS); every form that changes something
-// carries the session's CSRF token. The dashboard reads and acts through
-// the HTTP API in this process (package client over an in-process
-// transport), so a key sees and does in the dashboard exactly what it may
-// through the API: its tenant and its role apply unchanged.
+// carries the session's CSRF token. Sessions are in Postgres (package
+// sessions), so every API process behind a proxy knows them; the API key
+// itself is never kept. The dashboard reads and acts through the HTTP API
+// in this process (package client over an in-process transport), as the
+// session's key (Keys), so a key sees and does in the dashboard exactly
+// what it may through the API: its tenant and its role apply unchanged.
 //
 // Pages refresh their figures every few seconds without reloading: the
 // script asks for the page's live part and swaps it in.
