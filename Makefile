@@ -52,7 +52,7 @@ cluster-test: stack build ## The cluster proof: 1000 files while the stream lead
 
 screenshots: stack ## Refresh the dashboard's screenshots in docs/screenshots (headless chromium)
 	@mkdir -p docs/screenshots
-	FERRY_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestDashboardInBrowser ./e2e
+	FERRY_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'TestDashboardInBrowser|TestProbeNowOpenCircuit' ./e2e
 
 bench: stack build ## Measure ferry against MinIO, Postgres and NATS side by side; table in bench-results/latest.md (BENCH_FLAGS=...)
 	@eval "$$(scripts/stack.sh env)"; $(GO) run ./cmd/ferry-bench -ferry $(BIN) -out bench-results/latest.md $(BENCH_FLAGS)
@@ -68,8 +68,11 @@ $(GOLANGCI):
 	GOBIN=$(CURDIR)/bin/.golangci $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
 	mv bin/.golangci/golangci-lint $@ && rmdir bin/.golangci
 
-clean: ## Stop the MinIO started here and remove local state
+clean: ## Stop the MinIO started here, remove .ferry/ and bin/ (the database stays: make reset)
 	@scripts/stack.sh down
 	rm -rf $(STATE) bin
 
-.PHONY: help build stack run test fuzz chaos cluster cluster-test bench lint clean screenshots
+reset: build ## Delete every job, batch and API key: drop ferry's tables in FERRY_DATABASE_URL (asks; RESET=yes does not)
+	@$(BIN) reset $(if $(filter yes,$(RESET)),--yes)
+
+.PHONY: help build stack run test fuzz chaos cluster cluster-test bench lint clean reset screenshots

@@ -80,8 +80,9 @@ func (s *Server) listTargets(w http.ResponseWriter, r *http.Request, key apikeys
 }
 
 // resumeTarget answers POST /v1/targets/{name}/resume: a target paused
-// for refused credentials is probed at once (after an operator fixed the
-// secret), and resumes by itself if the probe succeeds.
+// for refused credentials, or whose circuit is open, is probed at once
+// (after an operator fixed the secret, or the target), and resumes by
+// itself if the probe succeeds.
 func (s *Server) resumeTarget(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
 	t, ok := s.targets[r.PathValue("name")]
 	if !ok || !usable(t, key) {
@@ -117,7 +118,7 @@ func (s *Server) resumeTarget(w http.ResponseWriter, r *http.Request, key apikey
 
 func (s *Server) wireTarget(ctx context.Context, t *targets.Target, st targetstate.State) (apitypes.Target, error) {
 	v := apitypes.Target{Name: t.Name, Kind: t.Kind, MaxAttempts: t.MaxAttempts, Concurrency: t.Concurrency,
-		State: st.State, Reason: st.Reason}
+		State: st.State, Reason: st.Reason, MaxUploadBytes: s.cfg.MaxUploadBytes}
 	if v.State == "" {
 		v.State = targetstate.OK
 	}
@@ -128,7 +129,9 @@ func (s *Server) wireTarget(ctx context.Context, t *targets.Target, st targetsta
 		since := st.Since
 		v.Since = &since
 	}
-	if st.State == targetstate.PausedCredentials && !st.NextProbeAt.IsZero() {
+	// A paused target's next probe, or an open circuit's (when a worker
+	// shared it); none is recorded as the epoch.
+	if st.State != targetstate.OK && st.NextProbeAt.After(time.Unix(0, 0)) {
 		next := st.NextProbeAt
 		v.NextProbeAt = &next
 	}

@@ -36,6 +36,10 @@ type Target struct {
 	// MaxFileBytes is the target's size limit, 0 (left out) when it has
 	// none.
 	MaxFileBytes int64 `json:"max_file_bytes,omitempty"`
+	// MaxUploadBytes is the server's limit on one file, whatever the
+	// target (FERRY_MAX_UPLOAD_BYTES): a larger upload is refused with
+	// 413. Left out by servers that predate it.
+	MaxUploadBytes int64 `json:"max_upload_bytes,omitempty"`
 	// State is the target's delivery health, shared by every process:
 	// ok, circuit_open (deliveries keep failing; paused and probed) or
 	// paused_credentials (credentials refused; no job fails, deliveries
@@ -45,7 +49,8 @@ type Target struct {
 	Reason string `json:"reason,omitempty"`
 	// Since is when the target entered its state, if it ever left ok.
 	Since *time.Time `json:"since,omitempty"`
-	// NextProbeAt is when a paused target is next probed.
+	// NextProbeAt is when a paused target (paused_credentials), or one
+	// whose circuit is open, is next probed, when known.
 	NextProbeAt *time.Time `json:"next_probe_at,omitempty"`
 	// Limits are the caps shared across targets and processes that the
 	// target's deliveries count against.

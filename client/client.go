@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -68,15 +69,47 @@ type Error struct {
 
 func (e *Error) Error() string {
 	if e.Code == "" {
-		return fmt.Sprintf("ferry: HTTP %d: %s", e.StatusCode, e.Message)
+		return fmt.Sprintf("HTTP %d: %s", e.StatusCode, e.Message)
 	}
-	return fmt.Sprintf("ferry: %s (HTTP %d): %s", e.Code, e.StatusCode, e.Message)
+	return fmt.Sprintf("%s (HTTP %d): %s", e.Code, e.StatusCode, e.Message)
 }
 
 // Temporary reports whether the same request may succeed later: the
 // server was overloaded, unavailable or failed inside.
 func (e *Error) Temporary() bool {
 	return e.StatusCode >= 500 || e.StatusCode == http.StatusTooManyRequests || e.StatusCode == http.StatusRequestTimeout
+}
+
+// UnreachableError means no server answered at the client's address: the
+// connection was refused, or the name did not resolve.
+type UnreachableError struct {
+	// Server is the address tried.
+	Server string
+	Err    error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("no ferry server answers at %s: %v", e.Server, e.Err)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// unreachable returns an *UnreachableError when err says nothing listens
+// at base (refused, unknown host), nil otherwise.
+func unreachable(base *url.URL, err error) error {
+	var oe *net.OpError
+	var de *net.DNSError
+	switch {
+	case errors.As(err, &de):
+		return &UnreachableError{Server: base.String(), Err: de}
+	case errors.As(err, &oe) && oe.Op == "dial":
+		cause := oe.Err
+		if se := (*os.SyscallError)(nil); errors.As(cause, &se) {
+			cause = se.Err // "connection refused", without "connect:"
+		}
+		return &UnreachableError{Server: base.String(), Err: cause}
+	}
+	return nil
 }
 
 // IsNotFound reports whether err is the API's 404.
@@ -120,6 +153,9 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	req.Header.Set("Authorization", "Bearer "+c.key)
 	resp, err := c.http.Do(req)
 	if err != nil {
+		if ue := unreachable(c.base, err); ue != nil {
+			return nil, ue
+		}
 		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {

@@ -204,7 +204,24 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("jobs list: %v (%d rows)", err, rows)
 	}
 	screenshot(ctx, t, "jobs")
-	// A phone's width.
+	// A phone's width: the jobs list reads as a list, each job short and
+	// its error on screen (it was a 230 px tall row with the error off to
+	// the right).
+	err = chromedp.Do(ctx, chromedp.EmulateViewport(390, 844), chromedp.Reload(), chromedp.WaitVisible(css(`table.jobs`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	phone, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`(() => {
+		const rows = [...document.querySelectorAll("table.jobs tbody tr")];
+		const tallest = Math.max(...rows.map(r => r.getBoundingClientRect().height));
+		const errs = [...document.querySelectorAll("table.jobs td.why")].filter(e => e.innerText.trim() !== "");
+		const off = errs.filter(e => { const b = e.getBoundingClientRect(); return b.width < 200 || b.right > window.innerWidth; }).length;
+		return [tallest, errs.length, off, document.documentElement.scrollWidth];
+	})()`))
+	if err != nil || len(phone) != 4 || phone[0] > 160 || phone[1] != 2 || phone[2] != 0 || phone[3] > 390 {
+		t.Errorf("jobs list at 390 px: tallest row %v px, %v errors shown, %v off screen or narrow, page %v px wide (%v)", phone[0], phone[1], phone[2], phone[3], err)
+	}
+	screenshot(ctx, t, "jobs-phone")
 	if os.Getenv("FERRY_SCREENSHOTS") != "" {
 		err = chromedp.Do(ctx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(batchURL), chromedp.WaitVisible(css(`table.failures`)))
 		if err != nil {

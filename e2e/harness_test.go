@@ -36,6 +36,7 @@ import (
 	"github.com/ferry-relay/ferry/sweeper"
 	"github.com/ferry-relay/ferry/targets"
 	"github.com/ferry-relay/ferry/targets/kinds"
+	"github.com/ferry-relay/ferry/ui"
 	"github.com/ferry-relay/ferry/worker"
 )
 
@@ -109,7 +110,7 @@ func newPipeline(t *testing.T, targetsYAML string, opts pipelineOptions) *pipeli
 	enq := enqueue.New(p.jobs, p.queue, p.log)
 	srv := api.New(api.Config{MaxUploadBytes: opts.maxUpload, BodyIdleTimeout: opts.bodyIdle, RateLimit: opts.rateLimit,
 		MaxConcurrentUploads: opts.maxUploads, ReportWriteTimeout: opts.reportWrite}, api.Deps{
-		Jobs: p.jobs, Keys: apikeys.NewCache(keys, 0), KeyAdmin: keys, Audit: p.audit,
+		Jobs: p.jobs, Keys: ui.Keys(apikeys.NewCache(keys, 0)), KeyAdmin: keys, Audit: p.audit,
 		Objects: p.objects, Enqueue: enq, Targets: p.targets,
 		States: targetstate.NewStore(pool, "api"), Slots: limits.New(pool, "api", 0),
 		Ready: map[string]api.Pinger{"postgres": pool, "nats": p.queue, "s3": p.objects},

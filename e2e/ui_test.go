@@ -14,19 +14,27 @@ import (
 	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/internal/coord/targetstate"
 	"github.com/ferry-relay/ferry/ui"
+	"github.com/ferry-relay/ferry/ui/sessions"
 )
 
 // newDashboard serves the dashboard over the pipeline's API (through the
 // contract check, so the dashboard's own API calls are validated too).
 func newDashboard(t *testing.T, p *pipeline) *httptest.Server {
 	t.Helper()
-	d, err := ui.New(ui.Config{Refresh: 500 * time.Millisecond}, p.api.Config.Handler, p.log)
+	return newDashboardOver(t, p, p.api.Config.Handler, ui.Config{Refresh: 500 * time.Millisecond})
+}
+
+// newDashboardOver serves a dashboard over the API handler apiHandler,
+// with its sessions in the pipeline's schema.
+func newDashboardOver(t *testing.T, p *pipeline, apiHandler http.Handler, cfg ui.Config) *httptest.Server {
+	t.Helper()
+	d, err := ui.New(cfg, apiHandler, sessions.NewStore(p.pool, sessions.Config{PerKey: 5}), p.log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/ui/", d.Handler())
-	mux.Handle("/", p.api.Config.Handler)
+	mux.Handle("/", apiHandler)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv

@@ -35,6 +35,20 @@ func TestErrorGroupNormalisation(t *testing.T) {
 		{"dial tcp 127.0.0.1:43121: connection refused", "dial tcp <n>.<n>:<n>: connection refused"},
 		{"checksum 9f86d081884c7d659a2feaa0c55ad015 mismatch", "checksum <hex> mismatch"},
 		{"", ""},
+		// A JSON body keeps its keys and its words (migration 010): the
+		// reason shows, and two reasons of one status are two groups.
+		{`send: HTTP 422: {"error":"this target refuses every document"}`, `send: HTTP 422: {"error":"this target refuses every document"}`},
+		{`send: HTTP 422: {"error":"quota exceeded"}`, `send: HTTP 422: {"error":"quota exceeded"}`},
+		{`send: HTTP 400: {"code":"quota_exceeded","detail":"folder /clients/acme/2026 is full"}`, `send: HTTP 400: {"code":"quota_exceeded","detail":"folder <path> is full"}`},
+		{`send: HTTP 409: {"error":{"message":"file \"Facture été 2026.pdf\" exists","id":12345}}`, `send: HTTP 409: {"error":{"message":"file \"…\" exists","id":<n>}}`},
+		{`HTTP 422: file "bad-3" refused`, `HTTP 422: file "…" refused`},
+		{`HTTP 422: file "Facture été 2026.pdf" refused`, `HTTP 422: file "…" refused`},
+		{"open /var/lib/ferry/x/y.pdf: permission denied", "open <path>: permission denied"},
+		{"upload misc/deep/a/b.pdf failed", "upload <path> failed"},
+		{"upload Invoice-5.pdf failed: HTTP 500", "upload <file> failed: HTTP 500"},
+		{`Post "http://127.0.0.1:9100/upload": EOF`, `Post "…": EOF`},
+		{"content type application/json refused", "content type application/json refused"},
+		{`unterminated "quote here`, `unterminated "quote here`},
 	} {
 		var got string
 		if err := pool.QueryRow(context.Background(), `SELECT ferry_error_group($1)`, c.in).Scan(&got); err != nil {

@@ -17,6 +17,8 @@ import (
 
 	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/client"
+	"github.com/ferry-relay/ferry/internal/apikeys"
+	"github.com/ferry-relay/ferry/ui/sessions"
 )
 
 // page is what every template gets.
@@ -39,9 +41,10 @@ type page struct {
 func (u *UI) render(w http.ResponseWriter, r *http.Request, code int, name string, q *request, p page) {
 	t := u.pages[name]
 	if q != nil {
+		who := q.session.who
 		p.CSRF = q.session.csrf
-		p.User = q.session.who
-		p.CanBulk = q.session.who.Role != "uploader"
+		p.User = apitypes.Identity{ID: who.ID, Name: who.Name, Tenant: who.Tenant, Role: string(who.Role), ExpiresAt: who.ExpiresAt}
+		p.CanBulk = who.Role != "uploader"
 	}
 	if p.Refresh == 0 && q != nil && name != "error" {
 		p.Refresh = int(u.cfg.Refresh / time.Millisecond)
@@ -67,8 +70,10 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, code int, name strin
 
 // home is the login form without a session, the overview with one.
 func (u *UI) home(w http.ResponseWriter, r *http.Request) {
-	if c, err := r.Cookie(sessionCookie); err == nil {
-		if _, ok := u.sessions.get(c.Value); ok {
+	if _, err := r.Cookie(sessionCookie); err == nil {
+		// withSession reads the session again: a home page is one read
+		// more, every other page one.
+		if _, _, err := u.readSession(r); !errors.Is(err, sessions.ErrNotFound) {
 			u.withSession(u.overview)(w, r)
 			return
 		}
@@ -88,7 +93,7 @@ type loginData struct {
 func (u *UI) loginForm(w http.ResponseWriter, r *http.Request, code int, msg string) {
 	// Login CSRF: the form carries a token that must match a cookie set
 	// with it (double submit), so no other site can log a browser in.
-	tok := randomToken()
+	tok := sessions.RandomToken()
 	setCookie(w, r, loginCookie, tok, 600)
 	u.render(w, r, code, "login", nil, page{Title: "Log in", Error: msg, CSRF: tok,
 		Data: loginData{Next: safeNext(r.FormValue("next"))}})
@@ -114,29 +119,56 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		u.loginForm(w, r, http.StatusBadRequest, "Enter an API key.")
 		return
 	}
-	// The API decides whether the key is good, and says whose it is.
-	var who apitypes.Identity
-	if err := u.getJSON(withRemoteAddr(r.Context(), r.RemoteAddr), key, "/v1/whoami", &who); err != nil {
-		var ce *client.Error
-		switch {
-		case errors.As(err, &ce) && ce.StatusCode == http.StatusUnauthorized:
-			u.loginForm(w, r, http.StatusUnauthorized, "This key is not valid (or was revoked, or expired).")
-		case errors.As(err, &ce) && ce.StatusCode < 500:
-			u.loginForm(w, r, ce.StatusCode, ce.Message)
-		default:
-			u.log.Error("dashboard: login check failed", "err", err)
-			u.loginForm(w, r, http.StatusBadGateway, "The API could not check the key; try again.")
-		}
+	if wait := u.logins.allow(r.RemoteAddr, key, time.Now()); wait > 0 {
+		w.Header().Set("Retry-After", itoa(int(wait/time.Second)+1))
+		u.loginForm(w, r, http.StatusTooManyRequests, "Too many logins: wait a minute and try again.")
 		return
 	}
-	tok, _ := u.sessions.create(key, who)
+	who, ok := u.checkKey(w, r, key)
+	if !ok {
+		return
+	}
+	tok, err := u.sessions.Create(r.Context(), who.ID)
+	if err != nil {
+		if errors.Is(err, apikeys.ErrInvalid) {
+			u.loginForm(w, r, http.StatusUnauthorized, "This key is not valid (or was revoked, or expired).")
+			return
+		}
+		u.log.Error("dashboard: create session", "err", err)
+		u.loginForm(w, r, http.StatusServiceUnavailable, "The session could not be saved; try again.")
+		return
+	}
 	setCookie(w, r, loginCookie, "", -1)
-	setCookie(w, r, sessionCookie, tok, int(u.cfg.SessionTTL/time.Second))
+	setCookie(w, r, sessionCookie, tok, int(u.sessions.TTL()/time.Second))
 	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
 }
 
+// checkKey asks the API whose key is (GET /v1/whoami): the API decides
+// whether it is good. It answers the login form itself when not.
+func (u *UI) checkKey(w http.ResponseWriter, r *http.Request, key string) (apitypes.Identity, bool) {
+	var who apitypes.Identity
+	err := u.getJSON(withRemoteAddr(r.Context(), r.RemoteAddr), key, "/v1/whoami", &who)
+	var ce *client.Error
+	switch {
+	case err == nil:
+		return who, true
+	case errors.As(err, &ce) && ce.StatusCode == http.StatusUnauthorized:
+		u.loginForm(w, r, http.StatusUnauthorized, "This key is not valid (or was revoked, or expired).")
+	case errors.As(err, &ce) && ce.StatusCode < 500:
+		u.loginForm(w, r, ce.StatusCode, ce.Message)
+	default:
+		u.log.Error("dashboard: login check failed", "err", err)
+		u.loginForm(w, r, http.StatusBadGateway, "The API could not check the key; try again.")
+	}
+	return who, false
+}
+
 func (u *UI) logout(w http.ResponseWriter, q *request) {
-	u.sessions.remove(q.token)
+	if err := u.sessions.Delete(q.r.Context(), q.token); err != nil {
+		u.log.Error("dashboard: logout", "err", err)
+		http.Error(w, "the session could not be ended; try again", http.StatusServiceUnavailable)
+		return
+	}
 	setCookie(w, q.r, sessionCookie, "", -1)
 	http.Redirect(w, q.r, "/ui/", http.StatusSeeOther)
 }
@@ -212,11 +244,14 @@ func (u *UI) resumeTarget(w http.ResponseWriter, q *request) {
 	if res.ProbeRequested {
 		msg = fmt.Sprintf("Target %s will be probed now; it resumes by itself if the probe succeeds.", name)
 	}
-	u.done(w, q, "/ui/", msg)
+	u.done(w, q, safeNext(q.r.PostFormValue("back")), msg)
 }
 
 type batchData struct {
-	Summary    apitypes.BatchSummary
+	Summary apitypes.BatchSummary
+	// Waiting is the batch's target when it is paused or its circuit
+	// open while jobs wait: the page says so.
+	Waiting    *apitypes.Target
 	Statuses   []apitypes.Status
 	Groups     []apitypes.FailureGroup
 	Throughput []apitypes.ThroughputPoint
@@ -238,6 +273,18 @@ func (u *UI) batchPage(w http.ResponseWriter, q *request) {
 	if d.Throughput, err = q.api.Throughput(ctx, name); err != nil {
 		u.apiError(w, q, err)
 		return
+	}
+	if !sum.Done() && sum.Target != "" {
+		ts, err := q.api.Targets(ctx)
+		if err != nil {
+			u.apiError(w, q, err)
+			return
+		}
+		for _, t := range ts {
+			if t.Name == sum.Target && t.State != "" && t.State != "ok" {
+				d.Waiting = &t
+			}
+		}
 	}
 	u.render(w, q.r, http.StatusOK, "batch", q, page{Title: "Batch " + name, Nav: "batch", Data: d})
 }

@@ -1,109 +1,76 @@
 package ui
 
 import (
-	"crypto/rand"
+	"context"
 	"crypto/subtle"
-	"encoding/base64"
 	"net/http"
-	"sync"
-	"time"
 
-	"github.com/ferry-relay/ferry/apitypes"
+	"github.com/ferry-relay/ferry/internal/apikeys"
+	"github.com/ferry-relay/ferry/ui/sessions"
 )
 
-// Cookie names. The session cookie holds only a random token; the API key
-// it stands for stays in this process's memory.
+// Cookie names. The session cookie holds only a random token; the
+// sessions table (package sessions) keeps a hash of it and the key id it
+// stands for, never the API key.
 const (
 	sessionCookie = "ferry_session"
 	loginCookie   = "ferry_login"
 )
 
-// session is one logged-in browser.
+// session is one logged-in browser, as read from the sessions table on
+// this request.
 type session struct {
-	key     string            // the API key, used for every call to the API
-	who     apitypes.Identity // whose key it is (GET /v1/whoami)
-	csrf    string
-	expires time.Time
+	who  apikeys.Identity
+	csrf string
 }
 
-// sessions holds the sessions of this process. A session lives where it
-// was made: behind a load balancer, send a browser to the same process
-// (or log in again).
-type sessions struct {
-	mu    sync.Mutex
-	m     map[string]*session
-	ttl   time.Duration
-	max   int
-	now   func() time.Time
-	sweep time.Time
+// KeyChecker checks API keys (api.KeyChecker).
+type KeyChecker interface {
+	Check(ctx context.Context, key string) (apikeys.Identity, error)
 }
 
-func newSessions(ttl time.Duration, max int) *sessions {
-	return &sessions{m: map[string]*session{}, ttl: ttl, max: max, now: time.Now}
+// sessionKey marks a context the dashboard gives its in-process API calls
+// for a session it has checked. Only this package can make one: no request
+// from the network carries it.
+type sessionKey struct{}
+
+// sessionBearer is the bearer the in-process calls of a session send: it
+// is no key, and the API accepts it only through Keys, for a context that
+// carries the session's identity.
+const sessionBearer = "ferry-dashboard-session"
+
+// withIdentity makes ctx speak for who in the in-process API calls.
+func withIdentity(ctx context.Context, who apikeys.Identity) context.Context {
+	return context.WithValue(ctx, sessionKey{}, who)
 }
 
-func randomToken() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b) // never fails (crypto/rand)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+// Keys wraps the API's key checker for a process that serves the
+// dashboard: an in-process call of a live session (its identity read from
+// the sessions table on this very request) speaks for the session's key;
+// every other bearer goes to next. Give it to api.Deps.Keys.
+func Keys(next KeyChecker) KeyChecker { return sessionKeys{next: next} }
 
-// create starts a session for key and returns its token. When the store
-// is full, the session closest to expiry goes.
-func (s *sessions) create(key string, who apitypes.Identity) (string, *session) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.expire()
-	if len(s.m) >= s.max {
-		var oldest string
-		for tok, se := range s.m {
-			if oldest == "" || se.expires.Before(s.m[oldest].expires) {
-				oldest = tok
-			}
-		}
-		delete(s.m, oldest)
+type sessionKeys struct{ next KeyChecker }
+
+func (k sessionKeys) Check(ctx context.Context, key string) (apikeys.Identity, error) {
+	if who, ok := ctx.Value(sessionKey{}).(apikeys.Identity); ok && key == sessionBearer {
+		return who, nil
 	}
-	tok := randomToken()
-	se := &session{key: key, who: who, csrf: randomToken(), expires: s.now().Add(s.ttl)}
-	s.m[tok] = se
-	return tok, se
+	return k.next.Check(ctx, key)
 }
 
-// get returns the live session of token, extending it.
-func (s *sessions) get(token string) (*session, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	se, ok := s.m[token]
-	if !ok {
-		return nil, false
+// readSession returns the live session of the request's cookie and the
+// cookie's token; sessions.ErrNotFound when there is none.
+func (u *UI) readSession(r *http.Request) (*session, string, error) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return nil, "", sessions.ErrNotFound
 	}
-	now := s.now()
-	if now.After(se.expires) {
-		delete(s.m, token)
-		return nil, false
+	se, err := u.sessions.Get(r.Context(), c.Value)
+	if err != nil {
+		return nil, "", err
 	}
-	se.expires = now.Add(s.ttl)
-	return se, true
-}
-
-func (s *sessions) remove(token string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, token)
-}
-
-// expire drops expired sessions, at most once a minute. s.mu is held.
-func (s *sessions) expire() {
-	now := s.now()
-	if now.Sub(s.sweep) < time.Minute {
-		return
-	}
-	s.sweep = now
-	for tok, se := range s.m {
-		if now.After(se.expires) {
-			delete(s.m, tok)
-		}
-	}
+	return &session{who: se.Key, csrf: se.CSRF}, c.Value, nil
 }
 
 // setCookie sets a cookie for the dashboard's paths: HttpOnly,

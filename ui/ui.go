@@ -6,10 +6,12 @@
 // script are embedded (no CDN, no build step). A browser logs in with an
 // API key, which the dashboard exchanges for a session cookie (HttpOnly,
 // SameSite=Strict, Secure over TLS); every form that changes something
-// carries the session's CSRF token. The dashboard reads and acts through
-// the HTTP API in this process (package client over an in-process
-// transport), so a key sees and does in the dashboard exactly what it may
-// through the API: its tenant and its role apply unchanged.
+// carries the session's CSRF token. Sessions are in Postgres (package
+// sessions), so every API process behind a proxy knows them; the API key
+// itself is never kept. The dashboard reads and acts through the HTTP API
+// in this process (package client over an in-process transport), as the
+// session's key (Keys), so a key sees and does in the dashboard exactly
+// what it may through the API: its tenant and its role apply unchanged.
 //
 // Pages refresh their figures every few seconds without reloading: the
 // script asks for the page's live part and swaps it in.
@@ -26,6 +28,7 @@ import (
 	"time"
 
 	"github.com/ferry-relay/ferry/client"
+	"github.com/ferry-relay/ferry/ui/sessions"
 )
 
 //go:embed templates/*.html
@@ -36,33 +39,35 @@ var staticFS embed.FS
 
 // Defaults of Config.
 const (
-	SessionTTLDefault  = 12 * time.Hour
-	MaxSessionsDefault = 10000
-	RefreshDefault     = 3 * time.Second
+	RefreshDefault = 3 * time.Second
+	// LoginsPerMinuteDefault bounds the logins a client address may try,
+	// and those with one key, per minute and process.
+	LoginsPerMinuteDefault = 10
 )
 
 // Config configures the dashboard.
 type Config struct {
-	// SessionTTL is how long a session lives without use;
-	// SessionTTLDefault if zero.
-	SessionTTL time.Duration
-	// MaxSessions bounds the sessions kept; MaxSessionsDefault if zero.
-	MaxSessions int
 	// Refresh is how often pages refresh their figures; RefreshDefault if
 	// zero.
 	Refresh time.Duration
+	// LoginsPerAddress and LoginsPerKey bound the logins tried per minute
+	// from one client address and with one key (beyond them: HTTP 429);
+	// LoginsPerMinuteDefault if zero. Behind a proxy every browser has the
+	// proxy's address.
+	LoginsPerAddress int
+	LoginsPerKey     int
 }
 
 // WithDefaults returns c with its zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
-	if c.SessionTTL <= 0 {
-		c.SessionTTL = SessionTTLDefault
-	}
-	if c.MaxSessions <= 0 {
-		c.MaxSessions = MaxSessionsDefault
-	}
 	if c.Refresh <= 0 {
 		c.Refresh = RefreshDefault
+	}
+	if c.LoginsPerAddress <= 0 {
+		c.LoginsPerAddress = LoginsPerMinuteDefault
+	}
+	if c.LoginsPerKey <= 0 {
+		c.LoginsPerKey = LoginsPerMinuteDefault
 	}
 	return c
 }
@@ -72,21 +77,23 @@ type UI struct {
 	cfg      Config
 	api      http.Handler
 	hc       *http.Client
-	sessions *sessions
+	sessions *sessions.Store
+	logins   *loginLimits
 	pages    map[string]*template.Template
 	log      *slog.Logger
 }
 
 // New returns the dashboard over api, the API's handler (api.Server's
-// Handler).
-func New(cfg Config, api http.Handler, log *slog.Logger) (*UI, error) {
+// Handler), with its sessions in store. The API must check keys through
+// Keys, or no session can call it.
+func New(cfg Config, api http.Handler, store *sessions.Store, log *slog.Logger) (*UI, error) {
 	cfg = cfg.WithDefaults()
 	pages, err := parseTemplates()
 	if err != nil {
 		return nil, err
 	}
 	return &UI{cfg: cfg, api: api, hc: &http.Client{Transport: inProcess{api: api}},
-		sessions: newSessions(cfg.SessionTTL, cfg.MaxSessions), pages: pages, log: log}, nil
+		sessions: store, logins: newLoginLimits(cfg.LoginsPerAddress, cfg.LoginsPerKey), pages: pages, log: log}, nil
 }
 
 // Handler returns the dashboard's routes, all under /ui/.
@@ -119,19 +126,18 @@ type request struct {
 	api     *client.Client
 }
 
-func (q *request) ctx() context.Context { return withRemoteAddr(q.r.Context(), q.r.RemoteAddr) }
+// ctx is the context of the request's API calls: the browser's address,
+// and the session's identity (see Keys).
+func (q *request) ctx() context.Context {
+	return withIdentity(withRemoteAddr(q.r.Context(), q.r.RemoteAddr), q.session.who)
+}
 
 // withSession requires a session (else the login form) and, for a POST,
 // its CSRF token.
 func (u *UI) withSession(h func(http.ResponseWriter, *request)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		c, err := r.Cookie(sessionCookie)
-		var se *session
-		ok := false
-		if err == nil {
-			se, ok = u.sessions.get(c.Value)
-		}
-		if !ok {
+		se, token, err := u.readSession(r)
+		if errors.Is(err, sessions.ErrNotFound) {
 			if r.Method != http.MethodGet || isLive(r) {
 				w.Header().Set("X-Ferry-Login", "1")
 				http.Error(w, "log in again", http.StatusUnauthorized)
@@ -140,19 +146,26 @@ func (u *UI) withSession(h func(http.ResponseWriter, *request)) http.HandlerFunc
 			http.Redirect(w, r, "/ui/?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
 		}
+		if err != nil {
+			if r.Context().Err() == nil {
+				u.log.Error("dashboard: read session", "err", err)
+			}
+			http.Error(w, "the sessions could not be read; this page retries by itself", http.StatusServiceUnavailable)
+			return
+		}
 		if r.Method == http.MethodPost {
 			if !sameOrigin(r) || !sameToken(r.PostFormValue("csrf"), se.csrf) {
 				http.Error(w, "this form is stale or came from another site: reload the page", http.StatusForbidden)
 				return
 			}
 		}
-		api, err := client.New("http://ferry.in-process", se.key, u.hc)
+		api, err := client.New("http://ferry.in-process", sessionBearer, u.hc)
 		if err != nil {
 			u.log.Error("dashboard: API client", "err", err)
 			http.Error(w, "internal error", http.StatusInternalServerError)
 			return
 		}
-		h(w, &request{r: r, token: c.Value, session: se, api: api})
+		h(w, &request{r: r, token: token, session: se, api: api})
 	}
 }
 
@@ -180,7 +193,8 @@ func (u *UI) apiError(w http.ResponseWriter, q *request, err error) {
 	var ce *client.Error
 	switch {
 	case errors.As(err, &ce) && ce.StatusCode == http.StatusUnauthorized:
-		u.sessions.remove(q.token)
+		// Best effort: the key no longer works, so neither does the session.
+		_ = u.sessions.Delete(context.WithoutCancel(q.r.Context()), q.token)
 		setCookie(w, q.r, sessionCookie, "", -1)
 		if isLive(q.r) || q.r.Method != http.MethodGet {
 			w.Header().Set("X-Ferry-Login", "1")

@@ -52,40 +52,6 @@ func TestSameOrigin(t *testing.T) {
 	}
 }
 
-func TestSessionsExpireAndStayBounded(t *testing.T) {
-	now := time.Unix(1_800_000_000, 0)
-	s := newSessions(time.Hour, 2)
-	s.now = func() time.Time { return now }
-	a, _ := s.create("key-a", apitypes.Identity{Name: "a"})
-	if se, ok := s.get(a); !ok || se.key != "key-a" || se.csrf == "" {
-		t.Fatalf("fresh session: %+v %v", se, ok)
-	}
-	now = now.Add(59 * time.Minute)
-	if _, ok := s.get(a); !ok {
-		t.Fatal("a session used within its TTL expired")
-	}
-	now = now.Add(61 * time.Minute)
-	if _, ok := s.get(a); ok {
-		t.Fatal("an idle session outlived its TTL")
-	}
-	b, _ := s.create("key-b", apitypes.Identity{})
-	now = now.Add(time.Minute)
-	c, _ := s.create("key-c", apitypes.Identity{})
-	d, _ := s.create("key-d", apitypes.Identity{}) // full: b, the oldest, goes
-	if _, ok := s.get(b); ok {
-		t.Error("the store grew past its bound")
-	}
-	for _, tok := range []string{c, d} {
-		if _, ok := s.get(tok); !ok {
-			t.Error("a newer session was evicted")
-		}
-	}
-	s.remove(c)
-	if _, ok := s.get(c); ok {
-		t.Error("a removed session lives")
-	}
-}
-
 func TestFormatting(t *testing.T) {
 	f := func(x float64) *float64 { return &x }
 	for _, c := range []struct{ got, want string }{

@@ -289,6 +289,10 @@ func (w *Worker) waitForCircuit(ctx context.Context, target string, log *slog.Lo
 			log.Info("circuit open: pausing deliveries", "for", wait.Round(time.Millisecond))
 			logged = true
 		}
+		if w.shareCircuit(ctx, target) {
+			log.Info("circuit open: probe requested by an operator")
+			continue
+		}
 		sleep(ctx, min(wait, time.Second))
 	}
 	return false

@@ -162,6 +162,9 @@ type Result struct {
 	// Undelivered are the batch's FAILED and CANCELED jobs (Wait), at
 	// most a thousand.
 	Undelivered []apitypes.ReportRow
+	// FailureGroups are the batch's FAILED jobs by reason (Wait), as the
+	// server groups them.
+	FailureGroups []apitypes.FailureGroup
 }
 
 // Failed is how many files were not accepted.
@@ -239,7 +242,15 @@ func Run(ctx context.Context, c *client.Client, o Options) (Result, error) {
 type pusher struct {
 	c     *client.Client
 	o     Options
-	limit int64 // the target's size limit, 0 for none
+	limit int64 // the size limit of a file, 0 for none
+	// limitOf says whose limit it is: the target's or the server's.
+	limitOf string
+	// batchMu guards batchMade: the batch object is made when the first
+	// file is about to be sent, so that a push that sends nothing leaves
+	// no empty batch behind.
+	batchMu   sync.Mutex
+	batchMade bool
+	batchErr  error
 	// files are those still to push; problems those that will not be.
 	files    []File
 	mu       sync.Mutex
@@ -298,11 +309,19 @@ func (p *pusher) resolve(ctx context.Context) error {
 	for _, t := range ts {
 		names = append(names, t.Name)
 		if t.Name == p.res.Target {
-			p.limit = t.MaxFileBytes
+			p.setLimit(t)
 			return nil
 		}
 	}
 	return fmt.Errorf("unknown target %q (configured: %s)", p.res.Target, strings.Join(names, ", "))
+}
+
+// setLimit keeps the smaller of the target's limit and the server's.
+func (p *pusher) setLimit(t apitypes.Target) {
+	p.limit, p.limitOf = t.MaxFileBytes, "target "+t.Name+"'s"
+	if t.MaxUploadBytes > 0 && (p.limit == 0 || t.MaxUploadBytes < p.limit) {
+		p.limit, p.limitOf = t.MaxUploadBytes, "the server's"
+	}
 }
 
 // defaultBatchName names the batch after the first path, with a hash of
@@ -349,7 +368,7 @@ func (p *pusher) check(ctx context.Context) error {
 	for _, f := range p.files {
 		if p.limit > 0 && f.Size > p.limit {
 			p.problem(Problem{Path: f.Path, Kind: ProblemTooLarge, Err: fmt.Sprintf(
-				"%d bytes, over target %s's limit of %d bytes (%s)", f.Size, p.res.Target, p.limit, bytesText(p.limit))})
+				"%d bytes, over %s limit of %d bytes (%s)", f.Size, p.limitOf, p.limit, bytesText(p.limit))})
 			continue
 		}
 		keep = append(keep, f)

@@ -17,20 +17,25 @@ import (
 	"github.com/ferry-relay/ferry/client"
 )
 
-// upload creates the batch, learns what it holds already, and sends the
-// rest, Concurrency files at a time.
+// upload learns what the batch holds already, and sends the rest,
+// Concurrency files at a time. An existing batch is checked first (same
+// target and parameters); a new one is made only when the first file is
+// about to be sent (ensureBatch).
 func (p *pusher) upload(ctx context.Context) error {
-	_, _, err := p.c.CreateBatch(ctx, apitypes.Batch{Name: p.res.Batch, Target: p.res.Target, Params: p.o.Params})
-	var ce *client.Error
-	if errors.As(err, &ce) && ce.StatusCode == http.StatusConflict {
-		return fmt.Errorf("%s: push it with the same --target and --param as before, or name another --batch", ce.Message)
-	}
-	if err != nil {
-		return err
-	}
 	p.accepted = map[string]bool{}
-	if err := p.c.BatchKeys(ctx, p.res.Batch, func(k string) { p.accepted[k] = true }); err != nil {
-		return fmt.Errorf("asking which files batch %q holds already: %w", p.res.Batch, err)
+	_, err := p.c.Batch(ctx, p.res.Batch)
+	switch {
+	case client.IsNotFound(err):
+		// A new batch: nothing accepted yet, made with the first file.
+	case err != nil:
+		return fmt.Errorf("asking for batch %q: %w", p.res.Batch, err)
+	default:
+		if err := p.ensureBatch(ctx); err != nil {
+			return err
+		}
+		if err := p.c.BatchKeys(ctx, p.res.Batch, func(k string) { p.accepted[k] = true }); err != nil {
+			return fmt.Errorf("asking which files batch %q holds already: %w", p.res.Batch, err)
+		}
 	}
 	for _, f := range p.files {
 		p.toSend.Add(f.Size)
@@ -58,6 +63,9 @@ feed:
 	close(queue)
 	wg.Wait()
 	stop()
+	if p.batchErr != nil {
+		return p.batchErr
+	}
 	if ctx.Err() != nil {
 		r := p.result()
 		printUploads(p.o.Out, r)
@@ -65,6 +73,29 @@ feed:
 			ErrInterrupted, r.Uploaded+r.Skipped, len(p.files), r.Batch)
 	}
 	return nil
+}
+
+// ensureBatch makes the batch object, or checks that the existing one has
+// the push's target and parameters, once.
+func (p *pusher) ensureBatch(ctx context.Context) error {
+	p.batchMu.Lock()
+	defer p.batchMu.Unlock()
+	if p.batchMade || p.batchErr != nil {
+		return p.batchErr
+	}
+	_, _, err := p.c.CreateBatch(ctx, apitypes.Batch{Name: p.res.Batch, Target: p.res.Target, Params: p.o.Params})
+	var ce *client.Error
+	switch {
+	case errors.As(err, &ce) && ce.StatusCode == http.StatusConflict:
+		p.batchErr = fmt.Errorf("%s: push it with the same --target and --param as before, or name another --batch", ce.Message)
+	case err != nil && ctx.Err() == nil:
+		p.batchErr = err
+	case err != nil:
+		return err // interrupted: not an answer about the batch
+	default:
+		p.batchMade = true
+	}
+	return p.batchErr
 }
 
 // uploadState is a snapshot of the counters.
@@ -138,6 +169,13 @@ func (p *pusher) one(ctx context.Context, f File) {
 		p.skipped.Add(1)
 		p.done.Add(1)
 		p.event(FileResult{Path: f.Path, Outcome: OutcomeSkipped})
+		return
+	}
+	if err := p.ensureBatch(ctx); err != nil {
+		if ctx.Err() == nil {
+			p.toSend.Add(-f.Size)
+			p.fail(f, ProblemFailed, err)
+		}
 		return
 	}
 	job, err := p.send(ctx, f, key)

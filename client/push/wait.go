@@ -1,15 +1,18 @@
 package push
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"maps"
+	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/client"
@@ -50,6 +53,13 @@ func (p *pusher) wait(ctx context.Context) error {
 		}
 	}
 	p.res.Delivery = &last
+	if last.ByStatus[apitypes.StatusFailed].Files > 0 {
+		// The server's groups, as on the dashboard; without them (an
+		// older server) the rows group by their exact error.
+		if gs, err := p.c.FailureGroups(ctx, p.res.Batch); err == nil {
+			p.res.FailureGroups = gs
+		}
+	}
 	for _, st := range []apitypes.Status{apitypes.StatusFailed, apitypes.StatusCanceled} {
 		if last.ByStatus[st].Files == 0 {
 			continue
@@ -119,28 +129,119 @@ func printUploads(w io.Writer, r Result) {
 	}
 }
 
-// printUndelivered lists the jobs that did not end SUCCESS, grouped by
-// reason.
+// printUndelivered says why the jobs that did not end SUCCESS failed: in
+// groups by reason, largest first, as the dashboard's batch page shows
+// them, with a count and a few files of each; the report lists them all.
 func printUndelivered(o Options, r Result) {
 	w := o.Out
-	reasons := map[string]int{}
-	for _, u := range r.Undelivered {
-		reasons[string(u.Status)+": "+u.LastError]++
-	}
-	fmt.Fprintln(w, "reasons:")
-	for _, k := range slices.SortedFunc(maps.Keys(reasons), func(a, b string) int {
-		if c := reasons[b] - reasons[a]; c != 0 {
-			return c
+	d := r.Delivery
+	failed, canceled := d.ByStatus[apitypes.StatusFailed].Files, d.ByStatus[apitypes.StatusCanceled].Files
+	if failed > 0 {
+		fmt.Fprintf(w, "%d FAILED, by reason:\n", failed)
+		for _, g := range groupFailures(r.FailureGroups, r.Undelivered) {
+			fmt.Fprintf(w, "  %6d × %s\n", g.count, termtext.Clean(g.label))
+			for i, u := range g.rows {
+				if i == examplesPerGroup {
+					break
+				}
+				fmt.Fprintf(w, "           e.g. %s (job %s): %s\n", termtext.Clean(u.Path), u.JobID, termtext.Clean(shorten(u.LastError, 120)))
+			}
 		}
-		return strings.Compare(a, b)
-	}) {
-		fmt.Fprintf(w, "  %6d × %s\n", reasons[k], termtext.Clean(k))
 	}
-	for _, u := range r.Undelivered {
-		fmt.Fprintf(w, "%-8s %s (job %s, %d attempts): %s\n", u.Status, termtext.Clean(u.Path), u.JobID, u.Attempts, termtext.Clean(u.LastError))
+	if canceled > 0 {
+		fmt.Fprintf(w, "%d CANCELED\n", canceled)
 	}
-	if d := r.Delivery; d != nil && int64(len(r.Undelivered)) < d.Total.Files-d.ByStatus[apitypes.StatusSuccess].Files {
-		fmt.Fprintf(w, "... and more: ferry report %s --status FAILED\n", r.Batch)
-	}
+	fmt.Fprintf(w, "every file and its error: ferry report %s --status FAILED > failed.csv\n", r.Batch)
 	fmt.Fprintf(w, "re-queue the failures with: ferry jobs retry --batch %s [--error SUBSTRING]\n", r.Batch)
+}
+
+// examplesPerGroup is how many files of each failure group are shown.
+const examplesPerGroup = 3
+
+// failureGroup is one reason with its count and the jobs seen of it.
+type failureGroup struct {
+	label string
+	count int64
+	rows  []apitypes.ReportRow
+}
+
+// groupFailures puts the FAILED rows in the server's failure groups (GET
+// /v1/batches/{name}/failures): a row belongs to the group whose label
+// matches its error, placeholders matching anything. Without groups from
+// the server, rows group by their exact error.
+func groupFailures(server []apitypes.FailureGroup, rows []apitypes.ReportRow) []failureGroup {
+	var out []failureGroup
+	var pats []*regexp.Regexp
+	for _, g := range server {
+		out = append(out, failureGroup{label: g.Group, count: g.Count})
+		pats = append(pats, groupPattern(g.Group))
+	}
+	byError := map[string]int{}
+	for _, u := range rows {
+		if u.Status != apitypes.StatusFailed {
+			continue
+		}
+		i := slices.IndexFunc(pats, func(re *regexp.Regexp) bool { return re.MatchString(u.LastError) })
+		if i < 0 {
+			j, ok := byError[u.LastError]
+			if !ok {
+				j = len(out)
+				byError[u.LastError] = j
+				out = append(out, failureGroup{label: u.LastError})
+			}
+			if j >= len(server) {
+				out[j].count++
+			}
+			i = j
+		}
+		out[i].rows = append(out[i].rows, u)
+	}
+	slices.SortStableFunc(out, func(a, b failureGroup) int { return cmp.Compare(b.count, a.count) })
+	return out
+}
+
+// placeholder matches what the server's grouping put in place of what
+// varies (migration 010).
+var placeholder = regexp.MustCompile(`…|<id>|<n>|<hex>|<path>|<file>`)
+
+// groupPattern turns a failure group's label into a pattern of the errors
+// it holds. A label cut at 300 characters matches errors that start so.
+func groupPattern(label string) *regexp.Regexp {
+	var b strings.Builder
+	b.WriteString(`^\s*`)
+	last := 0
+	for _, m := range placeholder.FindAllStringIndex(label, -1) {
+		b.WriteString(spaced(label[last:m[0]]))
+		b.WriteString(`.*?`)
+		last = m[1]
+	}
+	b.WriteString(spaced(label[last:]))
+	if utf8.RuneCountInString(label) < 300 {
+		b.WriteString(`\s*$`)
+	}
+	return regexp.MustCompile(b.String())
+}
+
+// spaced quotes s for a pattern, a run of white space matching any run.
+func spaced(s string) string {
+	parts := strings.Fields(s)
+	for i, p := range parts {
+		parts[i] = regexp.QuoteMeta(p)
+	}
+	out := strings.Join(parts, `\s+`)
+	if s != "" && strings.TrimLeftFunc(s, unicode.IsSpace) != s {
+		out = `\s+` + out
+	}
+	if s != "" && strings.TrimRightFunc(s, unicode.IsSpace) != s && len(parts) > 0 {
+		out += `\s+`
+	}
+	return out
+}
+
+// shorten cuts s to n runes.
+func shorten(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
 }

@@ -23,6 +23,7 @@ func jobsListCommand() *cobra.Command {
 	var f client.JobFilter
 	var status string
 	var all, asJSON bool
+	var more string
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List jobs, newest first",
@@ -53,12 +54,22 @@ func jobsListCommand() *cobra.Command {
 					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", j.ID, j.Status, j.Attempts, j.Target,
 						printable(j.Batch), printable(j.Filename), printable(shorten(j.LastError, 80)))
 				}
-				if !all || next == "" {
+				if next == "" {
+					break
+				}
+				if !all {
+					more = next
 					break
 				}
 				f.Cursor = next
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if more != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "more jobs match than the %d listed: --all lists every one, --cursor %s the next page\n", f.Limit, more)
+			}
+			return nil
 		},
 	}
 	api.bind(cmd.Flags())
@@ -67,6 +78,7 @@ func jobsListCommand() *cobra.Command {
 	cmd.Flags().StringVar(&f.Batch, "batch", "", "only jobs of this batch")
 	cmd.Flags().IntVar(&f.Limit, "limit", 100, "jobs per page (1-1000)")
 	cmd.Flags().BoolVar(&all, "all", false, "page through every matching job")
+	cmd.Flags().StringVar(&f.Cursor, "cursor", "", "start at this page (the cursor a listing with more pages prints)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print each job as JSON")
 	return cmd
 }

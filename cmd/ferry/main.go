@@ -13,8 +13,19 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/ferry-relay/ferry/client"
 	"github.com/ferry-relay/ferry/internal/termtext"
 )
+
+// errorText is what the CLI says of err: with a hint of what to do when
+// no server answers.
+func errorText(err error) string {
+	var ue *client.UnreachableError
+	if errors.As(err, &ue) {
+		return fmt.Sprintf("%v\n  is the server running? start one with `make run` (from a clone of ferry) or `ferry serve`,\n  or point --server (or FERRY_SERVER) at a running one", err)
+	}
+	return err.Error()
+}
 
 func main() {
 	// The first signal cancels ctx: commands stop taking work and finish
@@ -25,7 +36,7 @@ func main() {
 		stop() // restore default handling: a second signal ends the process
 	}()
 	if err := rootCommand().ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "ferry:", termtext.CleanText(err.Error()))
+		fmt.Fprintln(os.Stderr, "ferry:", termtext.CleanText(errorText(err)))
 		var se *settingsError
 		if errors.As(err, &se) {
 			os.Exit(2) // a configuration it cannot start with

@@ -26,6 +26,7 @@ func rootCommand() *cobra.Command {
 		serveCommand("api", "Run only the HTTP API", roles{api: true}),
 		serveCommand("worker", "Run only the workers", roles{worker: true}),
 		migrateCommand(),
+		resetCommand(),
 		apikeyCommand(),
 		fakeCommand(),
 		pushCommand(),

@@ -23,6 +23,7 @@ import (
 	"github.com/ferry-relay/ferry/internal/coord/targetstate"
 	"github.com/ferry-relay/ferry/internal/enqueue"
 	"github.com/ferry-relay/ferry/sweeper"
+	"github.com/ferry-relay/ferry/ui"
 	"github.com/ferry-relay/ferry/worker"
 )
 
@@ -98,7 +99,7 @@ func run(ctx context.Context, cfg config, r roles) error {
 			RateLimit: cfg.RateLimit, MetricsKey: cfg.MetricsKey, NoMetrics: cfg.MetricsListen != "",
 			MaxConcurrentUploads: cfg.MaxConcurrentUploads, ReportWriteTimeout: cfg.ReportWriteTimeout,
 			SessionTTL: cfg.SessionTTL}, api.Deps{
-			Jobs: s.jobs, Keys: apikeys.NewCache(s.keys, apikeys.CacheTTLDefault), KeyAdmin: s.keys,
+			Jobs: s.jobs, Keys: ui.Keys(apikeys.NewCache(s.keys, apikeys.CacheTTLDefault)), KeyAdmin: s.keys,
 			Audit: audit.NewStore(s.pool), Objects: s.objects, Enqueue: enq, Targets: s.targets, Rates: targetRates,
 			States: targetstate.NewStore(s.pool, "api"), Slots: limits.New(s.pool, "api", 0),
 			Ready: map[string]api.Pinger{"postgres": s.pool, "nats": s.queue, "s3": s.objects},
@@ -108,7 +109,7 @@ func run(ctx context.Context, cfg config, r roles) error {
 		if err != nil {
 			return fmt.Errorf("listen: %w", err)
 		}
-		handler, err := withDashboard(srv.Handler(), log.With("component", "ui"))
+		handler, err := withDashboard(srv.Handler(), s.pool, log.With("component", "ui"))
 		if err != nil {
 			return err
 		}

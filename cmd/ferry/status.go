@@ -53,6 +53,18 @@ func statusCommand() *cobra.Command {
 				return printJSON(out, sum)
 			}
 			printSummary(out, sum)
+			if !sum.Done() && sum.Target != "" {
+				// Why its jobs wait, when its target is paused or open.
+				ts, err := c.Targets(cmd.Context())
+				if err != nil {
+					return err
+				}
+				for _, t := range ts {
+					if line := waitingLine(t, time.Now()); t.Name == sum.Target && line != "" {
+						fmt.Fprintf(out, "waiting  %s\n", line)
+					}
+				}
+			}
 			return nil
 		},
 	}

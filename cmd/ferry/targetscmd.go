@@ -43,7 +43,7 @@ func targetsCommand() *cobra.Command {
 	var rapi apiFlags
 	resume := &cobra.Command{
 		Use:   "resume NAME",
-		Short: "Probe a target paused for refused credentials now (after fixing its secret); it resumes by itself if the probe succeeds",
+		Short: "Probe a target paused for refused credentials (after fixing its secret) or whose circuit is open (after fixing the target) now; it resumes by itself if the probe succeeds",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := rapi.client()
@@ -55,7 +55,7 @@ func targetsCommand() *cobra.Command {
 				return err
 			}
 			if res.ProbeRequested {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: paused_credentials, probing now; it resumes by itself when the credentials work\n", args[0])
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s, probing now; it resumes by itself when the probe succeeds\n", args[0], res.Target.State)
 				return nil
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s, not paused: nothing to do\n", args[0], res.Target.State)
@@ -70,7 +70,7 @@ func targetsCommand() *cobra.Command {
 // printTargets writes one line per target.
 func printTargets(out io.Writer, list []apitypes.Target, now time.Time) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TARGET\tKIND\tSTATE\tSINCE\tLIMITS\tREASON")
+	fmt.Fprintln(tw, "TARGET\tKIND\tSTATE\tSINCE\tNEXT PROBE\tLIMITS\tREASON")
 	for _, t := range list {
 		since := "-"
 		if t.Since != nil {
@@ -81,15 +81,43 @@ func printTargets(out io.Writer, list []apitypes.Target, now time.Time) {
 			lims = append(lims, fmt.Sprintf("%s %d/%d", l.Group, l.InFlight, l.Max))
 		}
 		reason := t.Reason
-		if t.NextProbeAt != nil {
-			reason += fmt.Sprintf(" (next probe in %s)", t.NextProbeAt.Sub(now).Round(time.Second))
-		}
 		if len(reason) > 120 {
 			reason = reason[:117] + "..."
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Kind, t.State, since, orDash(strings.Join(lims, ", ")), orDash(reason))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Kind, t.State, since, nextProbe(t, now),
+			orDash(strings.Join(lims, ", ")), orDash(reason))
 	}
 	tw.Flush()
+}
+
+// nextProbe says when a paused or open target is probed next.
+func nextProbe(t apitypes.Target, now time.Time) string {
+	switch {
+	case t.State == "" || t.State == "ok":
+		return "-"
+	case t.NextProbeAt == nil:
+		return "unknown"
+	case !t.NextProbeAt.After(now):
+		return "due now"
+	}
+	return "in " + t.NextProbeAt.Sub(now).Round(time.Second).String()
+}
+
+// waitingLine says why a batch's jobs wait, when its target is paused or
+// its circuit open; "" when the target is ok.
+func waitingLine(t apitypes.Target, now time.Time) string {
+	if t.State == "" || t.State == "ok" {
+		return ""
+	}
+	s := fmt.Sprintf("target %s is %s", t.Name, t.State)
+	if t.Since != nil {
+		s += fmt.Sprintf(" since %s ago", now.Sub(*t.Since).Round(time.Second))
+	}
+	if t.Reason != "" {
+		s += " (" + printable(shorten(t.Reason, 100)) + ")"
+	}
+	s += ": deliveries paused, next probe " + nextProbe(t, now) + fmt.Sprintf("; `ferry targets resume %s` probes now", t.Name)
+	return s
 }
 
 func orDash(s string) string {

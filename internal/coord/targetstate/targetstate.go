@@ -192,16 +192,47 @@ func (s *Store) Resume(ctx context.Context, target string) (bool, error) {
 }
 
 // RequestProbe makes the next probe of a paused target due now, with the
-// first interval again: an operator fixed the secret. It reports whether
-// the target is paused.
+// first interval again (an operator fixed the secret), or asks the worker
+// processes whose circuit to target is open to probe it now. It reports
+// whether the target is paused or its circuit open.
 func (s *Store) RequestProbe(ctx context.Context, target string, probe time.Duration) (bool, error) {
 	tag, err := s.db.Exec(ctx, `
-		UPDATE target_states SET next_probe_at = now(), probe_every = $2 * interval '1 millisecond', changed_by = $3, updated_at = now()
-		WHERE target = $1 AND state = 'paused_credentials'`, target, probe.Milliseconds(), s.by)
+		UPDATE target_states SET next_probe_at = now(), changed_by = $3, updated_at = now(),
+			probe_every = CASE WHEN state = 'paused_credentials' THEN $2 * interval '1 millisecond' ELSE probe_every END,
+			probe_requested_at = CASE WHEN state = 'circuit_open' THEN clock_timestamp() ELSE probe_requested_at END
+		WHERE target = $1 AND state IN ('paused_credentials', 'circuit_open')`, target, probe.Milliseconds(), s.by)
 	if err != nil {
 		return false, fmt.Errorf("request probe of %s: %w", target, err)
 	}
 	return tag.RowsAffected() == 1, nil
+}
+
+// ShareCircuit is what a worker process whose circuit to target is open
+// says and hears: next is when its breaker probes next, kept as the
+// target's next probe when it is the earliest still to come (several
+// processes may each have their breaker open). It reports whether an
+// operator asked for a probe now, and takes the request: one process
+// probes. It writes only when something changes.
+func (s *Store) ShareCircuit(ctx context.Context, target string, next time.Time) (bool, error) {
+	var requested bool
+	err := s.db.QueryRow(ctx, `
+		WITH cur AS (
+			SELECT probe_requested_at IS NOT NULL AS requested,
+				(next_probe_at IS DISTINCT FROM $2 AND (next_probe_at IS NULL OR next_probe_at < now() OR $2 < next_probe_at)) AS sooner
+			FROM target_states WHERE target = $1 AND state = 'circuit_open' FOR UPDATE
+		), upd AS (
+			UPDATE target_states t SET probe_requested_at = NULL,
+				next_probe_at = CASE WHEN cur.sooner THEN $2 ELSE t.next_probe_at END
+			FROM cur WHERE t.target = $1 AND (cur.requested OR cur.sooner)
+		)
+		SELECT requested FROM cur`, target, next).Scan(&requested)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("share circuit of %s: %w", target, err)
+	}
+	return requested, nil
 }
 
 // SetCircuit records that target's circuit opened (open, with reason) or
@@ -215,7 +246,7 @@ func (s *Store) SetCircuit(ctx context.Context, target string, open bool, reason
 			INSERT INTO target_states AS t (target, state, reason, since, changed_by, updated_at)
 			VALUES ($1, 'circuit_open', $2, now(), $3, now())
 			ON CONFLICT (target) DO UPDATE SET state = 'circuit_open', reason = EXCLUDED.reason, since = now(),
-				changed_by = EXCLUDED.changed_by, updated_at = now()
+				changed_by = EXCLUDED.changed_by, updated_at = now(), next_probe_at = NULL, probe_requested_at = NULL
 			WHERE t.state = 'ok'`, target, reason, s.by)
 	} else {
 		tag, err = s.db.Exec(ctx, `

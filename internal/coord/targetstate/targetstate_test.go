@@ -65,3 +65,50 @@ func TestPauseProbeResume(t *testing.T) {
 		t.Fatal("closing the circuit must not resume a paused target")
 	}
 }
+
+// TestShareCircuit: an open circuit's next probe is the earliest any
+// process shares; "probe now" on an open circuit is taken by one process.
+func TestShareCircuit(t *testing.T) {
+	db, _ := testenv.Postgres(t)
+	ctx := testenv.Context(t)
+	a, b := targetstate.NewStore(db, "worker-a"), targetstate.NewStore(db, "worker-b")
+	if req, err := a.ShareCircuit(ctx, "fl", time.Now().Add(time.Minute)); err != nil || req {
+		t.Fatalf("a target not open: %v %v", req, err)
+	}
+	if ok, _ := a.RequestProbe(ctx, "fl", time.Minute); ok {
+		t.Fatal("probe requested for an ok target")
+	}
+	if _, err := a.SetCircuit(ctx, "fl", true, "HTTP 503"); err != nil {
+		t.Fatal(err)
+	}
+	soon, later := time.Now().Add(10*time.Second).Truncate(time.Microsecond), time.Now().Add(40*time.Second).Truncate(time.Microsecond)
+	for _, c := range []struct {
+		s    *targetstate.Store
+		next time.Time
+	}{{a, later}, {b, soon}, {a, later}} {
+		if req, err := c.s.ShareCircuit(ctx, "fl", c.next); err != nil || req {
+			t.Fatalf("share: %v %v", req, err)
+		}
+	}
+	if st, _ := a.Get(ctx, "fl"); !st.NextProbeAt.Equal(soon) {
+		t.Errorf("next probe %s, want the earliest, %s", st.NextProbeAt, soon)
+	}
+	if ok, err := b.RequestProbe(ctx, "fl", time.Minute); err != nil || !ok {
+		t.Fatalf("probe now on an open circuit: %v %v", ok, err)
+	}
+	ra, _ := a.ShareCircuit(ctx, "fl", later)
+	rb, _ := b.ShareCircuit(ctx, "fl", soon)
+	if ra == rb || !ra {
+		t.Errorf("the request taken by a: %v, by b: %v; want exactly one, the first", ra, rb)
+	}
+	// A new opening forgets an old request and an old next probe.
+	_, _ = a.RequestProbe(ctx, "fl", time.Minute)
+	_, _ = a.SetCircuit(ctx, "fl", false, "")
+	_, _ = a.SetCircuit(ctx, "fl", true, "HTTP 503 again")
+	if st, _ := a.Get(ctx, "fl"); st.NextProbeAt.After(time.Unix(0, 0)) {
+		t.Errorf("a new opening keeps the old next probe %s", st.NextProbeAt)
+	}
+	if req, _ := b.ShareCircuit(ctx, "fl", soon); req {
+		t.Error("a new opening keeps an old probe request")
+	}
+}
