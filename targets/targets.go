@@ -83,6 +83,9 @@ type Delivery struct {
 	// Checkpoint holds what earlier attempts saved with Save. It is never
 	// nil. Connectors must treat it as read-only and save a new one.
 	Checkpoint Checkpoint
+	// Document, when set, is the document this delivery is a version of
+	// (document.go); nil for a job without a document.
+	Document *Document
 
 	open func(ctx context.Context) (io.ReadCloser, error)
 	save func(ctx context.Context, cp Checkpoint) error
@@ -148,4 +151,8 @@ type Result struct {
 	RemoteID string
 	// StatusCode is the HTTP status of the final response, if any.
 	StatusCode int
+	// Remote is what to keep of the document at the target for its next
+	// version (its id, version id, ETag...), merged into what was kept; an
+	// empty value removes a key. Only for a delivery with a Document.
+	Remote map[string]string
 }
