@@ -42,7 +42,7 @@ func (s *Server) auth(perm apikeys.Permission, h handlerFunc) http.Handler {
 			return
 		}
 		if err != nil {
-			s.internal(w, r, err)
+			s.fail(w, r, err)
 			return
 		}
 		if !key.Can(perm) {

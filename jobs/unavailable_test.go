@@ -1,0 +1,69 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ferry-relay/ferry/internal/testenv"
+)
+
+// A store that cannot be reached is Unavailable, whatever it was asked;
+// a store that answered (a refusal, nothing found) is not; and a malformed
+// cursor is ErrInvalidCursor before the store is asked anything.
+func TestUnavailable(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dead, err := pgxpool.New(ctx, "postgres://postgres:postgres@127.0.0.1:1/ferry?sslmode=disable&connect_timeout=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
+	live, _ := testenv.Postgres(t)
+	closedPool, err := pgxpool.New(ctx, testenv.DatabaseURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedPool.Close()
+	cursor := "01890a5d-ac96-774b-bcce-b302099a8057"
+
+	_, _, deadErr := NewStore(dead).List(ctx, AllTenants(), Filter{Cursor: cursor})
+	_, _, closedErr := NewStore(closedPool).List(ctx, AllTenants(), Filter{Cursor: cursor})
+	_, _, badCursor := NewStore(dead).List(ctx, AllTenants(), Filter{Cursor: "x'; --"})
+	_, getErr := NewStore(live).Get(ctx, AllTenants(), cursor)
+	_, refused := live.Exec(ctx, `SELECT 1/0`)
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	_, _, canceledErr := NewStore(live).List(canceled, AllTenants(), Filter{})
+
+	for _, tc := range []struct {
+		name        string
+		err         error
+		unavailable bool
+	}{
+		{"connection refused", deadErr, true},
+		{"closed pool", closedErr, true},
+		{"admin shutdown", fmt.Errorf("x: %w", &pgconn.PgError{Code: "57P01"}), true},
+		{"deadline", context.DeadlineExceeded, true},
+		{"outcome unknown", fmt.Errorf("record: %w", ErrOutcomeUnknown), true},
+		{"invalid cursor", badCursor, false},
+		{"not found", getErr, false},
+		{"refused statement", refused, false},
+		{"canceled", canceledErr, false},
+		{"nil", nil, false},
+	} {
+		if got := Unavailable(tc.err); got != tc.unavailable {
+			t.Errorf("%s: Unavailable(%v) = %v, want %v", tc.name, tc.err, got, tc.unavailable)
+		}
+	}
+	if !errors.Is(badCursor, ErrInvalidCursor) {
+		t.Errorf("malformed cursor: %v, want ErrInvalidCursor", badCursor)
+	}
+	if errors.Is(deadErr, ErrInvalidCursor) {
+		t.Errorf("store down: %v is ErrInvalidCursor", deadErr)
+	}
+}
