@@ -53,6 +53,10 @@ func (s *Server) auth(perm apikeys.Permission, h handlerFunc) http.Handler {
 		if !s.allow(w, key) {
 			return
 		}
+		if err := checkRequestText(r); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		h(w, r, key)
 	})
 }

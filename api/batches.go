@@ -7,8 +7,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"strconv"
-	"strings"
 
 	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/internal/apikeys"
@@ -59,6 +57,9 @@ func decodeJSON(r *http.Request, v any) error {
 	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
 		return badRequest("malformed JSON body: %v", err)
 	}
+	if field := nulField(v); field != "" {
+		return badRequest("%s holds a NUL byte", field)
+	}
 	return nil
 }
 
@@ -69,15 +70,9 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request, key apikeys
 		return
 	}
 	b := jobs.Batch{Name: in.Name, Target: in.Target, Params: in.Params}
-	if err := jobs.CheckBatchName(b.Name); err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+	if err := apitypes.CheckBatchName(b.Name); err != nil {
+		s.fail(w, r, badRequest("%v", err))
 		return
-	}
-	for k, v := range b.Params {
-		if strings.ContainsRune(k+v, 0) {
-			writeError(w, http.StatusBadRequest, "bad_request", "parameter "+strconv.Quote(k)+": names and values must not hold NUL")
-			return
-		}
 	}
 	if in.Tenant != "" && in.Tenant != key.Tenant {
 		s.fail(w, r, otherTenant(key))

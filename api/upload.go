@@ -81,8 +81,8 @@ type uploadRequest struct {
 // body with its settings in the query string.
 func (s *Server) upload(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
 	idem := r.Header.Get("Idempotency-Key")
-	if len(idem) > 200 {
-		writeError(w, http.StatusBadRequest, "bad_request", "Idempotency-Key is longer than 200 bytes")
+	if err := checkIdempotencyKey(idem); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	body := s.idleBody(w, r)
@@ -106,6 +106,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, key apikeys.Key)
 		rec.discard()
 	}
 	if err != nil {
+		body.refused(w)
 		s.fail(w, r, err)
 		return
 	}

@@ -54,6 +54,14 @@ func cleanClientPath(p string) (string, error) {
 	return p, nil
 }
 
+// checkIdempotencyKey refuses a key no store could keep.
+func checkIdempotencyKey(key string) error {
+	if len(key) > 200 {
+		return badRequest("Idempotency-Key is longer than 200 bytes")
+	}
+	return checkText("Idempotency-Key", key)
+}
+
 // contentType is the declared type, or the one the extension implies.
 func contentType(declared, filename string) string {
 	if mt, _, err := mime.ParseMediaType(declared); err == nil && mt != "application/octet-stream" {

@@ -4,6 +4,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"strconv"
 
 	"github.com/ferry-relay/ferry/internal/apikeys"
 )
@@ -17,7 +18,7 @@ func (s *Server) receiveMultipart(r *http.Request, body io.Reader, boundary stri
 	if boundary == "" {
 		return nil, badRequest("malformed multipart body: no boundary in Content-Type")
 	}
-	closing := &closingWatcher{r: body, needle: []byte("--" + boundary + "--")}
+	closing := newClosingWatcher(body, boundary)
 	mr := multipart.NewReader(closing, boundary)
 	fields := fieldReader{form: uploadForm{key: key, params: map[string]string{}}}
 	var req *uploadRequest
@@ -28,10 +29,10 @@ func (s *Server) receiveMultipart(r *http.Request, body io.Reader, boundary stri
 		// without it yields an error that wraps io.EOF.
 		if err == io.EOF { //nolint:errorlint // see above
 			// And a body cut right after a delimiter line yields a bare
-			// io.EOF too (reading the next part's headers): only a body
-			// that held the closing delimiter is complete.
-			if !closing.seen {
-				return nil, badRequest("malformed multipart body: it ends without its closing boundary")
+			// io.EOF too (reading the next part's headers): the body is
+			// read to its end, which must be the closing delimiter.
+			if err := readEpilogue(closing); err != nil {
+				return nil, err
 			}
 			break
 		}
@@ -78,7 +79,11 @@ func receivePart(req *uploadRequest, part *multipart.Part, rec *receiver) error 
 	if err != nil {
 		return err
 	}
-	return rec.receive(req, part, -1, name, contentType(part.Header.Get("Content-Type"), name))
+	declared := part.Header.Get("Content-Type")
+	if err := checkText("the Content-Type of file "+strconv.Quote(name), declared); err != nil {
+		return err
+	}
+	return rec.receive(req, part, -1, name, contentType(declared, name))
 }
 
 // fieldReader reads the plain fields of a multipart body into a form,

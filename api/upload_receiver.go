@@ -68,10 +68,16 @@ func (rc *receiver) receive(req *uploadRequest, body io.Reader, size int64, file
 	s := rc.s
 	id := uuid.Must(uuid.NewV7()).String()
 	key := storage.KeyFor(id)
+	// Reading stops at the smaller limit, the server's or the target's:
+	// no byte past it is read, let alone stored.
+	limit, tooLarge := s.cfg.MaxUploadBytes, s.tooLarge(filename)
+	if lim := maxFileBytes(req.target); lim > 0 && lim < limit {
+		limit, tooLarge = lim, overTargetLimit(req.target, filename, lim)
+	}
 	var st storage.Stored
 	var err error
 	if req.earlier != nil {
-		st, err = hashOnly(body, size, s.cfg.MaxUploadBytes)
+		st, err = hashOnly(body, size, limit)
 	} else {
 		if needsMarker(size) {
 			if err := rc.mark(key); err != nil {
@@ -79,10 +85,10 @@ func (rc *receiver) receive(req *uploadRequest, body io.Reader, size int64, file
 			}
 		}
 		rc.keys = append(rc.keys, key)
-		st, err = s.objects.Put(rc.ctx, key, body, size, s.cfg.MaxUploadBytes, ctype)
+		st, err = s.objects.Put(rc.ctx, key, body, size, limit, ctype)
 	}
 	if errors.Is(err, storage.ErrTooLarge) {
-		return s.tooLarge(filename)
+		return tooLarge
 	}
 	if err != nil {
 		if rc.ctx.Err() != nil {
@@ -96,9 +102,6 @@ func (rc *receiver) receive(req *uploadRequest, body io.Reader, size int64, file
 	rc.ups = append(rc.ups, upload{stored: st, id: id, filename: filename, contentType: ctype})
 	if size >= 0 && st.Size != size {
 		return badRequest("body of %q was %d bytes, Content-Length said %d", filename, st.Size, size)
-	}
-	if err := checkSize(req.target, filename, st.Size); err != nil {
-		return err
 	}
 	if req.earlier == nil {
 		uploadedBytes.Add(float64(st.Size))

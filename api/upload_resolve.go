@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/internal/apikeys"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/targets"
@@ -96,8 +97,9 @@ func (s *Server) applyBatch(ctx context.Context, form *uploadForm) error {
 	if form.batch == "" {
 		return nil
 	}
-	if len(form.batch) > jobs.MaxBatchName {
-		return badRequest("batch name is longer than %d bytes", jobs.MaxBatchName)
+	// One rule for every batch name, a label or an object's.
+	if err := apitypes.CheckBatchName(form.batch); err != nil {
+		return badRequest("%v", err)
 	}
 	b, err := s.jobs.Batch(ctx, form.key.Tenant, form.batch)
 	if errors.Is(err, jobs.ErrBatchNotFound) {
@@ -166,13 +168,18 @@ func checkParams(t *targets.Target, params map[string]string) error {
 	return nil
 }
 
-// checkSize refuses a file over the target's size limit, if it has one.
-func checkSize(t *targets.Target, filename string, size int64) error {
-	sl, ok := t.Deliverer.(targets.SizeLimiter)
-	if !ok {
-		return nil
+// maxFileBytes is the target's size limit, or 0 when it has none.
+func maxFileBytes(t *targets.Target) int64 {
+	if sl, ok := t.Deliverer.(targets.SizeLimiter); ok {
+		return sl.MaxFileBytes()
 	}
-	if lim := sl.MaxFileBytes(); lim > 0 && size > lim {
+	return 0
+}
+
+// checkSize refuses a file of a known size over the target's size limit,
+// if it has one.
+func checkSize(t *targets.Target, filename string, size int64) error {
+	if lim := maxFileBytes(t); lim > 0 && size > lim {
 		what := "file"
 		if filename != "" {
 			what = fmt.Sprintf("file %q", filename)
@@ -181,6 +188,13 @@ func checkSize(t *targets.Target, filename string, size int64) error {
 			fmt.Sprintf("%s is %d bytes, over target %s's limit of %d", what, size, t.Name, lim)}
 	}
 	return nil
+}
+
+// overTargetLimit refuses a file found, as it streamed, to be over the
+// target's size limit lim.
+func overTargetLimit(t *targets.Target, filename string, lim int64) error {
+	return &apiError{http.StatusRequestEntityTooLarge, "too_large",
+		fmt.Sprintf("file %q is over target %s's limit of %d bytes", filename, t.Name, lim)}
 }
 
 // checkDeclaredSize refuses a file whose announced size is over a limit,

@@ -88,3 +88,19 @@ func deadStore(o *serverOptions) {
 		return p
 	}
 }
+
+// ownStore gives the job store a pool of its own on the test's schema and
+// hands it to the test, which may close it to cut the store off midway.
+func ownStore(pool **pgxpool.Pool) func(*serverOptions) {
+	return func(o *serverOptions) {
+		o.jobsPool = func(tb testing.TB, dbURL string) *pgxpool.Pool {
+			p, err := pgxpool.New(context.Background(), dbURL)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			tb.Cleanup(p.Close)
+			*pool = p
+			return p
+		}
+	}
+}

@@ -18,7 +18,9 @@ var ErrKeyReused = errors.New("idempotency key already used for another request"
 
 // ErrOutcomeUnknown means the commit of a request's jobs failed in a way
 // that leaves unknown whether it happened: the caller must not remove the
-// request's files (the orphan sweep does, if no job was recorded).
+// request's files (the orphan sweep does, if no job was recorded). A
+// failure before the statements reached Postgres (no connection could be
+// had) is not this: nothing was recorded, and the caller may remove them.
 var ErrOutcomeUnknown = errors.New("outcome of the commit unknown")
 
 // Request is one upload request: its jobs, recorded together or not at all.
@@ -116,6 +118,9 @@ func (s *Store) RecordRequest(ctx context.Context, req Request) (out []Job, crea
 		return nil, false, err
 	}
 	if err := tx.Commit(ctx); err != nil {
+		if notSent(err) {
+			return nil, false, fmt.Errorf("record request: commit: %w", err)
+		}
 		return nil, false, fmt.Errorf("record request: commit: %w: %w", ErrOutcomeUnknown, err)
 	}
 	return out, true, nil
@@ -145,11 +150,11 @@ type batchSender interface {
 // insertJobs inserts the jobs of req, and removes its markers, in one
 // batch. commits says the batch is its own (implicit) transaction: an
 // error that is not Postgres's answer (the connection broke) then leaves
-// the outcome unknown.
+// the outcome unknown, unless the batch never reached Postgres.
 func (s *Store) insertJobs(ctx context.Context, db batchSender, req Request, commits bool) ([]Job, error) {
 	fail := func(err error) error {
 		var pe *pgconn.PgError
-		if commits && !errors.As(err, &pe) {
+		if commits && !errors.As(err, &pe) && !notSent(err) {
 			return fmt.Errorf("record request: %w: %w", ErrOutcomeUnknown, err)
 		}
 		return fmt.Errorf("record request: %w", err)

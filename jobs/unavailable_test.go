@@ -60,6 +60,20 @@ func TestUnavailable(t *testing.T) {
 			t.Errorf("%s: Unavailable(%v) = %v, want %v", tc.name, tc.err, got, tc.unavailable)
 		}
 	}
+	// A record that never reached the store recorded nothing: its outcome
+	// is known, and the caller may remove the request's files.
+	for name, req := range map[string]Request{
+		"one file":        {Jobs: []New{{ID: cursor, Target: "t", Filename: "f", ObjectKey: "k", SHA256: "x"}}},
+		"keyed request":   {IdempotencyKey: "k", Jobs: []New{{ID: cursor, Target: "t", Filename: "f", ObjectKey: "k", SHA256: "x"}}},
+		"with its marker": {Markers: []string{"k"}, Jobs: []New{{ID: cursor, Target: "t", Filename: "f", ObjectKey: "k", SHA256: "x"}}},
+	} {
+		for store, pool := range map[string]*pgxpool.Pool{"refused": dead, "closed": closedPool} {
+			_, _, err := NewStore(pool).RecordRequest(ctx, req)
+			if err == nil || errors.Is(err, ErrOutcomeUnknown) || !Unavailable(err) {
+				t.Errorf("%s, store %s: RecordRequest = %v, want an outage with a known outcome", name, store, err)
+			}
+		}
+	}
 	if !errors.Is(badCursor, ErrInvalidCursor) {
 		t.Errorf("malformed cursor: %v, want ErrInvalidCursor", badCursor)
 	}
