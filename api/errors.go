@@ -59,6 +59,7 @@ var answers = []answer{
 	{jobs.ErrInvalidCursor, http.StatusBadRequest, "bad_request", func(*http.Request, error) string {
 		return "invalid cursor"
 	}},
+	{jobs.ErrKeyReserved, http.StatusBadRequest, "bad_request", nil},
 	{jobs.ErrKeyReused, http.StatusConflict, "idempotency_key_reused", func(r *http.Request, _ error) string {
 		return fmt.Sprintf("Idempotency-Key %q was used for another request (other files, target or fields); use a new key",
 			r.Header.Get("Idempotency-Key"))

@@ -6,6 +6,8 @@ import (
 	"path"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/ferry-relay/ferry/jobs"
 )
 
 // The rules of the names an upload gives its files: kept as the client
@@ -54,12 +56,16 @@ func cleanClientPath(p string) (string, error) {
 	return p, nil
 }
 
-// checkIdempotencyKey refuses a key no store could keep.
+// checkIdempotencyKey refuses a key no store could keep, or one that holds
+// what ferry derives the keys of a request's files with.
 func checkIdempotencyKey(key string) error {
 	if len(key) > 200 {
 		return badRequest("Idempotency-Key is longer than 200 bytes")
 	}
-	return checkText("Idempotency-Key", key)
+	if err := checkText("Idempotency-Key", key); err != nil {
+		return err
+	}
+	return jobs.CheckIdempotencyKey(key)
 }
 
 // contentType is the declared type, or the one the extension implies.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -293,5 +294,94 @@ func TestMultipartOverTargetLimitStopsReading(t *testing.T) {
 	}
 	if j, o := count(t, us.pool, us.objects); j != 0 || o != 0 {
 		t.Errorf("%d jobs, %d objects left: want none", j, o)
+	}
+}
+
+// upload sends one multipart upload request with key, in batch when set,
+// of files (name: content), and returns its status and the ids and
+// filenames of the jobs it answered.
+func upload(t *testing.T, us uploadServer, key, batch string, files ...string) (int, []string) {
+	t.Helper()
+	parts := []part{{name: "target", data: "t"}}
+	if batch != "" {
+		parts = append(parts, part{name: "batch", data: batch})
+	}
+	for _, f := range files {
+		name, data, _ := strings.Cut(f, ":")
+		parts = append(parts, part{name: "file", filename: name, data: data})
+	}
+	a := send(t, us, http.MethodPost, "/v1/uploads", multipartXB, strings.NewReader(multipartBody(parts...)), "Idempotency-Key", key)
+	var out apitypes.UploadResult
+	_ = json.Unmarshal(a.body, &out)
+	var got []string
+	for _, j := range out.Jobs {
+		got = append(got, j.ID+" "+j.Filename)
+	}
+	if a.status >= 300 {
+		got = []string{a.err.Code}
+	}
+	return a.status, got
+}
+
+// An Idempotency-Key names one request: the same request again gets the
+// same answer, and anything else with that key is 409
+// idempotency_key_reused, whatever the batch; a client cannot choose a
+// key ferry derives for a request's later files. Each case below lost the
+// client's file silently, or looped on 500, before.
+func TestIdempotencyKeyNamesOneRequest(t *testing.T) {
+	t.Parallel()
+	us := newUploadServer(t, 1<<20)
+	type call struct {
+		key, batch string
+		files      []string
+		status     int
+		same       bool // the first call's answer
+	}
+	for _, tc := range []struct {
+		name  string
+		calls []call
+	}{
+		{"batch, then no batch", []call{
+			{"CX", "cx1", []string{"c.txt:c"}, http.StatusAccepted, false},
+			{"CX", "cx1", []string{"c.txt:c"}, http.StatusOK, true},
+			{"CX", "", []string{"c3.txt:other"}, http.StatusConflict, false},
+			{"CX", "", []string{"c.txt:c"}, http.StatusConflict, false},
+		}},
+		{"no batch, then a batch", []call{
+			{"NX", "", []string{"n.txt:n"}, http.StatusAccepted, false},
+			{"NX", "nx1", []string{"n.txt:n"}, http.StatusConflict, false},
+			{"NX", "", []string{"n.txt:n"}, http.StatusOK, true},
+		}},
+		{"a derived key", []call{
+			{"M", "", []string{"m1.txt:1", "m2.txt:2"}, http.StatusAccepted, false},
+			{"M#1", "", []string{"collide.txt:x"}, http.StatusBadRequest, false},
+			{"M", "", []string{"m1.txt:1", "m2.txt:2"}, http.StatusOK, true},
+		}},
+		{"another batch", []call{
+			{"BX", "bx1", []string{"b.txt:b"}, http.StatusAccepted, false},
+			{"BX", "bx2", []string{"b.txt:b"}, http.StatusConflict, false},
+			{"BX", "bx3", []string{"b.txt:b"}, http.StatusConflict, false},
+			{"BX", "bx1", []string{"b.txt:b"}, http.StatusOK, true},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var first []string
+			for i, c := range tc.calls {
+				jobsBefore, objectsBefore := count(t, us.pool, us.objects)
+				status, got := upload(t, us, c.key, c.batch, c.files...)
+				if i == 0 {
+					first = got
+				}
+				if status != c.status {
+					t.Fatalf("call %d (key %s, batch %q, %v): %d %v, want %d", i+1, c.key, c.batch, c.files, status, got, c.status)
+				}
+				if c.same && !slices.Equal(got, first) {
+					t.Errorf("call %d: answered %v, want the first answer %v", i+1, got, first)
+				}
+				if j, o := count(t, us.pool, us.objects); i > 0 && (j != jobsBefore || o != objectsBefore) {
+					t.Errorf("call %d: jobs went %d→%d and objects %d→%d, want no change", i+1, jobsBefore, j, objectsBefore, o)
+				}
+			}
+		})
 	}
 }
