@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -131,10 +132,11 @@ func (s *Server) receiveRaw(r *http.Request, body io.Reader, key apikeys.Key, id
 	if err := s.checkDeclaredSize(req, name, r.ContentLength); err != nil {
 		return nil, err
 	}
-	ctype := q.Get("content_type")
-	if ctype == "" {
-		ctype = r.Header.Get("Content-Type")
-	}
+	// The request's own Content-Type says how the body is sent, not what
+	// the file is (curl --data-binary sends form-urlencoded): the file's
+	// type is the content_type parameter's, or application/octet-stream
+	// (then the extension's, as for any file declared so).
+	ctype := cmp.Or(q.Get("content_type"), "application/octet-stream")
 	if err := rec.receive(req, body, r.ContentLength, name, contentType(ctype, name)); err != nil {
 		return nil, err
 	}

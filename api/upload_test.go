@@ -385,3 +385,33 @@ func TestIdempotencyKeyNamesOneRequest(t *testing.T) {
 		})
 	}
 }
+
+// A raw upload's file type is its content_type parameter's, or
+// application/octet-stream: never the request's own Content-Type, which
+// says how the body is sent (curl --data-binary sends
+// application/x-www-form-urlencoded, and the file went on to the target
+// as a form).
+func TestRawUploadContentType(t *testing.T) {
+	t.Parallel()
+	us := newUploadServer(t, 1<<20)
+	for _, tc := range []struct {
+		name, query, header, want string
+	}{
+		{"curl --data-binary", "filename=data", "application/x-www-form-urlencoded", "application/octet-stream"},
+		{"no Content-Type", "filename=data", "", "application/octet-stream"},
+		{"a type in the header only", "filename=data", "image/png", "application/octet-stream"},
+		{"the parameter", "filename=data&content_type=application%2Fpdf", "application/x-www-form-urlencoded", "application/pdf"},
+		{"the extension", "filename=a.pdf", "application/x-www-form-urlencoded", "application/pdf"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := send(t, us, http.MethodPost, "/v1/uploads?target=t&"+tc.query, tc.header, strings.NewReader("a=b&c=d"))
+			var out apitypes.UploadResult
+			if err := json.Unmarshal(a.body, &out); err != nil || a.status != http.StatusAccepted || len(out.Jobs) != 1 {
+				t.Fatalf("%d %s", a.status, a.body)
+			}
+			if got := out.Jobs[0].ContentType; got != tc.want {
+				t.Errorf("content type %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
