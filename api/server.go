@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -222,27 +223,12 @@ func (s *Server) Handler() http.Handler {
 
 func bearer(h string) (string, bool) {
 	const p = "Bearer "
-	if len(h) <= len(p) || !equalFold(h[:len(p)], p) {
+	if len(h) <= len(p) || !strings.EqualFold(h[:len(p)], p) {
 		return "", false
 	}
 	return h[len(p):], true
 }
 
-func equalFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range len(a) {
-		ca, cb := a[i]|0x20, b[i]|0x20
-		if ca != cb {
-			return false
-		}
-	}
-	return true
-}
-
-// readyz says "ok" or "down" per dependency, and nothing more: an error
-// can name hosts, users or paths, so the cause goes to the log only.
 // readyz answers ok or down per component. Without a key that is all it
 // says (a host name or an error could help an attacker); to a request with
 // an admin key it also gives each component's details under "details":

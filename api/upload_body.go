@@ -155,7 +155,7 @@ func (b *idleBody) Read(p []byte) (int, error) {
 		_ = b.rc.SetReadDeadline(time.Now().Add(b.idle))
 	}
 	n, err := b.r.Read(p)
-	b.ended = b.ended || err == io.EOF //nolint:errorlint // io.Reader's contract: EOF itself
+	b.ended = b.ended || errors.Is(err, io.EOF)
 	if err != nil && !errors.Is(err, io.EOF) && b.idle > 0 && isTimeout(err) {
 		err = fmt.Errorf("nothing received for %s: %w", b.idle, err)
 	}
