@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -50,26 +49,20 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ apikeys.Key
 		return
 	}
 	q := r.URL.Query()
-	f := audit.Filter{Tenant: q.Get("tenant"), Action: q.Get("action")}
-	if v := q.Get("cursor"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 {
-			writeError(w, http.StatusBadRequest, "bad_request", "invalid cursor")
-			return
-		}
-		f.Before = n
+	p, err := parsePage(q, maxAuditPage)
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			writeError(w, http.StatusBadRequest, "bad_request", "limit must be between 1 and 1000")
-			return
-		}
-		f.Limit = n
+	before, err := p.sequence()
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
+	f := audit.Filter{Tenant: q.Get("tenant"), Action: q.Get("action"), Before: before, Limit: p.limit}
 	entries, next, err := s.audit.List(r.Context(), f)
 	if err != nil {
-		s.internal(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	page := apitypes.AuditPage{Entries: make([]apitypes.AuditEntry, len(entries))}
@@ -96,7 +89,7 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request, _ apikeys.Key)
 	}
 	list, err := s.admin.List(r.Context())
 	if err != nil {
-		s.internal(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	out := apitypes.APIKeyList{Keys: make([]apitypes.APIKey, len(list))}
@@ -125,15 +118,8 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request, key apikeys.K
 		sp.TTL = d
 	}
 	secret, info, err := s.admin.CreateKey(r.Context(), sp)
-	switch {
-	case errors.Is(err, apikeys.ErrExists):
-		writeError(w, http.StatusConflict, "conflict", err.Error())
-		return
-	case errors.Is(err, apikeys.ErrSpec):
-		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
-		return
-	case err != nil:
-		s.internal(w, r, err)
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	s.audited(r.Context(), key, audit.ActionKeyCreate, info.Name,
@@ -146,15 +132,8 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request, key apikeys.K
 		return
 	}
 	info, err := s.admin.Revoke(r.Context(), r.PathValue("ref"))
-	switch {
-	case errors.Is(err, apikeys.ErrNotFound):
-		writeError(w, http.StatusNotFound, "not_found", err.Error())
-		return
-	case errors.Is(err, apikeys.ErrAmbiguous):
-		writeError(w, http.StatusConflict, "ambiguous", err.Error())
-		return
-	case err != nil:
-		s.internal(w, r, err)
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	s.audited(r.Context(), key, audit.ActionKeyRevoke, info.Name,

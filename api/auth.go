@@ -42,7 +42,7 @@ func (s *Server) auth(perm apikeys.Permission, h handlerFunc) http.Handler {
 			return
 		}
 		if err != nil {
-			s.internal(w, r, err)
+			s.fail(w, r, err)
 			return
 		}
 		if !key.Can(perm) {
@@ -51,6 +51,10 @@ func (s *Server) auth(perm apikeys.Permission, h handlerFunc) http.Handler {
 			return
 		}
 		if !s.allow(w, key) {
+			return
+		}
+		if err := checkRequestText(r); err != nil {
+			s.fail(w, r, err)
 			return
 		}
 		h(w, r, key)

@@ -2,22 +2,16 @@ package api
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"maps"
 	"net/http"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/internal/apikeys"
 	"github.com/ferry-relay/ferry/internal/audit"
 	"github.com/ferry-relay/ferry/jobs"
-	"github.com/ferry-relay/ferry/targets"
 )
 
 // BatchStore is what the API needs of the job store for batches.
@@ -63,6 +57,9 @@ func decodeJSON(r *http.Request, v any) error {
 	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
 		return badRequest("malformed JSON body: %v", err)
 	}
+	if field := nulField(v); field != "" {
+		return badRequest("%s holds a NUL byte", field)
+	}
 	return nil
 }
 
@@ -73,15 +70,9 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request, key apikeys
 		return
 	}
 	b := jobs.Batch{Name: in.Name, Target: in.Target, Params: in.Params}
-	if err := jobs.CheckBatchName(b.Name); err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+	if err := apitypes.CheckBatchName(b.Name); err != nil {
+		s.fail(w, r, badRequest("%v", err))
 		return
-	}
-	for k, v := range b.Params {
-		if strings.ContainsRune(k+v, 0) {
-			writeError(w, http.StatusBadRequest, "bad_request", "parameter "+strconv.Quote(k)+": names and values must not hold NUL")
-			return
-		}
 	}
 	if in.Tenant != "" && in.Tenant != key.Tenant {
 		s.fail(w, r, otherTenant(key))
@@ -94,10 +85,8 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request, key apikeys
 	}
 	out, created, err := s.jobs.CreateBatch(r.Context(), b, key.ID)
 	switch {
-	case errors.Is(err, jobs.ErrBatchExists):
-		writeError(w, http.StatusConflict, "conflict", err.Error())
 	case err != nil:
-		s.internal(w, r, err)
+		s.fail(w, r, err)
 	case created:
 		s.audited(r.Context(), key, audit.ActionBatchCreate, out.Name, map[string]any{"target": out.Target, "params": out.Params})
 		w.Header().Set("Location", wireBatch(out).URL)
@@ -113,19 +102,14 @@ func (s *Server) listBatches(w http.ResponseWriter, r *http.Request, key apikeys
 		s.fail(w, r, err)
 		return
 	}
-	q := r.URL.Query()
-	limit := 0
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
-			writeError(w, http.StatusBadRequest, "bad_request", "limit must be between 1 and 100")
-			return
-		}
-		limit = n
-	}
-	page, err := s.jobs.ListBatches(r.Context(), scope, q.Get("cursor"), limit)
+	p, err := parsePage(r.URL.Query(), maxBatchesPage)
 	if err != nil {
-		s.internal(w, r, err)
+		s.fail(w, r, err)
+		return
+	}
+	page, err := s.jobs.ListBatches(r.Context(), scope, p.cursor, p.limit)
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, wireBatchPage(page))
@@ -139,127 +123,10 @@ func (s *Server) getBatch(w http.ResponseWriter, r *http.Request, key apikeys.Ke
 	}
 	sum, err := s.jobs.BatchSummary(r.Context(), tenant, r.PathValue("name"))
 	if err != nil {
-		s.batchError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, wireSummary(sum))
-}
-
-// batchReport streams one row per job of the batch as CSV or JSON. Rows
-// are written as they are read: a report of a million files never sits in
-// memory. A failure midway aborts the response, so a client never takes a
-// truncated report for a whole one.
-func (s *Server) batchReport(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
-	name := r.PathValue("name")
-	tenant, err := s.tenantOf(r, key)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	q := r.URL.Query()
-	format := q.Get("format")
-	if format == "" {
-		format = "csv"
-	}
-	if format != "csv" && format != "json" {
-		writeError(w, http.StatusBadRequest, "bad_request", "format must be csv or json")
-		return
-	}
-	status := jobs.Status(q.Get("status"))
-	if status != "" && !status.Valid() {
-		writeError(w, http.StatusBadRequest, "bad_request", "unknown status "+strconv.Quote(string(status)))
-		return
-	}
-	if _, err := s.jobs.BatchSummary(r.Context(), tenant, name); err != nil {
-		s.batchError(w, r, err)
-		return
-	}
-	var write func(jobs.ReportRow) error
-	var end func() error
-	dw := newDeadlineWriter(w, s.cfg.ReportWriteTimeout)
-	defer dw.done()
-	w = dw
-	switch format {
-	case "csv":
-		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		w.Header().Set("Content-Disposition", `attachment; filename="report.csv"`)
-		cw := csv.NewWriter(w)
-		_ = cw.Write([]string{"path", "job_id", "status", "attempts", "remote_id", "sha256", "size", "last_error", "finished_at"})
-		write = func(row jobs.ReportRow) error {
-			finished := ""
-			if row.FinishedAt != nil {
-				finished = row.FinishedAt.UTC().Format(time.RFC3339)
-			}
-			return cw.Write([]string{csvSafe(row.Path), row.JobID, string(row.Status), strconv.Itoa(row.Attempts),
-				csvSafe(row.RemoteID), row.SHA256, strconv.FormatInt(row.Size, 10), csvSafe(row.LastError), finished})
-		}
-		end = func() error { cw.Flush(); return cw.Error() }
-	case "json":
-		// A JSON array, one row per line.
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		enc := json.NewEncoder(w)
-		enc.SetEscapeHTML(false)
-		sep := "[\n"
-		write = func(row jobs.ReportRow) error {
-			if _, err := io.WriteString(w, sep); err != nil {
-				return err
-			}
-			sep = ","
-			return enc.Encode(wireReportRow(row))
-		}
-		end = func() error {
-			if sep == "[\n" {
-				_, err := io.WriteString(w, "[]\n")
-				return err
-			}
-			_, err := io.WriteString(w, "]\n")
-			return err
-		}
-	}
-	w.WriteHeader(http.StatusOK)
-	err = s.jobs.Report(r.Context(), tenant, name, status, write)
-	if err == nil {
-		err = end()
-	}
-	if err != nil {
-		s.abort(r, err)
-	}
-}
-
-// batchKeys streams the idempotency keys of the batch's jobs, one per
-// line.
-func (s *Server) batchKeys(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
-	name := r.PathValue("name")
-	tenant, err := s.tenantOf(r, key)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if _, err := s.jobs.BatchSummary(r.Context(), tenant, name); err != nil {
-		s.batchError(w, r, err)
-		return
-	}
-	dw := newDeadlineWriter(w, s.cfg.ReportWriteTimeout)
-	defer dw.done()
-	w = dw
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(http.StatusOK)
-	err = s.jobs.BatchKeys(r.Context(), tenant, name, func(k string) error {
-		_, err := io.WriteString(w, k+"\n")
-		return err
-	})
-	if err != nil {
-		s.abort(r, err)
-	}
-}
-
-// abort ends a response that has started: the client sees a broken
-// transfer, not a short answer it could take for complete.
-func (s *Server) abort(r *http.Request, err error) {
-	if r.Context().Err() == nil {
-		s.log.Error("streaming response failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	}
-	panic(http.ErrAbortHandler)
 }
 
 func (s *Server) retryBatch(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
@@ -283,7 +150,7 @@ func (s *Server) retryBatch(w http.ResponseWriter, r *http.Request, key apikeys.
 		f.ErrorGroup = &v[0]
 	}
 	if _, err := s.jobs.BatchSummary(r.Context(), tenant, name); err != nil {
-		s.batchError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	f.Batch = name
@@ -321,102 +188,4 @@ func (s *Server) checkTarget(w http.ResponseWriter, r *http.Request, key apikeys
 		}
 	}
 	writeJSON(w, http.StatusOK, apitypes.CheckResult{OK: true, Target: t.Name, Params: params})
-}
-
-// applyBatch fills the upload's target and default parameters from the
-// batch object it names. A batch name without an object is a plain label
-// and changes nothing.
-func (s *Server) applyBatch(ctx context.Context, form *uploadForm) error {
-	if form.batch == "" {
-		return nil
-	}
-	if form.batchApplied {
-		// A target field may have come after the batch's was applied.
-		if form.batchTarget != "" && form.target != form.batchTarget {
-			return batchMismatch(form.batch, form.batchTarget, form.target)
-		}
-		return nil
-	}
-	if len(form.batch) > jobs.MaxBatchName {
-		return badRequest("batch name is longer than %d bytes", jobs.MaxBatchName)
-	}
-	b, err := s.jobs.Batch(ctx, form.key.Tenant, form.batch)
-	if errors.Is(err, jobs.ErrBatchNotFound) {
-		form.batchApplied = true
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	form.batchApplied = true
-	switch {
-	case form.target == "":
-		form.target = b.Target
-	case form.target != b.Target:
-		return batchMismatch(b.Name, b.Target, form.target)
-	}
-	form.batchParams, form.batchTarget = b.Params, b.Target
-	return nil
-}
-
-func batchMismatch(batch, want, got string) error {
-	return &apiError{http.StatusUnprocessableEntity, "batch_target_mismatch",
-		fmt.Sprintf("batch %q delivers to target %s, not %s", batch, want, got)}
-}
-
-// merged returns the upload's parameters over the batch's over the
-// target's defaults.
-func (f *uploadForm) merged(t *targets.Target) map[string]string {
-	p := maps.Clone(f.batchParams)
-	if p == nil {
-		p = map[string]string{}
-	}
-	maps.Copy(p, f.params)
-	return t.MergeParams(p)
-}
-
-// checkParams runs the target's parameter check, if it has one.
-func checkParams(t *targets.Target, params map[string]string) error {
-	if pc, ok := t.Deliverer.(targets.ParamChecker); ok {
-		if err := pc.CheckParams(params); err != nil {
-			return &apiError{http.StatusUnprocessableEntity, "invalid_params",
-				fmt.Sprintf("target %s: %v", t.Name, err)}
-		}
-	}
-	return nil
-}
-
-// checkSize refuses a file over the target's size limit, if it has one.
-func checkSize(t *targets.Target, filename string, size int64) error {
-	sl, ok := t.Deliverer.(targets.SizeLimiter)
-	if !ok {
-		return nil
-	}
-	if lim := sl.MaxFileBytes(); lim > 0 && size > lim {
-		what := "file"
-		if filename != "" {
-			what = fmt.Sprintf("file %q", filename)
-		}
-		return &apiError{http.StatusRequestEntityTooLarge, "too_large",
-			fmt.Sprintf("%s is %d bytes, over target %s's limit of %d", what, size, t.Name, lim)}
-	}
-	return nil
-}
-
-// fail answers err: its own status for an *apiError, 500 otherwise.
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var ae *apiError
-	if errors.As(err, &ae) {
-		writeError(w, ae.status, ae.code, ae.msg)
-		return
-	}
-	s.internal(w, r, err)
-}
-
-func (s *Server) batchError(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, jobs.ErrBatchNotFound) {
-		writeError(w, http.StatusNotFound, "not_found", "no batch named "+strconv.Quote(r.PathValue("name")))
-		return
-	}
-	s.internal(w, r, err)
 }

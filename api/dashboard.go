@@ -42,7 +42,7 @@ func (s *Server) activity(w http.ResponseWriter, r *http.Request, key apikeys.Ke
 	}
 	act, err := s.jobs.Activity(r.Context(), scope, activityWindow)
 	if err != nil {
-		s.internal(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	out := apitypes.Activity{WindowSeconds: int(activityWindow / time.Second), Targets: []apitypes.TargetActivity{}}
@@ -63,7 +63,7 @@ func (s *Server) batchFailures(w http.ResponseWriter, r *http.Request, key apike
 	}
 	gs, err := s.jobs.FailureGroups(r.Context(), tenant, name)
 	if err != nil {
-		s.internal(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	if len(gs) == 0 && !s.batchExists(w, r, tenant, name) {
@@ -86,7 +86,7 @@ func (s *Server) batchThroughput(w http.ResponseWriter, r *http.Request, key api
 	}
 	pts, err := s.jobs.BatchThroughput(r.Context(), tenant, name)
 	if err != nil {
-		s.internal(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	if len(pts) == 0 && !s.batchExists(w, r, tenant, name) {
@@ -105,7 +105,7 @@ func (s *Server) batchThroughput(w http.ResponseWriter, r *http.Request, key api
 // nothing: a batch with failures or deliveries exists.
 func (s *Server) batchExists(w http.ResponseWriter, r *http.Request, tenant, name string) bool {
 	if _, err := s.jobs.BatchSummary(r.Context(), tenant, name); err != nil {
-		s.batchError(w, r, err)
+		s.fail(w, r, err)
 		return false
 	}
 	return true

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 
@@ -19,7 +18,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request, key apikeys.Key)
 	}
 	job, err := s.jobs.Get(r.Context(), scope, r.PathValue("id"))
 	if err != nil {
-		s.jobError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, wireJob(job))
@@ -33,7 +32,7 @@ func (s *Server) getAttempts(w http.ResponseWriter, r *http.Request, key apikeys
 	}
 	as, err := s.jobs.Attempts(r.Context(), scope, r.PathValue("id"))
 	if err != nil {
-		s.jobError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, apitypes.AttemptList{Attempts: wireAttempts(as)})
@@ -46,8 +45,13 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, key apikeys.Ke
 		return
 	}
 	q := r.URL.Query()
+	p, err := parsePage(q, maxJobsPage)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	f := jobs.Filter{Status: jobs.Status(q.Get("status")), Target: q.Get("target"), Batch: q.Get("batch"),
-		FilenameContains: q.Get("filename"), Cursor: q.Get("cursor")}
+		FilenameContains: q.Get("filename"), Cursor: p.cursor, Limit: p.limit}
 	switch v := q.Get("uncertain"); v {
 	case "", "false":
 	case "true":
@@ -60,21 +64,9 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, key apikeys.Ke
 		writeError(w, http.StatusBadRequest, "bad_request", "unknown status "+strconv.Quote(string(f.Status))+": use QUEUED, RUNNING, RETRYING, SUCCESS, FAILED or CANCELED")
 		return
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			writeError(w, http.StatusBadRequest, "bad_request", "limit must be between 1 and 1000")
-			return
-		}
-		f.Limit = n
-	}
 	list, next, err := s.jobs.List(r.Context(), scope, f)
 	if err != nil {
-		if f.Cursor != "" {
-			writeError(w, http.StatusBadRequest, "bad_request", "invalid cursor")
-			return
-		}
-		s.internal(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, apitypes.JobList{Jobs: wireJobs(list), NextCursor: next})
@@ -88,7 +80,7 @@ func (s *Server) retryJob(w http.ResponseWriter, r *http.Request, key apikeys.Ke
 	}
 	job, err := s.jobs.Retry(r.Context(), scope, r.PathValue("id"))
 	if err != nil {
-		s.jobError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.audited(r.Context(), key, audit.ActionJobRetry, job.ID, map[string]any{"tenant": job.Tenant, "target": job.Target})
@@ -104,20 +96,9 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request, key apikeys.K
 	}
 	job, err := s.jobs.Cancel(r.Context(), scope, r.PathValue("id"))
 	if err != nil {
-		s.jobError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.audited(r.Context(), key, audit.ActionJobCancel, job.ID, map[string]any{"tenant": job.Tenant, "target": job.Target})
 	writeJSON(w, http.StatusOK, wireJob(job))
-}
-
-func (s *Server) jobError(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, jobs.ErrNotFound):
-		writeError(w, http.StatusNotFound, "not_found", "no job with id "+strconv.Quote(r.PathValue("id")))
-	case errors.Is(err, jobs.ErrConflict):
-		writeError(w, http.StatusConflict, "conflict", err.Error())
-	default:
-		s.internal(w, r, err)
-	}
 }

@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/ferry-relay/ferry/internal/apikeys"
@@ -54,39 +53,4 @@ func (s *Server) limitUploads(h handlerFunc) handlerFunc {
 		defer s.uploads.give()
 		h(w, r, key)
 	}
-}
-
-// deadlineWriter gives every write of a streamed answer a deadline of its
-// own: a reader that stops makes the write fail after timeout instead of
-// blocking forever.
-type deadlineWriter struct {
-	http.ResponseWriter
-	rc      *http.ResponseController
-	timeout time.Duration
-}
-
-func newDeadlineWriter(w http.ResponseWriter, timeout time.Duration) *deadlineWriter {
-	return &deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: timeout}
-}
-
-func (d *deadlineWriter) Write(p []byte) (int, error) {
-	_ = d.rc.SetWriteDeadline(time.Now().Add(d.timeout))
-	return d.ResponseWriter.Write(p)
-}
-
-// done lifts the deadline, which would otherwise outlive the answer on a
-// kept-alive connection.
-func (d *deadlineWriter) done() { _ = d.rc.SetWriteDeadline(time.Time{}) }
-
-// Unwrap lets http.ResponseController reach the connection.
-func (d *deadlineWriter) Unwrap() http.ResponseWriter { return d.ResponseWriter }
-
-// csvSafe neutralises a cell a spreadsheet would run as a formula (OWASP
-// "CSV injection"): one starting with = + - @, a tab or a carriage return
-// gets a leading apostrophe, which spreadsheets show as text.
-func csvSafe(cell string) string {
-	if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
-		return "'" + cell
-	}
-	return cell
 }

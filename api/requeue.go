@@ -83,7 +83,7 @@ func (s *Server) requeue(w http.ResponseWriter, r *http.Request, key apikeys.Key
 			detail["stopped_by_error"] = true
 			s.audited(r.Context(), key, action, f.Batch, detail)
 		}
-		s.internal(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.audited(r.Context(), key, action, f.Batch, detail)

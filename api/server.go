@@ -17,11 +17,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/internal/apikeys"
 	"github.com/ferry-relay/ferry/internal/audit"
 	"github.com/ferry-relay/ferry/internal/coord/rates"
@@ -239,27 +239,12 @@ func (s *Server) Handler() http.Handler {
 
 func bearer(h string) (string, bool) {
 	const p = "Bearer "
-	if len(h) <= len(p) || !equalFold(h[:len(p)], p) {
+	if len(h) <= len(p) || !strings.EqualFold(h[:len(p)], p) {
 		return "", false
 	}
 	return h[len(p):], true
 }
 
-func equalFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range len(a) {
-		ca, cb := a[i]|0x20, b[i]|0x20
-		if ca != cb {
-			return false
-		}
-	}
-	return true
-}
-
-// readyz says "ok" or "down" per dependency, and nothing more: an error
-// can name hosts, users or paths, so the cause goes to the log only.
 // readyz answers ok or down per component. Without a key that is all it
 // says (a host name or an error could help an attacker); to a request with
 // an admin key it also gives each component's details under "details":
@@ -322,20 +307,10 @@ func MetricsHandler(key string) http.Handler {
 	})
 }
 
-// internal answers 500 and logs the cause, which the client never sees.
-func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
-	s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	writeError(w, http.StatusInternalServerError, "internal", "internal error; see the server log")
-}
-
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
-}
-
-func writeError(w http.ResponseWriter, code int, errCode, msg string) {
-	writeJSON(w, code, apitypes.Error{Error: apitypes.ErrorDetail{Code: errCode, Message: msg}})
 }

@@ -43,7 +43,7 @@ func (s *Server) listTargets(w http.ResponseWriter, r *http.Request, key apikeys
 	if s.rates != nil {
 		var err error
 		if current, err = s.rates.Current(r.Context()); err != nil {
-			s.internal(w, r, err)
+			s.fail(w, r, err)
 			return
 		}
 	}
@@ -51,7 +51,7 @@ func (s *Server) listTargets(w http.ResponseWriter, r *http.Request, key apikeys
 	if s.states != nil {
 		var err error
 		if states, err = s.states.List(r.Context(), names); err != nil {
-			s.internal(w, r, err)
+			s.fail(w, r, err)
 			return
 		}
 	}
@@ -60,7 +60,7 @@ func (s *Server) listTargets(w http.ResponseWriter, r *http.Request, key apikeys
 		t := s.targets[name]
 		v, err := s.wireTarget(r.Context(), t, states[i])
 		if err != nil {
-			s.internal(w, r, err)
+			s.fail(w, r, err)
 			return
 		}
 		if t.Rate > 0 {
@@ -94,17 +94,17 @@ func (s *Server) resumeTarget(w http.ResponseWriter, r *http.Request, key apikey
 	if s.states != nil {
 		var err error
 		if requested, err = s.states.RequestProbe(r.Context(), t.Name, t.CredentialProbe); err != nil {
-			s.internal(w, r, err)
+			s.fail(w, r, err)
 			return
 		}
 		if st, err = s.states.Get(r.Context(), t.Name); err != nil {
-			s.internal(w, r, err)
+			s.fail(w, r, err)
 			return
 		}
 	}
 	v, err := s.wireTarget(r.Context(), t, st)
 	if err != nil {
-		s.internal(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	code := http.StatusOK

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -18,7 +20,9 @@ var ErrKeyReused = errors.New("idempotency key already used for another request"
 
 // ErrOutcomeUnknown means the commit of a request's jobs failed in a way
 // that leaves unknown whether it happened: the caller must not remove the
-// request's files (the orphan sweep does, if no job was recorded).
+// request's files (the orphan sweep does, if no job was recorded). A
+// failure before the statements reached Postgres (no connection could be
+// had) is not this: nothing was recorded, and the caller may remove them.
 var ErrOutcomeUnknown = errors.New("outcome of the commit unknown")
 
 // Request is one upload request: its jobs, recorded together or not at all.
@@ -49,9 +53,24 @@ func (r Request) scope() string {
 	return "key:" + strconv.FormatInt(r.APIKeyID, 10)
 }
 
+// ErrKeyReserved means an idempotency key holds the character ferry
+// derives the keys of a request's later files with (jobKey): a client
+// choosing "X#1" would name the second file of request "X".
+var ErrKeyReserved = errors.New(`idempotency key holds "#", which ferry reserves for the keys of a request's files`)
+
+// CheckIdempotencyKey returns ErrKeyReserved for a key a client may not
+// choose, nil otherwise.
+func CheckIdempotencyKey(key string) error {
+	if strings.ContainsRune(key, '#') {
+		return fmt.Errorf("key %q: %w", key, ErrKeyReserved)
+	}
+	return nil
+}
+
 // jobKey is the idempotency key of the i-th job of a request with key: the
 // first job has the request's key, so that a file pushed alone is found by
-// it (BatchKeys), the others key#i.
+// it (BatchKeys), the others key#i. No client key holds "#"
+// (CheckIdempotencyKey), so no client key is another request's job key.
 func jobKey(key string, i int) string {
 	if key == "" || i == 0 {
 		return key
@@ -63,7 +82,8 @@ func jobKey(key string, i int) string {
 // them the end of their uploads in progress (req.Markers go). With an
 // idempotency key already used in its scope, it records nothing and
 // returns the jobs of that first request, in order, with created=false;
-// ErrKeyReused if the first request was a different one.
+// ErrKeyReused if the first request was a different one, or if the key
+// names a request of the same API key in another scope (a batch, or none).
 //
 // A request without a key is one round trip: its statements go as one
 // pipelined batch, which Postgres runs as one implicit transaction. A
@@ -72,6 +92,9 @@ func jobKey(key string, i int) string {
 func (s *Store) RecordRequest(ctx context.Context, req Request) (out []Job, created bool, err error) {
 	if len(req.Jobs) == 0 {
 		return nil, false, errors.New("record request: no job")
+	}
+	if err := CheckIdempotencyKey(req.IdempotencyKey); err != nil {
+		return nil, false, fmt.Errorf("record request: %w", err)
 	}
 	if req.IdempotencyKey == "" {
 		out, err := s.insertJobs(ctx, s.db, req, true)
@@ -106,9 +129,9 @@ func (s *Store) RecordRequest(ctx context.Context, req Request) (out []Job, crea
 	}
 	out, err = s.insertJobs(ctx, tx, req, false)
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "23505" {
-		// A job of an earlier request, recorded before requests were,
-		// holds the key.
+	if errors.As(err, &pe) && pe.Code == pgerrcode.UniqueViolation {
+		// A job of an earlier request holds the key: one recorded before
+		// requests were, or one of the same API key in another scope.
 		_ = tx.Rollback(ctx)
 		return s.earlierRequest(ctx, req)
 	}
@@ -116,6 +139,9 @@ func (s *Store) RecordRequest(ctx context.Context, req Request) (out []Job, crea
 		return nil, false, err
 	}
 	if err := tx.Commit(ctx); err != nil {
+		if notSent(err) {
+			return nil, false, fmt.Errorf("record request: commit: %w", err)
+		}
 		return nil, false, fmt.Errorf("record request: commit: %w: %w", ErrOutcomeUnknown, err)
 	}
 	return out, true, nil
@@ -145,11 +171,11 @@ type batchSender interface {
 // insertJobs inserts the jobs of req, and removes its markers, in one
 // batch. commits says the batch is its own (implicit) transaction: an
 // error that is not Postgres's answer (the connection broke) then leaves
-// the outcome unknown.
+// the outcome unknown, unless the batch never reached Postgres.
 func (s *Store) insertJobs(ctx context.Context, db batchSender, req Request, commits bool) ([]Job, error) {
 	fail := func(err error) error {
 		var pe *pgconn.PgError
-		if commits && !errors.As(err, &pe) {
+		if commits && !errors.As(err, &pe) && !notSent(err) {
 			return fmt.Errorf("record request: %w: %w", ErrOutcomeUnknown, err)
 		}
 		return fmt.Errorf("record request: %w", err)
@@ -189,6 +215,10 @@ func (s *Store) insertJobs(ctx context.Context, db batchSender, req Request, com
 // earlierRequest answers a request whose key was used before.
 func (s *Store) earlierRequest(ctx context.Context, req Request) ([]Job, bool, error) {
 	fp, js, err := s.RequestByKey(ctx, req.Tenant, req.Batch, req.APIKeyID, req.IdempotencyKey)
+	if errors.Is(err, ErrNotFound) {
+		// Not in this scope: the job holding the key is another scope's.
+		return nil, false, fmt.Errorf("key %q: %w", req.IdempotencyKey, ErrKeyReused)
+	}
 	if err != nil {
 		return nil, false, err
 	}
@@ -201,59 +231,97 @@ func (s *Store) earlierRequest(ctx context.Context, req Request) ([]Job, bool, e
 // RequestByKey returns the fingerprint and the jobs, in order, of the
 // upload request that used key in its scope (see Request), or ErrNotFound.
 // For a request recorded before requests were (its jobs hold the keys),
-// the fingerprint is "".
+// the fingerprint is "". A key that names a request of the same API key
+// in another scope is ErrKeyReused: a key names one request.
 func (s *Store) RequestByKey(ctx context.Context, tenant, batch string, apiKeyID int64, key string) (string, []Job, error) {
+	if err := CheckIdempotencyKey(key); err != nil {
+		return "", nil, fmt.Errorf("request by key: %w", err)
+	}
 	req := Request{Tenant: tenant, Batch: batch, APIKeyID: apiKeyID, IdempotencyKey: key}
 	var fp string
 	var ids []string
 	err := s.db.QueryRow(ctx, `SELECT fingerprint, job_ids::text[] FROM upload_requests
 		WHERE scope = $1 AND idempotency_key = $2`, req.scope(), key).Scan(&fp, &ids)
 	if err == nil {
-		rows, err := s.db.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ANY($1::uuid[])`, ids)
-		if err != nil {
-			return "", nil, fmt.Errorf("request by key: %w", err)
-		}
-		found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Job, error) { return scanJob(r) })
-		if err != nil {
-			return "", nil, fmt.Errorf("request by key: %w", err)
-		}
-		byID := make(map[string]Job, len(found))
-		for _, j := range found {
-			byID[j.ID] = j
-		}
-		js := make([]Job, 0, len(ids))
-		for _, id := range ids {
-			if j, ok := byID[id]; ok {
-				js = append(js, j)
-			}
-		}
-		return fp, js, nil
+		js, err := s.jobsInOrder(ctx, ids)
+		return fp, js, err
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return "", nil, fmt.Errorf("request by key: %w", err)
 	}
-	// Before upload_requests: the jobs carry key, key#1, key#2...
-	var js []Job
-	for i := 0; ; i++ {
-		var j Job
-		var err error
-		if batch != "" {
-			j, err = s.ByBatchKey(ctx, cmp.Or(tenant, TenantDefault), batch, jobKey(key, i))
-		} else {
-			j, err = s.ByIdempotencyKey(ctx, apiKeyID, jobKey(key, i))
-		}
-		if errors.Is(err, ErrNotFound) {
-			break
-		}
-		if err != nil {
-			return "", nil, err
-		}
-		js = append(js, j)
+	js, err := s.legacyRequest(ctx, req)
+	if err != nil {
+		return "", nil, err
 	}
 	if len(js) == 0 {
 		return "", nil, fmt.Errorf("request by key: %w", ErrNotFound)
 	}
 	return "", js, nil
+}
+
+// jobsInOrder returns the jobs of ids that exist, in the order of ids.
+func (s *Store) jobsInOrder(ctx context.Context, ids []string) ([]Job, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ANY($1::uuid[])`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("request by key: %w", err)
+	}
+	found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Job, error) { return scanJob(r) })
+	if err != nil {
+		return nil, fmt.Errorf("request by key: %w", err)
+	}
+	byID := make(map[string]Job, len(found))
+	for _, j := range found {
+		byID[j.ID] = j
+	}
+	js := make([]Job, 0, len(ids))
+	for _, id := range ids {
+		if j, ok := byID[id]; ok {
+			js = append(js, j)
+		}
+	}
+	return js, nil
+}
+
+// legacyRequest finds the jobs of a request with no row in upload_requests
+// by the keys its jobs carry (key, key#1, key#2...), as requests recorded
+// before the table were; none is no error. A job found so that is of
+// another scope makes the key ErrKeyReused: the same API key used it in a
+// batch and now outside it, or the other way round (its jobs' keys are
+// unique per API key, whatever the batch).
+func (s *Store) legacyRequest(ctx context.Context, req Request) ([]Job, error) {
+	key := req.IdempotencyKey
+	var js []Job
+	for i := 0; ; i++ {
+		var j Job
+		var err error
+		if req.Batch != "" {
+			j, err = s.ByBatchKey(ctx, cmp.Or(req.Tenant, TenantDefault), req.Batch, jobKey(key, i))
+		} else {
+			j, err = s.ByIdempotencyKey(ctx, req.APIKeyID, jobKey(key, i))
+		}
+		if errors.Is(err, ErrNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		js = append(js, j)
+	}
+	if req.Batch != "" && len(js) == 0 {
+		// Outside this batch, the API key may hold the key already: its
+		// jobs' keys are unique per API key.
+		j, err := s.ByIdempotencyKey(ctx, req.APIKeyID, key)
+		switch {
+		case err == nil:
+			js = append(js, j)
+		case !errors.Is(err, ErrNotFound):
+			return nil, err
+		}
+	}
+	if len(js) > 0 && (Request{Tenant: js[0].Tenant, Batch: js[0].Batch, APIKeyID: js[0].APIKeyID}).scope() != req.scope() {
+		return nil, fmt.Errorf("key %q: %w", key, ErrKeyReused)
+	}
+	return js, nil
 }
 
 // BeginUpload records that the object under key is being received, before

@@ -1,0 +1,84 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"slices"
+	"strconv"
+
+	"github.com/ferry-relay/ferry/jobs"
+)
+
+// Step 3 of an upload: the request's jobs recorded together, then
+// published (upload.go).
+
+// fingerprint sums up what a request asked for, to tell a repeat of it
+// from another request with the same Idempotency-Key.
+func fingerprint(req *uploadRequest, ups []upload) string {
+	h := sha256.New()
+	field := func(h hash.Hash, v string) { _, _ = fmt.Fprintf(h, "%d:%s;", len(v), v) }
+	field(h, req.target.Name)
+	field(h, req.form.batch)
+	field(h, req.form.path)
+	names := make([]string, 0, len(req.form.params))
+	for k := range req.form.params {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		field(h, k)
+		field(h, req.form.params[k])
+	}
+	for _, up := range ups {
+		field(h, up.filename)
+		field(h, strconv.FormatInt(up.stored.Size, 10))
+		field(h, up.stored.SHA256)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// record is step 3: every job in one transaction, then published. It
+// returns created=false with the first request's jobs for a repeat; a
+// request that is not the first one's repeat is jobs.ErrKeyReused.
+func (s *Server) record(ctx context.Context, req *uploadRequest, rec *receiver) ([]jobs.Job, bool, error) {
+	fp := fingerprint(req, rec.ups)
+	if req.earlier != nil {
+		if (req.earlierFingerprint != "" && req.earlierFingerprint != fp) || len(req.earlier) != len(rec.ups) {
+			return nil, false, fmt.Errorf("key %q: %w", req.idem, jobs.ErrKeyReused)
+		}
+		return req.earlier, false, nil
+	}
+	t := req.target
+	r := jobs.Request{IdempotencyKey: req.idem, Fingerprint: fp, Tenant: req.key.Tenant, Batch: req.form.batch, APIKeyID: req.key.ID,
+		Markers: rec.markers}
+	for _, up := range rec.ups {
+		r.Jobs = append(r.Jobs, jobs.New{ID: up.id, Tenant: req.key.Tenant, Target: t.Name, Batch: req.form.batch, Filename: up.filename,
+			ContentType: up.contentType, Size: up.stored.Size, SHA256: up.stored.SHA256,
+			ObjectKey: up.stored.Key, Params: req.params, MaxAttempts: t.MaxAttempts, APIKeyID: req.key.ID,
+			ClientPath: req.form.path})
+	}
+	// The bytes are stored: record them even if the client went away.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	created, isNew, err := s.jobs.RecordRequest(rctx, r)
+	if err != nil {
+		return nil, false, err
+	}
+	if !isNew {
+		return created, false, nil
+	}
+	rec.mu.Lock()
+	// Recorded: nothing of this request is removed now.
+	rec.keys, rec.markers = nil, nil
+	rec.mu.Unlock()
+	uploadedFiles.WithLabelValues(t.Name).Add(float64(len(created)))
+	refs := make([]jobs.Ref, len(created))
+	for i, j := range created {
+		refs[i] = jobs.RefOf(j)
+	}
+	s.enqueue.EnqueueFresh(ctx, refs)
+	return created, true, nil
+}
