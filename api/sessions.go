@@ -105,7 +105,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request, key apike
 	out, created, err := s.sessions.store.CreateSession(r.Context(), ss, s.cfg.SessionTTL)
 	if err == nil && !created {
 		if !sameSession(out, ss) {
-			err = keyReused(idem)
+			err = jobs.ErrKeyReused
 		} else {
 			out, err = s.sessions.store.GetSession(r.Context(), key.Tenant, out.ID)
 		}
