@@ -13,7 +13,17 @@ type BreakerConfig struct {
 	Cooldown time.Duration
 	// MaxCooldown caps the pause.
 	MaxCooldown time.Duration
+	// Now, if set, is the breaker's clock instead of the worker's: tests
+	// move it to end a cooldown at once.
+	Now func() time.Time
 }
+
+// Defaults of BreakerConfig.
+const (
+	BreakerThresholdDefault   = 5
+	BreakerCooldownDefault    = 5 * time.Second
+	BreakerMaxCooldownDefault = 5 * time.Minute
+)
 
 // Breaker stops a worker from hammering a target that fails every request.
 // After Threshold retryable failures in a row it opens: deliveries to the
@@ -32,16 +42,26 @@ type Breaker struct {
 	probing   bool
 }
 
-// NewBreaker returns a closed breaker.
+// WithDefaults returns c with unset fields at their defaults.
+func (c BreakerConfig) WithDefaults() BreakerConfig {
+	if c.Threshold == 0 {
+		c.Threshold = BreakerThresholdDefault
+	}
+	if c.Cooldown == 0 {
+		c.Cooldown = BreakerCooldownDefault
+	}
+	if c.MaxCooldown == 0 {
+		c.MaxCooldown = BreakerMaxCooldownDefault
+	}
+	return c
+}
+
+// NewBreaker returns a closed breaker; now is its clock unless cfg.Now is
+// set.
 func NewBreaker(cfg BreakerConfig, now func() time.Time) *Breaker {
-	if cfg.Threshold == 0 {
-		cfg.Threshold = 5
-	}
-	if cfg.Cooldown == 0 {
-		cfg.Cooldown = 5 * time.Second
-	}
-	if cfg.MaxCooldown == 0 {
-		cfg.MaxCooldown = 5 * time.Minute
+	cfg = cfg.WithDefaults()
+	if cfg.Now != nil {
+		now = cfg.Now
 	}
 	return &Breaker{cfg: cfg, now: now, cooldown: cfg.Cooldown}
 }
