@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ferry-relay/ferry/internal/coord/targetstate"
 	"github.com/ferry-relay/ferry/internal/enqueue"
 	"github.com/ferry-relay/ferry/internal/fakes/sink"
 	"github.com/ferry-relay/ferry/internal/testenv"
@@ -127,6 +128,7 @@ func TestWorkerStopsHammeringFailingTarget(t *testing.T) {
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
 	fake.Fail(1_000_000, http.StatusServiceUnavailable, 0)
+	const threshold, cooldown = 4, time.Minute
 
 	yaml := "targets:\n  - name: down\n    kind: http\n    url: " + srv.URL + "/ok/\n" +
 		"    concurrency: 1\n    max_attempts: 100\n    backoff: {initial: 10ms, max: 20ms}\n"
@@ -163,22 +165,36 @@ func TestWorkerStopsHammeringFailingTarget(t *testing.T) {
 	// The sweeper publishes the retries when they are due.
 	sw := sweeper.New(sweeper.Config{Interval: 20 * time.Millisecond, Grace: 10 * time.Millisecond},
 		sweeper.Deps{Jobs: store, Enqueue: enqueue.New(store, q, log), Log: log})
-	w := worker.New(worker.Config{Lease: 5 * time.Second, ShutdownGrace: time.Second}, store, objects, q, ts, log)
+	// The breaker's clock stands still until the test moves it: the
+	// circuit stays open as long as the test looks.
+	clk := &clock{now: time.Now()}
+	states := targetstate.NewStore(pool, "test-worker")
+	w := worker.New(worker.Config{Lease: 5 * time.Second, ShutdownGrace: time.Second, States: states,
+		Breaker: worker.BreakerConfig{Threshold: threshold, Cooldown: cooldown, Now: clk.Now}}, store, objects, q, ts, log)
 	runCtx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { sw.Run(runCtx) })
 	wg.Go(func() { _ = w.Run(runCtx) })
 	t.Cleanup(func() { stop(); wg.Wait() })
 
-	// Within the breaker's first cooldown (5s), the target sees the
-	// threshold's worth of requests, not one per retry (every 10-20ms).
-	time.Sleep(3 * time.Second) // a measurement window, not a wait for a condition
-	if got := len(fake.Requests()); got < 5 || got > 6 {
-		t.Fatalf("%d requests to a failing target in 3s; want the breaker to stop at 5", got)
+	// The circuit opens after the threshold's worth of requests, not one
+	// per retry (every 10-20ms), and the retries wait.
+	waitFor(t, 20*time.Second, "the circuit to open", func() bool {
+		st, err := states.Get(ctx, "down")
+		return err == nil && st.State == targetstate.CircuitOpen
+	})
+	waitFor(t, 10*time.Second, "a retry to wait for the circuit", func() bool {
+		j, err := store.Get(ctx, jobs.AllTenants(), ids[0])
+		return err == nil && j.Status == jobs.StatusRetrying && !j.NextAttemptAt.After(time.Now())
+	})
+	if got := len(fake.Requests()); got != threshold {
+		t.Fatalf("%d requests to a failing target while its circuit is open; want the breaker to stop at %d", got, threshold)
 	}
 
-	// The target recovers: the next probe succeeds and the circuit closes.
+	// The target recovers and the cooldown ends: the probe succeeds and
+	// the circuit closes.
 	fake.Reset()
+	clk.advance(cooldown)
 	deadline := time.Now().Add(20 * time.Second)
 	for _, id := range ids {
 		for {
@@ -197,5 +213,17 @@ func TestWorkerStopsHammeringFailingTarget(t *testing.T) {
 	}
 	if got := len(fake.Documents()); got != n {
 		t.Errorf("target received %d documents, want %d", got, n)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after limit.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s", limit, what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
