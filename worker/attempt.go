@@ -17,6 +17,8 @@ import (
 type attemptInfo struct {
 	// stored is the stored file's problem (missing, corrupted), or "".
 	stored string
+	// storageDown is object storage not answering a read of the file.
+	storageDown error
 	// uncertain is the connector's Delivery.Uncertain.
 	uncertain string
 }
@@ -58,11 +60,15 @@ func (w *Worker) attempt(ctx context.Context, t *targets.Target, job jobs.Job, o
 		// The attempt's own deadline or a lost lease: say which.
 		err = fmt.Errorf("%w (%w)", context.Cause(actx), err)
 	}
-	info := attemptInfo{stored: stored.failure(), uncertain: d.Uncertain()}
-	if err == nil && info.stored != "" {
+	info := attemptInfo{stored: stored.failure(), storageDown: stored.storageDown(), uncertain: d.Uncertain()}
+	switch {
+	case err != nil:
+	case info.stored != "":
 		// A connector that swallowed the read error must not make a
 		// SUCCESS of a file that did not go out whole.
 		err = errors.New(info.stored)
+	case info.storageDown != nil:
+		err = info.storageDown
 	}
 	return res, info, err
 }

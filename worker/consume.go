@@ -82,9 +82,11 @@ func (f *feed) putBack(n int) {
 }
 
 // gate holds the deliveries while the target is paused for its
-// credentials or its circuit is open. When the next delivery is a lone probe, it hands back all slots but
+// credentials, object storage does not answer or the target's circuit is
+// open. When the next delivery is a lone probe, it hands back all slots but
 // one. probe says the delivery probes refused credentials.
 func (f *feed) gate(ctx context.Context, n int) (slots int, probe bool) {
+	f.w.waitForStorage(ctx, f.log)
 	probe = f.w.waitWhilePaused(ctx, f.t, f.log)
 	if f.w.waitForCircuit(ctx, f.t.Name, f.log) || probe {
 		f.putBack(n - 1)

@@ -17,6 +17,7 @@ type decision struct {
 	jobs.Finish
 	breaks      bool // the failure says the target is unwell (not the file)
 	credentials bool // the target refused the credentials: pause it
+	storage     bool // object storage did not answer: pause every delivery
 }
 
 // decide turns an attempt's result into the job's next state.
@@ -43,6 +44,13 @@ func (w *Worker) decide(ctx context.Context, t *targets.Target, job jobs.Job, re
 		// and the target is not to blame.
 		f.Status, f.Outcome, f.Error = jobs.StatusFailed, jobs.OutcomeFailed, info.stored
 		return decision{Finish: f}
+	case info.storageDown != nil && info.stored == "":
+		// Ferry's own storage did not answer: the attempt does not count,
+		// the target is not to blame, and the job waits until storage
+		// answers again.
+		f.Status, f.Outcome, f.NextAttemptAt, f.Uncount = jobs.StatusRetrying, jobs.OutcomeRetry, now.Add(storageRetryDelay), true
+		f.Error = "delivery paused, object storage unreachable: " + f.Error
+		return decision{Finish: f, storage: true}
 	case te.Credentials:
 		// The target's fault, not the job's: the attempt does not count,
 		// and the job waits until the target's credentials work again.

@@ -64,10 +64,15 @@ func (w *Worker) claim(ctx context.Context, msg jetstream.Msg) (jobs.Job, string
 	return job, owner, true
 }
 
-// recordHealth notes what the attempt says of the target: refused or
-// working credentials, the circuit breaker and its shared state, and an
-// uncertain redelivery.
+// recordHealth notes what the attempt says of the target (refused or
+// working credentials, the circuit breaker and its shared state, an
+// uncertain redelivery), or of object storage when it did not answer.
 func (w *Worker) recordHealth(ctx context.Context, t *targets.Target, fin decision, err error, probe bool, log *slog.Logger) {
+	if fin.storage {
+		// The attempt says nothing of the target.
+		w.storageDown(err, log)
+		return
+	}
 	switch {
 	case fin.credentials:
 		w.credentialsRefused(ctx, t, err, probe, log)
@@ -126,6 +131,9 @@ func (w *Worker) logOutcome(fin decision, took time.Duration, log *slog.Logger) 
 	case fin.credentials:
 		// Said once per target, when it was paused; not once per job.
 		log.Debug("attempt refused: target paused for its credentials, job waits", append(attrs, "err", fin.Error)...)
+	case fin.storage:
+		// Said once per process, when deliveries were paused.
+		log.Debug("object storage unreachable: job waits", append(attrs, "err", fin.Error)...)
 	case fin.Status == jobs.StatusRetrying:
 		log.Warn("attempt failed, will retry", append(attrs, "err", fin.Error, "next_attempt_at", fin.NextAttemptAt)...)
 	case fin.Status == jobs.StatusFailed:

@@ -44,9 +44,11 @@ type JobStore interface {
 	Finish(ctx context.Context, id, owner string, f jobs.Finish) (jobs.Job, error)
 }
 
-// ObjectStore is what the worker needs of object storage.
+// ObjectStore is what the worker needs of object storage: Open, and Ping
+// to probe it while it does not answer (storage.go).
 type ObjectStore interface {
 	Open(ctx context.Context, key string) (io.ReadCloser, error)
+	Ping(ctx context.Context) error
 }
 
 // Queue is what the worker needs of the queue.
@@ -84,6 +86,10 @@ type Config struct {
 	// Breaker is the circuit breaker policy of every target (breaker.go);
 	// zero fields take the defaults.
 	Breaker BreakerConfig
+	// StorageProbe is the first wait before probing object storage that
+	// stopped answering; it doubles up to StorageProbeMax.
+	StorageProbe    time.Duration
+	StorageProbeMax time.Duration
 }
 
 // WithDefaults returns c with unset fields at their defaults.
@@ -100,6 +106,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.StorageProbe == 0 {
+		c.StorageProbe = StorageProbeDefault
+	}
+	if c.StorageProbeMax == 0 {
+		c.StorageProbeMax = max(StorageProbeMaxDefault, c.StorageProbe)
 	}
 	return c
 }
@@ -118,12 +130,14 @@ type Worker struct {
 	states   StateStore
 	limits   Limiter
 	pacer    *pacer
+	storage  *storageHealth
 }
 
 // New returns a worker.
 func New(cfg Config, js JobStore, objects ObjectStore, q Queue, ts targets.Set, log *slog.Logger) *Worker {
 	w := &Worker{cfg: cfg.WithDefaults(), jobs: js, objects: objects, queue: q, targets: ts, log: log,
-		breakers: map[string]*Breaker{}, health: map[string]*health{}, states: cfg.States, limits: cfg.Limits}
+		breakers: map[string]*Breaker{}, health: map[string]*health{}, states: cfg.States, limits: cfg.Limits,
+		storage: newStorageHealth()}
 	for name := range ts {
 		w.breakers[name] = NewBreaker(w.cfg.Breaker, w.cfg.Now)
 		w.health[name] = &health{state: "ok"}
@@ -150,6 +164,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		defer renew.Wait()
 		defer stopRenew()
 	}
+	loops.Go(func() { w.probeStorage(ctx) })
 	for _, name := range w.targets.Names() {
 		t := w.targets[name]
 		loops.Go(func() { w.consume(ctx, work, t, &inflight) })
