@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ferry-relay/ferry/internal/coord/targetstate"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/targets"
 )
@@ -21,11 +22,15 @@ type attemptInfo struct {
 	storageDown error
 	// uncertain is the connector's Delivery.Uncertain.
 	uncertain string
+	// held says why nothing was sent: the target or storage was paused
+	// between the fetch of the message and the attempt.
+	held string
 }
 
 // attempt runs the connector with a heartbeat that renews the lease and the
 // message's ack deadline.
-func (w *Worker) attempt(ctx context.Context, t *targets.Target, job jobs.Job, owner string, msg jetstream.Msg) (targets.Result, attemptInfo, error) {
+// probe says the attempt probes a target paused for refused credentials.
+func (w *Worker) attempt(ctx context.Context, t *targets.Target, job jobs.Job, owner string, msg jetstream.Msg, probe bool) (targets.Result, attemptInfo, error) {
 	// The heartbeat runs while the attempt waits for the target's rate
 	// too; the attempt's timeout starts when the request may go.
 	hctx, hcancel := context.WithCancel(ctx)
@@ -34,6 +39,9 @@ func (w *Worker) attempt(ctx context.Context, t *targets.Target, job jobs.Job, o
 	defer stop()
 	if err := w.pacer.wait(hctx, t); err != nil {
 		return targets.Result{}, attemptInfo{}, err
+	}
+	if why := w.holdReason(ctx, t, probe); why != "" {
+		return targets.Result{}, attemptInfo{held: why}, errors.New(why)
 	}
 	actx, cancel := context.WithTimeoutCause(hctx, t.Timeout, fmt.Errorf("attempt timed out after %s", t.Timeout))
 	defer cancel()
@@ -71,6 +79,21 @@ func (w *Worker) attempt(ctx context.Context, t *targets.Target, job jobs.Job, o
 		err = info.storageDown
 	}
 	return res, info, err
+}
+
+// holdReason says why a delivery must not go out now, "" when it may: its
+// message can have been fetched (a fetch waits for messages) after the gate
+// let the fetch through but before a refusal paused the target, or before
+// object storage stopped answering; the job of the very delivery refused
+// would otherwise be sent again within a second.
+func (w *Worker) holdReason(ctx context.Context, t *targets.Target, probe bool) string {
+	switch {
+	case w.storage.err() != nil:
+		return "object storage unreachable"
+	case !probe && w.stateOf(ctx, t.Name) == targetstate.PausedCredentials:
+		return "target paused, credentials refused"
+	}
+	return ""
 }
 
 // heartbeat renews the lease and the ack deadline until stopped. When the

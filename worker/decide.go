@@ -18,6 +18,7 @@ type decision struct {
 	breaks      bool // the failure says the target is unwell (not the file)
 	credentials bool // the target refused the credentials: pause it
 	storage     bool // object storage did not answer: pause every delivery
+	held        bool // nothing was sent: the attempt says nothing of health
 }
 
 // decide turns an attempt's result into the job's next state.
@@ -44,6 +45,11 @@ func (w *Worker) decide(ctx context.Context, t *targets.Target, job jobs.Job, re
 		// and the target is not to blame.
 		f.Status, f.Outcome, f.Error = jobs.StatusFailed, jobs.OutcomeFailed, info.stored
 		return decision{Finish: f}
+	case info.held != "":
+		// Nothing was sent: the job waits with the others, uncounted.
+		f.Status, f.Outcome, f.NextAttemptAt, f.Uncount = jobs.StatusRetrying, jobs.OutcomeRetry, now, true
+		f.Error = "not sent, " + info.held
+		return decision{Finish: f, held: true}
 	case info.storageDown != nil && info.stored == "":
 		// Ferry's own storage did not answer: the attempt does not count,
 		// the target is not to blame, and the job waits until storage

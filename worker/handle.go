@@ -24,7 +24,7 @@ func (w *Worker) handle(ctx context.Context, t *targets.Target, msg jetstream.Ms
 	}
 	log := w.log.With("job", job.ID, "target", t.Name, "attempt", job.Attempts)
 	started := w.cfg.Now()
-	res, info, err := w.attempt(ctx, t, job, owner, msg)
+	res, info, err := w.attempt(ctx, t, job, owner, msg, probe)
 	fin := w.decide(ctx, t, job, res, err, info)
 	fin.Uncertain = info.uncertain
 	w.recordHealth(ctx, t, fin, err, probe, log)
@@ -68,7 +68,10 @@ func (w *Worker) claim(ctx context.Context, msg jetstream.Msg) (jobs.Job, string
 // working credentials, the circuit breaker and its shared state, an
 // uncertain redelivery), or of object storage when it did not answer.
 func (w *Worker) recordHealth(ctx context.Context, t *targets.Target, fin decision, err error, probe bool, log *slog.Logger) {
-	if fin.storage {
+	switch {
+	case fin.held:
+		return
+	case fin.storage:
 		// The attempt says nothing of the target.
 		w.storageDown(err, log)
 		return
@@ -131,8 +134,8 @@ func (w *Worker) logOutcome(fin decision, took time.Duration, log *slog.Logger) 
 	case fin.credentials:
 		// Said once per target, when it was paused; not once per job.
 		log.Debug("attempt refused: target paused for its credentials, job waits", append(attrs, "err", fin.Error)...)
-	case fin.storage:
-		// Said once per process, when deliveries were paused.
+	case fin.held || fin.storage:
+		// Said once per process or target, when deliveries were paused.
 		log.Debug("object storage unreachable: job waits", append(attrs, "err", fin.Error)...)
 	case fin.Status == jobs.StatusRetrying:
 		log.Warn("attempt failed, will retry", append(attrs, "err", fin.Error, "next_attempt_at", fin.NextAttemptAt)...)
