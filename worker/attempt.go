@@ -23,14 +23,17 @@ type attemptInfo struct {
 	// uncertain is the connector's Delivery.Uncertain.
 	uncertain string
 	// held says why nothing was sent: the target or storage was paused
-	// between the fetch of the message and the attempt.
-	held string
+	// between the fetch of the message and the attempt, or a probe of an
+	// open circuit leaves a fresh job for a retried one; holdFor is how
+	// long the job waits.
+	held    string
+	holdFor time.Duration
 }
 
 // attempt runs the connector with a heartbeat that renews the lease and the
 // message's ack deadline.
-// probe says the attempt probes a target paused for refused credentials.
-func (w *Worker) attempt(ctx context.Context, t *targets.Target, job jobs.Job, owner string, msg jetstream.Msg, probe bool) (targets.Result, attemptInfo, error) {
+// adm says whether it probes a paused target or an open circuit.
+func (w *Worker) attempt(ctx context.Context, t *targets.Target, job jobs.Job, owner string, msg jetstream.Msg, adm admission) (targets.Result, attemptInfo, error) {
 	// The heartbeat runs while the attempt waits for the target's rate
 	// too; the attempt's timeout starts when the request may go.
 	hctx, hcancel := context.WithCancel(ctx)
@@ -40,8 +43,8 @@ func (w *Worker) attempt(ctx context.Context, t *targets.Target, job jobs.Job, o
 	if err := w.pacer.wait(hctx, t); err != nil {
 		return targets.Result{}, attemptInfo{}, err
 	}
-	if why := w.holdReason(ctx, t, probe); why != "" {
-		return targets.Result{}, attemptInfo{held: why}, errors.New(why)
+	if why, wait := w.holdReason(ctx, t, job, adm); why != "" {
+		return targets.Result{}, attemptInfo{held: why, holdFor: wait}, errors.New(why)
 	}
 	actx, cancel := context.WithTimeoutCause(hctx, t.Timeout, fmt.Errorf("attempt timed out after %s", t.Timeout))
 	defer cancel()
@@ -81,19 +84,25 @@ func (w *Worker) attempt(ctx context.Context, t *targets.Target, job jobs.Job, o
 	return res, info, err
 }
 
-// holdReason says why a delivery must not go out now, "" when it may: its
-// message can have been fetched (a fetch waits for messages) after the gate
-// let the fetch through but before a refusal paused the target, or before
-// object storage stopped answering; the job of the very delivery refused
-// would otherwise be sent again within a second.
-func (w *Worker) holdReason(ctx context.Context, t *targets.Target, probe bool) string {
+// holdReason says why a delivery must not go out now, and for how long
+// its job waits, "" when it may go. Its message can have been fetched (a
+// fetch waits for messages) after the gate let the fetch through but before
+// a refusal paused the target, or before object storage stopped answering:
+// the job of the very delivery refused would otherwise be sent again within
+// a second. A probe of an open circuit leaves a job's first attempt for a
+// retried job, when one is due soon.
+func (w *Worker) holdReason(ctx context.Context, t *targets.Target, job jobs.Job, adm admission) (string, time.Duration) {
 	switch {
 	case w.storage.err() != nil:
-		return "object storage unreachable"
-	case !probe && w.stateOf(ctx, t.Name) == targetstate.PausedCredentials:
-		return "target paused, credentials refused"
+		return "object storage unreachable", 0
+	case !adm.credentialProbe && w.stateOf(ctx, t.Name) == targetstate.PausedCredentials:
+		return "target paused, credentials refused", 0
+	case adm.circuitProbe && job.Attempts == 1:
+		if wait, ok := w.breakers[t.Name].PreferRetry(); ok {
+			return "circuit open, probing with a job already retried first", wait
+		}
 	}
-	return ""
+	return "", 0
 }
 
 // heartbeat renews the lease and the ack deadline until stopped. When the

@@ -48,8 +48,8 @@ func (w *Worker) consume(ctx, work context.Context, t *targets.Target, inflight 
 		if !ok {
 			return
 		}
-		n, probe := f.gate(ctx, n)
-		err := f.fetch(ctx, n, probe)
+		n, adm := f.gate(ctx, n)
+		err := f.fetch(ctx, n, adm)
 		f.ensureConsumer(ctx, err)
 	}
 }
@@ -81,23 +81,42 @@ func (f *feed) putBack(n int) {
 	}
 }
 
+// admission is how the gate let a delivery through.
+type admission struct {
+	credentialProbe bool // it probes a target paused for refused credentials
+	circuitProbe    bool // it probes a half-open circuit (Breaker.TakeProbe)
+}
+
 // gate holds the deliveries while the target is paused for its
 // credentials, object storage does not answer or the target's circuit is
-// open. When the next delivery is a lone probe, it hands back all slots but
-// one. probe says the delivery probes refused credentials.
-func (f *feed) gate(ctx context.Context, n int) (slots int, probe bool) {
+// open, and says how many of the n slots taken may fetch: one for a
+// credentials probe, the probes taken of a half-open circuit.
+func (f *feed) gate(ctx context.Context, n int) (int, admission) {
 	f.w.waitForStorage(ctx, f.log)
-	probe = f.w.waitWhilePaused(ctx, f.t, f.log)
-	if f.w.waitForCircuit(ctx, f.t.Name, f.log) || probe {
-		f.putBack(n - 1)
-		n = 1
+	var adm admission
+	adm.credentialProbe = f.w.waitWhilePaused(ctx, f.t, f.log)
+	k, circuit := f.w.waitForCircuit(ctx, f.t.Name, n, f.log)
+	adm.circuitProbe = circuit
+	if adm.credentialProbe && k > 1 {
+		f.returnProbes(adm, k-1)
+		k = 1
 	}
-	return n, probe
+	f.putBack(n - k)
+	return k, adm
+}
+
+// returnProbes gives back n probes of a half-open circuit not used.
+func (f *feed) returnProbes(adm admission, n int) {
+	if adm.circuitProbe {
+		for range n {
+			f.w.breakers[f.t.Name].ReturnProbe()
+		}
+	}
 }
 
 // fetch asks for up to n messages and starts a delivery for each that
 // comes, freeing the slots of those that do not.
-func (f *feed) fetch(ctx context.Context, n int, probe bool) error {
+func (f *feed) fetch(ctx context.Context, n int, adm admission) error {
 	fctx, cancel := context.WithTimeout(ctx, fetchWait)
 	defer cancel()
 	got := 0
@@ -105,11 +124,12 @@ func (f *feed) fetch(ctx context.Context, n int, probe bool) error {
 	if err == nil {
 		for msg := range batch.Messages() {
 			got++
-			f.inflight.Go(func() { f.deliver(ctx, msg, probe) })
+			f.inflight.Go(func() { f.deliver(ctx, msg, adm) })
 		}
 		err = batch.Error()
 	}
 	f.putBack(n - got)
+	f.returnProbes(adm, n-got)
 	if got > 0 {
 		f.lastMsg = time.Now()
 	}
@@ -118,14 +138,15 @@ func (f *feed) fetch(ctx context.Context, n int, probe bool) error {
 
 // deliver runs one message in its slot. A slot of the shared caps is taken
 // per message, once it is here: a slot is never held waiting for work.
-func (f *feed) deliver(ctx context.Context, msg jetstream.Msg, probe bool) {
+func (f *feed) deliver(ctx context.Context, msg jetstream.Msg, adm admission) {
 	defer func() { <-f.slots }()
 	permit, ok := f.w.permit(ctx, f.lims, msg, f.log)
 	if !ok {
+		f.returnProbes(adm, 1)
 		return
 	}
 	defer f.w.release(permit)
-	f.w.handle(f.work, f.t, msg, probe)
+	f.w.handle(f.work, f.t, msg, adm)
 }
 
 // ensureConsumer gets the consumer again when fetching failed, and, after a
@@ -169,27 +190,39 @@ func (f *feed) acquire(ctx context.Context) jetstream.Consumer {
 	return nil
 }
 
-// waitForCircuit waits while target's circuit is open, checking every
-// second so that a success of a delivery still in flight closes it at once.
-// It reports whether the next delivery is a lone probe.
-func (w *Worker) waitForCircuit(ctx context.Context, target string, log *slog.Logger) bool {
+// waitForCircuit waits while target's circuit is open and no probe may
+// go, checking every second so that a success of a delivery still in
+// flight closes it at once. It returns how many of n deliveries may go: n
+// while the circuit is closed, else the probes it took (circuit true).
+func (w *Worker) waitForCircuit(ctx context.Context, target string, n int, log *slog.Logger) (int, bool) {
+	b := w.breakers[target]
 	logged := false
 	for ctx.Err() == nil {
-		wait, probe := w.breakers[target].Admit()
-		if !probe {
-			return false
+		wait, open := b.Admit()
+		if !open {
+			return n, false
 		}
 		if wait == 0 {
-			return true
-		}
-		if !logged {
+			k := 0
+			for k < n && b.TakeProbe() {
+				k++
+			}
+			if k > 0 {
+				return k, true
+			}
+			wait = probeRecheck // the probes in flight decide
+		} else if !logged {
 			log.Info("circuit open: pausing deliveries", "for", wait.Round(time.Millisecond))
 			logged = true
 		}
 		sleep(ctx, min(wait, time.Second))
 	}
-	return false
+	return n, false
 }
+
+// probeRecheck is how often a half-open circuit whose probes are all in
+// flight is looked at again.
+const probeRecheck = 100 * time.Millisecond
 
 // release gives a permit's slots back.
 func (w *Worker) release(p *limits.Permit) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -47,7 +48,7 @@ func (w *Worker) decide(ctx context.Context, t *targets.Target, job jobs.Job, re
 		return decision{Finish: f}
 	case info.held != "":
 		// Nothing was sent: the job waits with the others, uncounted.
-		f.Status, f.Outcome, f.NextAttemptAt, f.Uncount = jobs.StatusRetrying, jobs.OutcomeRetry, now, true
+		f.Status, f.Outcome, f.NextAttemptAt, f.Uncount = jobs.StatusRetrying, jobs.OutcomeRetry, now.Add(info.holdFor), true
 		f.Error = "not sent, " + info.held
 		return decision{Finish: f, held: true}
 	case info.storageDown != nil && info.stored == "":
@@ -69,7 +70,7 @@ func (w *Worker) decide(ctx context.Context, t *targets.Target, job jobs.Job, re
 	case job.Attempts >= job.MaxAttempts:
 		f.Status, f.Outcome = jobs.StatusFailed, jobs.OutcomeFailed
 		f.Error = fmt.Sprintf("gave up after %d attempts: %s", job.Attempts, f.Error)
-		return decision{Finish: f, breaks: true}
+		return decision{Finish: f, breaks: unwell(te)}
 	}
 	wait := t.Backoff.Delay(job.Attempts, w.cfg.Rand)
 	if te.RetryAfter > wait {
@@ -79,7 +80,15 @@ func (w *Worker) decide(ctx context.Context, t *targets.Target, job jobs.Job, re
 		wait = limit // a target may not park a job for centuries
 	}
 	f.Status, f.Outcome, f.NextAttemptAt = jobs.StatusRetrying, jobs.OutcomeRetry, now.Add(wait)
-	return decision{Finish: f, breaks: true}
+	return decision{Finish: f, breaks: unwell(te)}
+}
+
+// unwell reports whether a retryable failure says the target is unwell (no
+// answer, a 5xx, a 408 or 429) rather than refusing one file (another 4xx):
+// only those count towards opening its circuit.
+func unwell(te *targets.Error) bool {
+	c := te.StatusCode
+	return c == 0 || c >= http.StatusInternalServerError || c == http.StatusRequestTimeout || c == http.StatusTooManyRequests
 }
 
 // finish records the attempt, retrying for a while if Postgres is briefly

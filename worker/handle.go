@@ -15,19 +15,21 @@ import (
 )
 
 // handle runs one message: claim, attempt, decide, record the target's
-// health, settle (record the attempt and ack). probe says the delivery
-// probes a target paused for refused credentials.
-func (w *Worker) handle(ctx context.Context, t *targets.Target, msg jetstream.Msg, probe bool) {
+// health, settle (record the attempt and ack). adm says whether the
+// delivery probes a paused target or an open circuit.
+func (w *Worker) handle(ctx context.Context, t *targets.Target, msg jetstream.Msg, adm admission) {
 	job, owner, ok := w.claim(ctx, msg)
 	if !ok {
+		w.returnProbe(t, adm)
 		return
 	}
+	w.breakers[t.Name].Claimed(job.ID)
 	log := w.log.With("job", job.ID, "target", t.Name, "attempt", job.Attempts)
 	started := w.cfg.Now()
-	res, info, err := w.attempt(ctx, t, job, owner, msg, probe)
+	res, info, err := w.attempt(ctx, t, job, owner, msg, adm)
 	fin := w.decide(ctx, t, job, res, err, info)
 	fin.Uncertain = info.uncertain
-	w.recordHealth(ctx, t, fin, err, probe, log)
+	w.recordHealth(ctx, t, job.ID, fin, err, adm, log)
 	observe(t.Name, fin.Outcome, w.cfg.Now().Sub(started))
 	w.settle(ctx, msg, job.ID, owner, fin, started, log)
 }
@@ -67,19 +69,21 @@ func (w *Worker) claim(ctx context.Context, msg jetstream.Msg) (jobs.Job, string
 // recordHealth notes what the attempt says of the target (refused or
 // working credentials, the circuit breaker and its shared state, an
 // uncertain redelivery), or of object storage when it did not answer.
-func (w *Worker) recordHealth(ctx context.Context, t *targets.Target, fin decision, err error, probe bool, log *slog.Logger) {
+func (w *Worker) recordHealth(ctx context.Context, t *targets.Target, id string, fin decision, err error, adm admission, log *slog.Logger) {
 	switch {
 	case fin.held:
+		w.returnProbe(t, adm)
 		return
 	case fin.storage:
 		// The attempt says nothing of the target.
+		w.returnProbe(t, adm)
 		w.storageDown(err, log)
 		return
 	}
 	switch {
 	case fin.credentials:
-		w.credentialsRefused(ctx, t, err, probe, log)
-	case probe || w.stateOf(ctx, t.Name) == targetstate.PausedCredentials:
+		w.credentialsRefused(ctx, t, err, adm.credentialProbe, log)
+	case adm.credentialProbe || w.stateOf(ctx, t.Name) == targetstate.PausedCredentials:
 		// The credentials worked (whatever became of the file).
 		w.resumed(ctx, t, log)
 	}
@@ -88,13 +92,23 @@ func (w *Worker) recordHealth(ctx context.Context, t *targets.Target, fin decisi
 		log.Warn("uncertain redelivery: the target may hold this file twice", "why", fin.Uncertain)
 	}
 	br := w.breakers[t.Name]
-	br.Record(err == nil || !fin.breaks)
+	br.Record(err == nil || !fin.breaks, adm.circuitProbe)
+	if fin.breaks && fin.Status == jobs.StatusRetrying {
+		br.RetryScheduled(id, fin.NextAttemptAt)
+	}
 	if open := br.Open(); err != nil || !open {
 		reason := ""
 		if err != nil {
 			reason = err.Error()
 		}
 		w.recordCircuit(ctx, t, open, reason, log)
+	}
+}
+
+// returnProbe gives back the circuit's probe a delivery did not use.
+func (w *Worker) returnProbe(t *targets.Target, adm admission) {
+	if adm.circuitProbe {
+		w.breakers[t.Name].ReturnProbe()
 	}
 }
 
