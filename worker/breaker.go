@@ -163,7 +163,7 @@ func (b *Breaker) Open() bool {
 func (b *Breaker) RetryScheduled(id string, due time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.retries.add(id, due)
+	b.retries.add(id, due, b.now())
 }
 
 // Claimed notes that job id runs now.
@@ -194,7 +194,10 @@ const retryBookMax = 10_000
 // (the sweeper publishes it; another process may have taken it).
 const retryGrace = 30 * time.Second
 
-func (r *retryBook) add(id string, due time.Time) {
+func (r *retryBook) add(id string, due, now time.Time) {
+	if len(r.due) >= retryBookMax {
+		r.waiting(now, 0) // drops the retries no longer expected
+	}
 	if len(r.due) < retryBookMax {
 		r.due[id] = due
 	}
