@@ -57,6 +57,25 @@ type pipeline struct {
 	stopWorker context.CancelFunc
 	workerDone chan struct{}
 	workers    int
+	deliveries *deliveries
+}
+
+// deliveries is /readyz's "deliveries" over the pipeline's workers, as
+// ferry serve shows its worker's: down while one has paused its deliveries.
+type deliveries struct {
+	mu sync.Mutex
+	ws []*worker.Worker
+}
+
+func (d *deliveries) Ping(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, w := range d.ws {
+		if err := w.Ping(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type pipelineOptions struct {
@@ -76,6 +95,8 @@ type pipelineOptions struct {
 	// recentBytes is the store's recent-files memory (as in ferry serve);
 	// zero keeps none.
 	recentBytes int64
+	// storage, if set, adjusts the store's configuration (its endpoint).
+	storage func(*storage.Config)
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -90,7 +111,13 @@ func newPipeline(t *testing.T, targetsYAML string, opts pipelineOptions) *pipeli
 	t.Helper()
 	ctx := testenv.Context(t)
 	pool, _ := testenv.Postgres(t)
-	p := &pipeline{t: t, pool: pool, jobs: jobs.NewStore(pool), objects: testenv.Storage(t, func(c *storage.Config) { c.RecentBytes = opts.recentBytes }), queue: opts.queue, log: testLogger(t)}
+	p := &pipeline{t: t, pool: pool, jobs: jobs.NewStore(pool), queue: opts.queue, log: testLogger(t), deliveries: &deliveries{}}
+	p.objects = testenv.Storage(t, func(c *storage.Config) {
+		c.RecentBytes = opts.recentBytes
+		if opts.storage != nil {
+			opts.storage(c)
+		}
+	})
 	if p.queue == nil {
 		p.queue = testenv.Queue(t)
 	}
@@ -113,7 +140,7 @@ func newPipeline(t *testing.T, targetsYAML string, opts pipelineOptions) *pipeli
 		Jobs: p.jobs, Keys: ui.Keys(apikeys.NewCache(keys, 0)), KeyAdmin: keys, Audit: p.audit,
 		Objects: p.objects, Enqueue: enq, Targets: p.targets,
 		States: targetstate.NewStore(pool, "api"), Slots: limits.New(pool, "api", 0),
-		Ready: map[string]api.Pinger{"postgres": pool, "nats": p.queue, "s3": p.objects},
+		Ready: map[string]api.Pinger{"postgres": pool, "nats": p.queue, "s3": p.objects, "deliveries": p.deliveries},
 		Log:   p.log,
 	})
 	p.api = httptest.NewUnstartedServer(checkContract(t, srv.Handler()))
@@ -149,6 +176,9 @@ func (p *pipeline) startWorker(cfg worker.Config) {
 		cfg.Limits = limits.New(p.pool, cfg.ID, cfg.Lease)
 	}
 	w := worker.New(cfg, p.jobs, p.objects, p.queue, p.targets, p.log)
+	p.deliveries.mu.Lock()
+	p.deliveries.ws = append(p.deliveries.ws, w)
+	p.deliveries.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = w.Run(ctx) }()

@@ -59,7 +59,7 @@ func (r *resumingReader) Read(p []byte) (int, error) {
 // resume replaces the broken response by the rest of the object.
 func (r *resumingReader) resume(cause error) error {
 	if r.ctx.Err() != nil || r.resumes >= resumeLimit {
-		return fmt.Errorf("get %s at byte %d: %w", r.key, r.off, cause)
+		return r.failed(cause, nil)
 	}
 	r.resumes++
 	_ = r.body.Close()
@@ -79,7 +79,7 @@ func (r *resumingReader) resume(cause error) error {
 		}
 		if isNotFound(err) || r.ctx.Err() != nil || r.resumes >= resumeLimit {
 			r.body = io.NopCloser(eofReader{})
-			return fmt.Errorf("get %s at byte %d after %v: %w", r.key, r.off, cause, err)
+			return r.failed(cause, err)
 		}
 		r.resumes++
 		t := time.NewTimer(delay)
@@ -90,6 +90,21 @@ func (r *resumingReader) resume(cause error) error {
 		}
 		delay *= 2
 	}
+}
+
+// failed is the error of a read that could not go on: cause broke the
+// response, and err, if not nil, failed the last ranged GET. Storage that
+// stopped answering is ErrUnavailable, as in Store.Open.
+func (r *resumingReader) failed(cause, err error) error {
+	last := cause
+	if err != nil {
+		last = err
+		cause = fmt.Errorf("after %v: %w", cause, err)
+	}
+	if r.ctx.Err() == nil && !isNotFound(last) && unavailable(last) {
+		return fmt.Errorf("get %s at byte %d: %w: %w", r.key, r.off, ErrUnavailable, cause)
+	}
+	return fmt.Errorf("get %s at byte %d: %w", r.key, r.off, cause)
 }
 
 func (r *resumingReader) Close() error { return r.body.Close() }

@@ -54,6 +54,11 @@ var ErrBody = errors.New("reading the file failed")
 // ErrNotFound means there is no such object.
 var ErrNotFound = errors.New("object not found")
 
+// ErrUnavailable means object storage could not answer: unreachable, a
+// timeout, a 5xx or throttling, its bucket gone, or ferry's keys refused.
+// It says nothing about the object asked for; the error it wraps says why.
+var ErrUnavailable = errors.New("object storage unavailable")
+
 // Config says where the bucket is.
 type Config struct {
 	// Endpoint is host:port, or an http(s):// URL.
@@ -286,10 +291,7 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	core := minio.Core{Client: s.client}
 	body, info, _, err := core.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
 	if err != nil {
-		if isNotFound(err) {
-			return nil, fmt.Errorf("get %s: %w", key, ErrNotFound)
-		}
-		return nil, fmt.Errorf("get %s: %w", key, err)
+		return nil, getError(ctx, key, err)
 	}
 	return &resumingReader{ctx: ctx, core: core, bucket: s.bucket, key: key, etag: info.ETag, size: info.Size, body: body}, nil
 }
@@ -310,10 +312,14 @@ func (s *Store) Close() {
 	s.transport.CloseIdleConnections()
 }
 
-// Ping checks that the bucket is reachable.
+// Ping checks that the bucket is reachable and exists.
 func (s *Store) Ping(ctx context.Context) error {
-	if _, err := s.client.BucketExists(ctx, s.bucket); err != nil {
+	ok, err := s.client.BucketExists(ctx, s.bucket)
+	switch {
+	case err != nil:
 		return fmt.Errorf("s3: %w", err)
+	case !ok:
+		return fmt.Errorf("s3: bucket %s does not exist", s.bucket)
 	}
 	return nil
 }
@@ -362,9 +368,43 @@ func (s *Store) AbortUploadsOf(ctx context.Context, keys []string, olderThan tim
 	return n, nil
 }
 
+// getError turns a failed GET of key into ferry's errors: ErrNotFound for
+// a missing object, ErrUnavailable when storage could not answer (unless
+// the caller's ctx ended: then nothing is known of storage).
+func getError(ctx context.Context, key string, err error) error {
+	switch {
+	case isNotFound(err):
+		return fmt.Errorf("get %s: %w", key, ErrNotFound)
+	case ctx.Err() == nil && unavailable(err):
+		return fmt.Errorf("get %s: %w: %w", key, ErrUnavailable, err)
+	}
+	return fmt.Errorf("get %s: %w", key, err)
+}
+
+// isNotFound reports a missing object; a missing bucket is not one (it is
+// storage's state, see unavailable).
 func isNotFound(err error) bool {
 	var er minio.ErrorResponse
-	return errors.As(err, &er) && (er.Code == "NoSuchKey" || er.StatusCode == 404)
+	return errors.As(err, &er) && er.Code != "NoSuchBucket" && (er.Code == "NoSuchKey" || er.StatusCode == http.StatusNotFound)
+}
+
+// unavailable reports whether err says object storage could not answer,
+// rather than anything about one object: no S3 answer at all (refused,
+// reset, timed out: minio-go has already retried those), a 5xx, throttling,
+// the bucket gone or ferry's keys refused. Other 4xx answers (a failed
+// If-Match, a bad range) are about the object and are not.
+func unavailable(err error) bool {
+	var er minio.ErrorResponse
+	if !errors.As(err, &er) {
+		return true
+	}
+	switch er.Code {
+	case "SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "XMinioServerNotInitialized",
+		"NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch":
+		return true
+	}
+	return er.StatusCode >= http.StatusInternalServerError || er.StatusCode == http.StatusTooManyRequests ||
+		er.StatusCode == http.StatusRequestTimeout
 }
 
 // KeyFor returns the object key of a job's file.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ferry-relay/ferry/internal/coord/targetstate"
 	"github.com/ferry-relay/ferry/internal/enqueue"
 	"github.com/ferry-relay/ferry/internal/fakes/sink"
 	"github.com/ferry-relay/ferry/internal/testenv"
@@ -48,66 +49,114 @@ func (c *clock) advance(d time.Duration) {
 func TestBreakerOpensProbesAndCloses(t *testing.T) {
 	t.Parallel()
 	clk := &clock{now: time.Unix(1_700_000_000, 0)}
-	b := worker.NewBreaker(worker.BreakerConfig{Threshold: 3, Cooldown: time.Second, MaxCooldown: 4 * time.Second}, clk.Now)
+	b := worker.NewBreaker(worker.BreakerConfig{Threshold: 3, Cooldown: time.Second, MaxCooldown: 4 * time.Second, Probes: 2}, clk.Now)
 
-	admit := func(wantWait time.Duration, wantProbe bool) {
+	admit := func(wantWait time.Duration, wantOpen bool) {
 		t.Helper()
-		wait, probe := b.Admit()
-		if wait != wantWait || probe != wantProbe {
-			t.Fatalf("Admit() = %s, %v; want %s, %v", wait, probe, wantWait, wantProbe)
+		wait, open := b.Admit()
+		if wait != wantWait || open != wantOpen {
+			t.Fatalf("Admit() = %s, %v; want %s, %v", wait, open, wantWait, wantOpen)
+		}
+	}
+	probes := func(want int) {
+		t.Helper()
+		n := 0
+		for b.TakeProbe() {
+			n++
+		}
+		if n != want {
+			t.Fatalf("%d probes taken, want %d", n, want)
 		}
 	}
 	// Failures below the threshold, or broken by a success, keep it closed.
-	b.Record(false)
-	b.Record(false)
-	b.Record(true)
-	b.Record(false)
-	b.Record(false)
+	b.Record(false, false)
+	b.Record(false, false)
+	b.Record(true, false)
+	clk.advance(time.Minute) // the success is out of the window
+	b.Record(false, false)
+	b.Record(false, false)
 	admit(0, false)
-	// The threshold opens it: wait the cooldown, then one probe.
-	b.Record(false)
+	probes(0)
+	// The threshold opens it: wait the cooldown, then Probes probes.
+	b.Record(false, false)
 	if !b.Open() {
 		t.Fatal("circuit closed after 3 failures in a row")
 	}
 	admit(time.Second, true)
+	probes(0)
 	clk.advance(time.Second)
 	admit(0, true)
-	// A failed probe opens it for twice as long, up to the cap.
-	b.Record(false)
+	probes(2)
+	// A failed probe opens it for twice as long, up to the cap; the
+	// round's other probe failing too does not lengthen it again.
+	b.Record(false, true)
+	b.Record(false, true)
 	admit(2*time.Second, true)
 	clk.advance(2 * time.Second)
-	admit(0, true)
-	b.Record(false)
+	probes(2)
+	b.ReturnProbe() // a probe that sent nothing
+	b.Record(false, true)
 	admit(4*time.Second, true)
 	clk.advance(4 * time.Second)
-	admit(0, true)
-	b.Record(false)
+	probes(2)
+	b.Record(false, true)
 	admit(4*time.Second, true) // capped
-	// A successful probe closes it, and the cooldown starts over.
-	clk.advance(4 * time.Second)
-	admit(0, true)
-	b.Record(true)
+	// A successful probe closes it, even after another failed, and the
+	// cooldown starts over.
+	b.Record(true, true)
 	if b.Open() {
 		t.Fatal("circuit open after a successful probe")
 	}
 	admit(0, false)
+	clk.advance(time.Minute)
 	for range 3 {
-		b.Record(false)
+		b.Record(false, false)
 	}
 	admit(time.Second, true)
 }
 
-// One outage fails every delivery in flight when the circuit opens; those
-// failures must not each double the pause.
-func TestBreakerInFlightFailuresDoNotLengthenPause(t *testing.T) {
+// A target that succeeds at all keeps its share: failures in a row do not
+// open the circuit while a success is recent.
+func TestBreakerRecentSuccessKeepsItClosed(t *testing.T) {
 	t.Parallel()
 	clk := &clock{now: time.Unix(1_700_000_000, 0)}
-	b := worker.NewBreaker(worker.BreakerConfig{Threshold: 5, Cooldown: 5 * time.Second, MaxCooldown: 5 * time.Minute}, clk.Now)
-	for range 5 + 7 { // threshold, then the other 7 of 12 deliveries in flight
-		b.Record(false)
+	b := worker.NewBreaker(worker.BreakerConfig{Threshold: 3, Window: 10 * time.Second}, clk.Now)
+	b.Record(true, false)
+	for range 20 {
+		clk.advance(100 * time.Millisecond)
+		b.Record(false, false)
 	}
-	if wait, probe := b.Admit(); wait != 5*time.Second || !probe {
-		t.Fatalf("after one outage: Admit() = %s, %v; want the first cooldown, 5s", wait, probe)
+	if b.Open() {
+		t.Fatal("20 failures 2 s after a success opened the circuit")
+	}
+	clk.advance(10 * time.Second)
+	b.Record(false, false)
+	if !b.Open() {
+		t.Fatal("failures with no success for 10 s left the circuit closed")
+	}
+}
+
+// A probe leaves a fresh job for a retried one due within the cooldown;
+// with none (or once it ran), fresh jobs probe.
+func TestBreakerProbesWithRetriedJobsFirst(t *testing.T) {
+	t.Parallel()
+	clk := &clock{now: time.Unix(1_700_000_000, 0)}
+	b := worker.NewBreaker(worker.BreakerConfig{Threshold: 1, Cooldown: 5 * time.Second}, clk.Now)
+	b.RetryScheduled("late", clk.Now().Add(time.Hour))
+	if _, ok := b.PreferRetry(); ok {
+		t.Fatal("prefers retries while closed")
+	}
+	b.Record(false, false)
+	if _, ok := b.PreferRetry(); ok {
+		t.Fatal("prefers a retry due in an hour")
+	}
+	b.RetryScheduled("soon", clk.Now().Add(time.Second))
+	if wait, ok := b.PreferRetry(); !ok || wait != 5*time.Second {
+		t.Fatalf("PreferRetry() = %s, %v; want the cooldown, true", wait, ok)
+	}
+	b.Claimed("soon")
+	if _, ok := b.PreferRetry(); ok {
+		t.Fatal("prefers a retry that ran")
 	}
 }
 
@@ -127,6 +176,7 @@ func TestWorkerStopsHammeringFailingTarget(t *testing.T) {
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
 	fake.Fail(1_000_000, http.StatusServiceUnavailable, 0)
+	const threshold, cooldown = 4, time.Minute
 
 	yaml := "targets:\n  - name: down\n    kind: http\n    url: " + srv.URL + "/ok/\n" +
 		"    concurrency: 1\n    max_attempts: 100\n    backoff: {initial: 10ms, max: 20ms}\n"
@@ -163,22 +213,36 @@ func TestWorkerStopsHammeringFailingTarget(t *testing.T) {
 	// The sweeper publishes the retries when they are due.
 	sw := sweeper.New(sweeper.Config{Interval: 20 * time.Millisecond, Grace: 10 * time.Millisecond},
 		sweeper.Deps{Jobs: store, Enqueue: enqueue.New(store, q, log), Log: log})
-	w := worker.New(worker.Config{Lease: 5 * time.Second, ShutdownGrace: time.Second}, store, objects, q, ts, log)
+	// The breaker's clock stands still until the test moves it: the
+	// circuit stays open as long as the test looks.
+	clk := &clock{now: time.Now()}
+	states := targetstate.NewStore(pool, "test-worker")
+	w := worker.New(worker.Config{Lease: 5 * time.Second, ShutdownGrace: time.Second, States: states,
+		Breaker: worker.BreakerConfig{Threshold: threshold, Cooldown: cooldown, Now: clk.Now}}, store, objects, q, ts, log)
 	runCtx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { sw.Run(runCtx) })
 	wg.Go(func() { _ = w.Run(runCtx) })
 	t.Cleanup(func() { stop(); wg.Wait() })
 
-	// Within the breaker's first cooldown (5s), the target sees the
-	// threshold's worth of requests, not one per retry (every 10-20ms).
-	time.Sleep(3 * time.Second) // a measurement window, not a wait for a condition
-	if got := len(fake.Requests()); got < 5 || got > 6 {
-		t.Fatalf("%d requests to a failing target in 3s; want the breaker to stop at 5", got)
+	// The circuit opens after the threshold's worth of requests, not one
+	// per retry (every 10-20ms), and the retries wait.
+	waitFor(t, 20*time.Second, "the circuit to open", func() bool {
+		st, err := states.Get(ctx, "down")
+		return err == nil && st.State == targetstate.CircuitOpen
+	})
+	waitFor(t, 10*time.Second, "a retry to wait for the circuit", func() bool {
+		j, err := store.Get(ctx, jobs.AllTenants(), ids[0])
+		return err == nil && j.Status == jobs.StatusRetrying && !j.NextAttemptAt.After(time.Now())
+	})
+	if got := len(fake.Requests()); got != threshold {
+		t.Fatalf("%d requests to a failing target while its circuit is open; want the breaker to stop at %d", got, threshold)
 	}
 
-	// The target recovers: the next probe succeeds and the circuit closes.
+	// The target recovers and the cooldown ends: the probe succeeds and
+	// the circuit closes.
 	fake.Reset()
+	clk.advance(cooldown)
 	deadline := time.Now().Add(20 * time.Second)
 	for _, id := range ids {
 		for {
@@ -197,5 +261,17 @@ func TestWorkerStopsHammeringFailingTarget(t *testing.T) {
 	}
 	if got := len(fake.Documents()); got != n {
 		t.Errorf("target received %d documents, want %d", got, n)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after limit.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s", limit, what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -39,7 +39,7 @@ func (w *Worker) shareCircuit(ctx context.Context, target string) bool {
 func (b *Breaker) OpenUntil() time.Time {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.failures < b.cfg.Threshold {
+	if !b.open {
 		return time.Time{}
 	}
 	return b.openUntil
@@ -50,7 +50,7 @@ func (b *Breaker) OpenUntil() time.Time {
 func (b *Breaker) ProbeNow() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.failures < b.cfg.Threshold {
+	if !b.open {
 		return false
 	}
 	if now := b.now(); b.openUntil.After(now) {

@@ -20,6 +20,10 @@ var (
 		Name: "ferry_target_pauses_total",
 		Help: "Times a target was paused because it refused its credentials, by target.",
 	}, []string{"target"})
+	storagePauses = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "ferry_storage_pauses_total",
+		Help: "Times this process paused its deliveries because object storage did not answer a read.",
+	})
 	attemptSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "ferry_delivery_attempt_duration_seconds",
 		Help:    "Duration of delivery attempts by target.",

@@ -25,9 +25,10 @@ type storedFile struct {
 	size    int64
 	sha256  string
 
-	mu      sync.Mutex
-	missing bool
-	corrupt string
+	mu          sync.Mutex
+	missing     bool
+	corrupt     string
+	unavailable error
 }
 
 // errCorrupt is the read error a connector sees when the bytes are not the
@@ -43,6 +44,7 @@ func (f *storedFile) open(ctx context.Context) (io.ReadCloser, error) {
 		return nil, targets.Permanent(fmt.Errorf("stored file missing: %w", err))
 	}
 	if err != nil {
+		f.noteUnavailable(err)
 		return nil, err
 	}
 	return &verifying{ReadCloser: rc, f: f, h: sha256.New()}, nil
@@ -59,6 +61,26 @@ func (f *storedFile) failure() string {
 		return "stored file corrupted: " + f.corrupt
 	}
 	return ""
+}
+
+// storageDown returns the error of object storage not answering a read of
+// the file, nil when it did answer.
+func (f *storedFile) storageDown() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.unavailable
+}
+
+// noteUnavailable remembers err if it says object storage did not answer.
+func (f *storedFile) noteUnavailable(err error) {
+	if !errors.Is(err, storage.ErrUnavailable) {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.unavailable == nil {
+		f.unavailable = err
+	}
 }
 
 func (f *storedFile) setCorrupt(why string) {
@@ -93,6 +115,9 @@ func (v *verifying) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	n, err := v.ReadCloser.Read(p)
+	if err != nil {
+		v.f.noteUnavailable(err)
+	}
 	v.h.Write(p[:n])
 	v.n += int64(n)
 	switch {

@@ -17,6 +17,8 @@ import (
 // memObjects serves one object from memory, or none.
 type memObjects struct{ data []byte }
 
+func (m memObjects) Ping(context.Context) error { return nil }
+
 func (m memObjects) Open(context.Context, string) (io.ReadCloser, error) {
 	if m.data == nil {
 		return nil, fmt.Errorf("get k: %w", storage.ErrNotFound)

@@ -100,7 +100,7 @@ func TestServeAsAUserWould(t *testing.T) {
 			t.Errorf("/readyz says %s: %q, want only ok or down", name, st)
 		}
 	}
-	if len(states) != 3 {
+	if len(states) != 4 { // postgres, nats, s3, deliveries
 		t.Errorf("/readyz: %v", states)
 	}
 	checkReadyDetailsForAdmins(t, bin, env, base, key)

@@ -81,6 +81,7 @@ func run(ctx context.Context, cfg config, r roles) error {
 	wg.Go(func() { elector.Run(swCtx) })
 	wg.Go(func() { sw.Run(swCtx) })
 
+	ready := map[string]api.Pinger{"postgres": s.pool, "nats": s.queue, "s3": s.objects}
 	if r.worker {
 		wcfg := worker.Config{ShutdownGrace: cfg.ShutdownGrace, Lease: cfg.Lease, Rates: targetRates}.WithDefaults()
 		wcfg.States = targetstate.NewStore(s.pool, wcfg.ID)
@@ -88,6 +89,7 @@ func run(ctx context.Context, cfg config, r roles) error {
 		// with the same id (a restarted container) are not renewed.
 		wcfg.Limits = limits.New(s.pool, wcfg.ID+"/"+randomHex(), cfg.Lease)
 		w := worker.New(wcfg, s.jobs, s.objects, s.queue, s.targets, log.With("component", "worker"))
+		ready["deliveries"] = w // down while storage does not answer its reads
 		wg.Go(func() {
 			if err := w.Run(ctx); err != nil {
 				errs <- err
@@ -102,7 +104,7 @@ func run(ctx context.Context, cfg config, r roles) error {
 			Jobs: s.jobs, Keys: ui.Keys(apikeys.NewCache(s.keys, apikeys.CacheTTLDefault)), KeyAdmin: s.keys,
 			Audit: audit.NewStore(s.pool), Objects: s.objects, Enqueue: enq, Targets: s.targets, Rates: targetRates,
 			States: targetstate.NewStore(s.pool, "api"), Slots: limits.New(s.pool, "api", 0),
-			Ready: map[string]api.Pinger{"postgres": s.pool, "nats": s.queue, "s3": s.objects},
+			Ready: ready,
 			Log:   log.With("component", "api"),
 		})
 		ln, err := net.Listen("tcp", cfg.Listen)
