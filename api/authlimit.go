@@ -11,7 +11,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
-	"golang.org/x/time/rate"
 
 	"github.com/ferry-relay/ferry/internal/apikeys"
 )
@@ -43,12 +42,19 @@ type KnownKeys interface {
 // failedAuths is a token bucket per client address that each failed
 // authentication takes a token from: unknown keys cost a Postgres query
 // each, and random ones never repeat, so the per-key rate limit and the
-// key cache cannot stop them.
+// key cache cannot stop them. A check takes its token before the lookup
+// and gets it back if the key is good, so that many connections of one
+// address cannot all pass while a token is left.
 type failedAuths struct {
-	every rate.Limit
-	burst int
-	mu    sync.Mutex
-	addrs map[string]*rate.Limiter
+	perSecond float64
+	burst     float64
+	mu        sync.Mutex
+	addrs     map[string]*authBucket
+}
+
+type authBucket struct {
+	tokens float64
+	at     time.Time // when tokens was last brought up to date
 }
 
 // failedAuthsMax bounds the addresses tracked; past it the idle (full)
@@ -66,49 +72,55 @@ func newFailedAuths(perSecond float64, burst int) *failedAuths {
 	if burst <= 0 {
 		burst = AuthFailureBurstDefault
 	}
-	return &failedAuths{every: rate.Limit(perSecond), burst: burst, addrs: map[string]*rate.Limiter{}}
+	return &failedAuths{perSecond: perSecond, burst: float64(burst), addrs: map[string]*authBucket{}}
 }
 
-// wait returns how long addr must wait before its next key may be looked
-// up; 0 means now.
-func (f *failedAuths) wait(addr string, now time.Time) time.Duration {
+// take takes a token of addr's bucket, or returns how long until one is
+// there.
+func (f *failedAuths) take(addr string, now time.Time) time.Duration {
 	if f == nil {
 		return 0
 	}
 	f.mu.Lock()
-	lim, ok := f.addrs[addr]
-	f.mu.Unlock()
-	if !ok {
-		return 0
-	}
-	tokens := lim.TokensAt(now)
-	if tokens >= 1 {
-		return 0
-	}
-	return time.Duration((1 - tokens) / float64(f.every) * float64(time.Second))
-}
-
-// failed takes a token of addr's bucket.
-func (f *failedAuths) failed(addr string, now time.Time) {
-	if f == nil {
-		return
-	}
-	f.mu.Lock()
-	lim, ok := f.addrs[addr]
+	defer f.mu.Unlock()
+	b, ok := f.addrs[addr]
 	if !ok {
 		if len(f.addrs) >= failedAuthsMax {
 			f.pruneLocked(now)
 		}
-		lim = rate.NewLimiter(f.every, f.burst)
-		f.addrs[addr] = lim
+		b = &authBucket{tokens: f.burst, at: now}
+		f.addrs[addr] = b
 	}
-	f.mu.Unlock()
-	lim.AllowN(now, 1)
+	f.refill(b, now)
+	if b.tokens < 1 {
+		return time.Duration((1 - b.tokens) / f.perSecond * float64(time.Second))
+	}
+	b.tokens--
+	return 0
+}
+
+// refund gives back the token a good key's check took.
+func (f *failedAuths) refund(addr string) {
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if b, ok := f.addrs[addr]; ok {
+		b.tokens = min(f.burst, b.tokens+1)
+	}
+}
+
+func (f *failedAuths) refill(b *authBucket, now time.Time) {
+	if now.After(b.at) {
+		b.tokens = min(f.burst, b.tokens+now.Sub(b.at).Seconds()*f.perSecond)
+		b.at = now
+	}
 }
 
 func (f *failedAuths) pruneLocked(now time.Time) {
-	for a, lim := range f.addrs {
-		if lim.TokensAt(now) >= float64(f.burst) {
+	for a, b := range f.addrs {
+		if f.refill(b, now); b.tokens >= f.burst {
 			delete(f.addrs, a)
 		}
 	}
@@ -131,15 +143,16 @@ func (e *authLimitedError) seconds() int { return max(1, int(math.Ceil(e.wait.Se
 // is over its failure limit, only a key known good is checked, any other
 // refused unchecked; a refusal by the check counts against the address.
 func (s *Server) checkKey(r *http.Request, token string) (apikeys.Key, error) {
-	addr, now := clientAddr(r), time.Now()
-	if d := s.fails.wait(addr, now); d > 0 {
+	addr := clientAddr(r)
+	if d := s.fails.take(addr, time.Now()); d > 0 {
 		if kk, ok := s.keys.(KnownKeys); !ok || !kk.Known(token) {
 			return apikeys.Key{}, &authLimitedError{wait: d}
 		}
+		return s.keys.Check(r.Context(), token) // no token was taken
 	}
 	k, err := s.keys.Check(r.Context(), token)
-	if errors.Is(err, apikeys.ErrInvalid) {
-		s.fails.failed(addr, now)
+	if !errors.Is(err, apikeys.ErrInvalid) {
+		s.fails.refund(addr)
 	}
 	return k, err
 }
