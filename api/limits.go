@@ -73,7 +73,7 @@ func (s *Server) limitUploads(h handlerFunc) handlerFunc {
 			writeError(w, http.StatusServiceUnavailable, "busy", msg+": retry after "+busyRetryAfter+"s")
 			return
 		}
-		defer s.uploads.give(key.ID)
+		defer func() { s.uploads.give(key.ID, time.Now()) }()
 		body := s.minRateBody(w, r)
 		if body == nil {
 			h(w, r, key)

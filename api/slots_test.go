@@ -8,9 +8,10 @@ import (
 // The share of upload slots, step by step on a clock of the test's: a key
 // alone takes every slot; once another key is refused, the first gets no
 // new slot until it holds less than its share, and the freed one goes to
-// the other; the share is rounded down, so no key can starve another; a
-// refused key stops counting wantingFor after its last refusal; a fixed
-// per-key cap holds with slots free.
+// the other, which keeps its claim while it uploads file after file; the
+// share is rounded down, so no key can starve another; a key stops
+// counting activeFor after it last asked; a fixed per-key cap holds with
+// slots free.
 func TestUploadSlotsShare(t *testing.T) {
 	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	u := newUploadSlots(4, 0)
@@ -25,12 +26,15 @@ func TestUploadSlotsShare(t *testing.T) {
 		take(a, true) // alone: every slot
 	}
 	take(b, false) // full: b now wants one
-	u.give(a)
+	u.give(a, now)
 	take(a, false) // a holds 3, over its share of 2 while b waits
 	take(b, true)
+	u.give(b, now) // b's file is in; b comes back with the next
+	take(a, false) // b still counts: a holds 3, its share is 2
+	take(b, true)
 	take(c, false) // full again: c wants one too
-	u.give(a)
-	u.give(a)
+	u.give(a, now)
+	u.give(a, now)
 	take(a, false) // a holds 1, its share of 4/3 keys
 	take(c, true)
 	// Each at its share of 4/3 = 1: the fourth slot stays free for
@@ -41,20 +45,17 @@ func TestUploadSlotsShare(t *testing.T) {
 		t.Fatalf("used %d, held %v", u.used, u.held)
 	}
 
-	// Once the others are done and no longer want slots, a may take
-	// them all again.
-	u.give(b)
-	u.give(c)
+	// Once the others are done and no longer upload, a may take every
+	// slot again.
+	u.give(b, now)
+	u.give(c, now)
+	now = now.Add(activeFor)
 	take(a, true)
 	take(a, true)
 	take(a, true)
-	if len(u.wanting) != 0 {
-		t.Fatalf("wanting %v after the waiting keys got slots", u.wanting)
+	if len(u.active) != 1 {
+		t.Fatalf("active %v, want only a", u.active)
 	}
-	take(b, false)
-	now = now.Add(wantingFor)
-	u.give(a)
-	take(a, true) // b stopped asking: it no longer counts
 
 	capped := newUploadSlots(4, 1)
 	if _, ok := capped.take(a, now); !ok {
