@@ -42,7 +42,8 @@ type UploadLimits struct {
 	MinUploadRateWindow time.Duration
 }
 
-func (l UploadLimits) withDefaults() UploadLimits {
+// uploadLimitsWithDefaults returns l with its zero fields set.
+func uploadLimitsWithDefaults(l UploadLimits) UploadLimits {
 	if l.MinUploadRate == 0 {
 		l.MinUploadRate = MinUploadRateDefault
 	}

@@ -199,7 +199,7 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.ReportWriteTimeout <= 0 {
 		cfg.ReportWriteTimeout = ReportWriteTimeoutDefault
 	}
-	cfg.UploadLimits = cfg.UploadLimits.withDefaults()
+	cfg.UploadLimits = uploadLimitsWithDefaults(cfg.UploadLimits)
 	return &Server{cfg: cfg, jobs: d.Jobs, keys: d.Keys, admin: d.KeyAdmin, audit: d.Audit,
 		limits: newLimiters(cfg.RateLimit, cfg.RateBurst), fails: newFailedAuths(cfg.AuthFailureLimit, cfg.AuthFailureBurst),
 		uploads: newUploadSlots(cfg.MaxConcurrentUploads, cfg.MaxUploadsPerKey), objects: d.Objects, enqueue: d.Enqueue,
