@@ -182,10 +182,12 @@ func TestSlowUploadBodyCut(t *testing.T) {
 	case errors.As(err, &ne) && ne.Timeout():
 		t.Fatal("the trickling upload was not cut: no answer and the connection still open after 8s")
 	case err == nil:
+		msg, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("status %d, want 400", resp.StatusCode)
 		}
+		t.Logf("cut after %s: %d %s", time.Since(start), resp.StatusCode, msg)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("cut only after %s, want about one window (500ms)", d)
