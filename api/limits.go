@@ -28,9 +28,9 @@ const (
 // UploadLimits bound what one client can hold of the upload path.
 type UploadLimits struct {
 	// MaxUploadsPerKey caps the uploads one API key has in flight in a
-	// process; 0 leaves only the fair share: while other keys want a
-	// slot, a key may take one only if it holds fewer than
-	// max(1, MaxConcurrentUploads / keys wanting or holding slots).
+	// process; 0 leaves only the fair share: while other keys upload too,
+	// a key may take a slot only if it holds fewer than
+	// max(1, MaxConcurrentUploads / keys uploading) (slots.go).
 	MaxUploadsPerKey int
 	// MinUploadRate is the bytes per second an upload body must keep up
 	// while the server waits on it; MinUploadRateDefault if zero, no
