@@ -18,13 +18,15 @@ type handlerFunc func(http.ResponseWriter, *http.Request, apikeys.Key)
 // Authenticate checks the bearer key of r and returns who it speaks for.
 // It is the API's one front door: the middleware calls it, and so may any
 // other handler that must tell who is asking (a dashboard's login). It
-// returns apikeys.ErrInvalid for a missing, unknown, revoked or expired key.
+// returns apikeys.ErrInvalid for a missing, unknown, revoked or expired key,
+// and refuses any key but one known good, unchecked, from a client address
+// that sent too many invalid ones (authlimit.go).
 func (s *Server) Authenticate(r *http.Request) (apikeys.Key, error) {
 	token, ok := bearer(r.Header.Get("Authorization"))
 	if !ok {
 		return apikeys.Key{}, fmt.Errorf("missing API key: %w", apikeys.ErrInvalid)
 	}
-	return s.keys.Check(r.Context(), token)
+	return s.checkKey(r, token)
 }
 
 // auth requires a valid API key whose role grants perm.
@@ -36,6 +38,11 @@ func (s *Server) auth(perm apikeys.Permission, h handlerFunc) http.Handler {
 			return
 		}
 		key, err := s.Authenticate(r)
+		var limited *authLimitedError
+		if errors.As(err, &limited) {
+			refuseLimited(w, limited)
+			return
+		}
 		if errors.Is(err, apikeys.ErrInvalid) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ferry", error="invalid_token"`)
 			writeError(w, http.StatusUnauthorized, "unauthorized", "invalid API key (unknown, revoked or expired)")

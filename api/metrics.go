@@ -63,7 +63,7 @@ var (
 	})
 	busyUploads = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "ferry_uploads_refused_busy_total",
-		Help: "Uploads refused with 503 because FERRY_MAX_CONCURRENT_UPLOADS were in progress.",
+		Help: "Uploads refused with 503 because FERRY_MAX_CONCURRENT_UPLOADS were in progress, or their key held its share of them.",
 	})
 )
 

@@ -125,6 +125,17 @@ type Config struct {
 	// SessionTTL is how long an upload session lives without activity;
 	// SessionTTLDefault if zero.
 	SessionTTL time.Duration
+	// AuthFailureLimit is the invalid API keys per second one client
+	// address may send (a token bucket of AuthFailureBurst) before it is
+	// answered 429 without a key lookup; AuthFailureLimitDefault if zero,
+	// no limit if negative.
+	AuthFailureLimit float64
+	// AuthFailureBurst is that bucket's size; AuthFailureBurstDefault if
+	// zero.
+	AuthFailureBurst int
+	// UploadLimits share the upload slots between keys and cut slow
+	// bodies (limits.go).
+	UploadLimits
 }
 
 // Server serves the API.
@@ -135,7 +146,8 @@ type Server struct {
 	admin   KeyAdmin
 	audit   AuditTrail
 	limits  *limiters
-	uploads uploadSlots
+	fails   *failedAuths
+	uploads *uploadSlots
 	objects ObjectStore
 	enqueue Enqueuer
 	targets targets.Set
@@ -196,8 +208,10 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = SessionTTLDefault
 	}
+	cfg.UploadLimits = uploadLimitsWithDefaults(cfg.UploadLimits)
 	srv := &Server{cfg: cfg, jobs: d.Jobs, keys: d.Keys, admin: d.KeyAdmin, audit: d.Audit,
-		limits: newLimiters(cfg.RateLimit, cfg.RateBurst), uploads: make(uploadSlots, cfg.MaxConcurrentUploads), objects: d.Objects, enqueue: d.Enqueue,
+		limits: newLimiters(cfg.RateLimit, cfg.RateBurst), fails: newFailedAuths(cfg.AuthFailureLimit, cfg.AuthFailureBurst),
+		uploads: newUploadSlots(cfg.MaxConcurrentUploads, cfg.MaxUploadsPerKey), objects: d.Objects, enqueue: d.Enqueue,
 		targets: d.Targets, rates: d.Rates, states: d.States, slots: d.Slots, ready: d.Ready, log: d.Log}
 	ss, ok1 := d.Jobs.(SessionStore)
 	mp, ok2 := d.Objects.(MultipartStore)
@@ -226,7 +240,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/jobs/{id}/retry", s.auth(apikeys.PermChange, s.retryJob))
 	mux.Handle("POST /v1/jobs/{id}/cancel", s.auth(apikeys.PermChange, s.cancelJob))
 	mux.Handle("GET /v1/targets", s.auth(apikeys.PermRead, s.listTargets))
-	mux.Handle("POST /v1/targets/{name}/resume", s.auth(apikeys.PermChange, s.resumeTarget))
+	mux.Handle("POST /v1/targets/{name}/resume", s.auth(apikeys.PermProbe, s.resumeTarget))
 	s.batchRoutes(mux)
 	s.dashboardRoutes(mux)
 	s.requeueRoutes(mux)

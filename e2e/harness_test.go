@@ -97,6 +97,8 @@ type pipelineOptions struct {
 	recentBytes int64
 	// storage, if set, adjusts the store's configuration (its endpoint).
 	storage func(*storage.Config)
+	// configure, if set, adjusts the API's configuration last.
+	configure func(*api.Config)
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -135,8 +137,12 @@ func newPipeline(t *testing.T, targetsYAML string, opts pipelineOptions) *pipeli
 	}
 	p.keys, p.audit = keys, audit.NewStore(pool)
 	enq := enqueue.New(p.jobs, p.queue, p.log)
-	srv := api.New(api.Config{MaxUploadBytes: opts.maxUpload, BodyIdleTimeout: opts.bodyIdle, RateLimit: opts.rateLimit,
-		MaxConcurrentUploads: opts.maxUploads, ReportWriteTimeout: opts.reportWrite}, api.Deps{
+	cfg := api.Config{MaxUploadBytes: opts.maxUpload, BodyIdleTimeout: opts.bodyIdle, RateLimit: opts.rateLimit,
+		MaxConcurrentUploads: opts.maxUploads, ReportWriteTimeout: opts.reportWrite}
+	if opts.configure != nil {
+		opts.configure(&cfg)
+	}
+	srv := api.New(cfg, api.Deps{
 		Jobs: p.jobs, Keys: ui.Keys(apikeys.NewCache(keys, 0)), KeyAdmin: keys, Audit: p.audit,
 		Objects: p.objects, Enqueue: enq, Targets: p.targets,
 		States: targetstate.NewStore(pool, "api"), Slots: limits.New(pool, "api", 0),

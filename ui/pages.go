@@ -30,10 +30,13 @@ type page struct {
 	CSRF    string
 	Refresh int // milliseconds between live refreshes; 0 for none
 	// User is who the session's key speaks for; CanBulk whether its role
-	// may re-queue many jobs at once.
-	User    apitypes.Identity
-	CanBulk bool
-	Data    any
+	// may re-queue many jobs at once; CanProbe whether it may ask for a
+	// paused target to be probed (operators and admins: targets are shared
+	// by every tenant).
+	User     apitypes.Identity
+	CanBulk  bool
+	CanProbe bool
+	Data     any
 }
 
 // render writes a page: the whole document, or only its live part when
@@ -45,6 +48,7 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, code int, name strin
 		p.CSRF = q.session.csrf
 		p.User = apitypes.Identity{ID: who.ID, Name: who.Name, Tenant: who.Tenant, Role: string(who.Role), ExpiresAt: who.ExpiresAt}
 		p.CanBulk = who.Role != "uploader"
+		p.CanProbe = who.Role != "uploader"
 	}
 	if p.Refresh == 0 && q != nil && name != "error" {
 		p.Refresh = int(u.cfg.Refresh / time.Millisecond)

@@ -48,11 +48,23 @@ type config struct {
 	// RateLimit is requests per second per API key; 0 is no limit.
 	RateLimit            float64
 	MaxConcurrentUploads int
-	ReportWriteTimeout   time.Duration
-	MetricsListen        string
-	MetricsKey           string
-	TLSCert              string
-	TLSKey               string
+	// MaxUploadsPerKey caps one key's uploads in flight; 0: its fair
+	// share of the slots only.
+	MaxUploadsPerKey int
+	// MinUploadRate (bytes per second, 0: none) and MinUploadRateWindow:
+	// an upload body that falls a window behind that rate is cut.
+	MinUploadRate       int64
+	MinUploadRateWindow time.Duration
+	// BodyReadTimeout bounds the body of every request but an upload.
+	BodyReadTimeout time.Duration
+	// AuthFailureLimit is the invalid keys per second one client address
+	// may send; 0 is no limit.
+	AuthFailureLimit   float64
+	ReportWriteTimeout time.Duration
+	MetricsListen      string
+	MetricsKey         string
+	TLSCert            string
+	TLSKey             string
 
 	// env holds what was wrong with the environment's settings.
 	env envSettings
@@ -107,6 +119,11 @@ func (c *config) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", e.oneOf("FERRY_LOG_FORMAT", "text", "text", "json"), "log format: text or json [FERRY_LOG_FORMAT]")
 	fs.Float64Var(&c.RateLimit, "rate-limit", e.rate("FERRY_RATE_LIMIT"), "requests per second each API key may make to one API process (token bucket; e.g. 20, or 600/m); 0 is no limit [FERRY_RATE_LIMIT]")
 	fs.IntVar(&c.MaxConcurrentUploads, "max-concurrent-uploads", e.integer("FERRY_MAX_CONCURRENT_UPLOADS", api.MaxConcurrentUploadsDefault, 1, 1<<20), "uploads one API process receives at once; more get 503 with Retry-After [FERRY_MAX_CONCURRENT_UPLOADS]")
+	fs.IntVar(&c.MaxUploadsPerKey, "max-uploads-per-key", e.integer("FERRY_MAX_UPLOADS_PER_KEY", 0, 0, 1<<20), "uploads one API key may have in flight in one API process; 0: no fixed cap, only a fair share of the slots while other keys upload too [FERRY_MAX_UPLOADS_PER_KEY]")
+	fs.Int64Var(&c.MinUploadRate, "min-upload-rate", int64(e.integer("FERRY_MIN_UPLOAD_RATE", api.MinUploadRateDefault, 0, 1<<30)), "bytes per second an upload body must keep up on average (over --min-upload-rate-window); a slower one is cut; 0 turns it off [FERRY_MIN_UPLOAD_RATE]")
+	fs.DurationVar(&c.MinUploadRateWindow, "min-upload-rate-window", e.duration("FERRY_MIN_UPLOAD_RATE_WINDOW", api.MinUploadRateWindowDefault, time.Second), "how long an upload body may fall behind the minimum rate before it is cut [FERRY_MIN_UPLOAD_RATE_WINDOW]")
+	fs.DurationVar(&c.BodyReadTimeout, "body-read-timeout", e.duration("FERRY_BODY_READ_TIMEOUT", api.BodyReadTimeoutDefault, time.Second), "the body of any request but an upload must arrive whole within this long, or the connection is closed [FERRY_BODY_READ_TIMEOUT]")
+	fs.Float64Var(&c.AuthFailureLimit, "auth-failure-limit", e.rateOr("FERRY_AUTH_FAILURE_LIMIT", api.AuthFailureLimitDefault), "unknown, revoked or expired API keys one client address may send per second (token bucket of 20); over it: 429 without a key lookup; 0 is no limit [FERRY_AUTH_FAILURE_LIMIT]")
 	fs.DurationVar(&c.ReportWriteTimeout, "report-write-timeout", e.duration("FERRY_REPORT_WRITE_TIMEOUT", api.ReportWriteTimeoutDefault, time.Second), "a report reader that takes nothing for this long is cut off [FERRY_REPORT_WRITE_TIMEOUT]")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", os.Getenv("FERRY_METRICS_LISTEN"), "serve /metrics on this address instead of the API's [FERRY_METRICS_LISTEN]")
 	fs.StringVar(&c.MetricsKey, "metrics-key", os.Getenv("FERRY_METRICS_KEY"), "bearer token /metrics requires; empty: none [FERRY_METRICS_KEY]")
@@ -222,8 +239,14 @@ func (c *config) check() error {
 	if c.MaxConcurrentUploads < 1 {
 		return fmt.Errorf("max-concurrent-uploads must be at least 1")
 	}
-	if c.RateLimit < 0 {
-		return fmt.Errorf("rate-limit must not be negative")
+	if c.RateLimit < 0 || c.AuthFailureLimit < 0 {
+		return fmt.Errorf("rate-limit and auth-failure-limit must not be negative")
+	}
+	if c.MaxUploadsPerKey < 0 || c.MinUploadRate < 0 {
+		return fmt.Errorf("max-uploads-per-key and min-upload-rate must not be negative")
+	}
+	if c.MinUploadRateWindow < time.Second || c.BodyReadTimeout < time.Second {
+		return fmt.Errorf("min-upload-rate-window and body-read-timeout must be at least 1s")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return fmt.Errorf("tls-cert and tls-key go together")

@@ -27,9 +27,7 @@ import (
 	"github.com/ferry-relay/ferry/worker"
 )
 
-// Server timeouts. Uploads may take hours, so there is no overall read or
-// write timeout: a stalled body is cut by the body-idle timeout, a stalled
-// report reader by the report's write deadline (api).
+// Server timeouts (see apiHTTPServer for the bodies').
 const (
 	readHeaderTimeout = 10 * time.Second
 	idleTimeout       = 2 * time.Minute
@@ -97,10 +95,7 @@ func run(ctx context.Context, cfg config, r roles) error {
 		})
 	}
 	if r.api {
-		srv := api.New(api.Config{MaxUploadBytes: cfg.MaxUploadBytes, BodyIdleTimeout: cfg.BodyIdleTimeout,
-			RateLimit: cfg.RateLimit, MetricsKey: cfg.MetricsKey, NoMetrics: cfg.MetricsListen != "",
-			MaxConcurrentUploads: cfg.MaxConcurrentUploads, ReportWriteTimeout: cfg.ReportWriteTimeout,
-			SessionTTL: cfg.SessionTTL}, api.Deps{
+		srv := api.New(apiConfig(cfg), api.Deps{
 			Jobs: s.jobs, Keys: ui.Keys(apikeys.NewCache(s.keys, apikeys.CacheTTLDefault)), KeyAdmin: s.keys,
 			Audit: audit.NewStore(s.pool), Objects: s.objects, Enqueue: enq, Targets: s.targets, Rates: targetRates,
 			States: targetstate.NewStore(s.pool, "api"), Slots: limits.New(s.pool, "api", 0),
@@ -115,9 +110,7 @@ func run(ctx context.Context, cfg config, r roles) error {
 		if err != nil {
 			return err
 		}
-		hs := &http.Server{Handler: handler, ReadHeaderTimeout: readHeaderTimeout,
-			IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
-			TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12}}
+		hs := apiHTTPServer(handler, cfg)
 		scheme := "http"
 		if cfg.TLSCert != "" {
 			scheme = "https"
@@ -150,6 +143,35 @@ func run(ctx context.Context, cfg config, r roles) error {
 	defer cancel()
 	enq.Flush(fctx)
 	return nil
+}
+
+// apiConfig is the API's configuration from the process's.
+func apiConfig(cfg config) api.Config {
+	c := api.Config{MaxUploadBytes: cfg.MaxUploadBytes, BodyIdleTimeout: cfg.BodyIdleTimeout,
+		RateLimit: cfg.RateLimit, MetricsKey: cfg.MetricsKey, NoMetrics: cfg.MetricsListen != "",
+		MaxConcurrentUploads: cfg.MaxConcurrentUploads, ReportWriteTimeout: cfg.ReportWriteTimeout,
+		AuthFailureLimit: cfg.AuthFailureLimit,
+		UploadLimits: api.UploadLimits{MaxUploadsPerKey: cfg.MaxUploadsPerKey,
+			MinUploadRate: cfg.MinUploadRate, MinUploadRateWindow: cfg.MinUploadRateWindow}}
+	// Here 0 turns a limit off; to the API it means its default.
+	if c.AuthFailureLimit == 0 {
+		c.AuthFailureLimit = -1
+	}
+	if c.MinUploadRate == 0 {
+		c.MinUploadRate = -1
+	}
+	return c
+}
+
+// apiHTTPServer is the HTTP server of the API and the dashboard. Uploads
+// may take hours, so it has no overall read or write timeout: the body of
+// any other request has its own deadline (FERRY_BODY_READ_TIMEOUT), an
+// upload's body is cut when idle or too slow (api), a stalled report
+// reader by the report's write deadline.
+func apiHTTPServer(handler http.Handler, cfg config) *http.Server {
+	return &http.Server{Handler: api.WithBodyDeadline(handler, cfg.BodyReadTimeout),
+		ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
+		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12}}
 }
 
 // randomHex returns 12 random hex digits.

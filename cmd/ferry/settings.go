@@ -108,16 +108,19 @@ func (e *envSettings) oneOf(name, def string, allowed ...string) string {
 	return v
 }
 
-// rate reads a request rate (parseRate).
-func (e *envSettings) rate(name string) float64 {
+// rate reads a request rate (parseRate); unset, it is 0 (no limit).
+func (e *envSettings) rate(name string) float64 { return e.rateOr(name, 0) }
+
+// rateOr reads a request rate (parseRate), def when unset.
+func (e *envSettings) rateOr(name string, def float64) float64 {
 	v, ok := e.lookup(name)
 	if !ok {
-		return 0
+		return def
 	}
 	r, err := parseRate(v)
 	if err != nil {
 		e.errs = append(e.errs, badSetting(name, v, "a number of requests, optionally per /s, /m or /h (like 20 or 600/m), or 0 for no limit"))
-		return 0
+		return def
 	}
 	return r
 }

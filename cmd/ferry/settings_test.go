@@ -33,6 +33,9 @@ func TestMalformedSettingsExit2(t *testing.T) {
 		{"FERRY_QUEUE_REPLICAS=three", "a whole number"},
 		{"FERRY_RATE_LIMIT=fast", "requests"},
 		{"FERRY_LOG_FORMAT=xml", "text or json"},
+		{"FERRY_MIN_UPLOAD_RATE=8KiB", "a whole number"},
+		{"FERRY_AUTH_FAILURE_LIMIT=lots", "requests"},
+		{"FERRY_BODY_READ_TIMEOUT=30", "a duration"},
 	}
 	for _, tc := range cases {
 		for _, sub := range []string{"serve", "migrate"} {

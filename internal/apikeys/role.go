@@ -14,10 +14,11 @@ const (
 	// tenant's jobs, read the audit trail, manage keys.
 	RoleAdmin Role = "admin"
 	// RoleOperator may read, upload, retry, cancel and re-queue in bulk
-	// within its own tenant.
+	// within its own tenant, and ask for a paused target to be probed.
 	RoleOperator Role = "operator"
 	// RoleUploader may upload (and create batches) and read its own
-	// tenant's jobs; it may retry or cancel one job, never in bulk.
+	// tenant's jobs; it may retry or cancel one job, never in bulk, and
+	// never act on a target (targets are shared by every tenant).
 	RoleUploader Role = "uploader"
 )
 
@@ -48,6 +49,9 @@ const (
 	PermUpload
 	// PermChange retries or cancels one job.
 	PermChange
+	// PermProbe asks for a paused target to be probed now. Target state
+	// is shared by every tenant, so it is an operator's act.
+	PermProbe
 	// PermBulk re-queues many jobs at once.
 	PermBulk
 	// PermAdmin reads the audit trail, manages keys and reaches across
@@ -63,6 +67,8 @@ func (p Permission) String() string {
 		return "upload"
 	case PermChange:
 		return "retry or cancel"
+	case PermProbe:
+		return "probe a target"
 	case PermBulk:
 		return "re-queue in bulk"
 	case PermAdmin:
@@ -71,7 +77,8 @@ func (p Permission) String() string {
 	return fmt.Sprintf("permission(%d)", int(p))
 }
 
-// Can reports whether the role grants p.
+// Can reports whether the role grants p. The permissions are ordered from
+// least to most trusted: each role grants those up to its highest.
 func (r Role) Can(p Permission) bool {
 	switch r {
 	case RoleAdmin:
