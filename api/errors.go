@@ -79,6 +79,9 @@ const unavailableRetryAfter = "5"
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	if errors.As(err, &ae) {
+		if ae.status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+			w.Header().Set("Retry-After", unavailableRetryAfter)
+		}
 		writeError(w, ae.status, ae.code, ae.msg)
 		return
 	}

@@ -44,6 +44,7 @@ type JobStore interface {
 	BeginUpload(ctx context.Context, key string) error
 	KeepUploading(ctx context.Context, keys ...string) error
 	EndUpload(ctx context.Context, keys ...string) error
+	ExistingIDs(ctx context.Context, ids []string) (map[string]bool, error)
 	Get(ctx context.Context, scope jobs.Scope, id string) (jobs.Job, error)
 	List(ctx context.Context, scope jobs.Scope, f jobs.Filter) ([]jobs.Job, string, error)
 	Attempts(ctx context.Context, scope jobs.Scope, id string) ([]jobs.Attempt, error)

@@ -102,6 +102,10 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, key apikeys.Key)
 	if err == nil {
 		answer, created, err = s.record(r.Context(), req, rec)
 	}
+	if errors.Is(err, jobs.ErrOutcomeUnknown) && rec.unrecorded() {
+		err = &apiError{http.StatusServiceUnavailable, "unavailable",
+			"the job store failed while this upload was recorded, and nothing was: retry after " + unavailableRetryAfter + "s"}
+	}
 	if (err != nil && !errors.Is(err, jobs.ErrOutcomeUnknown)) || (err == nil && !created) {
 		rec.discard()
 	}

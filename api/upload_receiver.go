@@ -162,6 +162,31 @@ func (rc *receiver) stop() {
 	}
 }
 
+// outcomeTimeout bounds the question a request whose record was cut
+// midway asks the store: were its jobs recorded?
+const outcomeTimeout = 5 * time.Second
+
+// unrecorded tells, after a record whose outcome is unknown (the
+// connection broke during the commit), whether the store now says that
+// none of the request's jobs exist: then its files can go at once, rather
+// than an hour later by the orphan sweep. false when the store still does
+// not answer, or when the jobs were recorded after all (they stay, and
+// the sweeper publishes them).
+func (rc *receiver) unrecorded() bool {
+	ids := make([]string, len(rc.ups))
+	for i, up := range rc.ups {
+		ids[i] = up.id
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(rc.ctx), outcomeTimeout)
+	defer cancel()
+	found, err := rc.s.jobs.ExistingIDs(ctx, ids)
+	if err != nil {
+		rc.s.log.Warn("upload recorded or not: the store does not say; its files are left to the orphan sweep", "err", err)
+		return false
+	}
+	return len(found) == 0
+}
+
 // discard removes the stored files of a refused or repeated request, then
 // their markers (a file whose removal failed is the orphan sweep's).
 func (rc *receiver) discard() {

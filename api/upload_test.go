@@ -2,11 +2,13 @@ package api_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -411,6 +413,53 @@ func TestRawUploadContentType(t *testing.T) {
 			}
 			if got := out.Jobs[0].ContentType; got != tc.want {
 				t.Errorf("content type %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// A record cut midway (the connection to Postgres broke after the job's
+// statement was sent) has an unknown outcome; the upload asks the store
+// at once whether the job exists. Not there: the file is removed at once
+// and the client told to retry (503), where it was kept for the hourly
+// orphan sweep and the answer was 500. There after all: the file stays
+// with its job, and the answer says the outcome is unknown (503, a retry
+// with the same Idempotency-Key gets the job).
+func TestRecordCutMidway(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		forward bool // the statement reaches Postgres
+		jobs    int
+		message string
+	}{
+		{"statement lost", false, 0, "nothing was"},
+		{"answer lost", true, 1, "unknown"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var proxy *cutProxy
+			us := newUploadServer(t, 1<<20, func(o *serverOptions) {
+				o.jobsPool = func(tb testing.TB, dbURL string) *pgxpool.Pool {
+					u, _ := url.Parse(dbURL)
+					proxy = newCutProxy(tb, u.Host, []byte("cut-me.txt"), tc.forward)
+					p, err := pgxpool.New(context.Background(), proxy.url(tb, dbURL))
+					if err != nil {
+						tb.Fatal(err)
+					}
+					tb.Cleanup(p.Close)
+					return p
+				}
+			})
+			a := send(t, us, http.MethodPost, "/v1/uploads?target=t&filename=cut-me.txt", "application/octet-stream", strings.NewReader("hello"))
+			if !proxy.cut.Load() {
+				t.Fatalf("the proxy never saw the job's statement; answer %d %s", a.status, a.body)
+			}
+			if a.status != http.StatusServiceUnavailable || a.header.Get("Retry-After") == "" || !strings.Contains(a.err.Message, tc.message) {
+				t.Fatalf("%d (Retry-After %q) %s, want 503 with Retry-After saying %q", a.status, a.header.Get("Retry-After"), a.body, tc.message)
+			}
+			if j, o := count(t, us.pool, us.objects); j != tc.jobs || o != tc.jobs {
+				t.Errorf("%d jobs and %d objects, want %d of each", j, o, tc.jobs)
 			}
 		})
 	}
