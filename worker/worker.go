@@ -324,7 +324,7 @@ func (w *Worker) handle(ctx context.Context, t *targets.Target, msg jetstream.Ms
 		w.ackNow(ctx, msg, id)
 		return
 	case errors.Is(err, jobs.ErrNotFound):
-		_ = msg.Term()
+		w.dropUnknown(t.Name, msg, id)
 		return
 	case err != nil:
 		w.log.Warn("claim failed, message will be redelivered", "job", id, "err", err)

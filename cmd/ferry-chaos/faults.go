@@ -11,8 +11,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/ferry-relay/ferry/queue"
 )
 
 // faultKind is a kind of failure the harness injects.
@@ -251,7 +249,7 @@ func (fs *faults) run(f fault) error {
 // stream.
 func (fs *faults) killStreamLeader(ctx context.Context, log *slog.Logger) error {
 	c := fs.c
-	q, err := queue.Connect(c.natsURL(), "chaos-faults")
+	q, err := c.connectQueue(ctx, "chaos-faults")
 	if err != nil {
 		return err
 	}

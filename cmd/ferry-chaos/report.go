@@ -281,7 +281,7 @@ func gather(ctx context.Context, c *cluster, fs *faults, up *uploader, files []f
 	if err := r.storageLeftovers(ctx, c, jobs); err != nil {
 		r.Notes = append(r.Notes, "could not list the bucket: "+err.Error())
 	}
-	if q, err := queue.Connect(c.natsURL(), "chaos-report"); err == nil {
+	if q, err := c.connectQueue(ctx, "chaos-report"); err == nil {
 		r.QueueLeft, _ = q.Pending(ctx)
 		if len(c.nats) > 1 {
 			if h, err := q.StreamHealth(ctx); err == nil {
@@ -306,9 +306,14 @@ func diagnoseStuck(ctx context.Context, c *cluster) []string {
 	}
 	defer rows.Close()
 	var js jetstream.JetStream
+	var q *queue.Queue
 	if nc, err := nats.Connect(c.natsURL()); err == nil {
 		defer nc.Close()
 		js, _ = jetstream.New(nc)
+	}
+	if qq, err := c.connectQueue(ctx, "chaos-diagnose"); err == nil {
+		defer qq.Close()
+		q = qq
 	}
 	var out []string
 	for rows.Next() {
@@ -324,9 +329,9 @@ func diagnoseStuck(ctx context.Context, c *cluster) []string {
 			enq = enqueued.Sub(updated).Round(time.Millisecond).String() + " after the last update"
 		}
 		msg := "unknown"
-		if js != nil {
-			if s, err := js.Stream(ctx, queue.StreamName); err == nil {
-				_, err := s.GetLastMsgForSubject(ctx, queue.Subject(target, id))
+		if js != nil && q != nil {
+			if s, err := js.Stream(ctx, q.StreamName()); err == nil {
+				_, err := s.GetLastMsgForSubject(ctx, q.Subject(target, id))
 				switch {
 				case err == nil:
 					msg = "yes"

@@ -74,7 +74,8 @@ func run(ctx context.Context, cfg config, r roles) error {
 	// retention; every process repairs jobs.
 	elector := election.New(s.pool, 0, log.With("component", "election"))
 	sw := sweeper.New(sweeper.Config{Retention: cfg.Retention, Leader: elector}, sweeper.Deps{
-		Jobs: s.jobs, Enqueue: enq, Stream: s.queue, Objects: s.objects, Log: log.With("component", "sweeper")})
+		Jobs: s.jobs, Enqueue: enq, Stream: s.queue, Consumers: s.queue.NewConsumerCheck(), Objects: s.objects,
+		Log: log.With("component", "sweeper")})
 	swCtx, stopSweeper := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSweeper()
 	wg.Go(func() { elector.Run(swCtx) })
@@ -100,7 +101,7 @@ func run(ctx context.Context, cfg config, r roles) error {
 			Jobs: s.jobs, Keys: apikeys.NewCache(s.keys, apikeys.CacheTTLDefault), KeyAdmin: s.keys,
 			Audit: audit.NewStore(s.pool), Objects: s.objects, Enqueue: enq, Targets: s.targets, Rates: targetRates,
 			States: targetstate.NewStore(s.pool, "api"), Slots: limits.New(s.pool, "api", 0),
-			Ready: map[string]api.Pinger{"postgres": s.pool, "nats": s.queue, "s3": s.objects},
+			Ready: map[string]api.Pinger{"postgres": s.pool, "nats": s.queue, "s3": s.objects, "queue_repair": sw},
 			Log:   log.With("component", "api"),
 		})
 		ln, err := net.Listen("tcp", cfg.Listen)
