@@ -75,6 +75,9 @@ type pipelineOptions struct {
 	// recentBytes is the store's recent-files memory (as in ferry serve);
 	// zero keeps none.
 	recentBytes int64
+	// installation names the queue's stream after the installation id of
+	// the pipeline's database, as ferry serve does.
+	installation bool
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -92,6 +95,9 @@ func newPipeline(t *testing.T, targetsYAML string, opts pipelineOptions) *pipeli
 	p := &pipeline{t: t, pool: pool, jobs: jobs.NewStore(pool), objects: testenv.Storage(t, func(c *storage.Config) { c.RecentBytes = opts.recentBytes }), queue: opts.queue, log: testLogger(t)}
 	if p.queue == nil {
 		p.queue = testenv.Queue(t)
+	}
+	if opts.installation {
+		p.useInstallation(ctx)
 	}
 	p.queue.SetAckWait(5 * time.Second)
 	cfgs, err := targets.ParseFile(strings.NewReader(targetsYAML), func(string) (string, bool) { return "", false })
@@ -122,8 +128,8 @@ func newPipeline(t *testing.T, targetsYAML string, opts pipelineOptions) *pipeli
 	p.api.Start()
 	t.Cleanup(p.api.Close)
 
-	sw := sweeper.New(sweeper.Config{Interval: 100 * time.Millisecond, Grace: time.Second},
-		sweeper.Deps{Jobs: p.jobs, Enqueue: enq, Stream: p.queue, Objects: p.objects, Log: p.log})
+	sw := sweeper.New(sweeper.Config{Interval: 100 * time.Millisecond, Grace: time.Second, ConsumerCheckEvery: time.Second},
+		sweeper.Deps{Jobs: p.jobs, Enqueue: enq, Stream: p.queue, Consumers: p.queue.NewConsumerCheck(), Objects: p.objects, Log: p.log})
 	swCtx, stopSweeper := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { sw.Run(swCtx) })

@@ -110,6 +110,9 @@ type Config struct {
 	// Leader, when set, says whether this process is the one elected for
 	// the once-per-installation storage pass; nil: always.
 	Leader Leader
+	// ConsumerCheckEvery is how often the consumers are checked
+	// (ConsumerCheckEvery if zero).
+	ConsumerCheckEvery time.Duration
 }
 
 // Leader says whether this process does the once-per-installation work.
@@ -166,6 +169,9 @@ func New(cfg Config, d Deps) *Sweeper {
 	}
 	if cfg.AbandonedAfter == 0 {
 		cfg.AbandonedAfter = AbandonedUploadsAge
+	}
+	if cfg.ConsumerCheckEvery == 0 {
+		cfg.ConsumerCheckEvery = ConsumerCheckEvery
 	}
 	return &Sweeper{cfg: cfg, jobs: d.Jobs, enqueue: d.Enqueue, stream: d.Stream, objects: d.Objects, log: d.Log,
 		consumers: d.Consumers}
