@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ferry-relay/ferry/internal/fakes/sink"
 	"github.com/ferry-relay/ferry/internal/installation"
@@ -166,4 +167,50 @@ func TestConsumerDeletedOrResetMidRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.allSucceeded(more, time.Minute)
+}
+
+// A message for a job this installation does not hold is dropped, logged
+// and counted (ferry_unknown_job_messages_total), never silently.
+func TestUnknownJobMessageCounted(t *testing.T) {
+	t.Parallel()
+	_, base := newSink(t, sink.Options{})
+	p := newPipeline(t, fmt.Sprintf("targets:\n  - {name: unknownjobs, kind: http, url: %q, method: PUT}\n", base+"/ok/raw"),
+		pipelineOptions{installation: true})
+	ctx := testenv.Context(t)
+	before := unknownCount(t, "unknownjobs")
+	if err := p.queue.Publish(ctx, "unknownjobs", "01a00000-0000-7000-8000-000000000000"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for unknownCount(t, "unknownjobs") != before+1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("unknown job messages counted: %v, want %v", unknownCount(t, "unknownjobs"), before+1)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n, err := p.queue.Pending(ctx); err != nil || n != 0 {
+		t.Errorf("the unknown job's message is still in the stream (%d, %v)", n, err)
+	}
+}
+
+// unknownCount reads ferry_unknown_job_messages_total for target.
+func unknownCount(t *testing.T, target string) float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "ferry_unknown_job_messages_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "target" && l.GetValue() == target {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
