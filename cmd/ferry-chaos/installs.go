@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/ferry-relay/ferry/internal/installation"
 	"github.com/ferry-relay/ferry/queue"
@@ -23,4 +24,22 @@ func (c *cluster) connectQueue(ctx context.Context, name string) (*queue.Queue, 
 		return nil, err
 	}
 	return q, nil
+}
+
+// purgeStream drops every message of the jobs stream, keeping the stream,
+// as an operator's purge does: the sweeper must see it and publish the
+// waiting jobs again.
+func (fs *faults) purgeStream(ctx context.Context, log *slog.Logger) error {
+	q, err := fs.c.connectQueue(ctx, "chaos-purge")
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	n, _ := q.Pending(ctx)
+	if err := q.PurgeStream(ctx); err != nil {
+		return nil // NATS down: nothing injected
+	}
+	fs.count(faultStreamPurge)
+	log.Info("purged the jobs stream", "stream", q.StreamName(), "messages", n)
+	return nil
 }

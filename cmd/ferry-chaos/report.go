@@ -67,6 +67,10 @@ type Report struct {
 	PeakInFlight map[string]int
 	MaxInFlight  map[string]int
 
+	// Neighbour is the outcome of the second installation on the same
+	// NATS server, if one ran.
+	Neighbour string
+
 	Problems []string
 	Notes    []string
 }
@@ -422,6 +426,9 @@ func (r *Report) Print(w io.Writer) {
 			note = "  (" + note + ")"
 		}
 		fmt.Fprintf(w, "  %-38s %8v%s\n", name, v, note)
+	}
+	if r.Neighbour != "" {
+		fmt.Fprintf(w, "  second installation on the same NATS server: %s\n", r.Neighbour)
 	}
 	row("files accepted", r.Accepted, fmt.Sprintf("%d upload attempts retried", r.UploadRetries))
 	row("uploads cut mid-body by a kill", r.CutUploads, fmt.Sprintf("%d left a job; must be 0", r.CutWithJob))
