@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ferry-relay/ferry/internal/installation"
 	"github.com/ferry-relay/ferry/queue"
@@ -12,12 +15,19 @@ import (
 // id is in the run's database).
 func (c *cluster) connectQueue(ctx context.Context, name string) (*queue.Queue, error) {
 	id, err := installation.ID(ctx, c.db)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
+		id, err = "", nil // a ferry before installations (no table): FERRY_JOBS
+	}
 	if err != nil {
 		return nil, err
 	}
 	q, err := queue.Connect(c.natsURL(), name)
 	if err != nil {
 		return nil, err
+	}
+	if id == "" {
+		return q, nil
 	}
 	if err := q.SetInstallation(id); err != nil {
 		q.Close()
