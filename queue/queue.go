@@ -27,7 +27,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -98,23 +97,6 @@ func Connect(url, name string) (*Queue, error) {
 	return &Queue{nc: nc, js: js, ackWait: AckWaitDefault, replicas: 1, names: namesOf("")}, nil
 }
 
-// installRE is the shape of an installation id (internal/installation);
-// "jobs" would make its subjects those of the legacy stream.
-var installRE = regexp.MustCompile(`^[a-z0-9]{1,32}$`)
-
-// SetInstallation names the stream, subjects and consumers after the
-// installation id; call it before any other use.
-func (q *Queue) SetInstallation(id string) error {
-	if !installRE.MatchString(id) || id == "jobs" {
-		return fmt.Errorf("installation id %q: want 1 to 32 lowercase letters and digits", id)
-	}
-	q.names = namesOf(id)
-	return nil
-}
-
-// Installation returns the installation id ("" if none is set).
-func (q *Queue) Installation() string { return q.install }
-
 // StreamName returns the name of the jobs stream.
 func (q *Queue) StreamName() string { return q.stream }
 
@@ -180,39 +162,6 @@ func (q *Queue) EnsureStream(ctx context.Context) error {
 
 // markTimeout bounds the mark's publish by EnsureStream.
 const markTimeout = 5 * time.Second
-
-// ForeignStreamError means the jobs stream belongs to another installation
-// (its metadata says so): this one must not touch it.
-type ForeignStreamError struct {
-	Stream, Owner, Installation string
-}
-
-func (e *ForeignStreamError) Error() string {
-	return fmt.Sprintf("stream %s belongs to ferry installation %s, not to this one (%s): two installations must not share a stream; check the database this process uses",
-		e.Stream, e.Owner, e.Installation)
-}
-
-// checkOwner returns a *ForeignStreamError if the stream exists and its
-// metadata names another installation.
-func (q *Queue) checkOwner(ctx context.Context) error {
-	st, err := q.js.Stream(ctx, q.stream)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("stream %s: %w", q.stream, err)
-	}
-	return q.owned(st.CachedInfo())
-}
-
-// owned checks the owner that a stream's metadata names.
-func (q *Queue) owned(info *jetstream.StreamInfo) error {
-	owner := info.Config.Metadata[MetaInstallation]
-	if owner != q.install && (owner != "" || q.install == "") {
-		return &ForeignStreamError{Stream: q.stream, Owner: owner, Installation: q.install}
-	}
-	return nil
-}
 
 // Mark puts the mark in the stream, and returns its sequence; 0 when the
 // stream had it already.
@@ -477,22 +426,6 @@ func (q *Queue) Pending(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	return n, nil
-}
-
-// LegacyStream reports whether the stream of ferry before installations
-// exists beside this installation's own, and how many messages it holds.
-func (q *Queue) LegacyStream(ctx context.Context) (msgs uint64, found bool, err error) {
-	if q.install == "" {
-		return 0, false, nil
-	}
-	st, err := q.js.Stream(ctx, LegacyStreamName)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return 0, false, nil
-	}
-	if err != nil {
-		return 0, false, fmt.Errorf("stream %s: %w", LegacyStreamName, err)
-	}
-	return st.CachedInfo().State.Msgs, true, nil
 }
 
 // Close drains the connection: pending acks and publishes are flushed.
