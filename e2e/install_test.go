@@ -12,11 +12,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ferry-relay/ferry/internal/enqueue"
 	"github.com/ferry-relay/ferry/internal/fakes/sink"
 	"github.com/ferry-relay/ferry/internal/installation"
 	"github.com/ferry-relay/ferry/internal/testenv"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/queue"
+	"github.com/ferry-relay/ferry/sweeper"
 )
 
 // useInstallation names the pipeline's queue after its database's
@@ -221,4 +223,93 @@ func unknownCount(t *testing.T, target string) float64 {
 		}
 	}
 	return 0
+}
+
+// An installation upgraded from a ferry before installation ids: the jobs
+// waiting in the old FERRY_JOBS stream are all delivered by the new
+// version, through its own stream. During a rolling upgrade an old API
+// process still publishes into FERRY_JOBS after the new stream exists;
+// those jobs are delivered once a new process starts after it (each start
+// republishes the waiting jobs while the old stream exists).
+func TestUpgradeFromTheLegacyStream(t *testing.T) {
+	t.Parallel()
+	srv := testenv.NATS(t)
+	ctx := testenv.Context(t)
+	legacy, err := queue.Connect(srv.URL(), t.Name()+"-old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(legacy.Close)
+	if err := legacy.EnsureStream(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, base := newSink(t, sink.Options{})
+	// The old version: API and sweeper on FERRY_JOBS, no worker running.
+	p := newPipeline(t, fmt.Sprintf("targets:\n  - {name: raw, kind: http, url: %q, method: PUT}\n", base+"/ok/raw"),
+		pipelineOptions{noWorker: true, queue: legacy})
+	old := p.uploadMany("old", 20)
+	waitPublished(t, p, len(old))
+
+	// The new version's first process.
+	q, err := queue.Connect(srv.URL(), t.Name()+"-new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(q.Close)
+	p.queue = q
+	p.useInstallation(ctx)
+	_, found, err := q.LegacyStream(ctx)
+	if err != nil || !found {
+		t.Fatalf("legacy stream found %v (%v)", found, err)
+	}
+	startSweeper(t, p, found)
+	p.startWorker(workerConfig())
+	p.allSucceeded(old, time.Minute)
+
+	// An old API process still running publishes into FERRY_JOBS; the
+	// next new process to start republishes its jobs. (Later than the
+	// sweeper's clock margin after the new stream was made: jobs published
+	// within it are republished anyway.)
+	st, err := q.Heal(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for time.Since(st.Created) < 11*time.Second {
+		time.Sleep(100 * time.Millisecond)
+	}
+	late := p.uploadMany("late", 10)
+	waitPublished(t, p, len(old)+len(late))
+	startSweeper(t, p, found)
+	p.allSucceeded(late, time.Minute)
+}
+
+// startSweeper runs a sweeper of the pipeline's (new) queue until the test
+// ends, as a process of the new version starting.
+func startSweeper(t *testing.T, p *pipeline, republishAtStart bool) {
+	t.Helper()
+	sw := sweeper.New(sweeper.Config{Interval: 100 * time.Millisecond, Grace: time.Second, RepublishAtStart: republishAtStart},
+		sweeper.Deps{Jobs: p.jobs, Enqueue: enqueue.New(p.jobs, p.queue, p.log), Stream: p.queue, Log: p.log})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); sw.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// waitPublished waits until n jobs are marked published.
+func waitPublished(t *testing.T, p *pipeline, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var got int
+		if err := p.pool.QueryRow(context.Background(), `SELECT count(*) FROM jobs WHERE enqueued_at IS NOT NULL`).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d jobs marked published", got, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

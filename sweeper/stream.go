@@ -67,6 +67,10 @@ func (s *Sweeper) checkStream(ctx context.Context) int {
 			reason = "another process found the jobs stream purged"
 			s.log.Info(reason+": publishing the waiting jobs again from Postgres", "marked_at", st.MarkedAt)
 		}
+		if first && s.cfg.RepublishAtStart {
+			before = time.Now()
+			reason = "the stream of a ferry before installations exists (upgrade)"
+		}
 		s.markSeq, s.markKnown = st.Mark, true
 		s.startRepair(reason, before)
 	case !s.markKnown:

@@ -113,6 +113,12 @@ type Config struct {
 	// ConsumerCheckEvery is how often the consumers are checked
 	// (ConsumerCheckEvery if zero).
 	ConsumerCheckEvery time.Duration
+	// RepublishAtStart makes the first check publish every waiting job
+	// again, not only those published before the stream was made: set
+	// while the stream of a ferry before installations exists, whose
+	// processes (during a rolling upgrade) may have published jobs there
+	// after this installation's own stream was made.
+	RepublishAtStart bool
 }
 
 // Leader says whether this process does the once-per-installation work.

@@ -73,7 +73,7 @@ func run(ctx context.Context, cfg config, r roles) error {
 	// One process of the installation scans the bucket and applies
 	// retention; every process repairs jobs.
 	elector := election.New(s.pool, 0, log.With("component", "election"))
-	sw := sweeper.New(sweeper.Config{Retention: cfg.Retention, Leader: elector}, sweeper.Deps{
+	sw := sweeper.New(sweeper.Config{Retention: cfg.Retention, Leader: elector, RepublishAtStart: s.legacyStream}, sweeper.Deps{
 		Jobs: s.jobs, Enqueue: enq, Stream: s.queue, Consumers: s.queue.NewConsumerCheck(), Objects: s.objects,
 		Log: log.With("component", "sweeper")})
 	swCtx, stopSweeper := context.WithCancel(context.WithoutCancel(ctx))

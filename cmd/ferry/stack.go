@@ -35,6 +35,9 @@ type stack struct {
 	queue    *queue.Queue
 	embedded *natsserver.Server
 	targets  targets.Set
+	// legacyStream: the stream of a ferry before installations was there
+	// at start.
+	legacyStream bool
 }
 
 // openDB connects to Postgres, waiting for it to come up, and migrates.
@@ -176,13 +179,15 @@ func (s *stack) openQueue(ctx context.Context, natsURL string) error {
 }
 
 // noteLegacyStream says, once at start, that the stream of ferry before
-// installations still exists: this installation's waiting jobs were
-// republished from Postgres into its own stream at its first start, so the
-// old one only holds copies (or another, older installation's jobs).
+// installations still exists: this installation's waiting jobs are
+// republished from Postgres into its own stream at each start while it
+// does (sweeper.Config.RepublishAtStart), so the old one only holds copies
+// (or another, older installation's jobs).
 func (s *stack) noteLegacyStream(ctx context.Context, log *slog.Logger) {
 	lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if n, found, err := s.queue.LegacyStream(lctx); err == nil && found {
+		s.legacyStream = true
 		log.Warn("the jobs stream of ferry before installation ids still exists and is no longer used by this installation; "+
 			"delete it once no older ferry uses this NATS (nats stream rm "+queue.LegacyStreamName+")", "messages", n)
 	}
