@@ -99,6 +99,9 @@ type pipelineOptions struct {
 	storage func(*storage.Config)
 	// configure, if set, adjusts the API's configuration last.
 	configure func(*api.Config)
+	// installation names the queue's stream after the installation id of
+	// the pipeline's database, as ferry serve does.
+	installation bool
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -122,6 +125,9 @@ func newPipeline(t *testing.T, targetsYAML string, opts pipelineOptions) *pipeli
 	})
 	if p.queue == nil {
 		p.queue = testenv.Queue(t)
+	}
+	if opts.installation {
+		p.useInstallation(ctx)
 	}
 	p.queue.SetAckWait(5 * time.Second)
 	cfgs, err := targets.ParseFile(strings.NewReader(targetsYAML), func(string) (string, bool) { return "", false })
@@ -156,8 +162,8 @@ func newPipeline(t *testing.T, targetsYAML string, opts pipelineOptions) *pipeli
 	p.api.Start()
 	t.Cleanup(p.api.Close)
 
-	sw := sweeper.New(sweeper.Config{Interval: 100 * time.Millisecond, Grace: time.Second},
-		sweeper.Deps{Jobs: p.jobs, Enqueue: enq, Stream: p.queue, Objects: p.objects, Log: p.log})
+	sw := sweeper.New(sweeper.Config{Interval: 100 * time.Millisecond, Grace: time.Second, ConsumerCheckEvery: time.Second},
+		sweeper.Deps{Jobs: p.jobs, Enqueue: enq, Stream: p.queue, Consumers: p.queue.NewConsumerCheck(), Objects: p.objects, Log: p.log})
 	swCtx, stopSweeper := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { sw.Run(swCtx) })

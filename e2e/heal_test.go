@@ -90,7 +90,7 @@ func TestQueueRebuiltAfterNATSLosesItsStore(t *testing.T) {
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	if err := js.DeleteConsumer(context.Background(), queue.StreamName, queue.ConsumerName("raw")); err != nil {
+	if err := js.DeleteConsumer(context.Background(), q.StreamName(), queue.ConsumerName("raw")); err != nil {
 		t.Fatal(err)
 	}
 	code, body := p.rawUpload("raw", file{name: "after.txt", data: []byte("after")}, nil)

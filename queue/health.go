@@ -61,16 +61,16 @@ func (h StreamHealth) String() string {
 
 // StreamHealth reads the stream's cluster state.
 func (q *Queue) StreamHealth(ctx context.Context) (StreamHealth, error) {
-	s, err := q.js.Stream(ctx, StreamName)
+	s, err := q.js.Stream(ctx, q.stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return StreamHealth{}, ErrStreamMissing
 	}
 	if err != nil {
-		return StreamHealth{}, fmt.Errorf("stream %s: %w", StreamName, err)
+		return StreamHealth{}, fmt.Errorf("stream %s: %w", q.stream, err)
 	}
 	info, err := s.Info(ctx)
 	if err != nil {
-		return StreamHealth{}, fmt.Errorf("stream %s: %w", StreamName, err)
+		return StreamHealth{}, fmt.Errorf("stream %s: %w", q.stream, err)
 	}
 	h := StreamHealth{Replicas: info.Config.Replicas}
 	if c := info.Cluster; c != nil && (c.Name != "" || len(c.Replicas) > 0) {
@@ -95,7 +95,7 @@ func (q *Queue) Describe(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if h.Clustered && h.Leader == "" {
-		return "", fmt.Errorf("stream %s has no leader (%s)", StreamName, h)
+		return "", fmt.Errorf("stream %s has no leader (%s)", q.stream, h)
 	}
 	return h.String(), nil
 }
@@ -119,7 +119,7 @@ func (q *Queue) WatchStream(ctx context.Context, log *slog.Logger, every time.Du
 				}
 			case err == nil && h.String() != last:
 				last = h.String()
-				attrs := []any{"stream", StreamName, "replicas", h.Replicas, "leader", h.Leader, "current", h.Current}
+				attrs := []any{"stream", q.stream, "replicas", h.Replicas, "leader", h.Leader, "current", h.Current}
 				if len(h.Behind) > 0 || (h.Clustered && h.Leader == "") {
 					log.Warn("jobs stream degraded", append(attrs, "behind", h.String())...)
 				} else if h.Clustered {
@@ -138,7 +138,7 @@ func (q *Queue) WatchStream(ctx context.Context, log *slog.Logger, every time.Du
 // ConsumerReplicas returns on how many servers target's consumer is
 // current: its leader and the followers that have caught up.
 func (q *Queue) ConsumerReplicas(ctx context.Context, target string) (int, error) {
-	c, err := q.js.Consumer(ctx, StreamName, ConsumerName(target))
+	c, err := q.js.Consumer(ctx, q.stream, ConsumerName(target))
 	if err != nil {
 		return 0, fmt.Errorf("consumer for target %s: %w", target, err)
 	}

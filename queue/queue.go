@@ -2,12 +2,25 @@
 //
 // Postgres holds the truth about every job; the queue only says "this job
 // may be runnable now". Each job has its own subject,
-// ferry.jobs.<target>.<job id>, in a work-queue stream that keeps at most one
-// message per subject and refuses a second: publishing a job that is already
+// ferry.<installation>.jobs.<target>.<job id>, in a work-queue stream of its
+// installation (FERRY_JOBS_<installation>) that keeps at most one message
+// per subject and refuses a second: publishing a job that is already
 // queued is a no-op, so the re-publisher that repairs lost messages can
 // never flood a worker with duplicates. Each target has its own durable
 // consumer, so a slow target cannot hold back the others, and its
 // MaxAckPending caps the target's deliveries in flight across all workers.
+//
+// The installation (internal/installation: an id kept in Postgres) names
+// the stream, its subjects and so its consumers: two installations sharing
+// one NATS server never see each other's jobs. The stream's metadata names
+// its installation, and a queue refuses a stream another one owns. Without
+// an installation (SetInstallation not called: tests and tools) the queue
+// uses the stream of ferry before installations, FERRY_JOBS.
+//
+// The stream also holds one mark message, on a subject no consumer reads
+// (ferry.<installation>.mark), published when the stream is made: a stream
+// whose messages were dropped in place (purged) has lost its mark, which
+// costs one request to see (Heal).
 package queue
 
 import (
@@ -23,8 +36,13 @@ import (
 
 // Stream settings.
 const (
-	StreamName    = "FERRY_JOBS"
-	subjectPrefix = "ferry.jobs."
+	// LegacyStreamName is the stream of ferry before installations, and of
+	// a queue with none set.
+	LegacyStreamName = "FERRY_JOBS"
+	legacyPrefix     = "ferry.jobs."
+	// MetaInstallation is the key of the stream's metadata that names the
+	// installation owning it.
+	MetaInstallation = "ferry_installation"
 	// AckWaitDefault is how long a delivered message stays unacked before
 	// JetStream redelivers it; workers signal progress well within it.
 	AckWaitDefault = 30 * time.Second
@@ -36,6 +54,23 @@ type Queue struct {
 	js       jetstream.JetStream
 	ackWait  time.Duration
 	replicas int
+	names
+}
+
+// names are the stream, subjects and owner of one installation's jobs.
+type names struct {
+	install string // "" without an installation
+	stream  string
+	prefix  string // of the jobs' subjects, with the final dot
+	mark    string // the mark's subject
+}
+
+func namesOf(install string) names {
+	if install == "" {
+		return names{stream: LegacyStreamName, prefix: legacyPrefix, mark: "ferry.jobs.mark"}
+	}
+	return names{install: install, stream: LegacyStreamName + "_" + install,
+		prefix: "ferry." + install + ".jobs.", mark: "ferry." + install + ".mark"}
 }
 
 // Connect connects to NATS at url, a server or a comma-separated list of
@@ -59,8 +94,11 @@ func Connect(url, name string) (*Queue, error) {
 		nc.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	return &Queue{nc: nc, js: js, ackWait: AckWaitDefault, replicas: 1}, nil
+	return &Queue{nc: nc, js: js, ackWait: AckWaitDefault, replicas: 1, names: namesOf("")}, nil
 }
+
+// StreamName returns the name of the jobs stream.
+func (q *Queue) StreamName() string { return q.stream }
 
 // normalizeServers trims the spaces of a comma-separated server list.
 func normalizeServers(url string) string {
@@ -86,53 +124,102 @@ func (q *Queue) SetAckWait(d time.Duration) { q.ackWait = d }
 func (q *Queue) AckWait() time.Duration { return q.ackWait }
 
 // EnsureStream creates the jobs stream, or updates it when its settings
-// (its replicas) changed.
+// (its replicas) changed, and puts the mark in it if it has none. It
+// refuses, with a *ForeignStreamError, a stream another installation owns.
 func (q *Queue) EnsureStream(ctx context.Context) error {
-	_, err := q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	if err := q.checkOwner(ctx); err != nil {
+		return err
+	}
+	cfg := jetstream.StreamConfig{
 		Replicas:             q.replicas,
-		Name:                 StreamName,
+		Name:                 q.stream,
 		Description:          "ferry jobs ready for delivery, one message per job",
-		Subjects:             []string{subjectPrefix + ">"},
+		Subjects:             []string{q.prefix + ">"},
 		Retention:            jetstream.WorkQueuePolicy,
 		Storage:              jetstream.FileStorage,
 		MaxMsgsPerSubject:    1,
 		Discard:              jetstream.DiscardNew,
 		DiscardNewPerSubject: true,
 		Duplicates:           0,
-	})
-	if err != nil {
-		return fmt.Errorf("ensure stream %s: %w", StreamName, err)
 	}
+	if q.install != "" {
+		cfg.Description = "ferry jobs of installation " + q.install + " ready for delivery, one message per job"
+		cfg.Subjects = []string{"ferry." + q.install + ".>"}
+		cfg.Metadata = map[string]string{MetaInstallation: q.install}
+	}
+	if _, err := q.js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("ensure stream %s: %w", q.stream, err)
+	}
+	// Bounded, and not an error: a stream whose replicas are moving may
+	// leave the publish unanswered, and a stream left without its mark is
+	// marked by the sweeper (which republishes the waiting jobs, as for a
+	// purge: harmless).
+	mctx, cancel := context.WithTimeout(ctx, markTimeout)
+	defer cancel()
+	_, _ = q.Mark(mctx)
 	return nil
+}
+
+// markTimeout bounds the mark's publish by EnsureStream.
+const markTimeout = 5 * time.Second
+
+// Mark puts the mark in the stream, and returns its sequence; 0 when the
+// stream had it already.
+func (q *Queue) Mark(ctx context.Context) (uint64, error) {
+	ack, err := q.js.Publish(ctx, q.mark, nil)
+	if err != nil && isAlreadyQueued(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("mark stream %s: %w", q.stream, err)
+	}
+	return ack.Sequence, nil
 }
 
 // DeleteStream deletes the jobs stream and every message in it. Only tests
 // and the operator's recovery drills call it: Heal, the workers and the
 // sweeper rebuild it and republish its jobs from Postgres.
 func (q *Queue) DeleteStream(ctx context.Context) error {
-	if err := q.js.DeleteStream(ctx, StreamName); err != nil {
-		return fmt.Errorf("delete stream %s: %w", StreamName, err)
+	if err := q.js.DeleteStream(ctx, q.stream); err != nil {
+		return fmt.Errorf("delete stream %s: %w", q.stream, err)
+	}
+	return nil
+}
+
+// PurgeStream drops every message of the jobs stream and keeps the stream,
+// as an operator's purge does. Only tests and recovery drills call it: the
+// sweeper finds the mark gone and republishes the jobs from Postgres.
+func (q *Queue) PurgeStream(ctx context.Context) error {
+	st, err := q.js.Stream(ctx, q.stream)
+	if err == nil {
+		err = st.Purge(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("purge stream %s: %w", q.stream, err)
 	}
 	return nil
 }
 
 // Subject returns the subject of a job.
-func Subject(target, jobID string) string { return subjectPrefix + target + "." + jobID }
+func (q *Queue) Subject(target, jobID string) string { return q.prefix + target + "." + jobID }
 
-// ParseSubject returns the target and job id of a subject.
+// ParseSubject returns the target and job id of a job's subject, with or
+// without an installation: ferry[.<installation>].jobs.<target>.<job id>.
 func ParseSubject(subject string) (target, jobID string, ok bool) {
-	rest, ok := strings.CutPrefix(subject, subjectPrefix)
-	if !ok {
-		return "", "", false
+	t := strings.Split(subject, ".")
+	switch {
+	case len(t) == 5 && t[0] == "ferry" && t[1] != "" && t[2] == "jobs":
+		target, jobID = t[3], t[4]
+	case len(t) == 4 && t[0] == "ferry" && t[1] == "jobs":
+		target, jobID = t[2], t[3]
 	}
-	target, jobID, ok = strings.Cut(rest, ".")
-	return target, jobID, ok && target != "" && jobID != ""
+	return target, jobID, target != "" && jobID != ""
 }
 
 // Publish queues a job. Publishing a job whose message is still in the
 // stream succeeds without adding a second one.
 func (q *Queue) Publish(ctx context.Context, target, jobID string) error {
-	_, err := q.js.Publish(ctx, Subject(target, jobID), nil)
+	_, err := q.js.Publish(ctx, q.Subject(target, jobID), nil)
 	if err != nil && isAlreadyQueued(err) {
 		return nil
 	}
@@ -171,7 +258,7 @@ func (q *Queue) PublishAll(ctx context.Context, msgs []Msg) []error {
 			}
 			break
 		}
-		f, err := q.js.PublishAsync(Subject(m.Target, m.JobID), nil, jetstream.WithStallWait(5*time.Second))
+		f, err := q.js.PublishAsync(q.Subject(m.Target, m.JobID), nil, jetstream.WithStallWait(5*time.Second))
 		if err != nil {
 			errs[i] = fmt.Errorf("publish job %s: %w", m.JobID, err)
 			continue
@@ -205,7 +292,8 @@ func isAlreadyQueued(err error) bool {
 	return strings.Contains(err.Error(), "maximum messages per subject")
 }
 
-// ConsumerName returns the durable consumer of a target.
+// ConsumerName returns the durable consumer of a target (in the stream of
+// the queue's installation, so its name need not carry it).
 func ConsumerName(target string) string { return "deliver-" + target }
 
 // Consumer returns the durable consumer of target's jobs, creating or
@@ -215,7 +303,7 @@ func (q *Queue) Consumer(ctx context.Context, target string, maxInFlight int) (j
 	cfg := jetstream.ConsumerConfig{
 		Durable:       ConsumerName(target),
 		Description:   "deliveries to target " + target,
-		FilterSubject: subjectPrefix + target + ".*",
+		FilterSubject: q.prefix + target + ".*",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       q.ackWait,
 		// Attempts are counted in Postgres, not here.
@@ -229,12 +317,18 @@ func (q *Queue) Consumer(ctx context.Context, target string, maxInFlight int) (j
 	if cfg.MaxAckPending == 0 {
 		cfg.MaxAckPending = 1000
 	}
-	c, err := q.js.CreateOrUpdateConsumer(ctx, StreamName, cfg)
+	c, err := q.js.CreateOrUpdateConsumer(ctx, q.stream, cfg)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		// NATS lost its store, or someone deleted the stream: rebuild it.
 		// The sweeper republishes the jobs whose messages went with it.
 		if err = q.EnsureStream(ctx); err == nil {
-			c, err = q.js.CreateOrUpdateConsumer(ctx, StreamName, cfg)
+			c, err = q.js.CreateOrUpdateConsumer(ctx, q.stream, cfg)
+		}
+	} else if err != nil && q.replaceable(ctx, cfg.Durable) {
+		// Made by hand with settings that cannot be updated (another
+		// deliver policy): start it again from the stream's first message.
+		if err = q.js.DeleteConsumer(ctx, q.stream, cfg.Durable); err == nil {
+			c, err = q.js.CreateOrUpdateConsumer(ctx, q.stream, cfg)
 		}
 	}
 	if err != nil {
@@ -249,20 +343,22 @@ func (q *Queue) Connected() bool { return q.nc.IsConnected() }
 // ErrStreamMissing means JetStream answers but the jobs stream is gone
 // (NATS restarted without its store, or the stream was deleted) and has not
 // been rebuilt yet.
-var ErrStreamMissing = errors.New("stream " + StreamName + " missing (being rebuilt, its jobs republished from Postgres)")
+var ErrStreamMissing = errors.New("jobs stream missing (being rebuilt, its jobs republished from Postgres)")
 
-// Ping checks that JetStream answers and holds the jobs stream.
+// Ping checks that JetStream answers and holds the jobs stream, this
+// installation's.
 func (q *Queue) Ping(ctx context.Context) error {
 	if !q.nc.IsConnected() {
 		return fmt.Errorf("nats: %s", q.nc.Status())
 	}
-	if _, err := q.js.Stream(ctx, StreamName); err != nil {
+	st, err := q.js.Stream(ctx, q.stream)
+	if err != nil {
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			return ErrStreamMissing
 		}
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	return nil
+	return q.owned(st.CachedInfo())
 }
 
 // StreamState is what the sweeper needs to know of the jobs stream.
@@ -272,43 +368,64 @@ type StreamState struct {
 	Created time.Time
 	// Recreated reports that Heal had to create the stream.
 	Recreated bool
-	// Msgs is how many messages the stream holds.
+	// Msgs is how many job messages the stream holds (the mark aside).
 	Msgs uint64
+	// Mark is the sequence of the stream's mark, 0 if the stream lost it
+	// (purged: every message published before now may be gone); MarkedAt
+	// is when it was published. A new mark means that some process found
+	// the stream purged and marked it again.
+	Mark     uint64
+	MarkedAt time.Time
 }
 
 // Heal returns the state of the jobs stream, creating it first if it is
-// missing. One JetStream request when the stream is there.
+// missing. Two JetStream requests when the stream is there.
 func (q *Queue) Heal(ctx context.Context) (StreamState, error) {
 	if !q.nc.IsConnected() {
 		return StreamState{}, fmt.Errorf("nats: %s", q.nc.Status())
 	}
 	recreated := false
-	st, err := q.js.Stream(ctx, StreamName)
+	st, err := q.js.Stream(ctx, q.stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		if err := q.EnsureStream(ctx); err != nil {
 			return StreamState{}, err
 		}
 		recreated = true
-		st, err = q.js.Stream(ctx, StreamName)
+		st, err = q.js.Stream(ctx, q.stream)
 	}
 	if err != nil {
-		return StreamState{}, fmt.Errorf("stream %s: %w", StreamName, err)
+		return StreamState{}, fmt.Errorf("stream %s: %w", q.stream, err)
 	}
 	info := st.CachedInfo()
-	return StreamState{Created: info.Created, Recreated: recreated, Msgs: info.State.Msgs}, nil
+	if err := q.owned(info); err != nil {
+		return StreamState{}, err
+	}
+	state := StreamState{Created: info.Created, Recreated: recreated, Msgs: info.State.Msgs}
+	m, err := st.GetLastMsgForSubject(ctx, q.mark)
+	switch {
+	case err == nil:
+		state.Mark, state.MarkedAt = m.Sequence, m.Time
+		state.Msgs = max(state.Msgs, 1) - 1
+	case !errors.Is(err, jetstream.ErrMsgNotFound):
+		return StreamState{}, fmt.Errorf("stream %s: mark: %w", q.stream, err)
+	}
+	return state, nil
 }
 
-// Pending returns how many messages wait in the stream.
+// Pending returns how many job messages wait in the stream (the mark
+// aside).
 func (q *Queue) Pending(ctx context.Context) (uint64, error) {
-	s, err := q.js.Stream(ctx, StreamName)
+	s, err := q.js.Stream(ctx, q.stream)
 	if err != nil {
 		return 0, err
 	}
-	info, err := s.Info(ctx)
-	if err != nil {
+	n := s.CachedInfo().State.Msgs
+	if _, err := s.GetLastMsgForSubject(ctx, q.mark); err == nil && n > 0 {
+		n--
+	} else if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
 		return 0, err
 	}
-	return info.State.Msgs, nil
+	return n, nil
 }
 
 // Close drains the connection: pending acks and publishes are flushed.

@@ -8,10 +8,14 @@
 //     publishes them again;
 //   - publishes retries whose wait is over and uploads the API recorded but
 //     could not publish (NATS was down): jobs with no message by their row;
-//   - checks the jobs stream (one JetStream request): if it is missing it is
-//     created again, and when the stream is not the one the waiting jobs
-//     were published to (NATS lost its store, the stream was deleted), every
-//     job published before it was created is published again, in batches.
+//   - checks the jobs stream (two JetStream requests): if it is missing it
+//     is created again, and when the stream is not the one the waiting jobs
+//     were published to (NATS lost its store, the stream was deleted), or
+//     it lost its mark (its messages were purged in place), every job
+//     published before that is published again, in batches;
+//   - every ConsumerCheckEvery, checks the workers' consumers and deletes
+//     any that would skip waiting messages (made again by hand with another
+//     deliver policy, or reset): the workers create them again.
 //
 // A healthy backlog of a million jobs costs one stream check a tick and no
 // job-row write. Less often it aborts multipart uploads abandoned by a
@@ -24,6 +28,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ferry-relay/ferry/jobs"
@@ -63,6 +68,15 @@ type JobStore interface {
 type Stream interface {
 	// Heal returns the stream's state, creating it first if missing.
 	Heal(ctx context.Context) (queue.StreamState, error)
+	// Mark puts the mark in the stream and returns its sequence (0 when
+	// the stream had one already).
+	Mark(ctx context.Context) (uint64, error)
+}
+
+// ConsumerChecker deletes the consumers that would skip waiting messages
+// and returns their names with why; *queue.ConsumerCheck is one.
+type ConsumerChecker interface {
+	Run(ctx context.Context) (map[string]string, error)
 }
 
 // Enqueuer publishes jobs and marks them enqueued; *enqueue.Enqueuer is the
@@ -96,6 +110,15 @@ type Config struct {
 	// Leader, when set, says whether this process is the one elected for
 	// the once-per-installation storage pass; nil: always.
 	Leader Leader
+	// ConsumerCheckEvery is how often the consumers are checked
+	// (ConsumerCheckEvery if zero).
+	ConsumerCheckEvery time.Duration
+	// RepublishAtStart makes the first check publish every waiting job
+	// again, not only those published before the stream was made: set
+	// while the stream of a ferry before installations exists, whose
+	// processes (during a rolling upgrade) may have published jobs there
+	// after this installation's own stream was made.
+	RepublishAtStart bool
 }
 
 // Leader says whether this process does the once-per-installation work.
@@ -109,6 +132,8 @@ type Deps struct {
 	Enqueue Enqueuer
 	// Stream may be nil: no stream check then (tests of other duties).
 	Stream Stream
+	// Consumers may be nil: no consumer check then.
+	Consumers ConsumerChecker
 	// Objects may be nil: no storage pass then.
 	Objects ObjectCleaner
 	Log     *slog.Logger
@@ -124,20 +149,20 @@ type Sweeper struct {
 	log     *slog.Logger
 
 	orphanCursor string // where the orphan scan resumes
-	// streamCreated identifies the stream last seen (zero before the first
-	// check); repair is the republishing pass after a lost stream, if one
-	// is under way.
+	// streamCreated and markSeq identify the stream and its mark last seen
+	// (zero before the first check; markKnown false while the mark's
+	// sequence is not known); repair is the republishing pass after a lost
+	// stream or lost messages, if one is under way.
 	streamCreated time.Time
+	markSeq       uint64
+	markKnown     bool
 	repair        *repair
 	streamDown    bool // the last check failed (logged once)
-}
+	consumers     ConsumerChecker
+	lastConsumers time.Time // of the last consumer check
 
-// repair is a pass over the jobs published before the stream was created.
-type repair struct {
-	before    time.Time
-	cursor    string
-	published int
-	started   time.Time
+	mu     sync.Mutex
+	status repairStatus // for Describe
 }
 
 // New returns a sweeper.
@@ -151,7 +176,11 @@ func New(cfg Config, d Deps) *Sweeper {
 	if cfg.AbandonedAfter == 0 {
 		cfg.AbandonedAfter = AbandonedUploadsAge
 	}
-	return &Sweeper{cfg: cfg, jobs: d.Jobs, enqueue: d.Enqueue, stream: d.Stream, objects: d.Objects, log: d.Log}
+	if cfg.ConsumerCheckEvery == 0 {
+		cfg.ConsumerCheckEvery = ConsumerCheckEvery
+	}
+	return &Sweeper{cfg: cfg, jobs: d.Jobs, enqueue: d.Enqueue, stream: d.Stream, objects: d.Objects, log: d.Log,
+		consumers: d.Consumers}
 }
 
 // Run sweeps every interval until ctx is canceled.
@@ -200,71 +229,7 @@ func (s *Sweeper) Sweep(ctx context.Context) int {
 		}
 	}
 	published += s.checkStream(ctx)
-	return published
-}
-
-// checkStream rebuilds a lost stream and republishes the jobs whose
-// messages went with it.
-func (s *Sweeper) checkStream(ctx context.Context) int {
-	if s.stream == nil {
-		return 0
-	}
-	st, err := s.stream.Heal(ctx)
-	if err != nil {
-		if !s.streamDown {
-			s.log.Warn("jobs stream unavailable", "err", err)
-		}
-		s.streamDown = true
-		return 0
-	}
-	s.streamDown = false
-	if !st.Created.Equal(s.streamCreated) {
-		if st.Recreated || !s.streamCreated.IsZero() {
-			s.log.Warn("the jobs stream was lost and is rebuilt: publishing the waiting jobs again from Postgres",
-				"stream_created", st.Created)
-		}
-		// Also at the first check: jobs published before this stream
-		// existed (NATS lost its store while ferry was down) have no
-		// message. Normally there are none but the few due jobs not yet
-		// marked published (jobs.PublishedBefore), published again
-		// harmlessly.
-		s.streamCreated = st.Created
-		s.repair = &repair{before: st.Created.Add(clockMargin), started: time.Now()}
-	}
-	if s.repair == nil {
-		return 0
-	}
-	return s.republish(ctx)
-}
-
-// republish carries on the repair pass, in batches of published messages,
-// for at most repairBudget.
-func (s *Sweeper) republish(ctx context.Context) int {
-	r := s.repair
-	published := 0
-	deadline := time.Now().Add(repairBudget)
-	for ctx.Err() == nil && time.Now().Before(deadline) {
-		refs, err := s.jobs.PublishedBefore(ctx, r.before, r.cursor, 1000)
-		if err != nil {
-			s.log.Warn("finding jobs to publish again", "err", err)
-			return published
-		}
-		n := s.enqueue.Enqueue(ctx, refs)
-		published += n
-		r.published += n
-		if n < len(refs) {
-			return published // the queue failed: the next tick retries
-		}
-		if len(refs) < 1000 {
-			if r.published > 0 {
-				s.log.Info("published the waiting jobs again after the stream was rebuilt",
-					"count", r.published, "took", time.Since(r.started).Round(time.Millisecond))
-			}
-			s.repair = nil
-			return published
-		}
-		r.cursor = refs[len(refs)-1].ID
-	}
+	s.checkConsumers(ctx)
 	return published
 }
 

@@ -39,7 +39,7 @@ func (w *Worker) handle(ctx context.Context, t *targets.Target, msg jetstream.Ms
 // needs to run); a job that is gone is terminated; a claim that failed is
 // handed back for later. It reports false in each of those cases.
 func (w *Worker) claim(ctx context.Context, msg jetstream.Msg) (jobs.Job, string, bool) {
-	_, id, ok := queue.ParseSubject(msg.Subject())
+	target, id, ok := queue.ParseSubject(msg.Subject())
 	if !ok {
 		w.log.Error("message with a malformed subject", "subject", msg.Subject())
 		_ = msg.Term()
@@ -56,7 +56,7 @@ func (w *Worker) claim(ctx context.Context, msg jetstream.Msg) (jobs.Job, string
 		w.ackNow(ctx, msg, id)
 		return jobs.Job{}, "", false
 	case errors.Is(err, jobs.ErrNotFound):
-		_ = msg.Term()
+		w.dropUnknown(target, msg, id)
 		return jobs.Job{}, "", false
 	case err != nil:
 		w.log.Warn("claim failed, message will be redelivered", "job", id, "err", err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ferry-relay/ferry/internal/installation"
 	"github.com/ferry-relay/ferry/internal/natsserver"
 	"github.com/ferry-relay/ferry/queue"
 )
@@ -40,14 +41,22 @@ func backlogScenario(ctx context.Context, e *env, rep *report) error {
 		return err
 	}
 	defer q.Close()
-	if err := q.EnsureStream(ctx); err != nil {
-		return err
-	}
 	pool, dbURL, err := e.freshDB(ctx, "")
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	// The stream ferry uses: its installation's (the id in the database).
+	id, err := installation.ID(ctx, pool)
+	if err != nil {
+		return err
+	}
+	if err := q.SetInstallation(id); err != nil {
+		return err
+	}
+	if err := q.EnsureStream(ctx); err != nil {
+		return err
+	}
 	// In a live system the stream is older than the jobs published to it:
 	// wait out the sweeper's clock margin (jobs published within 10 s of the
 	// stream's creation are published once more at its first check).

@@ -43,6 +43,7 @@ func TestChaosShort(t *testing.T) {
 	}{{"api", false}, {"serve", true}} {
 		t.Run(mode.name, func(t *testing.T) { chaosShort(t, bin, mode.serve) })
 	}
+	t.Run("neighbour-purge", func(t *testing.T) { chaosQueueShort(t, bin) })
 }
 
 func chaosShort(t *testing.T, bin string, serve bool) {

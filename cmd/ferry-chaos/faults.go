@@ -11,8 +11,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/ferry-relay/ferry/queue"
 )
 
 // faultKind is a kind of failure the harness injects.
@@ -27,13 +25,14 @@ const (
 	faultPostgresCrash faultKind = "Postgres crash"
 	faultMinIOKill     faultKind = "MinIO SIGKILL"
 	faultTargetOutage  faultKind = "target outage"
+	faultStreamPurge   faultKind = "jobs stream purged"
 	// On a cluster.
 	faultNATSLeaderLoss faultKind = "NATS stream leader SIGKILL"
 	faultDriveLoss      faultKind = "MinIO drive removed"
 )
 
 var faultOrder = []faultKind{faultWorkerKill, faultWorkerTerm, faultAPIKill, faultNATSKill,
-	faultPostgresCrash, faultMinIOKill, faultTargetOutage, faultNATSLeaderLoss, faultDriveLoss}
+	faultPostgresCrash, faultMinIOKill, faultTargetOutage, faultStreamPurge, faultNATSLeaderLoss, faultDriveLoss}
 
 // fault is one injected failure: at At after the start of the uploads, take
 // the component down for Down (the target: answer 503 to every upload),
@@ -237,6 +236,8 @@ func (fs *faults) run(f fault) error {
 		log.Info("killed MinIO")
 		pause(f.Down)
 		return c.minio.start()
+	case faultStreamPurge:
+		return fs.purgeStream(ctx, log)
 	case faultTargetOutage:
 		fs.count(f.Kind)
 		log.Info("target down")
@@ -251,7 +252,7 @@ func (fs *faults) run(f fault) error {
 // stream.
 func (fs *faults) killStreamLeader(ctx context.Context, log *slog.Logger) error {
 	c := fs.c
-	q, err := queue.Connect(c.natsURL(), "chaos-faults")
+	q, err := c.connectQueue(ctx, "chaos-faults")
 	if err != nil {
 		return err
 	}
@@ -396,6 +397,9 @@ func (fs *faults) random(ctx context.Context, seed uint64, every [2]time.Duratio
 	}
 	if fs.c.minio != nil {
 		kinds = append(kinds, weighted{faultMinIOKill, 10})
+	}
+	if slices.Contains(only, faultStreamPurge) {
+		kinds = append(kinds, weighted{faultStreamPurge, 10}) // only when asked for
 	}
 	if len(only) > 0 {
 		kinds = slices.DeleteFunc(kinds, func(w weighted) bool { return !slices.Contains(only, w.kind) })

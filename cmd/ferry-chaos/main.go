@@ -54,7 +54,8 @@ func main() {
 	flag.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the files and the faults")
 	flag.DurationVar(&cfg.FaultEvery[0], "fault-min", cfg.FaultEvery[0], "shortest time between faults")
 	flag.DurationVar(&cfg.FaultEvery[1], "fault-max", cfg.FaultEvery[1], "longest time between faults")
-	flag.StringVar(&only, "faults", "", "inject only these faults, comma-separated: worker-kill, worker-term, api-kill, nats-kill, postgres-crash, minio-kill, target-outage")
+	flag.StringVar(&only, "faults", "", "inject only these faults, comma-separated: worker-kill, worker-term, api-kill, nats-kill, postgres-crash, minio-kill, target-outage, stream-purge (the last only when named)")
+	flag.BoolVar(&cfg.Neighbour, "neighbour", false, "run a second ferry installation (own database, bucket and target; same target names) on the same NATS server, uploading files/4 small files; its jobs must all be delivered too")
 	flag.Float64Var(&cfg.TrickleShare, "trickle", cfg.TrickleShare, "share of uploads sent slowly")
 	flag.Float64Var(&cfg.FailRate, "fail-rate", cfg.FailRate, "share of the target's answers that are a 503")
 	flag.BoolVar(&privateMinIO, "private-minio", true, "run a private MinIO (killed too) when the minio binary is found")
@@ -142,7 +143,7 @@ func main() {
 var faultNames = map[string]faultKind{
 	"worker-kill": faultWorkerKill, "worker-term": faultWorkerTerm, "api-kill": faultAPIKill,
 	"nats-kill": faultNATSKill, "postgres-crash": faultPostgresCrash, "minio-kill": faultMinIOKill,
-	"target-outage": faultTargetOutage,
+	"target-outage": faultTargetOutage, "stream-purge": faultStreamPurge,
 }
 
 // defaultConfig is the run of make chaos.

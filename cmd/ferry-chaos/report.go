@@ -67,6 +67,10 @@ type Report struct {
 	PeakInFlight map[string]int
 	MaxInFlight  map[string]int
 
+	// Neighbour is the outcome of the second installation on the same
+	// NATS server, if one ran.
+	Neighbour string
+
 	Problems []string
 	Notes    []string
 }
@@ -281,7 +285,7 @@ func gather(ctx context.Context, c *cluster, fs *faults, up *uploader, files []f
 	if err := r.storageLeftovers(ctx, c, jobs); err != nil {
 		r.Notes = append(r.Notes, "could not list the bucket: "+err.Error())
 	}
-	if q, err := queue.Connect(c.natsURL(), "chaos-report"); err == nil {
+	if q, err := c.connectQueue(ctx, "chaos-report"); err == nil {
 		r.QueueLeft, _ = q.Pending(ctx)
 		if len(c.nats) > 1 {
 			if h, err := q.StreamHealth(ctx); err == nil {
@@ -306,9 +310,14 @@ func diagnoseStuck(ctx context.Context, c *cluster) []string {
 	}
 	defer rows.Close()
 	var js jetstream.JetStream
+	var q *queue.Queue
 	if nc, err := nats.Connect(c.natsURL()); err == nil {
 		defer nc.Close()
 		js, _ = jetstream.New(nc)
+	}
+	if qq, err := c.connectQueue(ctx, "chaos-diagnose"); err == nil {
+		defer qq.Close()
+		q = qq
 	}
 	var out []string
 	for rows.Next() {
@@ -324,9 +333,9 @@ func diagnoseStuck(ctx context.Context, c *cluster) []string {
 			enq = enqueued.Sub(updated).Round(time.Millisecond).String() + " after the last update"
 		}
 		msg := "unknown"
-		if js != nil {
-			if s, err := js.Stream(ctx, queue.StreamName); err == nil {
-				_, err := s.GetLastMsgForSubject(ctx, queue.Subject(target, id))
+		if js != nil && q != nil {
+			if s, err := js.Stream(ctx, q.StreamName()); err == nil {
+				_, err := s.GetLastMsgForSubject(ctx, q.Subject(target, id))
 				switch {
 				case err == nil:
 					msg = "yes"
@@ -417,6 +426,9 @@ func (r *Report) Print(w io.Writer) {
 			note = "  (" + note + ")"
 		}
 		fmt.Fprintf(w, "  %-38s %8v%s\n", name, v, note)
+	}
+	if r.Neighbour != "" {
+		fmt.Fprintf(w, "  second installation on the same NATS server: %s\n", r.Neighbour)
 	}
 	row("files accepted", r.Accepted, fmt.Sprintf("%d upload attempts retried", r.UploadRetries))
 	row("uploads cut mid-body by a kill", r.CutUploads, fmt.Sprintf("%d left a job; must be 0", r.CutWithJob))

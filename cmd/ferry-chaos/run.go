@@ -69,6 +69,11 @@ type Config struct {
 	// MaxInFlight is each target's max_in_flight (none when absent),
 	// checked against what the target saw at once.
 	MaxInFlight map[string]int
+	// Neighbour runs a second ferry installation (its own database,
+	// bucket and target, the same target names) on the same NATS server,
+	// uploading Files/4 small files meanwhile: neither may take the
+	// other's jobs, and its own must all be delivered too.
+	Neighbour bool
 }
 
 // run brings the cluster up, uploads while injecting faults, waits for the
@@ -94,8 +99,22 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) (rep *Report, err er
 	up := newUploader(apis, c.apiKey, cfg.Seed)
 	fs := newFaults(c)
 
+	var nb *neighbour
+	nbDone := make(chan struct{})
+	if cfg.Neighbour {
+		if nb, err = startNeighbour(ctx, c); err != nil {
+			return nil, err
+		}
+		defer nb.close()
+	}
 	start := time.Now()
 	log.Info("uploading", "files", len(files), "over", cfg.UploadFor, "setup", start.Sub(begin).Round(time.Millisecond))
+	go func() {
+		defer close(nbDone)
+		if nb != nil {
+			nb.upload(ctx, max(cfg.Files/4, 1), cfg.UploadFor)
+		}
+	}()
 	chaosCtx, stopChaos := context.WithCancel(ctx)
 	defer stopChaos()
 	faultsDone := make(chan struct{})
@@ -140,6 +159,12 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) (rep *Report, err er
 	rep, err = gather(ctx, c, fs, up, files)
 	if err != nil {
 		return nil, err
+	}
+	<-nbDone
+	if nb != nil {
+		var problems []string
+		rep.Neighbour, problems = nb.check(ctx, cfg.Settle)
+		rep.Problems = append(rep.Problems, problems...)
 	}
 	rep.Duration = time.Since(begin)
 	return rep, nil

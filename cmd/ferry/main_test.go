@@ -100,7 +100,7 @@ func TestServeAsAUserWould(t *testing.T) {
 			t.Errorf("/readyz says %s: %q, want only ok or down", name, st)
 		}
 	}
-	if len(states) != 4 { // postgres, nats, s3, deliveries
+	if len(states) != 5 { // postgres, nats, s3, queue_repair, deliveries
 		t.Errorf("/readyz: %v", states)
 	}
 	checkReadyDetailsForAdmins(t, bin, env, base, key)
@@ -375,5 +375,8 @@ func checkReadyDetailsForAdmins(t *testing.T, bin string, env []string, base, op
 	details, _ := ready(strings.TrimSpace(string(out)))["details"].(map[string]any)
 	if nats, _ := details["nats"].(string); nats != "single server" {
 		t.Errorf("/readyz details for an admin: %v, want nats: single server", details)
+	}
+	if repair, _ := details["queue_repair"].(string); repair != "ok" {
+		t.Errorf("/readyz details for an admin: %v, want queue_repair: ok", details)
 	}
 }

@@ -72,14 +72,15 @@ func run(ctx context.Context, cfg config, r roles) error {
 	// One process of the installation scans the bucket and applies
 	// retention; every process repairs jobs.
 	elector := election.New(s.pool, 0, log.With("component", "election"))
-	sw := sweeper.New(sweeper.Config{Retention: cfg.Retention, Leader: elector}, sweeper.Deps{
-		Jobs: s.jobs, Enqueue: enq, Stream: s.queue, Objects: s.objects, Log: log.With("component", "sweeper")})
+	sw := sweeper.New(sweeper.Config{Retention: cfg.Retention, Leader: elector, RepublishAtStart: s.legacyStream}, sweeper.Deps{
+		Jobs: s.jobs, Enqueue: enq, Stream: s.queue, Consumers: s.queue.NewConsumerCheck(), Objects: s.objects,
+		Log: log.With("component", "sweeper")})
 	swCtx, stopSweeper := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSweeper()
 	wg.Go(func() { elector.Run(swCtx) })
 	wg.Go(func() { sw.Run(swCtx) })
 
-	ready := map[string]api.Pinger{"postgres": s.pool, "nats": s.queue, "s3": s.objects}
+	ready := map[string]api.Pinger{"postgres": s.pool, "nats": s.queue, "s3": s.objects, "queue_repair": sw}
 	if r.worker {
 		wcfg := worker.Config{ShutdownGrace: cfg.ShutdownGrace, Lease: cfg.Lease, Rates: targetRates}.WithDefaults()
 		wcfg.States = targetstate.NewStore(s.pool, wcfg.ID)

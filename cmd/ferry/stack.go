@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ferry-relay/ferry/internal/apikeys"
+	"github.com/ferry-relay/ferry/internal/installation"
 	"github.com/ferry-relay/ferry/internal/natsserver"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/migrations"
@@ -34,6 +35,9 @@ type stack struct {
 	queue    *queue.Queue
 	embedded *natsserver.Server
 	targets  targets.Set
+	// legacyStream: the stream of a ferry before installations was there
+	// at start.
+	legacyStream bool
 }
 
 // openDB connects to Postgres, waiting for it to come up, and migrates.
@@ -128,27 +132,65 @@ func openStack(ctx context.Context, cfg config, log *slog.Logger, embed bool) (*
 	} else if natsURL == "" {
 		natsURL = natsURLDefault
 	}
-	if s.queue, err = queue.Connect(natsURL, "ferry"); err != nil {
+	if err := s.openQueue(ctx, natsURL); err != nil {
 		return nil, err
 	}
-	s.queue.SetAckWait(cfg.AckWait)
-	s.queue.SetReplicas(cfg.QueueReplicas)
-	go s.queue.WatchStream(ctx, log.With("component", "queue"), 10*time.Second)
+	ok = true
+	return s, nil
+}
+
+// openQueue connects to the installation's jobs stream. It refuses a
+// stream that another installation owns.
+func (s *stack) openQueue(ctx context.Context, natsURL string) error {
+	id, err := installation.ID(ctx, s.pool)
+	if err != nil {
+		return err
+	}
+	if s.queue, err = queue.Connect(natsURL, "ferry"); err != nil {
+		return err
+	}
+	if err := s.queue.SetInstallation(id); err != nil {
+		return err
+	}
+	s.queue.SetAckWait(s.cfg.AckWait)
+	s.queue.SetReplicas(s.cfg.QueueReplicas)
+	log := s.log.With("component", "queue")
+	go s.queue.WatchStream(ctx, log, 10*time.Second)
 	// NATS being down must not stop the API from accepting uploads (the
 	// sweeper publishes them later) nor a worker from starting (it waits
 	// for its consumers): make sure of the stream in the background.
 	err = errors.New("not connected")
 	if s.queue.Connected() {
-		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err = s.queue.EnsureStream(sctx)
 		cancel()
+	}
+	if foreign := (*queue.ForeignStreamError)(nil); errors.As(err, &foreign) {
+		return err
 	}
 	if err != nil {
 		log.Warn("NATS JetStream not reachable yet; uploads are accepted and published when it is", "err", err)
 		go func() { _ = waitFor(ctx, log, "nats jetstream", s.queue.EnsureStream) }()
+		return nil
 	}
-	ok = true
-	return s, nil
+	log.Info("jobs stream", "stream", s.queue.StreamName(), "installation", id)
+	s.noteLegacyStream(ctx, log)
+	return nil
+}
+
+// noteLegacyStream says, once at start, that the stream of ferry before
+// installations still exists: this installation's waiting jobs are
+// republished from Postgres into its own stream at each start while it
+// does (sweeper.Config.RepublishAtStart), so the old one only holds copies
+// (or another, older installation's jobs).
+func (s *stack) noteLegacyStream(ctx context.Context, log *slog.Logger) {
+	lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if n, found, err := s.queue.LegacyStream(lctx); err == nil && found {
+		s.legacyStream = true
+		log.Warn("the jobs stream of ferry before installation ids still exists and is no longer used by this installation; "+
+			"delete it once no older ferry uses this NATS (nats stream rm "+queue.LegacyStreamName+")", "messages", n)
+	}
 }
 
 func (s *stack) close() {
