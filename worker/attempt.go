@@ -31,8 +31,9 @@ type attemptInfo struct {
 }
 
 // attempt runs the connector with a heartbeat that renews the lease and the
-// message's ack deadline.
-// adm says whether it probes a paused target or an open circuit.
+// message's ack deadline, unless the delivery is to be held (holdReason),
+// before or after waiting for the target's rate. adm says whether it probes
+// a paused target or an open circuit.
 func (w *Worker) attempt(ctx context.Context, t *targets.Target, job jobs.Job, owner string, msg jetstream.Msg, adm admission) (targets.Result, attemptInfo, error) {
 	// The heartbeat runs while the attempt waits for the target's rate
 	// too; the attempt's timeout starts when the request may go.
@@ -40,6 +41,9 @@ func (w *Worker) attempt(ctx context.Context, t *targets.Target, job jobs.Job, o
 	defer hcancel()
 	stop := w.heartbeat(hctx, hcancel, job.ID, owner, msg)
 	defer stop()
+	if why, wait := w.holdReason(ctx, t, job, adm); why != "" {
+		return targets.Result{}, attemptInfo{held: why, holdFor: wait}, errors.New(why)
+	}
 	if err := w.pacer.wait(hctx, t); err != nil {
 		return targets.Result{}, attemptInfo{}, err
 	}
