@@ -31,8 +31,9 @@ type attemptInfo struct {
 }
 
 // attempt runs the connector with a heartbeat that renews the lease and the
-// message's ack deadline.
-// adm says whether it probes a paused target or an open circuit.
+// message's ack deadline, unless the delivery is to be held (holdReason),
+// before or after waiting for the target's rate. adm says whether it probes
+// a paused target or an open circuit.
 func (w *Worker) attempt(ctx context.Context, t *targets.Target, job jobs.Job, owner string, msg jetstream.Msg, adm admission) (targets.Result, attemptInfo, error) {
 	// The heartbeat runs while the attempt waits for the target's rate
 	// too; the attempt's timeout starts when the request may go.
@@ -40,6 +41,9 @@ func (w *Worker) attempt(ctx context.Context, t *targets.Target, job jobs.Job, o
 	defer hcancel()
 	stop := w.heartbeat(hctx, hcancel, job.ID, owner, msg)
 	defer stop()
+	if why, wait := w.holdReason(ctx, t, job, adm); why != "" {
+		return targets.Result{}, attemptInfo{held: why, holdFor: wait}, errors.New(why)
+	}
 	if err := w.pacer.wait(hctx, t); err != nil {
 		return targets.Result{}, attemptInfo{}, err
 	}
@@ -89,17 +93,17 @@ func (w *Worker) attempt(ctx context.Context, t *targets.Target, job jobs.Job, o
 // fetch waits for messages) after the gate let the fetch through but before
 // a refusal paused the target, or before object storage stopped answering:
 // the job of the very delivery refused would otherwise be sent again within
-// a second. A probe of an open circuit leaves a job's first attempt for a
-// retried job, when one is due soon.
+// a second. A probe of an open circuit leaves its job for a job on a later
+// attempt, when one is due soon.
 func (w *Worker) holdReason(ctx context.Context, t *targets.Target, job jobs.Job, adm admission) (string, time.Duration) {
 	switch {
 	case w.storage.err() != nil:
 		return "object storage unreachable", 0
 	case !adm.credentialProbe && w.stateOf(ctx, t.Name) == targetstate.PausedCredentials:
 		return "target paused, credentials refused", 0
-	case adm.circuitProbe && job.Attempts == 1:
-		if wait, ok := w.breakers[t.Name].PreferRetry(); ok {
-			return "circuit open, probing with a job already retried first", wait
+	case adm.circuitProbe:
+		if wait, ok := w.breakers[t.Name].PreferRetry(job.Attempts); ok {
+			return "circuit open, probing with a job retried more first", wait
 		}
 	}
 	return "", 0

@@ -58,7 +58,7 @@ func (c BreakerConfig) WithDefaults() BreakerConfig {
 // Breaker stops a worker from hammering a target that fails every request.
 // After Threshold failures in a row, with no success within Window, it
 // opens: deliveries to the target pause for the cooldown, then up to Probes
-// deliveries go (half-open), jobs already retried first (see retries). Any
+// deliveries go (half-open), jobs retried most first (see retries). Any
 // success closes the circuit; a failed probe opens it again for twice as
 // long, up to MaxCooldown. Jobs are not failed by an open circuit: they
 // wait in the queue.
@@ -74,6 +74,7 @@ type Breaker struct {
 	openUntil   time.Time
 	probing     int // probes in flight
 	retries     retryBook
+	holds       int // fresh jobs handed back this round (PreferRetry)
 }
 
 // NewBreaker returns a closed breaker; now is its clock unless cfg.Now is
@@ -83,7 +84,7 @@ func NewBreaker(cfg BreakerConfig, now func() time.Time) *Breaker {
 	if cfg.Now != nil {
 		now = cfg.Now
 	}
-	return &Breaker{cfg: cfg, now: now, cooldown: cfg.Cooldown, retries: retryBook{due: map[string]time.Time{}}}
+	return &Breaker{cfg: cfg, now: now, cooldown: cfg.Cooldown, retries: retryBook{due: map[string]retry{}}}
 }
 
 // Admit says how long to wait before the next delivery, and whether the
@@ -137,13 +138,13 @@ func (b *Breaker) Record(ok, probe bool) {
 	switch {
 	case !b.open:
 		if b.failures >= b.cfg.Threshold && now.Sub(b.lastSuccess) >= b.cfg.Window {
-			b.open, b.openUntil = true, now.Add(b.cooldown)
+			b.open, b.openUntil, b.holds = true, now.Add(b.cooldown), 0
 		}
 	case probe && !now.Before(b.openUntil):
 		// The first failed probe of a round: stay open, twice as long.
 		// The round's other probes may still close it.
 		b.cooldown = min(2*b.cooldown, b.cfg.MaxCooldown)
-		b.openUntil = now.Add(b.cooldown)
+		b.openUntil, b.holds = now.Add(b.cooldown), 0
 	default:
 		// A delivery already in flight when the circuit opened, or
 		// another probe of a round that failed: it says nothing new.
@@ -158,12 +159,13 @@ func (b *Breaker) Open() bool {
 }
 
 // RetryScheduled notes that job id failed against the target and runs
-// again at due: a probe prefers it to a fresh job, whose first attempt
-// says less of the target (a target can refuse most first attempts).
-func (b *Breaker) RetryScheduled(id string, due time.Time) {
+// again at due, its attempt number next: a probe prefers it to a job on
+// an earlier attempt, which says less of the target (a target can refuse
+// most first attempts, or the first two).
+func (b *Breaker) RetryScheduled(id string, due time.Time, next int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.retries.add(id, due, b.now())
+	b.retries.add(id, retry{due: due, next: next}, b.now())
 }
 
 // Claimed notes that job id runs now.
@@ -173,45 +175,67 @@ func (b *Breaker) Claimed(id string) {
 	delete(b.retries.due, id)
 }
 
-// PreferRetry reports whether a probe should hand back a fresh job, and
-// for how long: the circuit is open and a retried job is due, or will be
-// within the cooldown.
-func (b *Breaker) PreferRetry() (time.Duration, bool) {
+// PreferRetry reports whether a probe on the given attempt of its job
+// should hand the job back, and for how long (the first cooldown): the circuit is open and a
+// job on a later attempt is due, or will be within the cooldown. Each
+// hand-back costs a claim and a record, so a round hands back at most
+// holdBudget jobs; then any job probes.
+func (b *Breaker) PreferRetry(attempt int) (time.Duration, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.cooldown, b.open && b.retries.waiting(b.now(), b.cooldown)
+	// A retry cannot run while the circuit holds it: it is expected for
+	// as long as the pause too.
+	grace := retryGrace + 2*b.cooldown
+	if !b.open || b.holds >= holdBudget || !b.retries.waiting(b.now(), b.cooldown, grace, attempt) {
+		return 0, false
+	}
+	b.holds++
+	// The first cooldown, not the current one: once a retry closes the
+	// circuit, the jobs handed back should not wait long.
+	return b.cfg.Cooldown, true
 }
+
+// holdBudget is how many fresh jobs a half-open round hands back.
+const holdBudget = 1000
 
 // retryBook is the jobs of a target awaiting a retry in this process.
 type retryBook struct {
-	due map[string]time.Time
+	due map[string]retry
+}
+
+// retry is one job's next attempt: when, and its number.
+type retry struct {
+	due  time.Time
+	next int
 }
 
 // retryBookMax bounds the book; past it, new retries are not noted.
 const retryBookMax = 10_000
 
 // retryGrace is how long past its due time a retry is still expected
-// (the sweeper publishes it; another process may have taken it).
+// (the sweeper publishes it; another process may have taken it), besides
+// the pause of an open circuit.
 const retryGrace = 30 * time.Second
 
-func (r *retryBook) add(id string, due, now time.Time) {
+func (r *retryBook) add(id string, rt retry, now time.Time) {
 	if len(r.due) >= retryBookMax {
-		r.waiting(now, 0) // drops the retries no longer expected
+		r.waiting(now, 0, retryGrace, 0) // drops the retries no longer expected
 	}
 	if len(r.due) < retryBookMax {
-		r.due[id] = due
+		r.due[id] = rt
 	}
 }
 
-// waiting drops the retries no longer expected and reports whether one is
-// due before now+within.
-func (r *retryBook) waiting(now time.Time, within time.Duration) bool {
+// waiting drops the retries no longer expected (due more than grace ago)
+// and reports whether one on an attempt after attempt is due before
+// now+within.
+func (r *retryBook) waiting(now time.Time, within, grace time.Duration, attempt int) bool {
 	soon := false
-	for id, due := range r.due {
+	for id, rt := range r.due {
 		switch {
-		case now.Sub(due) > retryGrace:
+		case now.Sub(rt.due) > grace:
 			delete(r.due, id)
-		case due.Before(now.Add(within)):
+		case rt.next > attempt && rt.due.Before(now.Add(within)):
 			soon = true
 		}
 	}

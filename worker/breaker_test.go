@@ -136,26 +136,29 @@ func TestBreakerRecentSuccessKeepsItClosed(t *testing.T) {
 	}
 }
 
-// A probe leaves a fresh job for a retried one due within the cooldown;
-// with none (or once it ran), fresh jobs probe.
-func TestBreakerProbesWithRetriedJobsFirst(t *testing.T) {
+// A probe leaves its job for one on a later attempt due within the
+// cooldown; with none (or once it ran), any job probes.
+func TestBreakerProbesWithJobsRetriedMostFirst(t *testing.T) {
 	t.Parallel()
 	clk := &clock{now: time.Unix(1_700_000_000, 0)}
 	b := worker.NewBreaker(worker.BreakerConfig{Threshold: 1, Cooldown: 5 * time.Second}, clk.Now)
-	b.RetryScheduled("late", clk.Now().Add(time.Hour))
-	if _, ok := b.PreferRetry(); ok {
+	b.RetryScheduled("late", clk.Now().Add(time.Hour), 2)
+	if _, ok := b.PreferRetry(1); ok {
 		t.Fatal("prefers retries while closed")
 	}
 	b.Record(false, false)
-	if _, ok := b.PreferRetry(); ok {
+	if _, ok := b.PreferRetry(1); ok {
 		t.Fatal("prefers a retry due in an hour")
 	}
-	b.RetryScheduled("soon", clk.Now().Add(time.Second))
-	if wait, ok := b.PreferRetry(); !ok || wait != 5*time.Second {
-		t.Fatalf("PreferRetry() = %s, %v; want the cooldown, true", wait, ok)
+	b.RetryScheduled("soon", clk.Now().Add(time.Second), 3)
+	if wait, ok := b.PreferRetry(2); !ok || wait != 5*time.Second {
+		t.Fatalf("PreferRetry(2) = %s, %v; want the cooldown, true: a third attempt is due", wait, ok)
+	}
+	if _, ok := b.PreferRetry(3); ok {
+		t.Fatal("a third attempt gives way to another third attempt")
 	}
 	b.Claimed("soon")
-	if _, ok := b.PreferRetry(); ok {
+	if _, ok := b.PreferRetry(1); ok {
 		t.Fatal("prefers a retry that ran")
 	}
 }
@@ -176,7 +179,9 @@ func TestWorkerStopsHammeringFailingTarget(t *testing.T) {
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
 	fake.Fail(1_000_000, http.StatusServiceUnavailable, 0)
-	const threshold, cooldown = 4, time.Minute
+	// The breaker's clock stands still: the cooldown does not end until
+	// the test moves it, however long the test takes.
+	const threshold, cooldown = 4, 2 * time.Second
 
 	yaml := "targets:\n  - name: down\n    kind: http\n    url: " + srv.URL + "/ok/\n" +
 		"    concurrency: 1\n    max_attempts: 100\n    backoff: {initial: 10ms, max: 20ms}\n"

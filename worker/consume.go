@@ -226,7 +226,7 @@ func (w *Worker) waitForCircuit(ctx context.Context, target string, n int, log *
 
 // probeRecheck is how often a half-open circuit whose probes are all in
 // flight is looked at again.
-const probeRecheck = 100 * time.Millisecond
+const probeRecheck = 20 * time.Millisecond
 
 // release gives a permit's slots back.
 func (w *Worker) release(p *limits.Permit) {

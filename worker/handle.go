@@ -29,7 +29,7 @@ func (w *Worker) handle(ctx context.Context, t *targets.Target, msg jetstream.Ms
 	res, info, err := w.attempt(ctx, t, job, owner, msg, adm)
 	fin := w.decide(ctx, t, job, res, err, info)
 	fin.Uncertain = info.uncertain
-	w.recordHealth(ctx, t, job.ID, fin, err, adm, log)
+	w.recordHealth(ctx, t, job, fin, err, adm, log)
 	observe(t.Name, fin.Outcome, w.cfg.Now().Sub(started))
 	w.settle(ctx, msg, job.ID, owner, fin, started, log)
 }
@@ -69,7 +69,7 @@ func (w *Worker) claim(ctx context.Context, msg jetstream.Msg) (jobs.Job, string
 // recordHealth notes what the attempt says of the target (refused or
 // working credentials, the circuit breaker and its shared state, an
 // uncertain redelivery), or of object storage when it did not answer.
-func (w *Worker) recordHealth(ctx context.Context, t *targets.Target, id string, fin decision, err error, adm admission, log *slog.Logger) {
+func (w *Worker) recordHealth(ctx context.Context, t *targets.Target, job jobs.Job, fin decision, err error, adm admission, log *slog.Logger) {
 	switch {
 	case fin.held:
 		w.returnProbe(t, adm)
@@ -94,7 +94,7 @@ func (w *Worker) recordHealth(ctx context.Context, t *targets.Target, id string,
 	br := w.breakers[t.Name]
 	br.Record(err == nil || !fin.breaks, adm.circuitProbe)
 	if fin.breaks && fin.Status == jobs.StatusRetrying {
-		br.RetryScheduled(id, fin.NextAttemptAt)
+		br.RetryScheduled(job.ID, fin.NextAttemptAt, job.Attempts+1)
 	}
 	if open := br.Open(); err != nil || !open {
 		reason := ""
