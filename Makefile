@@ -12,7 +12,7 @@ GOLANGCI := bin/golangci-lint-$(GOLANGCI_VERSION)
 .DEFAULT_GOAL := help
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 build: ## Build bin/ferry
 	$(GO) build -o $(BIN) ./cmd/ferry

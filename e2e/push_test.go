@@ -317,7 +317,7 @@ func ferryBinary(t *testing.T) string {
 		cmd := exec.Command("go", "build", "-o", ferryBin, "./cmd/ferry")
 		cmd.Dir = filepath.Join(filepath.Dir(self), "..")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {

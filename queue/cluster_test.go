@@ -100,8 +100,12 @@ func TestLeaderLoss(t *testing.T) {
 		if h, err = q.StreamHealth(ctx); err != nil {
 			return err
 		}
-		if n, err := q.ConsumerReplicas(ctx, "t1"); err != nil || n != 3 || len(h.Current) != 2 {
-			return fmt.Errorf("not replicated yet: stream %s, consumer on %d (%v)", h, n, err)
+		n, err := q.ConsumerReplicas(ctx, "t1")
+		if err != nil {
+			return fmt.Errorf("not replicated yet: %w", err)
+		}
+		if n != 3 || len(h.Current) != 2 {
+			return fmt.Errorf("not replicated yet: stream %s, consumer on %d", h, n)
 		}
 		return nil
 	})

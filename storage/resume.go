@@ -79,7 +79,9 @@ func (r *resumingReader) resume(cause error) error {
 		}
 		if isNotFound(err) || r.ctx.Err() != nil || r.resumes >= resumeLimit {
 			r.body = io.NopCloser(eofReader{})
-			return fmt.Errorf("get %s at byte %d after %v: %w", r.key, r.off, cause, err)
+			// Only err is wrapped: callers decide on why the resume failed
+			// (not found, canceled); the cause is context for the reader.
+			return fmt.Errorf("get %s at byte %d after %v: %w", r.key, r.off, cause, err) //nolint:errorlint // see above
 		}
 		r.resumes++
 		t := time.NewTimer(delay)
