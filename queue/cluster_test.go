@@ -79,6 +79,9 @@ func startCluster(t *testing.T) ([]*natsserver.Server, string) {
 // its leader: /readyz's description names the leader, a new one is
 // elected, and jobs queued before and after are delivered.
 func TestLeaderLoss(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: starts a 3-node NATS cluster (make test runs it)")
+	}
 	t.Parallel()
 	nodes, urls := startCluster(t)
 	ctx := testenv.Context(t)
@@ -155,6 +158,9 @@ func TestLeaderLoss(t *testing.T) {
 // TestReplicasChange checks that FERRY_QUEUE_REPLICAS is applied to an
 // existing stream, and that its consumers follow it.
 func TestReplicasChange(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: starts a 3-node NATS cluster (make test runs it)")
+	}
 	t.Parallel()
 	_, urls := startCluster(t)
 	ctx := testenv.Context(t)
