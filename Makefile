@@ -12,7 +12,7 @@ GOLANGCI := bin/golangci-lint-$(GOLANGCI_VERSION)
 .DEFAULT_GOAL := help
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 build: ## Build bin/ferry
 	$(GO) build -o $(BIN) ./cmd/ferry
@@ -29,6 +29,9 @@ run: stack build ## Bring up the stack and serve, with a local fake sink as the 
 
 test: stack ## Run every test, with the race detector, against real Postgres, NATS and MinIO
 	$(GO) test -race -count=1 -timeout 25m ./...
+
+test-short: stack ## The fast tier: every test but chaos, bench smoke, the browser and other long ones (-short), under 3 min on 2 cores
+	$(GO) test -race -count=1 -short -timeout 10m ./...
 
 # Fuzz targets, as package:target; their seed corpora (testdata/fuzz) run in make test.
 FUZZ_TARGETS := ./api:FuzzUpload ./targets:FuzzParseFile ./targets:FuzzContentDisposition \
@@ -57,11 +60,12 @@ screenshots: stack ## Refresh the dashboard's screenshots in docs/screenshots (h
 bench: stack build ## Measure ferry against MinIO, Postgres and NATS side by side; table in bench-results/latest.md (BENCH_FLAGS=...)
 	@eval "$$(scripts/stack.sh env)"; $(GO) run ./cmd/ferry-bench -ferry $(BIN) -out bench-results/latest.md $(BENCH_FLAGS)
 
-lint: $(GOLANGCI) ## gofmt, go vet, staticcheck, golangci-lint (.golangci.yml: depguard, bodyclose, errcheck, ...)
+lint: $(GOLANGCI) ## gofmt, go vet, staticcheck, golangci-lint (.golangci.yml: layering, errorlint, noctx, ...), file and function sizes
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 	$(GOLANGCI) run --allow-parallel-runners ./...
+	$(GO) run ./internal/tools/sizecheck
 
 $(GOLANGCI):
 	@mkdir -p bin
@@ -75,4 +79,4 @@ clean: ## Stop the MinIO started here, remove .ferry/ and bin/ (the database sta
 reset: build ## Delete every job, batch and API key: drop ferry's tables in FERRY_DATABASE_URL (asks; RESET=yes does not)
 	@$(BIN) reset $(if $(filter yes,$(RESET)),--yes)
 
-.PHONY: help build stack run test fuzz chaos cluster cluster-test bench lint clean reset screenshots
+.PHONY: help build stack run test test-short fuzz chaos cluster cluster-test bench lint clean reset screenshots

@@ -487,8 +487,11 @@ func (c *Client) Upload(ctx context.Context, u Upload) (job apitypes.Job, create
 	}
 	defer resp.Body.Close()
 	var out apitypes.UploadResult
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || len(out.Jobs) != 1 {
-		return apitypes.Job{}, false, fmt.Errorf("upload of %q: unexpected answer (%v)", u.Filename, err)
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return apitypes.Job{}, false, fmt.Errorf("upload of %q: unexpected answer: %w", u.Filename, err)
+	}
+	if len(out.Jobs) != 1 {
+		return apitypes.Job{}, false, fmt.Errorf("upload of %q: unexpected answer: %d jobs, want 1", u.Filename, len(out.Jobs))
 	}
 	return out.Jobs[0], resp.StatusCode == http.StatusAccepted, nil
 }

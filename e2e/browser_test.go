@@ -38,6 +38,9 @@ func chromium(t *testing.T) string {
 // newChrome starts a headless chromium with a fresh profile and returns a
 // browser context (with a deadline) and the errors the pages reported.
 func newChrome(t *testing.T) (context.Context, func() []string) {
+	if testing.Short() {
+		t.Skip("-short: the browser tests start chromium (make test runs them)")
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium(t)),
 		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,

@@ -184,7 +184,7 @@ func TestCredentialsRefusedPausesTarget(t *testing.T) {
 // POST /v1/targets/{name}/resume probes a paused target at once.
 func TestResumeProbesAtOnce(t *testing.T) {
 	fake, p := blueworksPipeline(t, `    credential_probe: 1h`, pipelineOptions{})
-	fake.RefuseCredentials(time.Second)
+	fake.RefuseCredentials(time.Minute) // until the test ends it below
 	ids := []string{p.upload("bw", file{"a.txt", []byte("a")})[0].ID}
 	var res apitypes.ResumeResult
 	deadline := time.Now().Add(10 * time.Second)
@@ -197,7 +197,7 @@ func TestResumeProbesAtOnce(t *testing.T) {
 	if !res.ProbeRequested || res.Target.State != "paused_credentials" {
 		t.Fatalf("resume answered %+v", res)
 	}
-	time.Sleep(time.Second) // the refusal ends
+	fake.RefuseCredentials(0) // the refusal ends
 	p.post("/v1/targets/bw/resume", &res)
 	for id, j := range p.waitFinal(ids, 20*time.Second) {
 		if j.Status != jobs.StatusSuccess {

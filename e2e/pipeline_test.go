@@ -32,6 +32,9 @@ func sha(b []byte) string {
 }
 
 func TestDeliversMixedSizesByteIdentical(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: files up to 50 MiB (make test runs it)")
+	}
 	t.Parallel()
 	s, base := newSink(t, sink.Options{})
 	p := newPipeline(t, fmt.Sprintf(`

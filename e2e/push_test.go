@@ -116,6 +116,9 @@ func (s *syncBuffer) String() string {
 // with exactly one job per file, every accepted file delivered once, no
 // byte of an accepted file sent twice, and a report listing every file.
 func TestPushDryRunThenInterruptedAndResumed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a push of a whole tree, interrupted and resumed, takes ~15 s (make test runs it)")
+	}
 	t.Parallel()
 	const limit, over = 4096, 4
 	p, fake := bwPipeline(t, limit)
@@ -317,7 +320,7 @@ func ferryBinary(t *testing.T) string {
 		cmd := exec.Command("go", "build", "-o", ferryBin, "./cmd/ferry")
 		cmd.Dir = filepath.Join(filepath.Dir(self), "..")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {
@@ -329,6 +332,9 @@ func ferryBinary(t *testing.T) string {
 // TestCLI runs the ferry binary as a person would: push with a dry run,
 // then for real with --wait, status, report, jobs list and retry.
 func TestCLI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: builds the ferry binary (make test runs it)")
+	}
 	t.Parallel()
 	bin := ferryBinary(t)
 	p, fake := bwPipeline(t, 4096)

@@ -140,15 +140,11 @@ func TestCombinerWithdrawsOnCancel(t *testing.T) {
 	go func() {
 		done <- c.queryRow(ctx, `INSERT INTO combined VALUES (1, 'late')`, nil, func(r pgx.Row) error { return r.Scan() })
 	}()
-	for {
+	testenv.WaitFor(t, 10*time.Second, "the statement waits in the queue", func() bool {
 		c.mu.Lock()
-		queued := len(c.queue)
-		c.mu.Unlock()
-		if queued == 1 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer c.mu.Unlock()
+		return len(c.queue) == 1
+	})
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("canceled caller: %v", err)

@@ -77,16 +77,18 @@ func TestClaimRules(t *testing.T) {
 
 func TestRecoverExpired(t *testing.T) {
 	t.Parallel()
-	s := newStore(t)
+	pool, _ := testenv.Postgres(t)
+	s := jobs.NewStore(pool)
 	ctx := context.Background()
 	a := newJob(t, s)
 	b := newJob(t, s, func(n *jobs.New) { n.MaxAttempts = 1 })
 	for _, j := range []jobs.Job{a, b} {
-		if _, err := s.Claim(ctx, j.ID, "dead/1", time.Millisecond); err != nil {
+		claimed, err := s.Claim(ctx, j.ID, "dead/1", time.Millisecond)
+		if err != nil {
 			t.Fatal(err)
 		}
+		testenv.WaitForDBTime(t, pool, *claimed.LeaseExpiresAt) // the 1ms lease lapses
 	}
-	time.Sleep(10 * time.Millisecond) // let the 1ms leases lapse
 	refs, err := s.RecoverExpired(ctx, 10)
 	if err != nil {
 		t.Fatal(err)

@@ -79,6 +79,9 @@ func startCluster(t *testing.T) ([]*natsserver.Server, string) {
 // its leader: /readyz's description names the leader, a new one is
 // elected, and jobs queued before and after are delivered.
 func TestLeaderLoss(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: starts a 3-node NATS cluster (make test runs it)")
+	}
 	t.Parallel()
 	nodes, urls := startCluster(t)
 	ctx := testenv.Context(t)
@@ -100,8 +103,12 @@ func TestLeaderLoss(t *testing.T) {
 		if h, err = q.StreamHealth(ctx); err != nil {
 			return err
 		}
-		if n, err := q.ConsumerReplicas(ctx, "t1"); err != nil || n != 3 || len(h.Current) != 2 {
-			return fmt.Errorf("not replicated yet: stream %s, consumer on %d (%v)", h, n, err)
+		n, err := q.ConsumerReplicas(ctx, "t1")
+		if err != nil {
+			return fmt.Errorf("not replicated yet: %w", err)
+		}
+		if n != 3 || len(h.Current) != 2 {
+			return fmt.Errorf("not replicated yet: stream %s, consumer on %d", h, n)
 		}
 		return nil
 	})
@@ -151,6 +158,9 @@ func TestLeaderLoss(t *testing.T) {
 // TestReplicasChange checks that FERRY_QUEUE_REPLICAS is applied to an
 // existing stream, and that its consumers follow it.
 func TestReplicasChange(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: starts a 3-node NATS cluster (make test runs it)")
+	}
 	t.Parallel()
 	_, urls := startCluster(t)
 	ctx := testenv.Context(t)

@@ -99,7 +99,9 @@ func (r *resumingReader) failed(cause, err error) error {
 	last := cause
 	if err != nil {
 		last = err
-		cause = fmt.Errorf("after %v: %w", cause, err)
+		// Only err is wrapped: callers decide on why the resume failed
+		// (not found, canceled); the cause is context for the reader.
+		cause = fmt.Errorf("after %v: %w", cause, err) //nolint:errorlint // see above
 	}
 	if r.ctx.Err() == nil && !isNotFound(last) && unavailable(last) {
 		return fmt.Errorf("get %s at byte %d: %w: %w", r.key, r.off, ErrUnavailable, cause)

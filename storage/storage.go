@@ -219,7 +219,7 @@ func fill(r io.Reader, buf []byte) (n int, end bool, err error) {
 	for n < len(buf) {
 		m, err := r.Read(buf[n:])
 		n += m
-		if err == io.EOF { //nolint:errorlint // io.Reader's contract: EOF itself
+		if err == io.EOF { // io.Reader's contract: EOF itself, never wrapped
 			return n, true, nil
 		}
 		if err != nil {
@@ -237,7 +237,7 @@ type watchReader struct {
 
 func (w *watchReader) Read(p []byte) (int, error) {
 	n, err := w.r.Read(p)
-	if err != nil && err != io.EOF && w.err == nil { //nolint:errorlint // io.Reader's contract
+	if err != nil && err != io.EOF && w.err == nil { // io.Reader's contract: EOF itself
 		w.err = err
 	}
 	return n, err

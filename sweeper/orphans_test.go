@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -38,8 +39,9 @@ func TestCleanRemovesOrphans(t *testing.T) {
 		Size: 1, SHA256: "x", ObjectKey: storage.KeyFor(kept), MaxAttempts: 1}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1100 * time.Millisecond) // S3 times have a resolution of one second
-	sw := sweeper.New(sweeper.Config{AbandonedAfter: time.Second}, sweeper.Deps{Jobs: store, Objects: objects, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	// Any age counts as abandoned here: both files are older than a
+	// nanosecond, so only the job decides which one stays.
+	sw := sweeper.New(sweeper.Config{AbandonedAfter: time.Nanosecond}, sweeper.Deps{Jobs: store, Objects: objects, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	sw.Clean(ctx)
 	if _, err := objects.Open(context.Background(), storage.KeyFor(orphan)); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("the orphaned file is still stored (%v)", err)
@@ -77,7 +79,21 @@ func TestCleanAbortsDeadUploadsAndKeepsLiveOnes(t *testing.T) {
 	if _, err := pool.Exec(ctx, `UPDATE uploads_in_progress SET alive_at = now() - interval '2 hours' WHERE object_key = $1`, dead); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1100 * time.Millisecond) // S3 times have a resolution of one second
+	// Both must be older than AbandonedAfter, so that only the markers
+	// decide: wait until storage itself sees them so (S3 times have a
+	// resolution of one second).
+	testenv.WaitFor(t, 10*time.Second, "the dead upload and the live file are older than a second", func() bool {
+		keys, _, err := objects.OldKeys(ctx, "objects/", "", time.Second, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for up := range objects.Client().ListIncompleteUploads(ctx, objects.Bucket(), dead, false) {
+			if up.Err != nil || time.Since(up.Initiated) <= time.Second {
+				return false
+			}
+		}
+		return slices.Contains(keys, live)
+	})
 	if err := store.KeepUploading(ctx, live); err != nil {
 		t.Fatal(err)
 	}

@@ -386,6 +386,9 @@ func TestHealthyBacklogCostsNothing(t *testing.T) {
 // A deleted stream is created again and every waiting job published again
 // into it; /readyz's check says the stream is missing meanwhile.
 func TestSweepRebuildsLostStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: rebuilding a lost stream takes ~15 s (make test runs it)")
+	}
 	t.Parallel()
 	e := newEnv(t, nil, nil, Config{})
 	ctx := testenv.Context(t)

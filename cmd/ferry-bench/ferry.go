@@ -248,8 +248,11 @@ func (p *ferryProc) upload(ctx context.Context, target, name string, body io.Rea
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return "", fmt.Errorf("upload %s: status %d: %s", name, resp.StatusCode, b)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || len(out.Jobs) != 1 {
-		return "", fmt.Errorf("upload %s: unreadable answer (%v)", name, err)
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return "", fmt.Errorf("upload %s: unreadable answer: %w", name, err)
+	}
+	if len(out.Jobs) != 1 {
+		return "", fmt.Errorf("upload %s: %d jobs in the answer, want 1", name, len(out.Jobs))
 	}
 	return out.Jobs[0].ID, nil
 }

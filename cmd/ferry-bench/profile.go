@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -74,8 +75,11 @@ func newProfiler(ctx context.Context, cfg *Config, tmp string) (*profiler, error
 	}
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	modDir := filepath.Dir(strings.TrimSpace(string(out)))
-	if err != nil || !strings.HasSuffix(strings.TrimSpace(string(out)), "go.mod") {
-		return nil, fmt.Errorf("profiling builds ferry from source: run from the ferry checkout (%v)", err)
+	if err != nil {
+		return nil, fmt.Errorf("profiling builds ferry from source: run from the ferry checkout: %w", err)
+	}
+	if !strings.HasSuffix(strings.TrimSpace(string(out)), "go.mod") {
+		return nil, errors.New("profiling builds ferry from source: run from the ferry checkout")
 	}
 	hook := filepath.Join(tmp, "benchprof.go")
 	if err := os.WriteFile(hook, []byte(profileHook), 0o600); err != nil {

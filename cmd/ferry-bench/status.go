@@ -170,8 +170,11 @@ func checkPages(ctx context.Context, p *ferryProc, l *jobLoader, qs []statusQuer
 			return fmt.Errorf("GET %s: status %d: %.300s", path, resp.StatusCode, body)
 		}
 		if q.page {
-			if err := json.Unmarshal(body, &page); err != nil || len(page.Jobs) != 100 {
-				return fmt.Errorf("GET %s: want a page of 100 jobs, got %d (%v)", path, len(page.Jobs), err)
+			if err := json.Unmarshal(body, &page); err != nil {
+				return fmt.Errorf("GET %s: want a page of 100 jobs: %w", path, err)
+			}
+			if len(page.Jobs) != 100 {
+				return fmt.Errorf("GET %s: want a page of 100 jobs, got %d", path, len(page.Jobs))
 			}
 		}
 	}

@@ -36,7 +36,7 @@ func (p *proxy) check(ctx context.Context) {
 	cl := &http.Client{Timeout: time.Second}
 	for {
 		for i, b := range p.backends {
-			resp, err := cl.Get(b.String() + "/healthz")
+			resp, err := get(ctx, cl, b.String()+"/healthz")
 			ok := err == nil && resp.StatusCode == http.StatusOK
 			if err == nil {
 				resp.Body.Close()
@@ -81,4 +81,13 @@ func (p *proxy) serve(ctx context.Context, ln net.Listener) {
 		_ = srv.Close()
 	}()
 	_ = srv.Serve(ln)
+}
+
+// get is cl.Get bound to ctx: a stopped proxy ends its health checks.
+func get(ctx context.Context, cl *http.Client, url string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	return cl.Do(req)
 }

@@ -72,7 +72,7 @@ func fakeCommand() *cobra.Command {
 }
 
 func serveFake(ctx context.Context, listen string, h http.Handler) error {
-	ln, err := net.Listen("tcp", listen)
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", listen)
 	if err != nil {
 		return err
 	}

@@ -33,6 +33,9 @@ import (
 // says: an API key from `ferry apikey create`, `ferry serve` with an
 // embedded NATS server, a file delivered, then SIGTERM and a clean exit.
 func TestServeAsAUserWould(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: builds the ferry binary (make test runs it)")
+	}
 	bin := filepath.Join(t.TempDir(), "ferry")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)

@@ -103,7 +103,7 @@ func run(ctx context.Context, cfg config, r roles) error {
 			Ready: ready,
 			Log:   log.With("component", "api"),
 		})
-		ln, err := net.Listen("tcp", cfg.Listen)
+		ln, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.Listen)
 		if err != nil {
 			return fmt.Errorf("listen: %w", err)
 		}
@@ -119,7 +119,7 @@ func run(ctx context.Context, cfg config, r roles) error {
 		log.Info("API listening", "addr", scheme+"://"+ln.Addr().String(), "dashboard", scheme+"://"+ln.Addr().String()+"/ui/", "targets", s.targets.Names())
 		serveHTTP(ctx, &wg, errs, hs, ln, cfg)
 		if cfg.MetricsListen != "" {
-			mln, err := net.Listen("tcp", cfg.MetricsListen)
+			mln, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.MetricsListen)
 			if err != nil {
 				return fmt.Errorf("metrics listen: %w", err)
 			}

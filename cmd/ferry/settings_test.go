@@ -15,6 +15,9 @@ import (
 // was silently replaced by its default (or, for FERRY_NO_MIGRATE=false,
 // taken as true).
 func TestMalformedSettingsExit2(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: builds the ferry binary (make test runs it)")
+	}
 	bin := filepath.Join(t.TempDir(), "ferry")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)

@@ -131,7 +131,7 @@ func (s *Store) Create(ctx context.Context, name string) (string, error) {
 func (s *Store) CreateKey(ctx context.Context, sp Spec) (string, Info, error) {
 	sp, err := sp.withDefaults()
 	if err != nil {
-		return "", Info{}, fmt.Errorf("create API key: %w: %v", ErrSpec, err)
+		return "", Info{}, fmt.Errorf("create API key: %w: %w", ErrSpec, err)
 	}
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {

@@ -71,11 +71,11 @@ func TestExpiredKeyIsInvalid(t *testing.T) {
 	pool, _ := testenv.Postgres(t)
 	ctx := testenv.Context(t)
 	s := apikeys.NewStore(pool)
-	key, _, err := s.CreateKey(ctx, apikeys.Spec{Name: "brief", TTL: time.Millisecond})
+	key, info, err := s.CreateKey(ctx, apikeys.Spec{Name: "brief", TTL: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(5 * time.Millisecond)
+	testenv.WaitForDBTime(t, pool, *info.ExpiresAt)
 	if _, err := s.Check(ctx, key); !errors.Is(err, apikeys.ErrInvalid) {
 		t.Fatalf("expired key: %v", err)
 	}
@@ -93,9 +93,11 @@ func (c *countingChecker) Check(context.Context, string) (apikeys.Identity, erro
 }
 
 func TestCacheNeverOutlivesTTLOrExpiry(t *testing.T) {
-	exp := time.Now().Add(50 * time.Millisecond)
+	now := time.Now()
+	exp := now.Add(50 * time.Millisecond)
 	next := &countingChecker{id: apikeys.Identity{ID: 1, ExpiresAt: &exp}}
 	c := apikeys.NewCache(next, time.Hour)
+	c.SetClock(func() time.Time { return now })
 	for range 3 {
 		if _, err := c.Check(context.Background(), "k"); err != nil {
 			t.Fatal(err)
@@ -104,7 +106,7 @@ func TestCacheNeverOutlivesTTLOrExpiry(t *testing.T) {
 	if next.calls != 1 {
 		t.Fatalf("%d lookups, want 1 while cached", next.calls)
 	}
-	time.Sleep(60 * time.Millisecond)
+	now = now.Add(60 * time.Millisecond) // past the key's expiry, within the cache's hour
 	next.err = apikeys.ErrInvalid
 	if _, err := c.Check(context.Background(), "k"); !errors.Is(err, apikeys.ErrInvalid) {
 		t.Fatalf("past its expiry the key came from the cache: %v", err)

@@ -98,12 +98,12 @@ func TestRepairAfterALostStreamSeesDeferredMarks(t *testing.T) {
 		Error: "HTTP 503", NextAttemptAt: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
-	var streamCreated time.Time // the stream is lost and made again now
+	testenv.WaitForDBTime(t, pool, time.Now()) // strictly after the publish above
+	var streamCreated time.Time                // the stream is lost and made again now
 	if err := pool.QueryRow(ctx, `SELECT now()`).Scan(&streamCreated); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	testenv.WaitForDBTime(t, pool, streamCreated) // the next publish is strictly after it
 	later := createJob(t, s)
 	if err := s.MarkEnqueued(ctx, jobs.RefOf(later)); err != nil { // published into the new stream
 		t.Fatal(err)

@@ -73,9 +73,14 @@ func TestDeadHolderSlotsExpire(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the dead holder's slot never came back: %v", err)
 	}
+	var leased time.Time
+	if err := db.QueryRow(ctx, `SELECT expires_at FROM limit_slots WHERE holder = 'alive'`).Scan(&leased); err != nil {
+		t.Fatal(err)
+	}
 	rctx, stop := context.WithCancel(ctx)
 	go alive.Run(rctx)
-	time.Sleep(time.Second) // three leases: renewed, still held
+	// Two more leases past the first one's end: only renewals hold it now.
+	testenv.WaitForDBTime(t, db, leased.Add(600*time.Millisecond))
 	if _, ok, _ := dead.TryAcquire(ctx, lim); ok {
 		t.Fatal("a renewed slot expired")
 	}

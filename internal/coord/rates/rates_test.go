@@ -99,6 +99,16 @@ func TestAIMD(t *testing.T) {
 		}
 		return cur["t"].Rate
 	}
+	// waitPast waits until the database's clock, the one the bucket's
+	// steps are timed by, is d past the bucket's column.
+	waitPast := func(column string, d time.Duration) {
+		t.Helper()
+		var at time.Time
+		if err := pool.QueryRow(ctx, `SELECT `+column+` FROM target_rates WHERE target = 't'`).Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		testenv.WaitForDBTime(t, pool, at.Add(d))
+	}
 	// Several 503s at once (requests in flight together): one halving.
 	for range 5 {
 		if err := s.Throttled(ctx, "t"); err != nil {
@@ -108,7 +118,7 @@ func TestAIMD(t *testing.T) {
 	if r := rate(); r != 50 {
 		t.Fatalf("rate %v after a burst of 503s, want 50", r)
 	}
-	time.Sleep(350 * time.Millisecond)
+	waitPast("decreased_at", 300*time.Millisecond) // DecreaseEvery
 	_ = s.Throttled(ctx, "t")
 	if r := rate(); r != 25 {
 		t.Fatalf("rate %v after a second 503 later, want 25", r)
@@ -118,7 +128,7 @@ func TestAIMD(t *testing.T) {
 	if r := rate(); r != 25 {
 		t.Fatalf("rate %v right after a 503, want 25", r)
 	}
-	time.Sleep(1100 * time.Millisecond)
+	waitPast("decreased_at", time.Second) // HoldAfterDecrease
 	_ = s.Succeeded(ctx, "t")
 	_ = s.Succeeded(ctx, "t") // within IncreaseEvery: no second step
 	if r := rate(); r != 30 {
@@ -133,8 +143,8 @@ func TestAIMD(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	for range 3 {
+		waitPast("increased_at", 300*time.Millisecond) // IncreaseEvery: a step is allowed
 		_ = s.Succeeded(ctx, "t")
-		time.Sleep(350 * time.Millisecond)
 	}
 	if r := rate(); r != 100 {
 		t.Fatalf("rate %v, above the configured 100", r)

@@ -25,7 +25,11 @@ func TestPauseProbeResume(t *testing.T) {
 	if ok, _ := a.ClaimProbe(ctx, "bw"); ok {
 		t.Fatal("probe claimed before it was due")
 	}
-	time.Sleep(60 * time.Millisecond)
+	paused, err := a.Get(ctx, "bw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitForDBTime(t, db, paused.NextProbeAt) // the probe falls due
 	okA, _ := a.ClaimProbe(ctx, "bw")
 	okB, _ := b.ClaimProbe(ctx, "bw")
 	if okA == okB {

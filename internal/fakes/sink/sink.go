@@ -341,7 +341,7 @@ func (s *Server) read(r *http.Request) (Document, error) {
 		for {
 			p, err := mr.NextPart()
 			if err != nil {
-				return Document{}, fmt.Errorf("multipart body without a file part: %v", err)
+				return Document{}, fmt.Errorf("multipart body without a file part: %w", err)
 			}
 			if p.FileName() != "" {
 				body, name = p, p.FileName()
@@ -368,7 +368,7 @@ func (s *Server) read(r *http.Request) (Document, error) {
 		if file != nil {
 			os.Remove(file.Name())
 		}
-		return Document{}, fmt.Errorf("reading body: %v", err)
+		return Document{}, fmt.Errorf("reading body: %w", err)
 	}
 	if r.ContentLength >= 0 && mt != "multipart/form-data" && n != r.ContentLength {
 		return Document{}, fmt.Errorf("body was %d bytes, Content-Length said %d", n, r.ContentLength)

@@ -223,7 +223,7 @@ func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request, rec *Reques
 	var got *upload
 	for {
 		part, err := mr.NextPart()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
@@ -309,7 +309,7 @@ func parseDocInput(form map[string][]string) (docInput, error) {
 		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 			return in, errUnknownField(strings.Trim(field, `"`))
 		}
-		return in, fmt.Errorf("updates is not a valid JSON object: %v", err)
+		return in, fmt.Errorf("updates is not a valid JSON object: %w", err)
 	}
 	return in, nil
 }
