@@ -256,4 +256,3 @@ func (c *Client) sendPart(ctx context.Context, id string, p part, u LargeUpload)
 		backoff = min(2*backoff, 10*time.Second)
 	}
 }
-
