@@ -73,7 +73,7 @@ func (b *minRateBody) Read(p []byte) (int, error) {
 	case timedOut || (b.credit <= 0 && err == nil):
 		b.err = fmt.Errorf("%w (%d bytes/s on average over %s)", errSlowBody, int64(b.rate), b.window)
 		return n, b.err
-	case err == io.EOF: //nolint:errorlint // a body's end is a bare io.EOF
+	case err == io.EOF: // a body's end is a bare io.EOF
 		// The whole body is in: no deadline may outlive it (net/http's
 		// read for the next request would run into it and cancel the
 		// request's context while the upload is being recorded).

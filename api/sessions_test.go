@@ -62,7 +62,7 @@ func newSessionEnv(t *testing.T, cfg api.Config) sessionEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logTo io.Writer = io.Discard
+	logTo := io.Writer(io.Discard)
 	if os.Getenv("FERRY_TEST_LOG") != "" {
 		logTo = os.Stderr
 	}
