@@ -33,6 +33,8 @@ func rootCommand() *cobra.Command {
 		jobsCommand(),
 		reportCommand(),
 		targetsCommand(),
+		versionCommand(),
+		configCommand(),
 	)
 	return root
 }
