@@ -70,8 +70,8 @@ func TestVersionCommand(t *testing.T) {
 // Shell completion, as the README documents it: cobra's script for each
 // shell, and its completions of the subcommands.
 func TestCompletion(t *testing.T) {
-	root := rootCommand()
 	for _, shell := range []string{"bash", "zsh", "fish"} {
+		root := rootCommand()
 		var out strings.Builder
 		root.SetOut(&out)
 		root.SetArgs([]string{"completion", shell})
@@ -79,6 +79,7 @@ func TestCompletion(t *testing.T) {
 			t.Errorf("ferry completion %s: %v, %d bytes", shell, err, out.Len())
 		}
 	}
+	root := rootCommand()
 	var out strings.Builder
 	root.SetOut(&out)
 	root.SetArgs([]string{"__complete", "con"})
