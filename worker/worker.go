@@ -355,7 +355,7 @@ func (w *Worker) handle(ctx context.Context, t *targets.Target, msg jetstream.Ms
 		}
 		w.recordCircuit(ctx, t, open, reason, log)
 	}
-	observe(t.Name, fin.Outcome, w.cfg.Now().Sub(started))
+	observe(t.Name, fin.Outcome, w.cfg.Now().Sub(started), w.cfg.Now().Sub(job.CreatedAt))
 	if fin.Status == jobs.StatusRetrying {
 		// A retry is published again by the sweeper as soon as its wait
 		// is over, which can be milliseconds after Finish commits. Remove

@@ -17,6 +17,7 @@ import (
 	"github.com/ferry-relay/ferry/api"
 	"github.com/ferry-relay/ferry/internal/apikeys"
 	"github.com/ferry-relay/ferry/internal/audit"
+	"github.com/ferry-relay/ferry/internal/backlog"
 	"github.com/ferry-relay/ferry/internal/coord/election"
 	"github.com/ferry-relay/ferry/internal/coord/limits"
 	"github.com/ferry-relay/ferry/internal/coord/rates"
@@ -79,6 +80,9 @@ func run(ctx context.Context, cfg config, r roles) error {
 	defer stopSweeper()
 	wg.Go(func() { elector.Run(swCtx) })
 	wg.Go(func() { sw.Run(swCtx) })
+	sampler := backlog.New(backlog.Config{Targets: s.targets.Names()}, backlog.Deps{Queue: s.queue, Jobs: s.jobs,
+		States: targetstate.NewStore(s.pool, "metrics"), Log: log.With("component", "backlog")})
+	wg.Go(func() { sampler.Run(swCtx) })
 
 	if r.worker {
 		wcfg := worker.Config{ShutdownGrace: cfg.ShutdownGrace, Lease: cfg.Lease, Rates: targetRates}.WithDefaults()
