@@ -187,6 +187,9 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.ReportWriteTimeout <= 0 {
 		cfg.ReportWriteTimeout = ReportWriteTimeoutDefault
 	}
+	for _, name := range d.Targets.Names() {
+		uploadedFiles.WithLabelValues(name) // at 0 until the first upload
+	}
 	return &Server{cfg: cfg, jobs: d.Jobs, keys: d.Keys, admin: d.KeyAdmin, audit: d.Audit,
 		limits: newLimiters(cfg.RateLimit, cfg.RateBurst), uploads: make(uploadSlots, cfg.MaxConcurrentUploads), objects: d.Objects, enqueue: d.Enqueue,
 		targets: d.Targets, rates: d.Rates, states: d.States, slots: d.Slots, ready: d.Ready, log: d.Log}

@@ -44,3 +44,16 @@ func observe(target, outcome string, d, age time.Duration) {
 		deliveredSeconds.WithLabelValues(target).Observe(age.Seconds())
 	}
 }
+
+// initSeries creates each target's series at 0, so that a dashboard's
+// rates and an alert's ratios are defined before the first delivery (and
+// the rare ones, pauses and uncertain redeliveries, exist at all).
+func initSeries(targets []string) {
+	for _, t := range targets {
+		for _, o := range []string{jobs.OutcomeSuccess, jobs.OutcomeRetry, jobs.OutcomeFailed, jobs.OutcomeInterrupted} {
+			attemptsTotal.WithLabelValues(t, o)
+		}
+		uncertainTotal.WithLabelValues(t)
+		targetsPaused.WithLabelValues(t)
+	}
+}

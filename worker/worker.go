@@ -132,6 +132,7 @@ func New(cfg Config, js JobStore, os ObjectStore, q Queue, ts targets.Set, log *
 	if cfg.Rates != nil {
 		w.pacer = newPacer(cfg.Rates, log)
 	}
+	initSeries(ts.Names())
 	return w
 }
 
