@@ -104,7 +104,7 @@ func (c *config) bind(fs *pflag.FlagSet) {
 	fs.Float64Var(&c.RateLimit, "rate-limit", e.rate("FERRY_RATE_LIMIT"), "requests per second each API key may make to one API process (token bucket; e.g. 20, or 600/m); 0 is no limit [FERRY_RATE_LIMIT]")
 	fs.IntVar(&c.MaxConcurrentUploads, "max-concurrent-uploads", e.integer("FERRY_MAX_CONCURRENT_UPLOADS", api.MaxConcurrentUploadsDefault, 1, 1<<20), "uploads one API process receives at once; more get 503 with Retry-After [FERRY_MAX_CONCURRENT_UPLOADS]")
 	fs.DurationVar(&c.ReportWriteTimeout, "report-write-timeout", e.duration("FERRY_REPORT_WRITE_TIMEOUT", api.ReportWriteTimeoutDefault, time.Second), "a report reader that takes nothing for this long is cut off [FERRY_REPORT_WRITE_TIMEOUT]")
-	fs.StringVar(&c.MetricsListen, "metrics-listen", os.Getenv("FERRY_METRICS_LISTEN"), "serve /metrics on this address instead of the API's [FERRY_METRICS_LISTEN]")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", os.Getenv("FERRY_METRICS_LISTEN"), "serve /metrics on this address instead of the API's; ferry worker, which has no API, serves its /healthz and /readyz there too [FERRY_METRICS_LISTEN]")
 	fs.StringVar(&c.MetricsKey, "metrics-key", os.Getenv("FERRY_METRICS_KEY"), "bearer token /metrics requires; empty: none [FERRY_METRICS_KEY]")
 	fs.StringVar(&c.TLSCert, "tls-cert", os.Getenv("FERRY_TLS_CERT"), "PEM certificate (chain) to serve the API over HTTPS, with --tls-key [FERRY_TLS_CERT]")
 	fs.StringVar(&c.TLSKey, "tls-key", os.Getenv("FERRY_TLS_KEY"), "PEM private key of --tls-cert [FERRY_TLS_KEY]")

@@ -124,16 +124,11 @@ func run(ctx context.Context, cfg config, r roles) error {
 		}
 		log.Info("API listening", "addr", scheme+"://"+ln.Addr().String(), "dashboard", scheme+"://"+ln.Addr().String()+"/ui/", "targets", s.targets.Names())
 		serveHTTP(ctx, &wg, errs, hs, ln, cfg)
-		if cfg.MetricsListen != "" {
-			mln, err := net.Listen("tcp", cfg.MetricsListen)
-			if err != nil {
-				return fmt.Errorf("metrics listen: %w", err)
-			}
-			mux := http.NewServeMux()
-			mux.Handle("GET /metrics", api.MetricsHandler(cfg.MetricsKey))
-			ms := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout}
-			log.Info("metrics listening", "addr", "http://"+mln.Addr().String()+"/metrics")
-			serveHTTP(ctx, &wg, errs, ms, mln, config{ShutdownGrace: cfg.ShutdownGrace})
+	}
+	if cfg.MetricsListen != "" {
+		// ferry worker has no other listener: its probes come here too.
+		if err := serveOps(ctx, &wg, errs, cfg, s, log); err != nil {
+			return err
 		}
 	}
 	select {
