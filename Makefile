@@ -8,6 +8,14 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # module proxy is the only download), rebuilt when this version changes.
 GOLANGCI_VERSION := v2.6.2
 GOLANGCI := bin/golangci-lint-$(GOLANGCI_VERSION)
+# helm, pinned the same way: built from source into bin/ by `make helm-check`.
+HELM_VERSION := v4.3.2
+HELM := bin/helm-$(HELM_VERSION)
+HELM_CHART := deploy/helm/ferry
+# ferry version reads these (a checkout's VCS stamps are missing in a git
+# worktree or a Docker build).
+LDFLAGS := -X main.buildCommit=$(shell git describe --always --dirty --abbrev=12 2>/dev/null) \
+	-X main.buildDate=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
 .DEFAULT_GOAL := help
 
@@ -15,7 +23,7 @@ help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 build: ## Build bin/ferry
-	$(GO) build -o $(BIN) ./cmd/ferry
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ferry
 
 stack: ## Start Postgres and MinIO on loopback if they are not running (installs what is missing)
 	@scripts/stack.sh up
@@ -68,8 +76,20 @@ $(GOLANGCI):
 	GOBIN=$(CURDIR)/bin/.golangci $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
 	mv bin/.golangci/golangci-lint $@ && rmdir bin/.golangci
 
+helm-check: $(HELM) ## Lint and render the Helm chart (default and cluster values) and check the pods' settings against ferry's
+	$(HELM) lint $(HELM_CHART)
+	$(HELM) lint $(HELM_CHART) -f $(HELM_CHART)/ci/cluster-values.yaml
+	$(HELM) template ferry $(HELM_CHART) >/dev/null
+	$(HELM) template ferry $(HELM_CHART) -f $(HELM_CHART)/ci/cluster-values.yaml >/dev/null
+	FERRY_HELM=$(CURDIR)/$(HELM) $(GO) test -count=1 -run '^TestHelmChart' ./cmd/ferry
+
+$(HELM):
+	@mkdir -p bin
+	GOBIN=$(CURDIR)/bin/.helm $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
+	mv bin/.helm/helm $@ && rmdir bin/.helm
+
 clean: ## Stop the MinIO started here and remove local state
 	@scripts/stack.sh down
 	rm -rf $(STATE) bin
 
-.PHONY: help build stack run test fuzz chaos cluster cluster-test bench lint clean screenshots
+.PHONY: help build stack run test fuzz chaos cluster cluster-test bench lint clean screenshots helm-check
