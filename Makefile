@@ -76,6 +76,18 @@ $(GOLANGCI):
 	GOBIN=$(CURDIR)/bin/.golangci $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
 	mv bin/.golangci/golangci-lint $@ && rmdir bin/.golangci
 
+# The S3 proof on SeaweedFS: storage, the sweeper's clean-up and retention,
+# and an end-to-end subset (uploads, deliveries, a missing stored file).
+SEAWEED_SWEEPER := TestCleanRemovesOrphans|TestCleanAbortsDeadUploadsAndKeepsLiveOnes|TestCleanRemovesDeliveredFilesAfterRetention
+SEAWEED_E2E := TestDeliversMixedSizesByteIdentical|TestRetriesThenSucceeds|TestStoredFileMissingOrCorrupted|TestFailedMultiFileRequestLeavesNothing|TestIdleBodyCut
+
+test-s3-seaweed: stack ## Storage tests and an end-to-end subset against SeaweedFS's S3 gateway (builds weed into .ferry/ once, ~10 min)
+	@scripts/seaweed.sh up
+	@eval "$$(scripts/seaweed.sh env)"; set -e; \
+	  $(GO) test -race -count=1 ./storage/...; \
+	  $(GO) test -race -count=1 -run '^($(SEAWEED_SWEEPER))$$' ./sweeper; \
+	  $(GO) test -race -count=1 -run '^($(SEAWEED_E2E))$$' ./e2e
+
 helm-check: $(HELM) ## Lint and render the Helm chart (default and cluster values) and check the pods' settings against ferry's
 	$(HELM) lint $(HELM_CHART)
 	$(HELM) lint $(HELM_CHART) -f $(HELM_CHART)/ci/cluster-values.yaml
@@ -92,4 +104,4 @@ clean: ## Stop the MinIO started here and remove local state
 	@scripts/stack.sh down
 	rm -rf $(STATE) bin
 
-.PHONY: help build stack run test fuzz chaos cluster cluster-test bench lint clean screenshots helm-check
+.PHONY: help build stack run test fuzz chaos cluster cluster-test bench lint clean screenshots helm-check test-s3-seaweed
