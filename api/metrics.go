@@ -77,7 +77,9 @@ var (
 	}, []string{"reason"})
 )
 
-// uploadRoute is the route whose refusals ferry_uploads_refused_total counts.
+// uploadRoute is the route whose refusals ferry_uploads_refused_total
+// counts: Handler's pattern for uploads (a literal there, which the
+// OpenAPI test reads).
 const uploadRoute = "POST /v1/uploads"
 
 func init() {
