@@ -172,8 +172,8 @@ func (s *Sampler) warn(ctx context.Context, source string, err error) {
 	if err != nil {
 		msg = err.Error()
 	}
-	switch last := s.warned[source]; {
-	case msg == last:
+	switch {
+	case msg == s.warned[source]:
 	case msg == "":
 		s.deps.Log.Info("backlog sampling works again", "source", source)
 	default:
