@@ -172,9 +172,9 @@ func (s *Sampler) warn(ctx context.Context, source string, err error) {
 	if err != nil {
 		msg = err.Error()
 	}
-	switch {
-	case msg == s.warned[source]:
-	case msg == "":
+	switch msg {
+	case s.warned[source]:
+	case "":
 		s.deps.Log.Info("backlog sampling works again", "source", source)
 	default:
 		s.deps.Log.Warn("backlog sampling failed; its gauges are left out until it works", "source", source, "err", err)
