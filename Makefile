@@ -20,7 +20,7 @@ LDFLAGS := -X main.buildCommit=$(shell git describe --always --dirty --abbrev=12
 .DEFAULT_GOAL := help
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 build: ## Build bin/ferry
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ferry
@@ -100,8 +100,9 @@ $(HELM):
 	GOBIN=$(CURDIR)/bin/.helm $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
 	mv bin/.helm/helm $@ && rmdir bin/.helm
 
-clean: ## Stop the MinIO started here and remove local state
+clean: ## Stop the MinIO (and SeaweedFS) started here and remove local state
 	@scripts/stack.sh down
+	@scripts/seaweed.sh down
 	rm -rf $(STATE) bin
 
 .PHONY: help build stack run test fuzz chaos cluster cluster-test bench lint clean screenshots helm-check test-s3-seaweed
