@@ -118,5 +118,6 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func writeError(w http.ResponseWriter, code int, errCode, msg string) {
+	noteErrorCode(w, errCode)
 	writeJSON(w, code, apitypes.Error{Error: apitypes.ErrorDetail{Code: errCode, Message: msg}})
 }

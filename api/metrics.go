@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"net/http"
 	"strconv"
 	"time"
@@ -32,6 +33,8 @@ var (
 type statusRecorder struct {
 	http.ResponseWriter
 	code int
+	// errCode is the error code writeError answered with, if any.
+	errCode string
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
@@ -52,6 +55,9 @@ func instrument(mux *http.ServeMux) http.Handler {
 			route = "other"
 		}
 		requestsTotal.WithLabelValues(route, strconv.Itoa(rec.code)).Inc()
+		if route == uploadRoute && rec.code >= 400 {
+			uploadsRefused.WithLabelValues(cmp.Or(rec.errCode, strconv.Itoa(rec.code))).Inc()
+		}
 		requestSeconds.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	})
 }
@@ -76,4 +82,38 @@ var (
 		Name: "ferry_upload_session_readback_bytes_total",
 		Help: "Bytes read back to prove a session's SHA-256 when its parts carried no hash chain.",
 	})
+	uploadsRefused = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "ferry_uploads_refused_total",
+		Help: "Uploads (POST /v1/uploads) answered with an error, by its code: busy, rate_limited, too_large, unknown_target, unauthorized, forbidden, bad_request, idempotency_key_reused, internal.",
+	}, []string{"reason"})
 )
+
+// uploadRoute is the route whose refusals ferry_uploads_refused_total
+// counts: Handler's pattern for uploads (a literal there, which the
+// OpenAPI test reads).
+const uploadRoute = "POST /v1/uploads"
+
+func init() {
+	// The usual reasons start at 0, so that a rate over them is defined
+	// before the first refusal.
+	for _, r := range []string{"busy", "rate_limited", "too_large", "unknown_target", "unauthorized",
+		"forbidden", "bad_request", "idempotency_key_reused", "internal"} {
+		uploadsRefused.WithLabelValues(r)
+	}
+}
+
+// noteErrorCode tells the statusRecorder under w which error code the
+// answer carries.
+func noteErrorCode(w http.ResponseWriter, code string) {
+	for {
+		switch rw := w.(type) {
+		case *statusRecorder:
+			rw.errCode = code
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = rw.Unwrap()
+		default:
+			return
+		}
+	}
+}

@@ -206,6 +206,9 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.ReportWriteTimeout <= 0 {
 		cfg.ReportWriteTimeout = ReportWriteTimeoutDefault
 	}
+	for _, name := range d.Targets.Names() {
+		uploadedFiles.WithLabelValues(name) // at 0 until the first upload
+	}
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = SessionTTLDefault
 	}

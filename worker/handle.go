@@ -30,7 +30,7 @@ func (w *Worker) handle(ctx context.Context, t *targets.Target, msg jetstream.Ms
 	fin := w.decide(ctx, t, job, res, err, info)
 	fin.Uncertain = info.uncertain
 	w.recordHealth(ctx, t, job, fin, err, adm, log)
-	observe(t.Name, fin.Outcome, w.cfg.Now().Sub(started))
+	observe(t.Name, fin.Outcome, w.cfg.Now().Sub(started), w.cfg.Now().Sub(job.CreatedAt))
 	w.settle(ctx, msg, job.ID, owner, fin, started, log)
 }
 

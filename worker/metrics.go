@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/ferry-relay/ferry/jobs"
 )
 
 var (
@@ -29,9 +31,33 @@ var (
 		Help:    "Duration of delivery attempts by target.",
 		Buckets: prometheus.ExponentialBuckets(0.005, 4, 10),
 	}, []string{"target"})
+	deliveredSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "ferry_delivery_latency_seconds",
+		Help:    "Time from upload (the job recorded) to its successful delivery, retries and waits included, by target.",
+		Buckets: prometheus.ExponentialBuckets(0.05, 4, 10), // 50 ms to 3.6 h
+	}, []string{"target"})
 )
 
-func observe(target, outcome string, d time.Duration) {
+// observe counts an attempt of the given outcome that took d; a
+// successful one also records how long after its upload (age) the file
+// arrived.
+func observe(target, outcome string, d, age time.Duration) {
 	attemptsTotal.WithLabelValues(target, outcome).Inc()
 	attemptSeconds.WithLabelValues(target).Observe(d.Seconds())
+	if outcome == jobs.OutcomeSuccess {
+		deliveredSeconds.WithLabelValues(target).Observe(age.Seconds())
+	}
+}
+
+// initSeries creates each target's series at 0, so that a dashboard's
+// rates and an alert's ratios are defined before the first delivery (and
+// the rare ones, pauses and uncertain redeliveries, exist at all).
+func initSeries(targets []string) {
+	for _, t := range targets {
+		for _, o := range []string{jobs.OutcomeSuccess, jobs.OutcomeRetry, jobs.OutcomeFailed, jobs.OutcomeInterrupted} {
+			attemptsTotal.WithLabelValues(t, o)
+		}
+		uncertainTotal.WithLabelValues(t)
+		targetsPaused.WithLabelValues(t)
+	}
 }

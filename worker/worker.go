@@ -145,6 +145,7 @@ func New(cfg Config, js JobStore, objects ObjectStore, q Queue, ts targets.Set, 
 	if cfg.Rates != nil {
 		w.pacer = newPacer(cfg.Rates, log)
 	}
+	initSeries(ts.Names())
 	return w
 }
 

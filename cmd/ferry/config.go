@@ -125,7 +125,7 @@ func (c *config) bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.BodyReadTimeout, "body-read-timeout", e.duration("FERRY_BODY_READ_TIMEOUT", api.BodyReadTimeoutDefault, time.Second), "the body of any request but an upload must arrive whole within this long, or the connection is closed [FERRY_BODY_READ_TIMEOUT]")
 	fs.Float64Var(&c.AuthFailureLimit, "auth-failure-limit", e.rateOr("FERRY_AUTH_FAILURE_LIMIT", api.AuthFailureLimitDefault), "unknown, revoked or expired API keys one client address may send per second (token bucket of 20); over it: 429 without a key lookup; 0 is no limit [FERRY_AUTH_FAILURE_LIMIT]")
 	fs.DurationVar(&c.ReportWriteTimeout, "report-write-timeout", e.duration("FERRY_REPORT_WRITE_TIMEOUT", api.ReportWriteTimeoutDefault, time.Second), "a report reader that takes nothing for this long is cut off [FERRY_REPORT_WRITE_TIMEOUT]")
-	fs.StringVar(&c.MetricsListen, "metrics-listen", os.Getenv("FERRY_METRICS_LISTEN"), "serve /metrics on this address instead of the API's [FERRY_METRICS_LISTEN]")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", os.Getenv("FERRY_METRICS_LISTEN"), "serve /metrics on this address instead of the API's; ferry worker, which has no API, serves its /healthz and /readyz there too [FERRY_METRICS_LISTEN]")
 	fs.StringVar(&c.MetricsKey, "metrics-key", os.Getenv("FERRY_METRICS_KEY"), "bearer token /metrics requires; empty: none [FERRY_METRICS_KEY]")
 	fs.StringVar(&c.TLSCert, "tls-cert", os.Getenv("FERRY_TLS_CERT"), "PEM certificate (chain) to serve the API over HTTPS, with --tls-key [FERRY_TLS_CERT]")
 	fs.StringVar(&c.TLSKey, "tls-key", os.Getenv("FERRY_TLS_KEY"), "PEM private key of --tls-cert [FERRY_TLS_KEY]")

@@ -34,6 +34,8 @@ func rootCommand() *cobra.Command {
 		jobsCommand(),
 		reportCommand(),
 		targetsCommand(),
+		versionCommand(),
+		configCommand(),
 	)
 	return root
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ferry-relay/ferry/api"
 	"github.com/ferry-relay/ferry/internal/apikeys"
 	"github.com/ferry-relay/ferry/internal/audit"
+	"github.com/ferry-relay/ferry/internal/backlog"
 	"github.com/ferry-relay/ferry/internal/coord/election"
 	"github.com/ferry-relay/ferry/internal/coord/limits"
 	"github.com/ferry-relay/ferry/internal/coord/rates"
@@ -79,6 +80,9 @@ func run(ctx context.Context, cfg config, r roles) error {
 	defer stopSweeper()
 	wg.Go(func() { elector.Run(swCtx) })
 	wg.Go(func() { sw.Run(swCtx) })
+	sampler := backlog.New(backlog.Config{Targets: s.targets.Names()}, backlog.Deps{Queue: s.queue, Jobs: s.jobs,
+		States: targetstate.NewStore(s.pool, "metrics"), Log: log.With("component", "backlog")})
+	wg.Go(func() { sampler.Run(swCtx) })
 
 	ready := map[string]api.Pinger{"postgres": s.pool, "nats": s.queue, "s3": s.objects, "queue_repair": sw}
 	if r.worker {
@@ -118,16 +122,11 @@ func run(ctx context.Context, cfg config, r roles) error {
 		}
 		log.Info("API listening", "addr", scheme+"://"+ln.Addr().String(), "dashboard", scheme+"://"+ln.Addr().String()+"/ui/", "targets", s.targets.Names())
 		serveHTTP(ctx, &wg, errs, hs, ln, cfg)
-		if cfg.MetricsListen != "" {
-			mln, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.MetricsListen)
-			if err != nil {
-				return fmt.Errorf("metrics listen: %w", err)
-			}
-			mux := http.NewServeMux()
-			mux.Handle("GET /metrics", api.MetricsHandler(cfg.MetricsKey))
-			ms := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout}
-			log.Info("metrics listening", "addr", "http://"+mln.Addr().String()+"/metrics")
-			serveHTTP(ctx, &wg, errs, ms, mln, config{ShutdownGrace: cfg.ShutdownGrace})
+	}
+	if cfg.MetricsListen != "" {
+		// ferry worker has no other listener: its probes come here too.
+		if err := serveOps(ctx, &wg, errs, cfg, ready, log); err != nil {
+			return err
 		}
 	}
 	select {
