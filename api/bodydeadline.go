@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -9,9 +10,19 @@ import (
 // upload may take to arrive whole.
 const BodyReadTimeoutDefault = 30 * time.Second
 
-// uploadRoute is the one route whose body may take hours; it has its own
-// idle timeout and minimum rate (limitUploads).
-const uploadRoute = "/v1/uploads"
+// uploadRoute and the parts of upload sessions (sessionPartsPrefix) are
+// the routes whose bodies may take long; they have their own idle timeout
+// and minimum rate (limitUploads).
+const (
+	uploadRoute        = "/v1/uploads"
+	sessionPartsPrefix = "/v1/uploads/sessions/"
+)
+
+// isUploadBody says whether r's body is a file's bytes.
+func isUploadBody(r *http.Request) bool {
+	return (r.Method == http.MethodPost && r.URL.Path == uploadRoute) ||
+		(r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, sessionPartsPrefix))
+}
 
 // WithBodyDeadline gives the body of every request but an upload (POST
 // /v1/uploads) a read deadline of timeout from when the handler starts:
@@ -24,8 +35,7 @@ const uploadRoute = "/v1/uploads"
 // never cut for it. timeout <= 0 turns the deadline off.
 func WithBodyDeadline(next http.Handler, timeout time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if timeout > 0 && r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody &&
-			(r.Method != http.MethodPost || r.URL.Path != uploadRoute) {
+		if timeout > 0 && r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody && !isUploadBody(r) {
 			// Not a network connection (the dashboard's in-process
 			// requests): nothing to bound, and the error is ignored.
 			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))

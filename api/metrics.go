@@ -55,7 +55,7 @@ func instrument(mux *http.ServeMux) http.Handler {
 			route = "other"
 		}
 		requestsTotal.WithLabelValues(route, strconv.Itoa(rec.code)).Inc()
-		if route == uploadRoute && rec.code >= 400 {
+		if route == uploadPattern && rec.code >= 400 {
 			uploadsRefused.WithLabelValues(cmp.Or(rec.errCode, strconv.Itoa(rec.code))).Inc()
 		}
 		requestSeconds.WithLabelValues(route).Observe(time.Since(start).Seconds())
@@ -88,10 +88,10 @@ var (
 	}, []string{"reason"})
 )
 
-// uploadRoute is the route whose refusals ferry_uploads_refused_total
+// uploadPattern is the route whose refusals ferry_uploads_refused_total
 // counts: Handler's pattern for uploads (a literal there, which the
 // OpenAPI test reads).
-const uploadRoute = "POST /v1/uploads"
+const uploadPattern = "POST /v1/uploads"
 
 func init() {
 	// The usual reasons start at 0, so that a rate over them is defined

@@ -26,7 +26,7 @@ var ErrNoConsumer = errors.New("no consumer yet")
 // TargetBacklog reads target's consumer counters, which JetStream keeps
 // up to date: one request, nothing is scanned.
 func (q *Queue) TargetBacklog(ctx context.Context, target string) (Backlog, error) {
-	c, err := q.js.Consumer(ctx, StreamName, ConsumerName(target))
+	c, err := q.js.Consumer(ctx, q.StreamName(), ConsumerName(target))
 	if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
 		return Backlog{}, fmt.Errorf("backlog of target %s: %w", target, ErrNoConsumer)
 	}
