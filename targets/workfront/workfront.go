@@ -143,6 +143,11 @@ func New(cfg targets.Config) (targets.Deliverer, error) {
 	if err := cfg.Settings(&s); err != nil {
 		return nil, err
 	}
+	// The kind versions documents its system's own way: no versions or
+	// on_conflict setting.
+	if _, err := cfg.VersionsFor(); err != nil {
+		return nil, err
+	}
 	return NewClient(s, targets.HTTPClient(cfg))
 }
 
