@@ -59,6 +59,9 @@ func (s Settings) checkVersions() error {
 		if s.Method != "" && !strings.EqualFold(s.Method, http.MethodPut) {
 			return fmt.Errorf("http: versions: put sends PUT: remove method: %s", s.Method)
 		}
+		if s.ProbeURL != "" {
+			return errors.New("http: versions: put asks the document's own URL after a lost answer: remove probe_url")
+		}
 	default:
 		return fmt.Errorf("http: versions must be none, put or post, not %q", s.Versions)
 	}
@@ -174,16 +177,19 @@ func (c *Client) holds(ctx context.Context, u, sum string) (string, bool, error)
 		return "", false, err
 	}
 	resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone {
+	if gone(resp.StatusCode) {
 		return "", false, nil
 	}
-	if got, ok := reprDigest(resp.Header); ok {
+	if got, ok := reprDigest(resp.Header); ok && resp.StatusCode != http.StatusMethodNotAllowed {
 		return resp.Header.Get("ETag"), got == sum, nil
 	}
 	if resp, err = c.ask(ctx, http.MethodGet, u); err != nil {
 		return "", false, err
 	}
 	defer resp.Body.Close()
+	if gone(resp.StatusCode) {
+		return "", false, nil
+	}
 	h := sha256.New()
 	if _, err := io.Copy(h, resp.Body); err != nil {
 		return "", false, targets.TransportError(ctx, "read the document to compare it", err)
@@ -192,7 +198,8 @@ func (c *Client) holds(ctx context.Context, u, sum string) (string, bool, error)
 }
 
 // ask sends a HEAD or GET to u with the target's headers: a 2xx, 404 or
-// 410 answer, or an error (retryable but for refused credentials).
+// 410 answer (or 405 to a HEAD: then GET), or an error (retryable but for
+// refused credentials).
 func (c *Client) ask(ctx context.Context, method, u string) (*http.Response, error) {
 	const what = "412: ask the target what it holds"
 	req, err := http.NewRequestWithContext(ctx, method, u, nil)
@@ -208,7 +215,7 @@ func (c *Client) ask(ctx context.Context, method, u string) (*http.Response, err
 		return nil, targets.TransportError(ctx, what, err)
 	}
 	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
-	if ok || resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone {
+	if ok || gone(resp.StatusCode) || method == http.MethodHead && resp.StatusCode == http.StatusMethodNotAllowed {
 		return resp, nil
 	}
 	defer resp.Body.Close()
@@ -219,6 +226,9 @@ func (c *Client) ask(ctx context.Context, method, u string) (*http.Response, err
 	te := targets.Classify(err)
 	return nil, &targets.Error{Err: err, RetryAfter: te.RetryAfter, StatusCode: te.StatusCode}
 }
+
+// gone reports whether status says no document is at the URL.
+func gone(status int) bool { return status == http.StatusNotFound || status == http.StatusGone }
 
 // reprDigest reads the sha-256 of a Repr-Digest field (RFC 9530 §3:
 // sha-256=:<base64>:), as hex.
@@ -258,7 +268,7 @@ func (c *Client) deleteDocument(ctx context.Context, d *targets.Delivery, u stri
 	}
 	defer resp.Body.Close()
 	switch {
-	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
+	case gone(resp.StatusCode):
 	case resp.StatusCode == http.StatusPreconditionFailed:
 		return targets.Result{StatusCode: resp.StatusCode}, &targets.Error{StatusCode: resp.StatusCode, Permanent: true,
 			Err: fmt.Errorf("conflict: target changed since version %d, not deleting it (412 to If-Match); set on_conflict: overwrite to delete anyway", d.Document.Version-1)}

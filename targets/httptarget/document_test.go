@@ -212,6 +212,7 @@ func TestVersionsSettings(t *testing.T) {
 		{URL: "http://x/", Versions: targets.VersionsPost, OnConflict: targets.OnConflictOverwrite},
 		{URL: "http://x/{document}", Versions: targets.VersionsPut, OnConflict: "merge"},
 		{URL: "http://x/", Versions: "append"},
+		{URL: "http://x/{document}", Versions: targets.VersionsPut, ProbeURL: "http://x/p/{job_id}"},
 	} {
 		if _, err := httptarget.NewClient(s, http.DefaultClient); err == nil {
 			t.Errorf("%+v accepted", s)

@@ -440,7 +440,7 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case q.Get("mode") == "drop-after":
 			for range n {
-				s.LoseAnswer("")
+				s.LoseAnswer(q.Get("step")) // put or delete: a document path's
 			}
 			writeJSON(w, map[string]string{"result": "ok"})
 			return
