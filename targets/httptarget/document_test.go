@@ -229,3 +229,35 @@ func TestVersionsSettings(t *testing.T) {
 		t.Errorf("versions: append on http: %v", err)
 	}
 }
+
+// A 412 to a version's PUT is checked against what the target holds,
+// with a GET when HEAD is not allowed: the same bytes mean an earlier
+// attempt's PUT landed (success, with the ETag), other bytes a conflict.
+func TestVersionsPutConflictCheckedByGet(t *testing.T) {
+	holds := "v2"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodPut:
+			w.WriteHeader(http.StatusPreconditionFailed)
+		case http.MethodHead:
+			w.WriteHeader(http.StatusMethodNotAllowed)
+		case http.MethodGet:
+			w.Header().Set("ETag", `"e2"`)
+			_, _ = w.Write([]byte(holds))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	c, err := httptarget.NewClient(httptarget.Settings{URL: srv.URL + "/d/{document}", Versions: targets.VersionsPut}, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote := map[string]string{httptarget.RemoteURL: srv.URL + "/d/k", httptarget.RemoteETag: `"e1"`}
+	res, err := deliver(t, c, &targets.Document{ID: "d", Key: "k", Version: 2, Remote: remote}, "v2")
+	if err != nil || res.Remote[httptarget.RemoteETag] != `"e2"` {
+		t.Fatalf("the target holds this version: %+v, %v; want success with its ETag", res, err)
+	}
+	holds = "someone else's"
+	if _, err := deliver(t, c, &targets.Document{ID: "d", Key: "k", Version: 2, Remote: remote}, "v2"); !targets.IsPermanent(err) || !strings.Contains(err.Error(), "since version 1") {
+		t.Fatalf("the target holds other bytes: want a permanent conflict, got %v", err)
+	}
+}
