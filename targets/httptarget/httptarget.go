@@ -171,13 +171,38 @@ func withRemote(res targets.Result, d *targets.Delivery) targets.Result {
 }
 
 // send makes one request carrying the file to u with the job's identity
-// headers, extra and the target's headers; the caller closes the answer.
+// headers, extra and the target's headers. The caller closes the answer,
+// which closes the stored file too: the transport may still be reading it
+// when an early answer (a 412, say) arrives.
 func (c *Client) send(ctx context.Context, d *targets.Delivery, method, u string, extra http.Header) (*http.Response, error) {
 	f, err := d.Open(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open stored file: %w", err)
 	}
-	defer f.Close()
+	resp, err := c.sendFile(ctx, d, f, method, u, extra)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	resp.Body = bodyAndFile{ReadCloser: resp.Body, file: f}
+	return resp, nil
+}
+
+// bodyAndFile closes the stored file with the answer's body.
+type bodyAndFile struct {
+	io.ReadCloser
+	file io.Closer
+}
+
+func (b bodyAndFile) Close() error {
+	err := b.ReadCloser.Close()
+	b.file.Close()
+	return err
+}
+
+// sendFile sends f as the body of the request send describes.
+func (c *Client) sendFile(ctx context.Context, d *targets.Delivery, f io.ReadCloser, method, u string, extra http.Header) (*http.Response, error) {
+	var err error
 
 	body, length, ctype := io.Reader(f), d.Size, d.ContentType
 	if c.s.Body == "multipart" {
