@@ -89,6 +89,16 @@ type Config struct {
 	// Tenants, when set, are the only tenants whose keys may use the
 	// target; absent, every tenant may. Administrators may use any target.
 	Tenants []string `yaml:"tenants"`
+	// Versions says how a new version of a document is delivered, where a
+	// kind lets the targets file choose (issue 21): http takes put, post
+	// or none (the default), blueworks refuse (the default) or append.
+	// The other kinds version documents their system's own way and refuse
+	// the setting (their constructors check: VersionsFor).
+	Versions string `yaml:"versions"`
+	// OnConflict is what an http target with versions: put does when the
+	// target changed behind ferry's back (a 412): fail (the default) or
+	// overwrite.
+	OnConflict string `yaml:"on_conflict"`
 
 	settings yaml.Node
 }
@@ -170,6 +180,12 @@ func (c Config) Validate() error {
 	case c.CredentialProbe < time.Second:
 		return fmt.Errorf("target %s: credential_probe must be at least 1s", c.Name)
 	}
+	if !slices.Contains(versionModes, c.Versions) {
+		return fmt.Errorf("target %s: versions %q: use one of %v", c.Name, c.Versions, versionModes[1:])
+	}
+	if c.OnConflict != "" && c.OnConflict != OnConflictFail && c.OnConflict != OnConflictOverwrite {
+		return fmt.Errorf("target %s: on_conflict %q: use fail or overwrite", c.Name, c.OnConflict)
+	}
 	for _, t := range c.Tenants {
 		if !tenantRE.MatchString(t) {
 			return fmt.Errorf("target %s: tenant %q: use 1-63 lowercase letters, digits, '-' or '_'", c.Name, t)
@@ -206,11 +222,47 @@ func (c Config) Settings(v any) error {
 	return nil
 }
 
+// Values of Config.Versions and Config.OnConflict.
+const (
+	VersionsNone        = "none"
+	VersionsPut         = "put"
+	VersionsPost        = "post"
+	VersionsRefuse      = "refuse"
+	VersionsAppend      = "append"
+	OnConflictFail      = "fail"
+	OnConflictOverwrite = "overwrite"
+)
+
+// versionModes are the values of versions any kind takes ("" is unset).
+var versionModes = []string{"", VersionsNone, VersionsPut, VersionsPost, VersionsRefuse, VersionsAppend}
+
+// VersionsFor checks the target's versions and on_conflict against what
+// its kind takes (allowed: the values of versions, the first its default;
+// none for a kind that takes no versions setting) and returns the mode in
+// force. on_conflict is only for versions: put.
+func (c Config) VersionsFor(allowed ...string) (string, error) {
+	if c.Versions != "" && !slices.Contains(allowed, c.Versions) {
+		if len(allowed) == 0 {
+			return "", fmt.Errorf("target %s: kind %s versions documents its own way: remove versions: %s", c.Name, c.Kind, c.Versions)
+		}
+		return "", fmt.Errorf("target %s: kind %s takes versions: %s, not %s", c.Name, c.Kind, strings.Join(allowed, ", "), c.Versions)
+	}
+	mode := c.Versions
+	if mode == "" && len(allowed) > 0 {
+		mode = allowed[0]
+	}
+	if c.OnConflict != "" && mode != VersionsPut {
+		return "", fmt.Errorf("target %s: on_conflict is for kind http with versions: put", c.Name)
+	}
+	return mode, nil
+}
+
 var commonKeys = map[string]bool{
 	"name": true, "kind": true, "max_attempts": true, "backoff": true,
 	"timeout": true, "concurrency": true, "params": true, "tenants": true,
 	"max_in_flight": true, "limit_group": true, "credential_probe": true,
 	"max_retry_after": true, "rate": true, "burst": true,
+	"versions": true, "on_conflict": true,
 }
 
 // AllowsTenant reports whether keys of tenant may use the target.

@@ -51,6 +51,17 @@ func TestParseFile(t *testing.T) {
 		{name: "no kind", yaml: "targets:\n  - {name: a}\n", err: "kind is required"},
 		{name: "bad backoff", yaml: "targets:\n  - {name: a, kind: http, backoff: {initial: 1m, max: 1s}}\n", err: "backoff"},
 		{name: "not yaml", yaml: "targets: [", err: "targets file"},
+		{name: "versions", yaml: "targets:\n  - {name: a, kind: http, versions: put, on_conflict: overwrite}\n", check: func(t *testing.T, cs []targets.Config) {
+			if cs[0].Versions != "put" || cs[0].OnConflict != "overwrite" {
+				t.Errorf("versions %q on_conflict %q", cs[0].Versions, cs[0].OnConflict)
+			}
+			var s struct{}
+			if err := cs[0].Settings(&s); err != nil {
+				t.Errorf("versions and on_conflict are common keys, not the kind's: %v", err)
+			}
+		}},
+		{name: "bad versions", yaml: "targets:\n  - {name: a, kind: http, versions: replace}\n", err: `versions "replace"`},
+		{name: "bad on_conflict", yaml: "targets:\n  - {name: a, kind: http, versions: put, on_conflict: merge}\n", err: `on_conflict "merge"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -134,6 +145,32 @@ func TestSettingsRefuseUnknownKeys(t *testing.T) {
 	}
 	if err := cs[0].Settings(&s); err == nil || !strings.Contains(err.Error(), "urll") {
 		t.Fatalf("a misspelt setting must be refused, got %v", err)
+	}
+}
+
+func TestVersionsFor(t *testing.T) {
+	for _, tc := range []struct {
+		versions, onConflict string
+		allowed              []string
+		want, err            string
+	}{
+		{allowed: []string{"none", "put", "post"}, want: "none"},
+		{versions: "put", onConflict: "overwrite", allowed: []string{"none", "put", "post"}, want: "put"},
+		{versions: "post", onConflict: "overwrite", allowed: []string{"none", "put", "post"}, err: "on_conflict is for"},
+		{versions: "append", allowed: []string{"none", "put", "post"}, err: "takes versions: none, put, post"},
+		{versions: "append", allowed: []string{"refuse", "append"}, want: "append"},
+		{want: ""},
+		{versions: "put", err: "its own way"},
+		{onConflict: "fail", err: "on_conflict is for"},
+	} {
+		c := targets.Config{Name: "t", Kind: "k", Versions: tc.versions, OnConflict: tc.onConflict}
+		got, err := c.VersionsFor(tc.allowed...)
+		switch {
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("%+v: error %v, want %q", tc, err, tc.err)
+		case tc.err == "" && (err != nil || got != tc.want):
+			t.Errorf("%+v: %q, %v; want %q", tc, got, err, tc.want)
+		}
 	}
 }
 

@@ -66,6 +66,10 @@ type Settings struct {
 	// MaxFileBytes is the largest file sent (default 50 MB, the account's
 	// default limit). Larger files fail at once without a request.
 	MaxFileBytes int64 `yaml:"max_file_bytes"`
+	// Versions is what a new version of a document does: refuse (the
+	// default) or append (document.go). It is the targets file's common
+	// versions setting, copied here by New.
+	Versions string `yaml:"-"`
 }
 
 // Client delivers files to one Blueworks Live account.
@@ -91,6 +95,7 @@ var (
 	_ targets.SizeLimiter  = (*Client)(nil)
 
 	_ targets.CredentialProber = (*Client)(nil)
+	_ targets.Versioner        = (*Client)(nil)
 )
 
 // New builds the connector from its target configuration.
@@ -99,6 +104,11 @@ func New(cfg targets.Config) (targets.Deliverer, error) {
 	if err := cfg.Settings(&s); err != nil {
 		return nil, err
 	}
+	mode, err := cfg.VersionsFor(targets.VersionsRefuse, targets.VersionsAppend)
+	if err != nil {
+		return nil, err
+	}
+	s.Versions = mode
 	return NewClient(s, targets.HTTPClient(cfg))
 }
 
@@ -118,7 +128,10 @@ func NewClient(s Settings, hc *http.Client) (*Client, error) {
 		return nil, errors.New("blueworks: client_id and client_secret are required")
 	case s.MaxFileBytes < 0:
 		return nil, errors.New("blueworks: max_file_bytes must be positive")
+	case s.Versions != "" && s.Versions != targets.VersionsRefuse && s.Versions != targets.VersionsAppend:
+		return nil, fmt.Errorf("blueworks: versions must be refuse or append, not %q", s.Versions)
 	}
+	s.Versions = cmp.Or(s.Versions, targets.VersionsRefuse)
 	return &Client{
 		s:         s,
 		http:      hc,
@@ -151,9 +164,12 @@ func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Resu
 	if err != nil {
 		return targets.Result{}, targets.Permanent(fmt.Errorf("blueworks: %w", err))
 	}
+	if err := c.checkDocument(d); err != nil {
+		return targets.Result{}, err
+	}
 	if sent := d.Checkpoint[CheckpointSent]; sent != "" {
 		if r := c.recoverLost(ctx, d, uploadForm{loc, ancestor, parent}, sent); r.done {
-			return r.res, r.err
+			return withRemote(r.res, d, r.err), r.err
 		}
 	}
 	fields := []targets.Field{
@@ -183,7 +199,7 @@ func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Resu
 			return res, fmt.Errorf("blueworks: %w", err)
 		}
 		c.reported.add(res.RemoteID)
-		return res, nil
+		return withRemote(res, d, nil), nil
 	}
 }
 

@@ -135,6 +135,11 @@ func New(cfg targets.Config) (targets.Deliverer, error) {
 	if err := cfg.Settings(&s); err != nil {
 		return nil, err
 	}
+	// The kind versions documents its system's own way: no versions or
+	// on_conflict setting.
+	if _, err := cfg.VersionsFor(); err != nil {
+		return nil, err
+	}
 	return NewClient(s, targets.HTTPClient(cfg))
 }
 
@@ -234,39 +239,27 @@ func or(a, b string) string {
 }
 
 // Deliver uploads the file, unless an earlier attempt did and its ID is
-// still good, and attaches it to the entity.
+// still good, and attaches it to the entity. A version of a document is
+// delivered the same way (document.go): it overwrites the attribute.
 func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Result, error) {
 	j, err := c.jobFor(d.Params)
 	if err != nil {
 		return targets.Result{}, targets.Permanent(fmt.Errorf("4d: %w", err))
+	}
+	if d.Document != nil && d.Document.Delete {
+		return targets.Result{}, targets.Permanent(errors.New("4d: 4D's REST API documents no delete of a file: a document cannot be deleted"))
 	}
 	if c.s.Username != "" && !c.hasSession() {
 		if err := c.login(ctx, -1); err != nil {
 			return targets.Result{}, err
 		}
 	}
-	stamp := j.stamp
-	if sent := d.Checkpoint[CheckpointUpdateStamp]; sent != "" {
-		// An earlier attempt sent the update and heard nothing
-		// definite: read the entity and decide from what it holds.
-		e, err := c.readEntity(ctx, j)
-		switch {
-		case targets.IsPermanent(err):
-			// 4D says the entity (or its dataclass) is not there
-			// to hold the file: no attempt can deliver it.
-			return targets.Result{}, fmt.Errorf("4d: the entity an earlier attempt updated is not there: %w", err)
-		case err != nil:
-			return targets.Result{}, fmt.Errorf("cannot tell whether an earlier attempt's update landed: %w", err)
-		}
-		if c.updateLanded(e, j, sent, d.Filename) {
-			return targets.Result{RemoteID: j.remoteID(), StatusCode: http.StatusOK}, nil
-		}
-		stamp = e.stamp
+	stamp, landed, err := c.startStamp(ctx, d, j)
+	if err != nil {
+		return targets.Result{}, err
 	}
-	if stamp < 0 {
-		if stamp, err = c.readStamp(ctx, j); err != nil {
-			return targets.Result{}, err
-		}
+	if landed {
+		return c.result(d, j, http.StatusOK, stamp), nil
 	}
 	id := c.savedUpload(d.Checkpoint)
 	if id == "" {
@@ -281,11 +274,11 @@ func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Resu
 		if err := d.Save(ctx, targets.Checkpoint{CheckpointUpdateStamp: strconv.FormatInt(stamp, 10)}); err != nil {
 			return targets.Result{}, fmt.Errorf("save checkpoint: %w", err)
 		}
-		status, err := c.update(ctx, j, stamp, id, d.Filename)
+		status, saved, err := c.update(ctx, j, stamp, id, d.Filename)
 		var stale *staleStampError
 		switch {
 		case err == nil:
-			return targets.Result{RemoteID: j.remoteID(), StatusCode: status}, nil
+			return c.result(d, j, status, saved), nil
 		case errors.As(err, &stale) && tries < c.s.StampRetries:
 			if stamp = stale.current; stamp < 0 {
 				if stamp, err = c.readStamp(ctx, j); err != nil {
@@ -308,6 +301,34 @@ func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Resu
 			return targets.Result{}, err
 		}
 	}
+}
+
+// startStamp returns the __STAMP to send the update with: when an earlier
+// attempt sent one and heard nothing definite, it reads the entity and
+// decides from what it holds (landed: the update is done, and the stamp is
+// the entity's); otherwise param.stamp, or the stamp a document's last
+// version left (Remote), or else the entity's, read.
+func (c *Client) startStamp(ctx context.Context, d *targets.Delivery, j job) (int64, bool, error) {
+	if sent := d.Checkpoint[CheckpointUpdateStamp]; sent != "" {
+		e, err := c.readEntity(ctx, j)
+		switch {
+		case targets.IsPermanent(err):
+			// 4D says the entity (or its dataclass) is not there
+			// to hold the file: no attempt can deliver it.
+			return 0, false, fmt.Errorf("4d: the entity an earlier attempt updated is not there: %w", err)
+		case err != nil:
+			return 0, false, fmt.Errorf("cannot tell whether an earlier attempt's update landed: %w", err)
+		}
+		return e.stamp, c.updateLanded(e, j, sent, d.Filename), nil
+	}
+	if j.stamp >= 0 {
+		return j.stamp, false, nil
+	}
+	if stamp, ok := rememberedStamp(d, j); ok {
+		return stamp, false, nil
+	}
+	stamp, err := c.readStamp(ctx, j)
+	return stamp, false, err
 }
 
 // updateLanded decides from the entity as read whether the update sent

@@ -157,15 +157,16 @@ func (c *Client) readEntity(ctx context.Context, j job) (entity, error) {
 }
 
 // update attaches the upload to the entity's attribute, and writes the
-// file's name into the name attribute if there is one.
-func (c *Client) update(ctx context.Context, j job, stamp int64, id, filename string) (int, error) {
+// file's name into the name attribute if there is one. It returns the
+// answer's status and the entity's new __STAMP (-1 if 4D gave none).
+func (c *Client) update(ctx context.Context, j job, stamp int64, id, filename string) (int, int64, error) {
 	payload := map[string]any{"__KEY": j.key, "__STAMP": stamp, j.attribute: map[string]string{"ID": id}}
 	if j.nameAttribute != "" {
 		payload[j.nameAttribute] = filename
 	}
 	body, err := json.Marshal(payload)
 	if err != nil {
-		return 0, targets.Permanent(fmt.Errorf("update: %w", err))
+		return 0, -1, targets.Permanent(fmt.Errorf("update: %w", err))
 	}
 	u := c.base + "/" + url.PathEscape(j.dataclass) + "?$method=update"
 	what := "update " + j.dataclass + "(" + j.key + ")"
@@ -178,12 +179,12 @@ func (c *Client) update(ctx context.Context, j job, stamp int64, id, filename st
 		return req, nil
 	})
 	if err != nil {
-		return 0, err
+		return 0, -1, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes))
 	if err != nil {
-		return 0, targets.TransportError(ctx, what, err)
+		return 0, -1, targets.TransportError(ctx, what, err)
 	}
 	var r reply
 	jsonErr := json.Unmarshal(raw, &r)
@@ -194,21 +195,25 @@ func (c *Client) update(ctx context.Context, j job, stamp int64, id, filename st
 		if r.Stamp != nil && r.stamp() != stamp {
 			current = r.stamp()
 		}
-		return 0, &staleStampError{current: current, err: fmt.Errorf("%s: __STAMP %d is stale, someone saved the entity meanwhile: %s", what, stamp, r.messages())}
+		return 0, -1, &staleStampError{current: current, err: fmt.Errorf("%s: __STAMP %d is stale, someone saved the entity meanwhile: %s", what, stamp, r.messages())}
 	case r.has(errNotFoundInCache) || r.mentions(id):
-		return 0, &uploadGoneError{err: fmt.Errorf("%s: 4D no longer knows upload %s: %s", what, id, r.messages())}
+		return 0, -1, &uploadGoneError{err: fmt.Errorf("%s: 4D no longer knows upload %s: %s", what, id, r.messages())}
 	case ok && jsonErr != nil:
-		return 0, fmt.Errorf("%s: unreadable answer: %w", what, jsonErr)
+		return 0, -1, fmt.Errorf("%s: unreadable answer: %w", what, jsonErr)
 	case ok && len(r.Errors) == 0 && (r.Status == nil || r.Status.Success):
-		return resp.StatusCode, nil
+		saved := int64(-1)
+		if r.Stamp != nil {
+			saved = r.stamp()
+		}
+		return resp.StatusCode, saved, nil
 	case ok && r.permanent():
-		return 0, targets.Permanent(fmt.Errorf("%s: 4D refused: %s", what, r.messages()))
+		return 0, -1, targets.Permanent(fmt.Errorf("%s: 4D refused: %s", what, r.messages()))
 	case ok:
 		// An __ERROR whose code is not a known refusal: retryable.
-		return 0, fmt.Errorf("%s: 4D answered an error: %s", what, r.messages())
+		return 0, -1, fmt.Errorf("%s: 4D answered an error: %s", what, r.messages())
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(raw))
-	return 0, refusal(what, resp)
+	return 0, -1, refusal(what, resp)
 }
 
 // refusal turns a non-2xx answer into a delivery error. The status

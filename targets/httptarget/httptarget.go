@@ -26,6 +26,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/ferry-relay/ferry/targets"
@@ -47,6 +48,13 @@ type Settings struct {
 	// landed before the file is sent again: {job_id} and {sha256} in it
 	// are replaced by the job's.
 	ProbeURL string `yaml:"probe_url"`
+	// Versions is how a new version of a document is delivered (the
+	// target's versions: none, put or post; default none). It is a
+	// common setting of the targets file, copied here by New.
+	Versions string `yaml:"-"`
+	// OnConflict is fail (default) or overwrite: what versions: put does
+	// when the target changed behind ferry's back. Copied by New.
+	OnConflict string `yaml:"-"`
 }
 
 // CheckpointSent is set before the request is sent, when there is a
@@ -59,7 +67,10 @@ type Client struct {
 	http *http.Client
 }
 
-var _ targets.Deliverer = (*Client)(nil)
+var (
+	_ targets.Deliverer = (*Client)(nil)
+	_ targets.Versioner = (*Client)(nil)
+)
 
 // New builds the connector from its target configuration.
 func New(cfg targets.Config) (targets.Deliverer, error) {
@@ -67,11 +78,22 @@ func New(cfg targets.Config) (targets.Deliverer, error) {
 	if err := cfg.Settings(&s); err != nil {
 		return nil, err
 	}
+	mode, err := cfg.VersionsFor(targets.VersionsNone, targets.VersionsPut, targets.VersionsPost)
+	if err != nil {
+		return nil, err
+	}
+	s.Versions, s.OnConflict = mode, cfg.OnConflict
 	return NewClient(s, targets.HTTPClient(cfg))
 }
 
 // NewClient builds the connector from settings and an HTTP client.
 func NewClient(s Settings, hc *http.Client) (*Client, error) {
+	if err := s.checkVersions(); err != nil {
+		return nil, err
+	}
+	if s.Versions == targets.VersionsPut {
+		s.Method = http.MethodPut
+	}
 	s.Method = strings.ToUpper(s.Method)
 	if s.Method == "" {
 		s.Method = http.MethodPost
@@ -100,12 +122,19 @@ func NewClient(s Settings, hc *http.Client) (*Client, error) {
 }
 
 // Deliver sends the file in one request, unless the probe says an earlier
-// attempt's request landed.
+// attempt's request landed. With versions: put it sends the document to its
+// own URL instead (document.go).
 func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Result, error) {
+	if c.s.Versions == targets.VersionsPut {
+		return c.deliverPut(ctx, d)
+	}
+	if d.Document != nil && d.Document.Delete {
+		return targets.Result{}, targets.Permanent(fmt.Errorf("http: versions: %s cannot delete a document (versions: put can)", c.s.Versions))
+	}
 	if c.s.ProbeURL != "" && d.Checkpoint[CheckpointSent] != "" {
 		res, landed, err := c.probe(ctx, d)
 		if err != nil || landed {
-			return res, err
+			return withRemote(res, d), err
 		}
 	}
 	// Only the probe reads the mark: without probe_url it would cost a
@@ -116,22 +145,75 @@ func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Resu
 			return targets.Result{}, fmt.Errorf("save checkpoint: %w", err)
 		}
 	}
+	extra := http.Header{}
+	if d.Document != nil && c.s.Versions == targets.VersionsPost {
+		extra.Set("X-Ferry-Document", url.PathEscape(d.Document.Key))
+		extra.Set("X-Ferry-Version", strconv.Itoa(d.Document.Version))
+	}
+	resp, err := c.send(ctx, d, c.s.Method, c.s.URL, extra)
+	if err != nil {
+		return targets.Result{}, err
+	}
+	defer resp.Body.Close()
+	if err := answerError("send", resp); err != nil {
+		return targets.Result{StatusCode: resp.StatusCode}, err
+	}
+	return withRemote(targets.Result{RemoteID: remoteID(resp), StatusCode: resp.StatusCode}, d), nil
+}
+
+// withRemote records, for a document's version, the id the receiver gave
+// it (versions: post or none keep nothing else).
+func withRemote(res targets.Result, d *targets.Delivery) targets.Result {
+	if d.Document != nil && res.RemoteID != "" {
+		res.Remote = map[string]string{"id": res.RemoteID}
+	}
+	return res
+}
+
+// send makes one request carrying the file to u with the job's identity
+// headers, extra and the target's headers. The caller closes the answer,
+// which closes the stored file too: the transport may still be reading it
+// when an early answer (a 412, say) arrives.
+func (c *Client) send(ctx context.Context, d *targets.Delivery, method, u string, extra http.Header) (*http.Response, error) {
 	f, err := d.Open(ctx)
 	if err != nil {
-		return targets.Result{}, fmt.Errorf("open stored file: %w", err)
+		return nil, fmt.Errorf("open stored file: %w", err)
 	}
-	defer f.Close()
+	resp, err := c.sendFile(ctx, d, f, method, u, extra)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	resp.Body = bodyAndFile{ReadCloser: resp.Body, file: f}
+	return resp, nil
+}
+
+// bodyAndFile closes the stored file with the answer's body.
+type bodyAndFile struct {
+	io.ReadCloser
+	file io.Closer
+}
+
+func (b bodyAndFile) Close() error {
+	err := b.ReadCloser.Close()
+	b.file.Close()
+	return err
+}
+
+// sendFile sends f as the body of the request send describes.
+func (c *Client) sendFile(ctx context.Context, d *targets.Delivery, f io.ReadCloser, method, u string, extra http.Header) (*http.Response, error) {
+	var err error
 
 	body, length, ctype := io.Reader(f), d.Size, d.ContentType
 	if c.s.Body == "multipart" {
 		body, length, ctype, err = targets.MultipartBody(nil, c.s.Field, d.Filename, d.ContentType, f, d.Size)
 		if err != nil {
-			return targets.Result{}, err
+			return nil, err
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, c.s.Method, c.s.URL, body)
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
-		return targets.Result{}, targets.Permanent(fmt.Errorf("build request: %w", err))
+		return nil, targets.Permanent(fmt.Errorf("build request: %w", err))
 	}
 	req.ContentLength = length
 	if length == 0 {
@@ -144,21 +226,29 @@ func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Resu
 	req.Header.Set("Idempotency-Key", `"`+d.JobID+`"`)
 	req.Header.Set("X-Ferry-Job-Id", d.JobID)
 	req.Header.Set("X-Ferry-SHA256", d.SHA256)
+	for k, v := range extra {
+		req.Header[k] = v
+	}
 	for k, v := range c.s.Headers {
 		req.Header.Set(k, v)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return targets.Result{}, targets.TransportError(ctx, "send", err)
+		return nil, targets.TransportError(ctx, "send", err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusUnauthorized {
-		return targets.Result{StatusCode: resp.StatusCode}, targets.CredentialsRefused(targets.StatusError("send", resp))
+	return resp, nil
+}
+
+// answerError is nil for a 2xx answer, refused credentials for a 401, and
+// the status's delivery error otherwise.
+func answerError(what string, resp *http.Response) error {
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized:
+		return targets.CredentialsRefused(targets.StatusError(what, resp))
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		return targets.StatusError(what, resp)
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return targets.Result{StatusCode: resp.StatusCode}, targets.StatusError("send", resp)
-	}
-	return targets.Result{RemoteID: remoteID(resp), StatusCode: resp.StatusCode}, nil
+	return nil
 }
 
 // probe asks probe_url whether the job's file landed: landed on a 2xx,

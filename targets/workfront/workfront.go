@@ -134,12 +134,18 @@ var (
 	_ targets.ParamChecker     = (*Client)(nil)
 	_ targets.SharedLimiter    = (*Client)(nil)
 	_ targets.CredentialProber = (*Client)(nil)
+	_ targets.Versioner        = (*Client)(nil)
 )
 
 // New builds the connector from its target configuration.
 func New(cfg targets.Config) (targets.Deliverer, error) {
 	var s Settings
 	if err := cfg.Settings(&s); err != nil {
+		return nil, err
+	}
+	// The kind versions documents its system's own way: no versions or
+	// on_conflict setting.
+	if _, err := cfg.VersionsFor(); err != nil {
 		return nil, err
 	}
 	return NewClient(s, targets.HTTPClient(cfg))
@@ -229,21 +235,32 @@ func (c *Client) CheckParams(params map[string]string) error {
 // docSpec is the document a delivery creates.
 type docSpec struct {
 	name, fileName, objID, docObjCode, extRefID string
+	// version is the version's label: v1.0 for a job without a
+	// document, v<n>.0 for version n of one.
+	version string
 }
 
 func newDocSpec(d *targets.Delivery) docSpec {
-	return docSpec{
+	spec := docSpec{
 		name:       cmp.Or(d.Params[ParamName], d.Filename),
 		fileName:   d.Filename,
 		objID:      strings.TrimSpace(d.Params[ParamObjID]),
 		docObjCode: strings.ToUpper(d.Params[ParamDocObjCode]),
 		extRefID:   d.JobID,
+		version:    "v1.0",
 	}
+	if d.Document != nil {
+		spec.extRefID = ExtRefIDPrefix + d.Document.ID
+		spec.version = fmt.Sprintf("v%d.0", d.Document.Version)
+	}
+	return spec
 }
 
 // Deliver uploads the file, unless an earlier attempt did, and creates the
 // document, unless an earlier attempt did: before repeating a creation
-// that was sent, it asks Workfront whether it landed.
+// that was sent, it asks Workfront whether it landed. A version of a
+// document is delivered as a version of its Workfront document
+// (document.go).
 func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Result, error) {
 	if err := ctx.Err(); err != nil {
 		return targets.Result{}, err
@@ -252,20 +269,33 @@ func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Resu
 		return targets.Result{}, targets.Permanent(err)
 	}
 	at := &attempt{}
-	doc := newDocSpec(d)
+	if d.Document != nil {
+		return c.deliverDocument(ctx, at, d)
+	}
+	id, err := c.deliverFile(ctx, at, d, newDocSpec(d), true)
+	if err != nil {
+		return targets.Result{}, err
+	}
+	return targets.Result{RemoteID: id, StatusCode: http.StatusOK}, nil
+}
+
+// deliverFile creates the document from the file: it uploads the file
+// unless an earlier attempt did, and, when ask, first asks whether an
+// earlier attempt's creation landed.
+func (c *Client) deliverFile(ctx context.Context, at *attempt, d *targets.Delivery, doc docSpec, ask bool) (string, error) {
 	handle := d.Checkpoint[CheckpointHandle]
 	fromEarlier := handle != ""
-	if d.Checkpoint[CheckpointCreateSent] != "" || fromEarlier {
+	if ask && (d.Checkpoint[CheckpointCreateSent] != "" || fromEarlier) {
 		// An earlier attempt sent the creation (or may have: a
 		// checkpoint from before create_sent was recorded): ask.
 		if id, err := c.landed(ctx, at, doc); err != nil || id != "" {
-			return targets.Result{RemoteID: id, StatusCode: http.StatusOK}, err
+			return id, err
 		}
 	}
 	if handle == "" {
 		var err error
 		if handle, err = c.upload(ctx, at, d); err != nil {
-			return targets.Result{}, err
+			return "", err
 		}
 	}
 	id, err := c.createOnce(ctx, at, d, doc, handle)
@@ -276,10 +306,7 @@ func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Resu
 			id, err = c.createOnce(ctx, at, d, doc, handle)
 		}
 	}
-	if err != nil {
-		return targets.Result{}, err
-	}
-	return targets.Result{RemoteID: id, StatusCode: http.StatusOK}, nil
+	return id, err
 }
 
 // landed asks Workfront for the document an earlier attempt's creation
@@ -385,7 +412,7 @@ func (c *Client) create(ctx context.Context, at *attempt, doc docSpec, handle st
 		Name: doc.name, Handle: handle, DocObjCode: doc.docObjCode, ObjID: doc.objID,
 		ExtRefID: doc.extRefID,
 		CurrentVersion: version{
-			Version: "v1.0", FileName: doc.fileName,
+			Version: doc.version, FileName: doc.fileName,
 			Ext: strings.TrimPrefix(path.Ext(doc.fileName), "."),
 		},
 	})

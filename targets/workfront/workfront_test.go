@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -304,7 +305,11 @@ func TestDocumentFields(t *testing.T) {
 	}
 	got := docs[0]
 	got.Handle, got.Created = "", time.Time{}
-	if got != want {
+	if len(got.Versions) != 1 || got.Versions[0].SHA256 != d.SHA256 || got.CurrentVersionID != got.Versions[0].ID {
+		t.Errorf("versions %+v, current %s: want the one version the creation made", got.Versions, got.CurrentVersionID)
+	}
+	got.Versions, got.CurrentVersionID = nil, ""
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("document\n got %+v\nwant %+v", got, want)
 	}
 	up := fake.Requests()[1]

@@ -108,12 +108,18 @@ type Client struct {
 var (
 	_ targets.Deliverer    = (*Client)(nil)
 	_ targets.ParamChecker = (*Client)(nil)
+	_ targets.Versioner    = (*Client)(nil)
 )
 
 // New builds the connector from its target configuration.
 func New(cfg targets.Config) (targets.Deliverer, error) {
 	var s Settings
 	if err := cfg.Settings(&s); err != nil {
+		return nil, err
+	}
+	// The kind versions documents its system's own way: no versions or
+	// on_conflict setting.
+	if _, err := cfg.VersionsFor(); err != nil {
 		return nil, err
 	}
 	return NewClient(s, targets.HTTPClient(cfg))
@@ -188,11 +194,14 @@ func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Resu
 	if err := c.CheckParams(d.Params); err != nil {
 		return targets.Result{}, targets.Permanent(err)
 	}
+	if d.Document != nil && d.Document.Delete {
+		return targets.Result{}, targets.Permanent(errors.New("workfront-webhook: the Document Webhooks upload API has no delete: a document cannot be deleted"))
+	}
 	for {
 		id, fresh := d.Checkpoint[CheckpointKey], false
 		if id == "" {
 			if d.Checkpoint[CheckpointInitSent] != "" {
-				d.MarkUncertain("uploadInit repeated after its answer was lost: the provider may hold an empty document from the earlier try")
+				d.MarkUncertain(uncertainInit(d))
 			} else if err := d.Save(ctx, targets.Checkpoint{CheckpointInitSent: "1"}); err != nil {
 				return targets.Result{}, fmt.Errorf("save checkpoint: %w", err)
 			}
@@ -210,7 +219,7 @@ func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Resu
 		}
 		res, err := c.upload(ctx, d, id)
 		if !errors.Is(err, errUnknownID) {
-			return res, err
+			return withRemote(res, d, err), err
 		}
 		// The provider has forgotten the document: forget its id too, so
 		// that the next upload starts from uploadInit. An id saved by an
@@ -248,8 +257,8 @@ func (c *Client) uploadInit(ctx context.Context, d *targets.Delivery) (string, e
 	q := url.Values{}
 	q.Set(ParamParentID, d.Params[ParamParentID])
 	q.Set("filename", d.Filename)
-	for _, p := range []string{ParamDocumentID, ParamDocumentVersionID} {
-		if v := d.Params[p]; v != "" {
+	for p, v := range workfrontIDs(d) {
+		if v != "" {
 			q.Set(p, v)
 		}
 	}

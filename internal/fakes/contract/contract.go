@@ -49,3 +49,19 @@ type Fake interface {
 	// step counts, even when Documents shows one.
 	Creations() int
 }
+
+// Versioned is what the documents suite (targetstest.RunVersions) needs
+// from a fake whose system keeps versions of a document (issue 21).
+type Versioned interface {
+	Fake
+	// DocumentVersions maps each remote document the fake holds (by the
+	// id the connector reports as Result.RemoteID) to the SHA-256 of its
+	// versions, oldest first. A deleted document is absent.
+	DocumentVersions() map[string][]string
+	// VersionSteps names the steps of delivering a version after the
+	// first, in order, as LoseAnswer and FailNext understand them.
+	VersionSteps() []string
+	// DeleteSteps names the steps of deleting a document; none when the
+	// system has no delete.
+	DeleteSteps() []string
+}

@@ -240,9 +240,11 @@ func (s *Server) updateLocked(dc string, body []byte, fault *Fault) (int, any) {
 	for name, u := range files {
 		if u == nil {
 			delete(e.files, name)
+			delete(e.history, name)
 			continue
 		}
 		e.files[name] = u
+		e.history[name] = append(e.history[name], u.sha256)
 		s.binds++
 	}
 	for name, v := range texts {

@@ -187,6 +187,10 @@ type entity struct {
 	stamp int64
 	files map[string]*upload // BLOB and picture attributes
 	texts map[string]string
+	// history is, per BLOB or picture attribute, the SHA-256 of every
+	// file an update put there, oldest first: the versions of the
+	// document the attribute holds (versions.go).
+	history map[string][]string
 }
 
 // Server is a fake 4D server. It is safe for concurrent use.
@@ -206,7 +210,7 @@ type Server struct {
 	refuseUntil time.Time
 }
 
-var _ contract.Fake = (*Server)(nil)
+var _ contract.Versioned = (*Server)(nil)
 
 // New returns a fake 4D server configured by opts.
 func New(opts Options) *Server {
@@ -241,7 +245,7 @@ func (s *Server) Reset() {
 		s.classes[name] = dc
 		s.entities[name] = map[string]*entity{}
 		for _, k := range dc.Keys {
-			s.entities[name][k] = &entity{stamp: 1, files: map[string]*upload{}, texts: map[string]string{}}
+			s.entities[name][k] = &entity{stamp: 1, files: map[string]*upload{}, texts: map[string]string{}, history: map[string][]string{}}
 		}
 	}
 	s.uploads = map[string]*upload{}

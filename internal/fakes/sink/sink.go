@@ -8,6 +8,8 @@
 //	/flaky/...   answers 503 to the first FlakyFailures attempts of each job
 //	/refuse/...  always answers 422 (a permanent refusal)
 //	/slow/...    waits SlowDelay before answering
+//	/docs/...    a document path: PUT, GET, HEAD and DELETE with ETags and
+//	             preconditions, for versions: put (documents.go)
 //	anything else accepts with 201 and {"id": "<document id>"}
 //
 // It honours the Idempotency-Key header (IETF
@@ -57,6 +59,9 @@ type Options struct {
 	IgnoreIdempotencyKey bool
 	// Token, when set, is the bearer token every upload must carry.
 	Token string
+	// NoReprDigest leaves Repr-Digest out of the answers to HEAD and GET
+	// on document paths, as a receiver that does not send it.
+	NoReprDigest bool
 }
 
 // Document is a file the sink accepted.
@@ -87,6 +92,9 @@ type fault struct {
 	// after stores the document, then drops the connection: the answer
 	// is lost.
 	after bool
+	// step, when set, is the only kind of request the fault hits: put,
+	// head or delete on a document path (documents.go).
+	step string
 }
 
 // Server is the sink.
@@ -103,6 +111,11 @@ type Server struct {
 	// probeFaults is how many probes to answer 503.
 	probeFaults int
 	refuseUntil time.Time
+	// resources are the documents at document paths (documents.go).
+	resources map[string]*resource
+	// docAnswers are the answers given to document PUTs, by
+	// Idempotency-Key.
+	docAnswers map[string]docAnswer
 }
 
 // New returns a sink.
@@ -113,16 +126,21 @@ func New(opts Options) *Server {
 	if opts.SlowDelay == 0 {
 		opts.SlowDelay = 2 * time.Second
 	}
-	return &Server{opts: opts, attempts: map[string]int{}, byKey: map[string]int{}}
+	return &Server{opts: opts, attempts: map[string]int{}, byKey: map[string]int{},
+		resources: map[string]*resource{}, docAnswers: map[string]docAnswer{}}
 }
 
 // LoseAnswer makes the next upload be stored, then lose its connection
-// before the answer: the phase "after" of a fault. step is ignored: the
-// kind has one step.
-func (s *Server) LoseAnswer(string) {
+// before the answer: the phase "after" of a fault. step "put" or "delete"
+// aims at the next PUT or DELETE of a document path (documents.go); any
+// other step at the next upload.
+func (s *Server) LoseAnswer(step string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults = append(s.faults, fault{left: 1, after: true})
+	if step != StepPut && step != StepDelete {
+		step = ""
+	}
+	s.faults = append(s.faults, fault{left: 1, after: true, step: step})
 }
 
 // RefuseLookup makes the next probe answer 503.
@@ -175,16 +193,23 @@ func (s *Server) Reset() {
 	defer s.mu.Unlock()
 	s.docs, s.reqs, s.faults, s.attempts = nil, nil, nil, map[string]int{}
 	s.byKey, s.probeFaults, s.refuseUntil = map[string]int{}, 0, time.Time{}
+	s.resources, s.docAnswers = map[string]*resource{}, map[string]docAnswer{}
 }
 
-func (s *Server) nextFault() (fault, bool) {
+// nextFault takes the next fault for a request of step ("" for an
+// upload to a plain path): the first queued for any request or for that
+// step.
+func (s *Server) nextFault(step string) (fault, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.faults) > 0 {
-		f := s.faults[0]
-		s.faults[0].left--
-		if s.faults[0].left <= 0 {
-			s.faults = s.faults[1:]
+	for i := range s.faults {
+		if s.faults[i].step != "" && s.faults[i].step != step {
+			continue
+		}
+		f := s.faults[i]
+		s.faults[i].left--
+		if s.faults[i].left <= 0 {
+			s.faults = append(s.faults[:i], s.faults[i+1:]...)
 		}
 		return f, true
 	}
@@ -205,7 +230,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	jobID := r.Header.Get("X-Ferry-Job-Id")
-	status, size := s.receive(w, r, jobID)
+	var status int
+	var size int64
+	if strings.HasPrefix(r.URL.Path, DocumentsPath) {
+		status, size = s.serveDocument(w, r)
+	} else {
+		status, size = s.receive(w, r, jobID)
+	}
 	s.mu.Lock()
 	s.reqs = append(s.reqs, Request{Method: r.Method, Path: r.URL.Path, JobID: jobID, Status: status, Size: size})
 	s.mu.Unlock()
@@ -239,7 +270,7 @@ func (s *Server) receive(w http.ResponseWriter, r *http.Request, jobID string) (
 			return created(w, doc), doc.Size
 		}
 	}
-	f, faulted := s.nextFault()
+	f, faulted := s.nextFault("")
 	if faulted && !f.after {
 		if f.drop {
 			dropConnection(w)
@@ -391,6 +422,8 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 	switch strings.TrimPrefix(r.URL.Path, "/_fake/") {
 	case "documents":
 		writeJSON(w, s.Documents())
+	case "resources":
+		writeJSON(w, s.Resources())
 	case "requests":
 		writeJSON(w, s.Requests())
 	case "reset":
@@ -407,7 +440,7 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case q.Get("mode") == "drop-after":
 			for range n {
-				s.LoseAnswer("")
+				s.LoseAnswer(q.Get("step")) // put or delete: a document path's
 			}
 			writeJSON(w, map[string]string{"result": "ok"})
 			return

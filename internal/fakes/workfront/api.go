@@ -26,7 +26,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		ContentType:   r.Header.Get("Content-Type"),
 		ContentLength: r.ContentLength,
 	}
-	step, id := route(r.URL.Path)
+	step, id := route(r.URL.Path, rec.Method)
 	rec.Step = step
 	sw := &statusWriter{ResponseWriter: w}
 	// Requests are listed in the order they arrived, whenever they end.
@@ -98,6 +98,9 @@ func (s *Server) serveStep(w http.ResponseWriter, r *http.Request, rec *Request,
 		StepDocument: {http.MethodPost},
 		StepSearch:   {http.MethodGet},
 		StepGet:      {http.MethodGet},
+		StepDelete:   {http.MethodDelete},
+		StepDocv:     {http.MethodPost},
+		StepDocvFind: {http.MethodGet},
 	}[step]
 	// The method parameter cannot turn a GET into a file upload: the file
 	// travels in a POST body.
@@ -127,19 +130,33 @@ func (s *Server) serveStep(w http.ResponseWriter, r *http.Request, rec *Request,
 		s.serveSearch(w, r, rec)
 	case StepGet:
 		s.serveGet(w, r, rec, id)
+	case StepDelete:
+		s.serveDelete(w, r, rec, id)
+	case StepDocv:
+		s.serveDocv(w, r, rec)
+	case StepDocvFind:
+		s.serveDocvSearch(w, r, rec)
 	}
 }
 
-// route names the step of an API path and the object ID it carries, if
-// any; "" for a path the fake does not serve.
-func route(path string) (step, id string) {
+// route names the step of an API path (and of the effective method, for
+// an object's URI: GET reads it, DELETE deletes it) and the object ID it
+// carries, if any; "" for a path the fake does not serve.
+func route(path, method string) (step, id string) {
 	rest, ok := strings.CutPrefix(path, APIPath+"/")
 	if !ok {
 		return "", ""
 	}
 	parts := strings.Split(rest, "/")
 	isDoc := strings.EqualFold(parts[0], "document") || strings.EqualFold(parts[0], "docu")
+	isDocv := strings.EqualFold(parts[0], "docv") || strings.EqualFold(parts[0], "documentversion")
 	switch {
+	case len(parts) == 1 && isDocv:
+		return StepDocv, ""
+	case len(parts) == 2 && isDocv && parts[1] == "search":
+		return StepDocvFind, ""
+	case len(parts) == 2 && isDoc && parts[1] != "" && parts[1] != "search" && method == http.MethodDelete:
+		return StepDelete, parts[1]
 	case len(parts) == 1 && parts[0] == "login":
 		return StepLogin, ""
 	case len(parts) == 1 && parts[0] == "logout":
@@ -303,15 +320,21 @@ func parseDocInput(form map[string][]string) (docInput, error) {
 	if updates == "" {
 		return in, nil
 	}
+	return in, decodeStrict(updates, &in)
+}
+
+// decodeStrict decodes updates={json} into v, refusing a field v lacks
+// (errUnknownField).
+func decodeStrict(updates string, v any) error {
 	dec := json.NewDecoder(strings.NewReader(updates))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
+	if err := dec.Decode(v); err != nil {
 		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return in, errUnknownField(strings.Trim(field, `"`))
+			return errUnknownField(strings.Trim(field, `"`))
 		}
-		return in, fmt.Errorf("updates is not a valid JSON object: %w", err)
+		return fmt.Errorf("updates is not a valid JSON object: %w", err)
 	}
-	return in, nil
+	return nil
 }
 
 // serveCreate creates a document from an unclaimed handle.
@@ -381,55 +404,13 @@ func (s *Server) create(in docInput) (StoredDocument, int, string, string) {
 		doc.Version, doc.Ext = v.Version, v.Ext
 		doc.FileName = cmp.Or(v.FileName, in.Name)
 	}
+	first := StoredVersion{
+		ID: newID(), DocumentID: doc.ID, Version: doc.Version, FileName: doc.FileName, Ext: doc.Ext,
+		Handle: doc.Handle, Size: doc.Size, SHA256: doc.SHA256, Created: doc.Created,
+	}
+	doc.CurrentVersionID, doc.Versions = first.ID, []StoredVersion{first}
 	s.docs = append(s.docs, doc)
 	return doc, http.StatusOK, "", ""
-}
-
-// searchFields are the document fields search filters on.
-var searchFields = []string{"ID", "name", "docObjCode", "objID", "extRefID"}
-
-// serveSearch lists the documents whose fields equal the filters given.
-func (s *Server) serveSearch(w http.ResponseWriter, r *http.Request, rec *Request) {
-	if err := r.ParseForm(); err != nil {
-		writeError(w, r, rec, http.StatusBadRequest, ClassInvalidParameter, "unreadable parameters")
-		return
-	}
-	filters := map[string]string{}
-	for k, v := range r.Form {
-		switch {
-		case k == "fields" || k == "method" || k == "apiKey" || k == "sessionID" || strings.HasPrefix(k, "$$"):
-		case strings.HasSuffix(k, "_Mod"):
-			if v[0] != "eq" {
-				writeError(w, r, rec, http.StatusUnprocessableEntity, ClassInvalidParameter,
-					fmt.Sprintf("the fake supports only the eq modifier, not %s=%s", k, v[0]))
-				return
-			}
-		case slices.Contains(searchFields, k):
-			filters[k] = v[0]
-		default:
-			writeError(w, r, rec, http.StatusUnprocessableEntity, ClassIllegalArgument, errUnknownField(k).Error())
-			return
-		}
-	}
-	s.mu.Lock()
-	found := []map[string]string{}
-	for _, d := range s.docs {
-		j := docJSON(d)
-		if matches(j, filters) {
-			found = append(found, j)
-		}
-	}
-	s.mu.Unlock()
-	writeData(w, found)
-}
-
-func matches(doc, filters map[string]string) bool {
-	for k, v := range filters {
-		if doc[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, rec *Request, id string) {
@@ -452,6 +433,7 @@ func docJSON(d StoredDocument) map[string]string {
 	return map[string]string{
 		"ID": d.ID, "name": d.Name, "objCode": "DOCU", "docObjCode": d.DocObjCode,
 		"objID": d.ObjID, "extRefID": d.ExtRefID, "description": d.Description,
+		"currentVersionID": d.CurrentVersionID,
 	}
 }
 

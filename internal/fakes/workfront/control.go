@@ -42,7 +42,8 @@ func (s *Server) Stats() Stats {
 //	POST /_fake/reset       forget everything
 //	POST /_fake/refuse-credentials?for=DURATION   refuse every credential for a while (e.g. 60s)
 //
-// fail's step is login, upload, document, search, get or logout; mode is
+// fail's step is login, upload, document, search, get, logout, delete,
+// docv, "docv search" or lookup (the next search of either kind); mode is
 // status (the default: HTTP status C, 503 by default), error200, drop,
 // drop-after or expire; count defaults to 1; class and message fill the
 // error envelope.
@@ -111,8 +112,8 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 func (s *Server) controlFail(r *http.Request) string {
 	q := r.URL.Query()
 	step := q.Get("step")
-	if !slices.Contains([]string{StepLogin, StepLogout, StepUpload, StepDocument, StepSearch, StepGet}, step) {
-		return "step must be login, logout, upload, document, search or get"
+	if !slices.Contains([]string{StepLogin, StepLogout, StepUpload, StepDocument, StepSearch, StepGet, StepDelete, StepDocv, StepDocvFind, StepLookup}, step) {
+		return "step must be login, logout, upload, document, search, get, delete, docv, docv search or lookup"
 	}
 	count, status, retry := 1, http.StatusServiceUnavailable, 0
 	for name, dst := range map[string]*int{"count": &count, "status": &status, "retry_after": &retry} {

@@ -82,6 +82,10 @@ func (s *Server) take(step string) (Fault, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	q := s.faults[step]
+	if len(q) == 0 && (step == StepSearch || step == StepDocvFind) {
+		step = StepLookup
+		q = s.faults[step]
+	}
 	if len(q) == 0 {
 		return Fault{}, false
 	}
@@ -123,11 +127,11 @@ func (f Fault) answer(w http.ResponseWriter, r *http.Request, rec *Request) {
 // before the answer: the phase "after" of a fault.
 func (s *Server) LoseAnswer(step string) { s.DropAfter(step, 1) }
 
-// RefuseLookup makes the next document search fail with 404 and
-// Workfront's NotFoundException envelope: a search that failed, which a
-// client must not read as "no such document".
+// RefuseLookup makes the next search (of documents or of document
+// versions) fail with 404 and Workfront's NotFoundException envelope: a
+// search that failed, which a client must not read as "no such document".
 func (s *Server) RefuseLookup() {
-	s.Inject(StepSearch, 1, Fault{Mode: ModeStatus, Status: http.StatusNotFound, Class: ClassNotFound, Message: "injected: search unavailable"})
+	s.Inject(StepLookup, 1, Fault{Mode: ModeStatus, Status: http.StatusNotFound, Class: ClassNotFound, Message: "injected: search unavailable"})
 }
 
 // RefuseCredentials makes the instance refuse every credential for d, as
@@ -152,9 +156,10 @@ func (s *Server) refusing() bool {
 
 func (s *Server) refusingLocked() bool { return s.opts.Now().Before(s.refuseUntil) }
 
-// Creations is how many documents the fake created.
+// Creations is how many documents the fake created, deleted ones
+// included.
 func (s *Server) Creations() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.docs)
+	return len(s.docs) + s.deleted
 }

@@ -11,6 +11,9 @@
 //	POST     /document  name, handle, docObjCode, objID, extRefID, description as
 //	                    parameters or in updates={json} (query or form body) → {"data":{"ID",...}}
 //	GET      /document/{id}, /document/search?field=value
+//	DELETE   /document/{id}   deletes the document (versions.go)
+//	POST     /docv            a new version of a document: documentID, handle, fileName...
+//	GET      /docv/search?field=value
 //	/_fake/...          the control API (documents, requests, fail, expire, reset, stats)
 //
 // Every request but login needs a session (SessionID header or sessionID
@@ -83,6 +86,15 @@ const (
 	StepDocument = "document"
 	StepSearch   = "search"
 	StepGet      = "get"
+	// StepDelete is DELETE document/{id} (versions.go).
+	StepDelete = "delete"
+	// StepDocv is POST docv, a new version of a document.
+	StepDocv = "docv"
+	// StepDocvFind is GET docv/search.
+	StepDocvFind = "docv search"
+	// StepLookup, for Inject, hits whichever search comes next:
+	// document or docv.
+	StepLookup = "lookup"
 )
 
 // Error classes of the error envelope.
@@ -154,6 +166,12 @@ type StoredDocument struct {
 	Size        int64     `json:"size"`
 	SHA256      string    `json:"sha256"`
 	Created     time.Time `json:"created"`
+	// CurrentVersionID is the ID of the document's latest version.
+	CurrentVersionID string `json:"currentVersionID"`
+	// Versions are the document's versions (DocumentVersion, DOCV),
+	// oldest first: the one its creation made, then one per POST docv.
+	// The fields above (handle, size, sha256...) are the latest's.
+	Versions []StoredVersion `json:"versions"`
 }
 
 // Request is what the fake saw of one API request, without secrets: no
@@ -206,6 +224,7 @@ type Server struct {
 	uploads     map[string]upload // handle → file
 	claimed     map[string]bool   // handles used by a document
 	docs        []StoredDocument
+	deleted     int // documents deleted, for Creations
 	requests    []Request
 	faults      map[string][]Fault
 	inFlight    int
@@ -232,6 +251,7 @@ func (s *Server) Reset() {
 	s.uploads = map[string]upload{}
 	s.claimed = map[string]bool{}
 	s.docs = nil
+	s.deleted = 0
 	s.requests = nil
 	s.faults = map[string][]Fault{}
 	s.maxInFlight = s.inFlight

@@ -144,6 +144,10 @@ type File struct {
 	Uploads int `json:"uploads"`
 	// DateModified is when the document was created or last uploaded.
 	DateModified time.Time `json:"dateModified"`
+	// Versions are the document's versions, oldest first: one per
+	// uploadInit that named a new documentVersionId of its documentId
+	// (versions.go); the last is what upload writes.
+	Versions []FileVersion `json:"versions"`
 }
 
 // Request is what the fake recorded of one request, without secrets.
@@ -187,7 +191,7 @@ type Server struct {
 	refuseUntil time.Time
 }
 
-var _ contract.Fake = (*Server)(nil)
+var _ contract.Versioned = (*Server)(nil)
 
 // New returns a fake provider with no documents.
 func New(opts Options) *Server {
@@ -283,6 +287,13 @@ func (s *Server) uploadInit(w http.ResponseWriter, r *http.Request, rec *Request
 	}
 
 	s.mu.Lock()
+	if f := s.versionLocked(q.Get("documentId"), q.Get("documentVersionId")); f != nil {
+		// A version of a document the provider holds (versions.go).
+		meta := metadataOf(r, *f)
+		s.mu.Unlock()
+		s.answerInit(w, rec, fault, meta)
+		return
+	}
 	if s.opts.UniqueNames && s.nameTakenLocked(parent, name) {
 		s.mu.Unlock()
 		s.replyError(w, rec, http.StatusConflict, "a file of that name exists in the folder")
@@ -296,13 +307,19 @@ func (s *Server) uploadInit(w http.ResponseWriter, r *http.Request, rec *Request
 		DocumentVersionID: q.Get("documentVersionId"),
 		MimeType:          guessType(name),
 		DateModified:      s.opts.Now().UTC(),
+		Versions:          []FileVersion{{VersionID: q.Get("documentVersionId")}},
 	}
 	s.files[f.ID] = f
 	s.order = append(s.order, f.ID)
 	s.inits++
 	meta := metadataOf(r, *f)
 	s.mu.Unlock()
+	s.answerInit(w, rec, fault, meta)
+}
 
+// answerInit answers uploadInit with the file's metadata, or loses the
+// answer as the fault says.
+func (s *Server) answerInit(w http.ResponseWriter, rec *Request, fault *Fault, meta Metadata) {
 	if fault != nil && fault.Mode == ModeDropAfter {
 		s.drop(w, rec, fault.Mode)
 		return
@@ -370,6 +387,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, rec *Request) {
 	if known {
 		f.SHA256, f.Size = sum, size
 		f.Uploads++
+		f.wroteVersion(sum, size)
 		f.DateModified = s.opts.Now().UTC()
 		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && mt != "application/octet-stream" {
 			f.MimeType = mt
@@ -497,7 +515,9 @@ func (s *Server) list(keep func(*File) bool) []File {
 	var out []File
 	for _, id := range s.order {
 		if f, ok := s.files[id]; ok && keep(f) {
-			out = append(out, *f)
+			g := *f
+			g.Versions = slices.Clone(f.Versions)
+			out = append(out, g)
 		}
 	}
 	return out
