@@ -10,6 +10,11 @@
 // again and the server returns the job it already made for that key. A
 // batch thus ends with exactly one job per file, however often the push was
 // interrupted, and a file whose content changed gets a new job.
+//
+// Every upload declares its SHA-256 (the file is hashed before it is
+// sent). With Documents, each file is also a document at the target, keyed
+// by its path: a changed file becomes a new version of the same remote
+// document rather than another one, and an unchanged one sends no byte.
 package push
 
 import (
@@ -107,6 +112,11 @@ type Options struct {
 	SessionThreshold int64
 	// ParallelParts is how many parts of one large file are in flight.
 	ParallelParts int
+	// Documents makes each file a document at the target, keyed by its
+	// Path (relative to the folder pushed): a changed file is a new
+	// version of it. Files sent through upload sessions (SessionThreshold)
+	// carry no key yet: Result.WithoutDocument counts them.
+	Documents bool
 }
 
 func (o Options) withDefaults() Options {
@@ -157,6 +167,9 @@ type Result struct {
 	Problems []Problem
 	// Symlinks is how many symbolic links were skipped.
 	Symlinks int
+	// WithoutDocument is how many files of Documents went through an
+	// upload session, without a document key.
+	WithoutDocument int
 	// Delivery is the batch's summary once every job was final (Wait).
 	Delivery *apitypes.BatchSummary
 	// Undelivered are the batch's FAILED and CANCELED jobs (Wait), at
@@ -260,6 +273,7 @@ type pusher struct {
 	meter    meter
 
 	done, skipped, failed, uploaded atomic.Int64
+	withoutDocument                 atomic.Int64
 	sent, toSend                    atomic.Int64
 }
 
@@ -273,6 +287,7 @@ func (p *pusher) result() Result {
 	r := p.res
 	r.Uploaded, r.Skipped = int(p.uploaded.Load()), int(p.skipped.Load())
 	r.SentBytes = p.sent.Load()
+	r.WithoutDocument = int(p.withoutDocument.Load())
 	p.mu.Lock()
 	r.Problems = slices.Clone(p.problems)
 	p.mu.Unlock()
