@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -106,17 +107,18 @@ func listDocuments(ctx context.Context, c *client.Client, f client.DocumentFilte
 type documentRef struct{ target, key string }
 
 func (r *documentRef) bind(cmd *cobra.Command, verb string) {
-	cmd.Flags().StringVar(&r.target, "target", "", "the document's target (with --key), to "+verb+" it without its id")
-	cmd.Flags().StringVar(&r.key, "key", "", "the document's key (with --target)")
+	// --key is the API key's flag, as in every command that calls the API.
+	cmd.Flags().StringVar(&r.target, "target", "", "the document's target (with --doc-key), to "+verb+" it without its id")
+	cmd.Flags().StringVar(&r.key, "doc-key", "", "the document's key (with --target)")
 }
 
 // check says whether args and the flags name one document, one way.
 func (r documentRef) check(args []string) error {
 	switch {
 	case len(args) == 1 && (r.target != "" || r.key != ""):
-		return errors.New("give a document id or --target and --key, not both")
+		return errors.New("give a document id or --target and --doc-key, not both")
 	case len(args) == 0 && (r.target == "" || r.key == ""):
-		return errors.New("name a document: its id, or --target and --key")
+		return errors.New("name a document: its id, or --target and --doc-key")
 	}
 	return nil
 }
@@ -142,7 +144,7 @@ func documentsShowCommand() *cobra.Command {
 	var ref documentRef
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "show ID | --target T --key K",
+		Use:   "show ID | --target T --doc-key K",
 		Short: "Show a document and its versions, oldest first: status, SHA-256, size, accepted, delivered",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -198,7 +200,7 @@ func printDocument(w io.Writer, d apitypes.Document) error {
 			sha, size = "-", "-"
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Version, cmp.Or(v.Op, "put"), v.Status, sha, size,
-			stamp(&v.AcceptedAt), stamp(v.DeliveredAt), printable(cmp.Or(v.RemoteVersion, "-")), v.Job)
+			stampSeconds(&v.AcceptedAt), stampSeconds(v.DeliveredAt), printable(cmp.Or(v.RemoteVersion, "-")), v.Job)
 	}
 	return tw.Flush()
 }
@@ -207,14 +209,14 @@ func documentsDeleteCommand() *cobra.Command {
 	var api apiFlags
 	var ref documentRef
 	cmd := &cobra.Command{
-		Use:   "delete ID | --target T --key K",
+		Use:   "delete ID | --target T --doc-key K",
 		Short: "Delete a document at its target: a delete job, delivered after its versions (those not started are SUPERSEDED)",
 		Long: `Record the deletion of a document: a delete job, delivered after the document's
 versions; versions not started yet become SUPERSEDED. Targets whose system has no delete
 (4d, workfront-webhook, blueworks) refuse it (delete_unsupported). Operators and admins only.
 
   ferry documents delete 0190a7d2-...
-  ferry documents delete --target archive --key reports/2026/q3.pdf`,
+  ferry documents delete --target archive --doc-key reports/2026/q3.pdf`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := ref.check(args); err != nil {
@@ -241,6 +243,15 @@ versions; versions not started yet become SUPERSEDED. Targets whose system has n
 	api.bind(cmd.Flags())
 	ref.bind(cmd, "delete")
 	return cmd
+}
+
+// stampSeconds formats an optional time to the second: versions follow
+// each other closely.
+func stampSeconds(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
 }
 
 // shortSHA is the first 12 hex digits of a SHA-256, "-" for none.
