@@ -72,7 +72,7 @@ func (a *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "GET /v1/batches/sync-1":
 		send(w, apitypes.BatchSummary{Name: "sync-1", Target: "archive", Total: apitypes.Count{Files: 3, Bytes: 14336}, Final: apitypes.Count{Files: 2},
 			ByStatus: map[apitypes.Status]apitypes.Count{apitypes.StatusSuccess: {Files: 1, Bytes: 2048}, apitypes.StatusSuperseded: {Files: 1, Bytes: 4096}, apitypes.StatusQueued: {Files: 1, Bytes: 8192}},
-			Pending: apitypes.Count{Files: 1}})
+			Pending:  apitypes.Count{Files: 1}})
 	case "GET /v1/activity":
 		send(w, apitypes.Activity{WindowSeconds: 3600})
 	case "GET /v1/batches":
