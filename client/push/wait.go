@@ -92,7 +92,8 @@ func deliveryOf(s apitypes.BatchSummary) deliveryState {
 }
 
 // finish prints the summary and returns ErrIncomplete unless every file
-// was accepted (and, with Wait, every job of the batch ended SUCCESS).
+// was accepted (and, with Wait, every job of the batch ended SUCCESS, or
+// SUPERSEDED).
 func (p *pusher) finish() (Result, error) {
 	r := p.result()
 	w := p.o.Out

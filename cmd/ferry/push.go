@@ -44,7 +44,7 @@ optionally filename, and param.<name> columns for per-file parameters.
 Progress goes to standard error: a bar on a terminal, a line every --progress-interval
 otherwise. The summary and the files not accepted go to standard output. The exit status
 is 0 only if every file was accepted (and, with --wait, every job of the batch ended
-SUCCESS).`,
+SUCCESS, or SUPERSEDED: a version overtaken by a newer one of its document).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := api.client()
 			if err != nil {
