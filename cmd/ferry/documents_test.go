@@ -51,6 +51,10 @@ func newDocsServer(t *testing.T) (*docsServer, string) {
 		writeJSONTest(w, http.StatusOK, apitypes.CheckResult{OK: true, Target: r.PathValue("name"), Params: in.Params})
 	})
 	mux.HandleFunc("GET /v1/batches/{name}", s.batch)
+	mux.HandleFunc("GET /v1/batches", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSONTest(w, http.StatusOK, apitypes.BatchPage{Batches: []apitypes.BatchSummary{{Name: "d1", Target: "archive",
+			Total: apitypes.Count{Files: 4}, ByStatus: map[apitypes.Status]apitypes.Count{apitypes.StatusSuccess: {Files: 3}, apitypes.StatusSuperseded: {Files: 1}}}}})
+	})
 	mux.HandleFunc("POST /v1/batches", s.createBatch)
 	mux.HandleFunc("GET /v1/batches/{name}/keys", s.keys)
 	mux.HandleFunc("POST /v1/uploads", s.upload)
@@ -87,10 +91,26 @@ func (s *docsServer) batch(w http.ResponseWriter, r *http.Request) {
 	}
 	sum := apitypes.BatchSummary{Name: r.PathValue("name"), Target: "archive", ByStatus: map[apitypes.Status]apitypes.Count{}}
 	for _, j := range keys {
+		st := s.statusOf(j.ID)
 		sum.Total.Files++
-		sum.ByStatus[j.Status] = apitypes.Count{Files: sum.ByStatus[j.Status].Files + 1}
+		sum.ByStatus[st] = apitypes.Count{Files: sum.ByStatus[st].Files + 1}
+		if !st.Final() {
+			sum.Pending.Files++
+		}
 	}
 	writeJSONTest(w, http.StatusOK, sum)
+}
+
+// statusOf is the status of job id now, as its document's history has it.
+func (s *docsServer) statusOf(id string) apitypes.Status {
+	for _, d := range s.docs {
+		for _, v := range d.History {
+			if v.Job == id {
+				return v.Status
+			}
+		}
+	}
+	return apitypes.StatusQueued
 }
 
 func (s *docsServer) createBatch(w http.ResponseWriter, r *http.Request) {
@@ -352,6 +372,16 @@ func TestDocumentsCommands(t *testing.T) {
 	writeFiles(t, dir, map[string]string{"b.txt": "two, v2"})
 	if _, _, err := ferryCLI(t, base, "push", dir, "--target", "archive", "--batch", "d1", "--documents", "--progress", "none"); err != nil {
 		t.Fatal(err)
+	}
+
+	// The batch's status lists SUPERSEDED with the other statuses.
+	out, _, err := ferryCLI(t, base, "status", "d1")
+	if line := grepLines(out, "SUPERSEDED"); err != nil || !strings.HasPrefix(line, "SUPERSEDED") || !strings.Contains(line, "1") {
+		t.Errorf("status d1: %v\n%s", err, out)
+	}
+	out, _, err = ferryCLI(t, base, "status")
+	if err != nil || !strings.Contains(out, "SUPERSEDED") || !strings.Contains(grepLines(out, "d1"), " 1 ") {
+		t.Errorf("status: %v\n%s", err, out)
 	}
 
 	out, errOut, err := ferryCLI(t, base, "documents", "list", "--target", "archive", "--limit", "2")
