@@ -7,8 +7,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ferry-relay/ferry/apitypes"
 )
 
 // TestJobStoreHasNoJSONTags keeps the wire apart from the store: the job
@@ -52,5 +55,13 @@ func TestClientNeedsNoStore(t *testing.T) {
 		if strings.HasPrefix(dep, "github.com/jackc/") || dep == "github.com/ferry-relay/ferry/jobs" {
 			t.Errorf("the client depends on %s", dep)
 		}
+	}
+}
+
+// TestStatusSupersededIsFinal: a version overtaken by a newer one is a
+// final status, listed with the others (issue 21).
+func TestStatusSupersededIsFinal(t *testing.T) {
+	if !apitypes.StatusSuperseded.Final() || !apitypes.StatusSuperseded.Valid() || !slices.Contains(apitypes.Statuses, apitypes.StatusSuperseded) {
+		t.Error("SUPERSEDED is not a final status in apitypes.Statuses")
 	}
 }

@@ -16,12 +16,12 @@ const (
 )
 
 // Statuses lists every status, in the order of a job's life.
-var Statuses = []Status{StatusQueued, StatusRunning, StatusRetrying, StatusSuccess, StatusFailed, StatusCanceled}
+var Statuses = []Status{StatusQueued, StatusRunning, StatusRetrying, StatusSuccess, StatusFailed, StatusCanceled, StatusSuperseded}
 
 // Final reports whether no more delivery will be attempted without a person
 // asking for it.
 func (s Status) Final() bool {
-	return s == StatusSuccess || s == StatusFailed || s == StatusCanceled
+	return s == StatusSuccess || s == StatusFailed || s == StatusCanceled || s == StatusSuperseded
 }
 
 // Valid reports whether s is one of the statuses.
@@ -59,6 +59,12 @@ type Job struct {
 	FinishedAt *time.Time        `json:"finished_at,omitempty"`
 	// URL is the job's path in the API.
 	URL string `json:"url"`
+	// Document is the id of the document this job is a version of, ""
+	// for a job without one; DocumentKey its key and Version the
+	// version's number (1 for the first).
+	Document    string `json:"document,omitempty"`
+	DocumentKey string `json:"document_key,omitempty"`
+	Version     int    `json:"version,omitempty"`
 }
 
 // JobList is the body of GET /v1/jobs: a page of jobs, newest first.

@@ -455,17 +455,27 @@ type Upload struct {
 	Params map[string]string
 	// IdempotencyKey makes a repeated upload return the first one's job.
 	IdempotencyKey string
+	// Document, when set, is the key of the document this file is a new
+	// version of, at the target (query document; at most 1,024 bytes of
+	// UTF-8 without control characters). Upload sessions (UploadLarge)
+	// carry none yet.
+	Document string
+	// SHA256, when set, is the hex SHA-256 of the body (query sha256):
+	// the server checks the bytes against it and, for a document whose
+	// latest version has that content, answers before reading the body.
+	SHA256 string
 	// Body holds exactly Size bytes. Upload does not close it.
 	Body io.Reader
 	Size int64
 }
 
 // Upload sends one file as a raw body and returns its job. created is
-// false when the idempotency key had been used: the job is the earlier
-// one.
+// false when the idempotency key had been used, or when the document's
+// latest version has the same content: the job is the earlier one.
 func (c *Client) Upload(ctx context.Context, u Upload) (job apitypes.Job, created bool, err error) {
 	q := url.Values{"filename": {u.Filename}}
-	for k, v := range map[string]string{"target": u.Target, "batch": u.Batch, "path": u.Path} {
+	for k, v := range map[string]string{"target": u.Target, "batch": u.Batch, "path": u.Path,
+		"document": u.Document, "sha256": u.SHA256} {
 		if v != "" {
 			q.Set(k, v)
 		}

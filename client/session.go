@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -38,6 +39,10 @@ type LargeUpload struct {
 	// Session, when set, is told the session once it is known.
 	Session func(apitypes.UploadSession)
 }
+
+// ErrSessionDocument is UploadLarge's refusal of a Document: upload
+// sessions do not name documents yet; send such a file with Upload.
+var ErrSessionDocument = errors.New("upload sessions carry no document key yet: send the file in one request (Upload)")
 
 // StartSession creates an upload session, or finds the one its
 // Idempotency-Key started.
@@ -113,6 +118,9 @@ func sessionPath(id string) string { return "/v1/uploads/sessions/" + url.PathEs
 
 // UploadLarge sends a file through an upload session and returns its job.
 func (c *Client) UploadLarge(ctx context.Context, u LargeUpload) (apitypes.Job, bool, error) {
+	if u.Document != "" {
+		return apitypes.Job{}, false, ErrSessionDocument
+	}
 	ss, err := c.openSession(ctx, u)
 	if err != nil {
 		return apitypes.Job{}, false, err

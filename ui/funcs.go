@@ -24,9 +24,10 @@ func parseTemplates() (map[string]*template.Template, error) {
 		"cancelable": func(s apitypes.Status) bool { return s == apitypes.StatusQueued || s == apitypes.StatusRetrying },
 		"lower":      func(s apitypes.Status) string { return strings.ToLower(string(s)) },
 		"ms":         func(d int64) string { return (time.Duration(d) * time.Millisecond).String() },
+		"shortSHA":   func(s string) string { return s[:min(len(s), 12)] },
 	}
 	out := map[string]*template.Template{}
-	for _, name := range []string{"login", "overview", "batch", "jobs", "job", "error"} {
+	for _, name := range []string{"login", "overview", "batch", "jobs", "job", "documents", "document", "error"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("dashboard templates: %w", err)

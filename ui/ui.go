@@ -112,6 +112,9 @@ func (u *UI) Handler() http.Handler {
 	mux.HandleFunc("GET /ui/jobs/{id}", u.withSession(u.jobPage))
 	mux.HandleFunc("POST /ui/jobs/{id}/retry", u.withSession(u.jobAction))
 	mux.HandleFunc("POST /ui/jobs/{id}/cancel", u.withSession(u.jobAction))
+	mux.HandleFunc("GET /ui/documents", u.withSession(u.documentsPage))
+	mux.HandleFunc("GET /ui/documents/{id}", u.withSession(u.documentPage))
+	mux.HandleFunc("POST /ui/documents/{id}/delete", u.withSession(u.deleteDocument))
 	mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		u.render(w, r, http.StatusNotFound, "error", nil, page{Title: "Not found", Error: "There is no such page."})
 	})

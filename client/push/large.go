@@ -17,7 +17,9 @@ import (
 // read (one read of the file), and resumable: the session's key comes from
 // the batch, the path, the size and the modification time, so the same
 // command after an interruption finds the session on the server (no local
-// state) and sends only the parts it is missing.
+// state) and sends only the parts it is missing. Sessions carry no
+// document key yet: with Documents, a large file goes as a plain job
+// (Result.WithoutDocument counts them).
 
 // Defaults of large-file uploads.
 const (
@@ -58,6 +60,9 @@ func (p *pusher) oneLarge(ctx context.Context, f File) {
 		p.toSend.Add(-f.Size)
 		p.fail(f, problemKind(err), err)
 		return
+	}
+	if p.o.Documents {
+		p.withoutDocument.Add(1)
 	}
 	p.uploaded.Add(1)
 	p.done.Add(1)

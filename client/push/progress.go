@@ -21,8 +21,11 @@ type uploadState struct {
 // deliveryState is where the batch's deliveries stand.
 type deliveryState struct {
 	Total, Final, Success, Failed, Canceled, Pending int64
-	FilesPerSecond                                   float64
-	ETA                                              *time.Duration
+	// Superseded are versions overtaken by a newer one before they
+	// started (with Documents).
+	Superseded     int64
+	FilesPerSecond float64
+	ETA            *time.Duration
 }
 
 // meter shows progress. It is used from one goroutine at a time.
@@ -212,8 +215,12 @@ func deliveryLine(s deliveryState) string {
 	case s.ETA != nil:
 		eta = s.ETA.Round(time.Second).String()
 	}
-	return fmt.Sprintf("%d ok · %d failed · %d pending · %.1f files/s · ETA %s",
-		s.Success, s.Failed+s.Canceled, s.Pending, s.FilesPerSecond, eta)
+	superseded := ""
+	if s.Superseded > 0 {
+		superseded = fmt.Sprintf(" · %d superseded", s.Superseded)
+	}
+	return fmt.Sprintf("%d ok%s · %d failed · %d pending · %.1f files/s · ETA %s",
+		s.Success, superseded, s.Failed+s.Canceled, s.Pending, s.FilesPerSecond, eta)
 }
 
 func (m *lineMeter) elapsed() string { return time.Since(m.start).Round(time.Second).String() }

@@ -10,6 +10,11 @@
 // again and the server returns the job it already made for that key. A
 // batch thus ends with exactly one job per file, however often the push was
 // interrupted, and a file whose content changed gets a new job.
+//
+// Every upload declares its SHA-256 (the file is hashed before it is
+// sent). With Documents, each file is also a document at the target, keyed
+// by its path: a changed file becomes a new version of the same remote
+// document rather than another one, and an unchanged one sends no byte.
 package push
 
 import (
@@ -21,7 +26,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -32,7 +36,6 @@ import (
 
 	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/client"
-	"github.com/ferry-relay/ferry/internal/termtext"
 )
 
 // Defaults of Options.
@@ -107,6 +110,11 @@ type Options struct {
 	SessionThreshold int64
 	// ParallelParts is how many parts of one large file are in flight.
 	ParallelParts int
+	// Documents makes each file a document at the target, keyed by its
+	// Path (relative to the folder pushed): a changed file is a new
+	// version of it. Files sent through upload sessions (SessionThreshold)
+	// carry no key yet: Result.WithoutDocument counts them.
+	Documents bool
 }
 
 func (o Options) withDefaults() Options {
@@ -157,6 +165,9 @@ type Result struct {
 	Problems []Problem
 	// Symlinks is how many symbolic links were skipped.
 	Symlinks int
+	// WithoutDocument is how many files of Documents went through an
+	// upload session, without a document key.
+	WithoutDocument int
 	// Delivery is the batch's summary once every job was final (Wait).
 	Delivery *apitypes.BatchSummary
 	// Undelivered are the batch's FAILED and CANCELED jobs (Wait), at
@@ -260,6 +271,7 @@ type pusher struct {
 	meter    meter
 
 	done, skipped, failed, uploaded atomic.Int64
+	withoutDocument                 atomic.Int64
 	sent, toSend                    atomic.Int64
 }
 
@@ -273,6 +285,7 @@ func (p *pusher) result() Result {
 	r := p.res
 	r.Uploaded, r.Skipped = int(p.uploaded.Load()), int(p.skipped.Load())
 	r.SentBytes = p.sent.Load()
+	r.WithoutDocument = int(p.withoutDocument.Load())
 	p.mu.Lock()
 	r.Problems = slices.Clone(p.problems)
 	p.mu.Unlock()
@@ -453,65 +466,4 @@ func countKind(ps []Problem, kinds ...string) int {
 		}
 	}
 	return n
-}
-
-// dryRun checks that each file can be read and lists what would be sent.
-func (p *pusher) dryRun(ctx context.Context) (Result, error) {
-	w := p.o.Out
-	if sum, err := p.c.Batch(ctx, p.res.Batch); err == nil {
-		fmt.Fprintf(w, "batch %q exists with %d jobs; files it holds already would be skipped\n", p.res.Batch, sum.Total.Files)
-	}
-	var bytes int64
-	var sendable []File
-	for _, f := range p.files {
-		if err := readable(f.Local); err != nil {
-			p.problem(Problem{Path: f.Path, Kind: ProblemUnreadable, Err: err.Error()})
-			continue
-		}
-		sendable = append(sendable, f)
-		bytes += f.Size
-		fmt.Fprintf(w, "send       %10s  %s\n", bytesText(f.Size), termtext.Clean(f.Path))
-	}
-	r := p.result()
-	for _, pr := range r.Problems {
-		fmt.Fprintln(w, termtext.Clean(fmt.Sprint(pr)))
-	}
-	fmt.Fprintf(w, "dry run: %d of %d files (%s) would be sent to target %s in batch %q",
-		len(sendable), r.Files, bytesText(bytes), r.Target, r.Batch)
-	if r.Symlinks > 0 {
-		fmt.Fprintf(w, "; %d symbolic links skipped (--follow-symlinks follows them)", r.Symlinks)
-	}
-	fmt.Fprintf(w, "; %s; nothing was sent\n", problemCounts(r.Problems))
-	if len(r.Problems) > 0 {
-		return r, fmt.Errorf("%w: dry run found %d problems", ErrIncomplete, len(r.Problems))
-	}
-	return r, nil
-}
-
-// readable checks that a file can be opened and read.
-func readable(name string) error {
-	f, err := os.Open(name)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if _, err := f.Read(make([]byte, 1)); err != nil && !errors.Is(err, io.EOF) {
-		return err
-	}
-	return nil
-}
-
-func problemCounts(ps []Problem) string {
-	if len(ps) == 0 {
-		return "no problems"
-	}
-	by := map[string]int{}
-	for _, p := range ps {
-		by[p.Kind]++
-	}
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(by)) {
-		parts = append(parts, fmt.Sprintf("%d %s", by[k], k))
-	}
-	return fmt.Sprintf("%d problems (%s)", len(ps), strings.Join(parts, ", "))
 }

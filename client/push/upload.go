@@ -144,55 +144,97 @@ func (p *pusher) showProgress(show func(meter)) (stop func()) {
 }
 
 // one hashes a file, skips it if the batch holds it already, and sends
-// it otherwise.
+// it otherwise, declaring its SHA-256 (and, with Documents, its document
+// key). A file that changed between its hash and its sending is refused
+// by the server (its bytes do not match the SHA-256 declared): it is
+// hashed and sent once more, as it is now.
 func (p *pusher) one(ctx context.Context, f File) {
 	if p.isLarge(f) {
 		p.oneLarge(ctx, f)
 		return
 	}
+	for try := 1; ; try++ {
+		sum, ok := p.hash(ctx, &f)
+		if !ok {
+			return
+		}
+		key := Key(p.res.Batch, f.Path, sum)
+		if p.accepted[key] {
+			p.toSend.Add(-f.Size)
+			p.skipped.Add(1)
+			p.done.Add(1)
+			p.event(FileResult{Path: f.Path, Outcome: OutcomeSkipped})
+			return
+		}
+		if err := p.ensureBatch(ctx); err != nil {
+			if ctx.Err() == nil {
+				p.toSend.Add(-f.Size)
+				p.fail(f, ProblemFailed, err)
+			}
+			return
+		}
+		job, created, err := p.send(ctx, f, key, sum)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil && try == 1 && p.changedSince(ctx, f, sum, err) {
+			continue // hash counts its new size
+		}
+		p.sent1(f, job, created, sum, err)
+		return
+	}
+}
+
+// hash hashes f and updates its size; false when it cannot be read (a
+// problem recorded) or ctx ended.
+func (p *pusher) hash(ctx context.Context, f *File) (string, bool) {
 	sum, n, err := hashFile(ctx, f.Local)
 	if ctx.Err() != nil {
-		return // interrupted: neither done nor failed
+		return "", false // interrupted: neither done nor failed
 	}
 	if err != nil {
 		p.toSend.Add(-f.Size)
-		p.fail(f, ProblemUnreadable, err)
-		return
+		p.fail(*f, ProblemUnreadable, err)
+		return "", false
 	}
 	if n != f.Size { // it changed since the walk: send what it holds now
 		p.toSend.Add(n - f.Size)
 		f.Size = n
 	}
-	key := Key(p.res.Batch, f.Path, sum)
-	if p.accepted[key] {
-		p.toSend.Add(-f.Size)
-		p.skipped.Add(1)
-		p.done.Add(1)
-		p.event(FileResult{Path: f.Path, Outcome: OutcomeSkipped})
-		return
+	return sum, true
+}
+
+// changedSince reports whether an upload refused with 400 was refused
+// because the file no longer has the content sum declared.
+func (p *pusher) changedSince(ctx context.Context, f File, sum string, err error) bool {
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.StatusCode != http.StatusBadRequest {
+		return false
 	}
-	if err := p.ensureBatch(ctx); err != nil {
-		if ctx.Err() == nil {
-			p.toSend.Add(-f.Size)
-			p.fail(f, ProblemFailed, err)
-		}
-		return
-	}
-	job, err := p.send(ctx, f, key)
-	if ctx.Err() != nil {
-		return
-	}
+	now, _, herr := hashFile(ctx, f.Local)
+	return herr == nil && now != sum
+}
+
+// sent1 counts what became of a file sent: accepted (uploaded; or, with
+// Documents, already accepted when the server answered with an earlier
+// job: the document's latest version has this content) or failed.
+func (p *pusher) sent1(f File, job apitypes.Job, created bool, sum string, err error) {
 	if err != nil {
 		p.toSend.Add(-f.Size)
 		p.fail(f, problemKind(err), err)
 		return
 	}
-	if job.SHA256 != sum {
+	if job.SHA256 != "" && job.SHA256 != sum {
 		p.problem(Problem{Path: f.Path, Kind: ProblemChanged, Err: fmt.Sprintf(
 			"the file changed while it was sent: job %s holds content %s, not %s", job.ID, job.SHA256, sum)})
 	}
-	p.uploaded.Add(1)
 	p.done.Add(1)
+	if p.o.Documents && !created {
+		p.skipped.Add(1)
+		p.event(FileResult{Path: f.Path, Outcome: OutcomeSkipped, JobID: job.ID})
+		return
+	}
+	p.uploaded.Add(1)
 	p.event(FileResult{Path: f.Path, Outcome: OutcomeUploaded, JobID: job.ID})
 }
 
@@ -212,22 +254,22 @@ func (p *pusher) event(r FileResult) {
 // send uploads a file, again after a failure of the connection or a
 // temporary answer, up to UploadAttempts times. The idempotency key makes
 // a repeat harmless.
-func (p *pusher) send(ctx context.Context, f File, key string) (apitypes.Job, error) {
+func (p *pusher) send(ctx context.Context, f File, key, sum string) (apitypes.Job, bool, error) {
 	backoff := uploadBackoffInitial
 	for attempt := 1; ; attempt++ {
-		job, n, err := p.sendOnce(ctx, f, key)
+		job, created, n, err := p.sendOnce(ctx, f, key, sum)
 		if err == nil {
-			return job, nil
+			return job, created, nil
 		}
 		p.sent.Add(-n) // what was sent of a failed attempt does not count
 		if attempt >= p.o.UploadAttempts || !client.Retryable(ctx, err) {
-			return apitypes.Job{}, err
+			return apitypes.Job{}, false, err
 		}
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return apitypes.Job{}, ctx.Err()
+			return apitypes.Job{}, false, ctx.Err()
 		case <-t.C:
 		}
 		backoff = min(2*backoff, uploadBackoffMax)
@@ -235,19 +277,22 @@ func (p *pusher) send(ctx context.Context, f File, key string) (apitypes.Job, er
 }
 
 // sendOnce makes one upload request and returns how many bytes it sent.
-func (p *pusher) sendOnce(ctx context.Context, f File, key string) (apitypes.Job, int64, error) {
+func (p *pusher) sendOnce(ctx context.Context, f File, key, sum string) (apitypes.Job, bool, int64, error) {
 	fh, err := os.Open(f.Local)
 	if err != nil {
-		return apitypes.Job{}, 0, err
+		return apitypes.Job{}, false, 0, err
 	}
 	defer fh.Close()
 	body := &countingReader{r: io.LimitReader(fh, f.Size), total: &p.sent}
-	params := f.Params
-	job, _, err := p.c.Upload(ctx, client.Upload{
+	u := client.Upload{
 		Target: p.res.Target, Batch: p.res.Batch, Filename: f.Filename, Path: f.Path,
-		Params: params, IdempotencyKey: key, Body: body, Size: f.Size,
-	})
-	return job, body.n, err
+		Params: f.Params, IdempotencyKey: key, SHA256: sum, Body: body, Size: f.Size,
+	}
+	if p.o.Documents {
+		u.Document = f.Path
+	}
+	job, created, err := p.c.Upload(ctx, u)
+	return job, created, body.n, err
 }
 
 // countingReader adds what it reads to a shared total.

@@ -83,7 +83,7 @@ var errEnough = errors.New("enough rows")
 func deliveryOf(s apitypes.BatchSummary) deliveryState {
 	d := deliveryState{Total: s.Total.Files, Final: s.Final.Files, Success: s.ByStatus[apitypes.StatusSuccess].Files,
 		Failed: s.ByStatus[apitypes.StatusFailed].Files, Canceled: s.ByStatus[apitypes.StatusCanceled].Files,
-		Pending: s.Pending.Files, FilesPerSecond: s.FilesPerSecond}
+		Superseded: s.ByStatus[apitypes.StatusSuperseded].Files, Pending: s.Pending.Files, FilesPerSecond: s.FilesPerSecond}
 	if s.ETASeconds != nil {
 		eta := time.Duration(*s.ETASeconds * float64(time.Second))
 		d.ETA = &eta
@@ -92,7 +92,8 @@ func deliveryOf(s apitypes.BatchSummary) deliveryState {
 }
 
 // finish prints the summary and returns ErrIncomplete unless every file
-// was accepted (and, with Wait, every job of the batch ended SUCCESS).
+// was accepted (and, with Wait, every job of the batch ended SUCCESS, or
+// SUPERSEDED).
 func (p *pusher) finish() (Result, error) {
 	r := p.result()
 	w := p.o.Out
@@ -102,11 +103,14 @@ func (p *pusher) finish() (Result, error) {
 		errs = append(errs, fmt.Sprintf("%d files not accepted", n))
 	}
 	if d := r.Delivery; d != nil {
+		// A SUPERSEDED job is a version overtaken by a newer one of its
+		// document before it started: nothing is missing at the target.
 		ok := d.ByStatus[apitypes.StatusSuccess].Files
-		fmt.Fprintf(w, "deliveries: %d jobs: %d SUCCESS, %d FAILED, %d CANCELED\n", d.Total.Files, ok,
-			d.ByStatus[apitypes.StatusFailed].Files, d.ByStatus[apitypes.StatusCanceled].Files)
-		if ok != d.Total.Files {
-			errs = append(errs, fmt.Sprintf("%d jobs did not end SUCCESS", d.Total.Files-ok))
+		superseded := d.ByStatus[apitypes.StatusSuperseded].Files
+		fmt.Fprintf(w, "deliveries: %d jobs: %d SUCCESS, %d FAILED, %d CANCELED, %d SUPERSEDED\n", d.Total.Files, ok,
+			d.ByStatus[apitypes.StatusFailed].Files, d.ByStatus[apitypes.StatusCanceled].Files, superseded)
+		if ok+superseded != d.Total.Files {
+			errs = append(errs, fmt.Sprintf("%d jobs did not end SUCCESS", d.Total.Files-ok-superseded))
 			printUndelivered(p.o, r)
 		}
 	}
@@ -123,6 +127,9 @@ func printUploads(w io.Writer, r Result) {
 		r.Batch, r.Target, r.Files, bytesText(r.Bytes), r.Uploaded+r.Skipped, r.Uploaded, bytesText(r.SentBytes), r.Skipped, r.Failed())
 	if r.Symlinks > 0 {
 		fmt.Fprintf(w, "%d symbolic links skipped (--follow-symlinks follows them)\n", r.Symlinks)
+	}
+	if r.WithoutDocument > 0 {
+		fmt.Fprintf(w, "%d large files went through upload sessions without a document key (sessions carry none yet; --session-threshold -1 sends every file in one request, as a document)\n", r.WithoutDocument)
 	}
 	for _, pr := range r.Problems {
 		fmt.Fprintln(w, termtext.Clean(fmt.Sprint(pr)))

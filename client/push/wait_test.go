@@ -1,6 +1,9 @@
 package push
 
 import (
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/ferry-relay/ferry/apitypes"
@@ -56,5 +59,36 @@ func TestGroupFailures(t *testing.T) {
 				t.Errorf("group %d: paths %v, want %v", i, paths, w.paths)
 			}
 		}
+	}
+}
+
+// TestSupersededIsNotAFailure: with --wait, a batch whose jobs ended
+// SUCCESS or SUPERSEDED (a version overtaken by a newer one of its
+// document before it started) is complete; a FAILED one is not.
+func TestSupersededIsNotAFailure(t *testing.T) {
+	for _, c := range []struct {
+		by   map[apitypes.Status]apitypes.Count
+		fail bool
+	}{
+		{map[apitypes.Status]apitypes.Count{apitypes.StatusSuccess: {Files: 3}, apitypes.StatusSuperseded: {Files: 2}}, false},
+		{map[apitypes.Status]apitypes.Count{apitypes.StatusSuccess: {Files: 3}, apitypes.StatusSuperseded: {Files: 1}, apitypes.StatusFailed: {Files: 1}}, true},
+	} {
+		var out strings.Builder
+		p := &pusher{o: Options{Out: &out}.withDefaults()}
+		var total int64
+		for _, n := range c.by {
+			total += n.Files
+		}
+		p.res.Delivery = &apitypes.BatchSummary{Name: "b", ByStatus: c.by, Total: apitypes.Count{Files: total}}
+		_, err := p.finish()
+		if got := errors.Is(err, ErrIncomplete); got != c.fail {
+			t.Errorf("%v: incomplete %v, want %v (%v)\n%s", c.by, got, c.fail, err, out.String())
+		}
+		if !strings.Contains(out.String(), fmt.Sprintf("%d SUPERSEDED", c.by[apitypes.StatusSuperseded].Files)) {
+			t.Errorf("the summary does not count SUPERSEDED:\n%s", out.String())
+		}
+	}
+	if line := deliveryLine(deliveryState{Success: 3, Superseded: 2}); !strings.Contains(line, "2 superseded") {
+		t.Errorf("progress line: %s", line)
 	}
 }

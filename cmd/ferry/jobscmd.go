@@ -73,7 +73,7 @@ func jobsListCommand() *cobra.Command {
 		},
 	}
 	api.bind(cmd.Flags())
-	cmd.Flags().StringVar(&status, "status", "", "only jobs in this status (QUEUED, RUNNING, RETRYING, SUCCESS, FAILED, CANCELED)")
+	cmd.Flags().StringVar(&status, "status", "", "only jobs in this status ("+statusNames()+")")
 	cmd.Flags().StringVar(&f.Target, "target", "", "only jobs for this target")
 	cmd.Flags().StringVar(&f.Batch, "batch", "", "only jobs of this batch")
 	cmd.Flags().IntVar(&f.Limit, "limit", 100, "jobs per page (1-1000)")
@@ -180,6 +180,15 @@ func jobsCancelCommand() *cobra.Command {
 	}
 	api.bind(cmd.Flags())
 	return cmd
+}
+
+// statusNames lists the statuses for a flag's help.
+func statusNames() string {
+	names := make([]string, len(apitypes.Statuses))
+	for i, st := range apitypes.Statuses {
+		names[i] = string(st)
+	}
+	return strings.Join(names, ", ")
 }
 
 func shorten(s string, n int) string {

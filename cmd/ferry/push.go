@@ -30,13 +30,21 @@ the others: a batch never holds two jobs for one file.
   ferry push ./archive --target blueworks --dry-run
   ferry push --manifest files.csv --target blueworks --batch archive-2026
 
+Every upload declares the file's SHA-256. With --documents, each file is a document at
+the target, keyed by its path relative to the PATH it was found under (or as the manifest
+writes it): a file whose content changed since an earlier push becomes a new version of
+the same document there, and an unchanged one is not sent again (ferry documents list).
+Files of --session-threshold or more go through upload sessions, which carry no document
+key yet: they are sent as plain jobs (--session-threshold -1 sends every file in one
+request, as a document).
+
 A manifest is CSV with a header row: a path column (relative to the manifest's folder),
 optionally filename, and param.<name> columns for per-file parameters.
 
 Progress goes to standard error: a bar on a terminal, a line every --progress-interval
 otherwise. The summary and the files not accepted go to standard output. The exit status
 is 0 only if every file was accepted (and, with --wait, every job of the batch ended
-SUCCESS).`,
+SUCCESS, or SUPERSEDED: a version overtaken by a newer one of its document).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := api.client()
 			if err != nil {
@@ -75,6 +83,7 @@ SUCCESS).`,
 	fs.IntVar(&o.Concurrency, "concurrency", push.ConcurrencyDefault, "files hashed and sent at once")
 	fs.Int64Var(&o.SessionThreshold, "session-threshold", push.SessionThresholdDefault, "files of this many bytes or more go in parts through a resumable upload session (-1: never)")
 	fs.IntVar(&o.ParallelParts, "parallel-parts", push.ParallelPartsDefault, "parts of one large file in flight at once")
+	fs.BoolVar(&o.Documents, "documents", false, "make each file a document keyed by its relative path: a changed file becomes a new version of it (not for files through upload sessions)")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "check everything and list what would be sent; send nothing")
 	fs.BoolVar(&o.Wait, "wait", false, "after uploading, watch until every job of the batch is final")
 	fs.DurationVar(&o.PollInterval, "poll-interval", push.PollIntervalDefault, "how often --wait asks for the batch's progress")

@@ -58,7 +58,7 @@ job id, status, attempts, remote id, sha256, size, last error and end time.
 	}
 	api.bind(cmd.Flags())
 	cmd.Flags().StringVar(&format, "format", "csv", "csv or json")
-	cmd.Flags().StringVar(&status, "status", "", "only the jobs in this status (FAILED, SUCCESS, ...)")
+	cmd.Flags().StringVar(&status, "status", "", "only the jobs in this status ("+statusNames()+")")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write to this file instead of standard output")
 	return cmd
 }

@@ -32,6 +32,7 @@ func rootCommand() *cobra.Command {
 		pushCommand(),
 		statusCommand(),
 		jobsCommand(),
+		documentsCommand(),
 		reportCommand(),
 		targetsCommand(),
 		versionCommand(),

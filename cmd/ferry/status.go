@@ -77,7 +77,7 @@ func listBatches(cmd *cobra.Command, c *client.Client, asJSON bool) error {
 	out := cmd.OutOrStdout()
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	if !asJSON {
-		fmt.Fprintln(tw, "BATCH\tTARGET\tFILES\tSUCCESS\tFAILED\tPENDING\tUPDATED")
+		fmt.Fprintln(tw, "BATCH\tTARGET\tFILES\tSUCCESS\tFAILED\tSUPERSEDED\tPENDING\tUPDATED")
 	}
 	cursor := ""
 	for {
@@ -92,8 +92,9 @@ func listBatches(cmd *cobra.Command, c *client.Client, asJSON bool) error {
 				}
 				continue
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", printable(b.Name), cmp.Or(b.Target, "-"), b.Total.Files,
-				b.ByStatus[apitypes.StatusSuccess].Files, b.ByStatus[apitypes.StatusFailed].Files, b.Pending.Files, when(b.UpdatedAt))
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", printable(b.Name), cmp.Or(b.Target, "-"), b.Total.Files,
+				b.ByStatus[apitypes.StatusSuccess].Files, b.ByStatus[apitypes.StatusFailed].Files,
+				b.ByStatus[apitypes.StatusSuperseded].Files, b.Pending.Files, when(b.UpdatedAt))
 		}
 		if page.NextCursor == "" {
 			break
