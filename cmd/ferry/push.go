@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/ferry-relay/ferry/client/push"
@@ -72,9 +73,14 @@ SUCCESS, or SUPERSEDED: a version overtaken by a newer one of its document).`,
 		},
 	}
 	api.bind(cmd.Flags())
-	fs := cmd.Flags()
+	bindPushFlags(cmd.Flags(), &o, &params, &progress)
+	return cmd
+}
+
+// bindPushFlags binds push's own flags to o and the values RunE reads.
+func bindPushFlags(fs *pflag.FlagSet, o *push.Options, params *[]string, progress *string) {
 	fs.StringVar(&o.Target, "target", "", "target to deliver to (required unless --batch names an existing batch)")
-	fs.StringArrayVar(&params, "param", nil, "parameter of the batch, as name=value (repeatable)")
+	fs.StringArrayVar(params, "param", nil, "parameter of the batch, as name=value (repeatable)")
 	fs.StringVar(&o.Batch, "batch", "", "batch name (default: derived from the paths and the target, so the same command resumes)")
 	fs.StringVar(&o.Manifest, "manifest", "", "CSV file listing the files (path, filename, param.<name> columns) instead of PATHs")
 	fs.StringArrayVar(&o.Include, "include", nil, "push only files matching this glob (repeatable; '*.pdf', 'scans/**/*.tif')")
@@ -87,9 +93,8 @@ SUCCESS, or SUPERSEDED: a version overtaken by a newer one of its document).`,
 	fs.BoolVar(&o.DryRun, "dry-run", false, "check everything and list what would be sent; send nothing")
 	fs.BoolVar(&o.Wait, "wait", false, "after uploading, watch until every job of the batch is final")
 	fs.DurationVar(&o.PollInterval, "poll-interval", push.PollIntervalDefault, "how often --wait asks for the batch's progress")
-	fs.StringVar(&progress, "progress", "auto", "progress display: auto (a bar on a terminal), bar, lines or none")
+	fs.StringVar(progress, "progress", "auto", "progress display: auto (a bar on a terminal), bar, lines or none")
 	fs.DurationVar(&o.LineInterval, "progress-interval", push.LineIntervalDefault, "time between progress lines when not on a terminal")
-	return cmd
 }
 
 // parseParams reads name=value pairs.
