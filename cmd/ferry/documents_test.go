@@ -186,7 +186,8 @@ func (s *docsServer) upload(w http.ResponseWriter, r *http.Request) {
 		s.docs = append(s.docs, d)
 		slices.SortFunc(s.docs, func(x, y *apitypes.Document) int { return strings.Compare(x.Key, y.Key) })
 	}
-	code, job := http.StatusAccepted, apitypes.Job{}
+	code := http.StatusAccepted
+	var job apitypes.Job
 	if l := len(d.History); l > 0 && d.History[l-1].SHA256 == sum {
 		v := d.History[l-1]
 		code, job = http.StatusOK, apitypes.Job{ID: v.Job, Target: target, SHA256: sum, Status: v.Status, Document: d.ID, DocumentKey: key, Version: v.Version}

@@ -22,7 +22,7 @@ type docSink struct {
 
 func (f docSink) DocumentVersions() map[string][]string {
 	out := map[string][]string{}
-	for p, versions := range f.Server.Resources() {
+	for p, versions := range f.Resources() {
 		for _, v := range versions {
 			out[f.base+p] = append(out[f.base+p], v.SHA256)
 		}
@@ -97,9 +97,9 @@ func TestVersionsPutConflict(t *testing.T) {
 			if !strings.HasSuffix(res.Remote[httptarget.RemoteURL], "/docs/k%2F1.txt") || res.Remote[httptarget.RemoteETag] == "" {
 				t.Fatalf("remote %v: want the key's URL, path-escaped, and an ETag", res.Remote)
 			}
-			f.Server.SetDocument("/docs/k%2F1.txt", []byte("changed by someone else"))
+			f.SetDocument("/docs/k%2F1.txt", []byte("changed by someone else"))
 			_, err = deliver(t, c, &targets.Document{ID: "d", Key: "k/1.txt", Version: 2, Remote: res.Remote}, "v2")
-			got := f.Server.Resources()["/docs/k%2F1.txt"]
+			got := f.Resources()["/docs/k%2F1.txt"]
 			last := got[len(got)-1].SHA256
 			if onConflict == "" {
 				if !targets.IsPermanent(err) || !strings.Contains(err.Error(), "conflict: target changed since version 1") {
@@ -124,7 +124,7 @@ func TestVersionsPutConflict(t *testing.T) {
 // conflict, and a delete after a change behind ferry's back too.
 func TestVersionsPutFirstConflictAndDelete(t *testing.T) {
 	c, f := putTarget(t, sink.Options{}, "")
-	f.Server.SetDocument("/docs/taken", []byte("someone's"))
+	f.SetDocument("/docs/taken", []byte("someone's"))
 	if _, err := deliver(t, c, &targets.Document{ID: "d", Key: "taken", Version: 1}, "mine"); !targets.IsPermanent(err) || !strings.Contains(err.Error(), "did not put") {
 		t.Fatalf("want a permanent conflict, got %v", err)
 	}
@@ -132,12 +132,12 @@ func TestVersionsPutFirstConflictAndDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Server.SetDocument("/docs/mine", []byte("changed"))
+	f.SetDocument("/docs/mine", []byte("changed"))
 	_, err = deliver(t, c, &targets.Document{ID: "e", Key: "mine", Version: 2, Delete: true, Remote: res.Remote}, "")
 	if !targets.IsPermanent(err) || !strings.Contains(err.Error(), "conflict") {
 		t.Fatalf("delete after a change: want a permanent conflict, got %v", err)
 	}
-	if len(f.Server.Resources()["/docs/mine"]) != 2 {
+	if len(f.Resources()["/docs/mine"]) != 2 {
 		t.Fatal("the conflicting delete removed the document")
 	}
 }
@@ -186,7 +186,7 @@ func TestVersionsPostAndNone(t *testing.T) {
 // job id), created once.
 func TestVersionsPutWithoutDocument(t *testing.T) {
 	c, f := putTarget(t, sink.Options{IgnoreIdempotencyKey: true}, "")
-	f.Server.LoseAnswer(sink.StepPut)
+	f.LoseAnswer(sink.StepPut)
 	d := targetstest.NewDelivery(targetstest.File{Name: "a.txt", Data: []byte("plain")}, nil)
 	var res targets.Result
 	var err error
@@ -198,7 +198,7 @@ func TestVersionsPutWithoutDocument(t *testing.T) {
 	if err != nil || res.Remote != nil {
 		t.Fatalf("result %+v, %v: want success and no Remote", res, err)
 	}
-	if got := f.Server.Resources()["/docs/"+d.JobID]; len(got) != 1 {
+	if got := f.Resources()["/docs/"+d.JobID]; len(got) != 1 {
 		t.Fatalf("the job's URL holds %d versions, want 1", len(got))
 	}
 }

@@ -208,7 +208,7 @@ func (c *Client) deleteDocument(ctx context.Context, at *attempt, d *targets.Del
 		return req, nil
 	}, &out)
 	var ae *APIError
-	if err != nil && !(errors.As(err, &ae) && strings.HasSuffix(ae.Class, "NotFoundException")) {
+	if err != nil && (!errors.As(err, &ae) || !strings.HasSuffix(ae.Class, "NotFoundException")) {
 		return targets.Result{}, err
 	}
 	return gone, nil

@@ -114,7 +114,7 @@ func (s *Server) current(path string) string {
 // current ETag ("" for none), as RFC 9110 §13.2.2 orders them.
 func preconditionFails(r *http.Request, etag string) bool {
 	if im := r.Header.Get("If-Match"); im != "" {
-		return etag == "" || !(strings.TrimSpace(im) == "*" || listHas(im, etag))
+		return etag == "" || (strings.TrimSpace(im) != "*" && !listHas(im, etag))
 	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" {
 		return etag != "" && (strings.TrimSpace(inm) == "*" || listHas(inm, etag))
