@@ -147,7 +147,7 @@ func (u *uploader) upload(ctx context.Context, f file) {
 	delay := 100 * time.Millisecond
 	api := f.idx % len(u.apis)
 	for ctx.Err() == nil {
-		key := fmt.Sprintf("%s#%d", f.name, gen)
+		key := fmt.Sprintf("%s.gen%d", f.name, gen) // "#" is ferry's own (jobs.CheckIdempotencyKey)
 		status, jobID, complete, err := u.send(ctx, u.apis[api], f, data, key)
 		sent = sent || complete
 		switch {
