@@ -3,6 +3,7 @@ package fourd
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -24,60 +25,18 @@ import (
 //	POST /_fake/refuse-credentials?for=DURATION   refuse logins and sessions for a while
 //	GET  /_fake/stats       {"binds": N}: files bound by updates, repeats included
 func (s *Server) control(w http.ResponseWriter, r *http.Request) {
-	get := map[string]func() any{
-		"/_fake/documents": func() any { return s.documentsJSON() },
-		"/_fake/requests":  func() any { return s.Requests() },
-		"/_fake/stats":     func() any { return map[string]int{"binds": s.Creations()} },
-	}
-	if f, ok := get[r.URL.Path]; ok {
-		if r.Method != http.MethodGet {
-			controlError(w, http.StatusMethodNotAllowed, "use GET")
-			return
-		}
-		controlJSON(w, http.StatusOK, f())
-		return
-	}
-	q := r.URL.Query()
-	if r.URL.Path == "/_fake/entity" {
-		if r.Method != http.MethodGet {
-			controlError(w, http.StatusMethodNotAllowed, "use GET")
-			return
-		}
-		e, ok := s.Entity(q.Get("dataclass"), q.Get("key"))
-		if !ok {
-			controlError(w, http.StatusNotFound, "no such entity")
-			return
-		}
-		controlJSON(w, http.StatusOK, e)
+	if s.controlGet(w, r) {
 		return
 	}
 	if r.Method != http.MethodPost {
 		controlError(w, http.StatusMethodNotAllowed, "use POST")
 		return
 	}
+	q := r.URL.Query()
 	switch r.URL.Path {
 	case "/_fake/fail":
-		f := Fault{Step: q.Get("step"), Mode: Mode(q.Get("mode"))}
-		for name, dst := range map[string]*int{"count": &f.Count, "status": &f.Status, "err_code": &f.ErrCode} {
-			if v := q.Get(name); v != "" {
-				n, err := strconv.Atoi(v)
-				if err != nil {
-					controlError(w, http.StatusBadRequest, name+" must be a number")
-					return
-				}
-				*dst = n
-			}
-		}
-		if v := q.Get("retry_after"); v != "" {
-			secs, err := strconv.Atoi(v)
-			if err != nil {
-				controlError(w, http.StatusBadRequest, "retry_after must be a number of seconds")
-				return
-			}
-			f.RetryAfter = time.Duration(secs) * time.Second
-		}
-		if err := s.Inject(f); err != nil {
-			controlError(w, http.StatusBadRequest, err.Error())
+		if msg := s.controlFail(q); msg != "" {
+			controlError(w, http.StatusBadRequest, msg)
 			return
 		}
 	case "/_fake/expire":
@@ -109,6 +68,62 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// controlGet answers the control API's reads (documents, requests, stats,
+// entity) and reports whether r was one.
+func (s *Server) controlGet(w http.ResponseWriter, r *http.Request) bool {
+	get := map[string]func() any{
+		"/_fake/documents": func() any { return s.documentsJSON() },
+		"/_fake/requests":  func() any { return s.Requests() },
+		"/_fake/stats":     func() any { return map[string]int{"binds": s.Creations()} },
+	}
+	f, ok := get[r.URL.Path]
+	if !ok && r.URL.Path != "/_fake/entity" {
+		return false
+	}
+	if r.Method != http.MethodGet {
+		controlError(w, http.StatusMethodNotAllowed, "use GET")
+		return true
+	}
+	if ok {
+		controlJSON(w, http.StatusOK, f())
+		return true
+	}
+	q := r.URL.Query()
+	e, ok := s.Entity(q.Get("dataclass"), q.Get("key"))
+	if !ok {
+		controlError(w, http.StatusNotFound, "no such entity")
+		return true
+	}
+	controlJSON(w, http.StatusOK, e)
+	return true
+}
+
+// controlFail injects the fault /_fake/fail describes, returning why it
+// cannot, or "".
+func (s *Server) controlFail(q url.Values) string {
+	f := Fault{Step: q.Get("step"), Mode: Mode(q.Get("mode"))}
+	for name, dst := range map[string]*int{"count": &f.Count, "status": &f.Status, "err_code": &f.ErrCode} {
+		if v := q.Get(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return name + " must be a number"
+			}
+			*dst = n
+		}
+	}
+	if v := q.Get("retry_after"); v != "" {
+		secs, err := strconv.Atoi(v)
+		if err != nil {
+			return "retry_after must be a number of seconds"
+		}
+		f.RetryAfter = time.Duration(secs) * time.Second
+	}
+	if err := s.Inject(f); err != nil {
+		return err.Error()
+	}
+	return ""
 }
 
 // documentJSON is a document as the control API lists it.

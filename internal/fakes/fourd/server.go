@@ -58,7 +58,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -182,17 +181,6 @@ type upload struct {
 	expires                       time.Time
 }
 
-// entity is one entity: its stamp and attribute values.
-type entity struct {
-	stamp int64
-	files map[string]*upload // BLOB and picture attributes
-	texts map[string]string
-	// history is, per BLOB or picture attribute, the SHA-256 of every
-	// file an update put there, oldest first: the versions of the
-	// document the attribute holds (versions.go).
-	history map[string][]string
-}
-
 // Server is a fake 4D server. It is safe for concurrent use.
 type Server struct {
 	opts Options
@@ -263,73 +251,6 @@ func (s *Server) Steps() []string {
 		return []string{StepRead, StepUpload, StepUpdate}
 	}
 	return []string{StepLogin, StepRead, StepUpload, StepUpdate}
-}
-
-// Documents lists the files attached to entities, one per BLOB or picture
-// attribute holding an upload, sorted by RemoteID "Dataclass(key)/attribute".
-// An upload never attached is not a document.
-func (s *Server) Documents() []contract.Document {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var docs []contract.Document
-	for dc, ents := range s.entities {
-		for key, e := range ents {
-			for attr, u := range e.files {
-				docs = append(docs, contract.Document{
-					RemoteID: RemoteID(dc, key, attr), Name: u.name, SHA256: u.sha256, Size: u.size,
-				})
-			}
-		}
-	}
-	slices.SortFunc(docs, func(a, b contract.Document) int { return strings.Compare(a.RemoteID, b.RemoteID) })
-	return docs
-}
-
-// RemoteID is how the fake and ferry's connector name a document: the REST
-// path, under /rest/, of the attribute that holds it.
-func RemoteID(dataclass, key, attribute string) string {
-	return dataclass + "(" + key + ")/" + attribute
-}
-
-// Entity is the state of one entity.
-type Entity struct {
-	// Stamp is its __STAMP.
-	Stamp int64
-	// Texts are its text attributes that have a value.
-	Texts map[string]string
-	// Files are the documents in its BLOB and picture attributes.
-	Files map[string]contract.Document
-}
-
-// Entity returns the state of the entity of dataclass with key.
-func (s *Server) Entity(dataclass, key string) (Entity, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, ok := s.entities[dataclass][key]
-	if !ok {
-		return Entity{}, false
-	}
-	out := Entity{Stamp: e.stamp, Texts: map[string]string{}, Files: map[string]contract.Document{}}
-	for k, v := range e.texts {
-		out.Texts[k] = v
-	}
-	for attr, u := range e.files {
-		out.Files[attr] = contract.Document{RemoteID: RemoteID(dataclass, key, attr), Name: u.name, SHA256: u.sha256, Size: u.size}
-	}
-	return out, true
-}
-
-// Touch saves the entity as another 4D user would, bumping its __STAMP, so
-// that a __STAMP read earlier is stale. It reports whether the entity
-// exists.
-func (s *Server) Touch(dataclass, key string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, ok := s.entities[dataclass][key]
-	if ok {
-		e.stamp++
-	}
-	return ok
 }
 
 // Uploads returns how many upload IDs the fake holds, expired or not.

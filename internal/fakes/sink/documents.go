@@ -217,18 +217,6 @@ func docReply(w http.ResponseWriter, a docAnswer) int {
 	return a.status
 }
 
-// injected answers a fault that is not a lost answer.
-func (s *Server) injected(w http.ResponseWriter, f fault) int {
-	if f.drop {
-		dropConnection(w)
-		return 0
-	}
-	if f.retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(f.retryAfter.Seconds())))
-	}
-	return reply(w, f.status, "injected failure")
-}
-
 func (s *Server) readDocument(w http.ResponseWriter, r *http.Request) int {
 	path := r.URL.EscapedPath()
 	s.mu.Lock()

@@ -31,13 +31,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"mime"
 	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -84,19 +82,6 @@ type Request struct {
 	Size   int64  `json:"size"`
 }
 
-type fault struct {
-	left       int
-	status     int
-	retryAfter time.Duration
-	drop       bool
-	// after stores the document, then drops the connection: the answer
-	// is lost.
-	after bool
-	// step, when set, is the only kind of request the fault hits: put,
-	// head or delete on a document path (documents.go).
-	step string
-}
-
 // Server is the sink.
 type Server struct {
 	opts Options
@@ -130,34 +115,6 @@ func New(opts Options) *Server {
 		resources: map[string]*resource{}, docAnswers: map[string]docAnswer{}}
 }
 
-// LoseAnswer makes the next upload be stored, then lose its connection
-// before the answer: the phase "after" of a fault. step "put" or "delete"
-// aims at the next PUT or DELETE of a document path (documents.go); any
-// other step at the next upload.
-func (s *Server) LoseAnswer(step string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if step != StepPut && step != StepDelete {
-		step = ""
-	}
-	s.faults = append(s.faults, fault{left: 1, after: true, step: step})
-}
-
-// RefuseLookup makes the next probe answer 503.
-func (s *Server) RefuseLookup() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.probeFaults++
-}
-
-// RefuseCredentials makes every upload answer 401 for d, as a receiver
-// whose token was revoked.
-func (s *Server) RefuseCredentials(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.refuseUntil = time.Now().Add(d)
-}
-
 // Creations is how many documents the sink stored.
 func (s *Server) Creations() int {
 	s.mu.Lock()
@@ -179,14 +136,6 @@ func (s *Server) Requests() []Request {
 	return append([]Request(nil), s.reqs...)
 }
 
-// Fail makes the next n requests fail with status (and a Retry-After
-// header when retryAfter > 0). Status 0 drops the connection instead.
-func (s *Server) Fail(n, status int, retryAfter time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = append(s.faults, fault{left: n, status: status, retryAfter: retryAfter, drop: status == 0})
-}
-
 // Reset forgets documents, requests and faults.
 func (s *Server) Reset() {
 	s.mu.Lock()
@@ -194,29 +143,6 @@ func (s *Server) Reset() {
 	s.docs, s.reqs, s.faults, s.attempts = nil, nil, nil, map[string]int{}
 	s.byKey, s.probeFaults, s.refuseUntil = map[string]int{}, 0, time.Time{}
 	s.resources, s.docAnswers = map[string]*resource{}, map[string]docAnswer{}
-}
-
-// nextFault takes the next fault for a request of step ("" for an
-// upload to a plain path): the first queued for any request or for that
-// step.
-func (s *Server) nextFault(step string) (fault, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i := range s.faults {
-		if s.faults[i].step != "" && s.faults[i].step != step {
-			continue
-		}
-		f := s.faults[i]
-		s.faults[i].left--
-		if s.faults[i].left <= 0 {
-			s.faults = append(s.faults[:i], s.faults[i+1:]...)
-		}
-		return f, true
-	}
-	if s.opts.FailRate > 0 && rand.Float64() < s.opts.FailRate {
-		return fault{status: http.StatusServiceUnavailable}, true
-	}
-	return fault{}, false
 }
 
 // ServeHTTP answers uploads and the control API.
@@ -242,82 +168,109 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 }
 
+// receive takes an upload to a path that is not a document path, in
+// steps: the method and the bearer token; a key already used, answered
+// again; an injected fault; the path's mode (refuse, flaky, slow); then
+// the file, read and stored.
 func (s *Server) receive(w http.ResponseWriter, r *http.Request, jobID string) (int, int64) {
 	if r.Method != http.MethodPut && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "PUT, POST")
 		return reply(w, http.StatusMethodNotAllowed, "use PUT or POST"), 0
 	}
-	s.mu.Lock()
-	refusing := time.Now().Before(s.refuseUntil)
-	s.mu.Unlock()
-	if s.opts.Token != "" && (refusing || r.Header.Get("Authorization") != "Bearer "+s.opts.Token) {
+	if !s.authorized(r) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		return reply(w, http.StatusUnauthorized, "missing or invalid bearer token"), 0
 	}
 	key := r.Header.Get("Idempotency-Key")
-	if key != "" && !s.opts.IgnoreIdempotencyKey {
-		s.mu.Lock()
-		i, seen := s.byKey[key]
-		var doc Document
-		if seen {
-			doc = s.docs[i]
-		}
-		s.mu.Unlock()
-		if seen {
-			// The draft's answer to a key already used: the stored
-			// outcome, nothing stored again.
-			_, _ = io.Copy(io.Discard, r.Body)
-			return created(w, doc), doc.Size
-		}
+	if doc, seen := s.replay(key); seen {
+		// The draft's answer to a key already used: the stored
+		// outcome, nothing stored again.
+		_, _ = io.Copy(io.Discard, r.Body)
+		return created(w, doc), doc.Size
 	}
 	f, faulted := s.nextFault("")
 	if faulted && !f.after {
-		if f.drop {
-			dropConnection(w)
-			return 0, 0
-		}
-		if f.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(f.retryAfter.Seconds())))
-		}
-		return reply(w, f.status, "injected failure"), 0
+		return s.injected(w, f), 0
 	}
+	if status, answered := s.pathMode(w, r, jobID); answered {
+		return status, 0
+	}
+	doc, err := s.read(r)
+	if err != nil {
+		return reply(w, http.StatusBadRequest, err.Error()), 0
+	}
+	doc = s.store(doc, jobID, r.URL.Path, key)
+	if faulted && f.after {
+		dropConnection(w)
+		return 0, doc.Size
+	}
+	return created(w, doc), doc.Size
+}
+
+// authorized tells whether r carries the bearer token, when one is needed
+// and the sink is not refusing credentials.
+func (s *Server) authorized(r *http.Request) bool {
+	s.mu.Lock()
+	refusing := time.Now().Before(s.refuseUntil)
+	s.mu.Unlock()
+	return s.opts.Token == "" || !refusing && r.Header.Get("Authorization") == "Bearer "+s.opts.Token
+}
+
+// replay returns the document stored under Idempotency-Key key, if the
+// sink honours keys and one is.
+func (s *Server) replay(key string) (Document, bool) {
+	if key == "" || s.opts.IgnoreIdempotencyKey {
+		return Document{}, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i, seen := s.byKey[key]
+	if !seen {
+		return Document{}, false
+	}
+	return s.docs[i], true
+}
+
+// pathMode plays the target the first path segment names: /refuse/
+// refuses, /flaky/ fails the first attempts of each job, /slow/ waits.
+// It reports the status it answered (0 when the client went away) and
+// whether it did answer.
+func (s *Server) pathMode(w http.ResponseWriter, r *http.Request, jobID string) (int, bool) {
 	mode, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 	switch mode {
 	case "refuse":
-		return reply(w, http.StatusUnprocessableEntity, "this target refuses every document"), 0
+		return reply(w, http.StatusUnprocessableEntity, "this target refuses every document"), true
 	case "flaky":
 		s.mu.Lock()
 		s.attempts[jobID]++
 		n := s.attempts[jobID]
 		s.mu.Unlock()
 		if n <= s.opts.FlakyFailures {
-			return reply(w, http.StatusServiceUnavailable, fmt.Sprintf("flaky: failing attempt %d of this job", n)), 0
+			return reply(w, http.StatusServiceUnavailable, fmt.Sprintf("flaky: failing attempt %d of this job", n)), true
 		}
 	case "slow":
 		select {
 		case <-time.After(s.opts.SlowDelay):
 		case <-r.Context().Done():
-			return 0, 0
+			return 0, true
 		}
 	}
-	doc, err := s.read(r)
-	if err != nil {
-		return reply(w, http.StatusBadRequest, err.Error()), 0
-	}
-	doc.JobID, doc.Path = jobID, r.URL.Path
+	return 0, false
+}
+
+// store keeps doc, received for job at path, under a new id, and under
+// Idempotency-Key key when the sink honours keys.
+func (s *Server) store(doc Document, jobID, path, key string) Document {
+	doc.JobID, doc.Path = jobID, path
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.seq++
 	doc.ID = fmt.Sprintf("doc-%d", s.seq)
 	s.docs = append(s.docs, doc)
 	if key != "" && !s.opts.IgnoreIdempotencyKey {
 		s.byKey[key] = len(s.docs) - 1
 	}
-	s.mu.Unlock()
-	if faulted && f.after {
-		dropConnection(w)
-		return 0, doc.Size
-	}
-	return created(w, doc), doc.Size
+	return doc
 }
 
 // created answers the 201 of a stored document.
@@ -418,52 +371,6 @@ func (s *Server) read(r *http.Request) (Document, error) {
 	return doc, nil
 }
 
-func (s *Server) control(w http.ResponseWriter, r *http.Request) {
-	switch strings.TrimPrefix(r.URL.Path, "/_fake/") {
-	case "documents":
-		writeJSON(w, s.Documents())
-	case "resources":
-		writeJSON(w, s.Resources())
-	case "requests":
-		writeJSON(w, s.Requests())
-	case "reset":
-		s.Reset()
-		writeJSON(w, map[string]string{"result": "ok"})
-	case "fail":
-		q := r.URL.Query()
-		n, _ := strconv.Atoi(q.Get("count"))
-		status, _ := strconv.Atoi(q.Get("status"))
-		ra, _ := strconv.Atoi(q.Get("retry_after"))
-		if n <= 0 {
-			n = 1
-		}
-		switch {
-		case q.Get("mode") == "drop-after":
-			for range n {
-				s.LoseAnswer(q.Get("step")) // put or delete: a document path's
-			}
-			writeJSON(w, map[string]string{"result": "ok"})
-			return
-		case q.Get("mode") == "drop":
-			status = 0
-		case status == 0:
-			status = http.StatusServiceUnavailable
-		}
-		s.Fail(n, status, time.Duration(ra)*time.Second)
-		writeJSON(w, map[string]string{"result": "ok"})
-	case "refuse-credentials":
-		d, err := time.ParseDuration(r.URL.Query().Get("for"))
-		if err != nil || d <= 0 {
-			reply(w, http.StatusBadRequest, "for must be a positive duration such as 60s")
-			return
-		}
-		s.RefuseCredentials(d)
-		writeJSON(w, map[string]string{"result": "ok"})
-	default:
-		http.NotFound(w, r)
-	}
-}
-
 func reply(w http.ResponseWriter, status int, msg string) int {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -474,15 +381,4 @@ func reply(w http.ResponseWriter, status int, msg string) int {
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// dropConnection closes the connection without an answer.
-func dropConnection(w http.ResponseWriter) {
-	if hj, ok := w.(http.Hijacker); ok {
-		if c, _, err := hj.Hijack(); err == nil {
-			_ = c.Close()
-			return
-		}
-	}
-	panic(http.ErrAbortHandler)
 }

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -47,46 +46,68 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.update(at, rec)
 	}
 	defer finish()
-	if !entered {
-		writeError(sw, r, &rec, http.StatusTooManyRequests, ClassTooManyRequests,
-			fmt.Sprintf("more than %d concurrent API requests", s.opts.MaxConcurrent))
+	if s.refuseEarly(sw, r, &rec, entered) {
 		return
 	}
-
-	if len(r.RequestURI) > MaxURIBytes {
-		writeError(sw, r, &rec, http.StatusRequestURITooLong, ClassInvalidParameter, "request URI too long")
+	mode, answered := s.applyFault(sw, r, &rec)
+	switch {
+	case answered:
 		return
-	}
-	if step == "" {
-		writeError(sw, r, &rec, http.StatusNotFound, ClassNotFound, "no such endpoint: "+r.URL.Path)
+	case mode == ModeDrop:
+		finish()
+		drop(w)
 		return
-	}
-	var dropAfter bool
-	if f, ok := s.take(step); ok {
-		rec.Fault = f.Mode
-		switch f.Mode {
-		case ModeDrop:
-			finish()
-			drop(w)
-			return
-		case ModeDropAfter:
-			dropAfter = true
-		case ModeExpire:
-			s.ExpireCredentials()
-		default: // ModeStatus, ModeError200
-			f.answer(sw, r, &rec)
-			return
-		}
 	}
 	var out http.ResponseWriter = sw
-	if dropAfter {
+	if mode == ModeDropAfter {
 		out = &discardWriter{header: http.Header{}}
 	}
 	s.serveStep(out, r, &rec, step, id)
-	if dropAfter {
+	if mode == ModeDropAfter {
 		finish()
 		drop(w)
 	}
+}
+
+// refuseEarly answers a request refused before its faults and endpoint:
+// over the concurrency limit (entered is false), with a URI over
+// MaxURIBytes, or to a path the fake does not serve. It reports whether
+// it answered.
+func (s *Server) refuseEarly(w http.ResponseWriter, r *http.Request, rec *Request, entered bool) bool {
+	switch {
+	case !entered:
+		writeError(w, r, rec, http.StatusTooManyRequests, ClassTooManyRequests,
+			fmt.Sprintf("more than %d concurrent API requests", s.opts.MaxConcurrent))
+	case len(r.RequestURI) > MaxURIBytes:
+		writeError(w, r, rec, http.StatusRequestURITooLong, ClassInvalidParameter, "request URI too long")
+	case rec.Step == "":
+		writeError(w, r, rec, http.StatusNotFound, ClassNotFound, "no such endpoint: "+r.URL.Path)
+	default:
+		return false
+	}
+	return true
+}
+
+// applyFault takes the fault injected for the request's step, if any,
+// and applies what comes before the endpoint: it answers a ModeStatus or
+// ModeError200 fault and ends the sessions for a ModeExpire one. It
+// returns the fault's mode ("" for none), for serveAPI to drop the
+// connection before or after the endpoint, and whether it answered.
+func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, rec *Request) (mode string, answered bool) {
+	f, ok := s.take(rec.Step)
+	if !ok {
+		return "", false
+	}
+	rec.Fault = f.Mode
+	switch f.Mode {
+	case ModeDrop, ModeDropAfter:
+	case ModeExpire:
+		s.ExpireCredentials()
+	default: // ModeStatus, ModeError200
+		f.answer(w, r, rec)
+		return f.Mode, true
+	}
+	return f.Mode, false
 }
 
 // serveStep checks the method and the credentials, then serves the step.
@@ -275,166 +296,6 @@ func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request, rec *Reques
 	s.mu.Unlock()
 	rec.FileName, rec.Size, rec.SHA256, rec.Handle = got.fileName, got.size, got.sha256, handle
 	writeData(w, map[string]string{"handle": handle})
-}
-
-// docInput is what document creation accepts, as parameters or in
-// updates.
-type docInput struct {
-	Name           string        `json:"name"`
-	Handle         string        `json:"handle"`
-	DocObjCode     string        `json:"docObjCode"`
-	ObjID          string        `json:"objID"`
-	ExtRefID       string        `json:"extRefID"`
-	Description    string        `json:"description"`
-	CurrentVersion *versionInput `json:"currentVersion"`
-}
-
-type versionInput struct {
-	Version  string `json:"version"`
-	FileName string `json:"fileName"`
-	Ext      string `json:"ext"`
-}
-
-// errUnknownField is an updates field the Document model lacks.
-type errUnknownField string
-
-func (e errUnknownField) Error() string {
-	return fmt.Sprintf("APIModel V15_0 does not support field %s (Document)", string(e))
-}
-
-// parseDocInput reads the plain parameters, then updates={json}, whose
-// fields win. An unknown field in updates is refused, as Workfront
-// refuses a field its API model lacks.
-func parseDocInput(form map[string][]string) (docInput, error) {
-	get := func(k string) string {
-		if v := form[k]; len(v) > 0 {
-			return v[0]
-		}
-		return ""
-	}
-	in := docInput{
-		Name: get("name"), Handle: get("handle"), DocObjCode: get("docObjCode"),
-		ObjID: get("objID"), ExtRefID: get("extRefID"), Description: get("description"),
-	}
-	updates := get("updates")
-	if updates == "" {
-		return in, nil
-	}
-	return in, decodeStrict(updates, &in)
-}
-
-// decodeStrict decodes updates={json} into v, refusing a field v lacks
-// (errUnknownField).
-func decodeStrict(updates string, v any) error {
-	dec := json.NewDecoder(strings.NewReader(updates))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return errUnknownField(strings.Trim(field, `"`))
-		}
-		return fmt.Errorf("updates is not a valid JSON object: %w", err)
-	}
-	return nil
-}
-
-// serveCreate creates a document from an unclaimed handle.
-func (s *Server) serveCreate(w http.ResponseWriter, r *http.Request, rec *Request) {
-	if err := r.ParseForm(); err != nil {
-		writeError(w, r, rec, http.StatusBadRequest, ClassInvalidParameter, "unreadable parameters")
-		return
-	}
-	in, err := parseDocInput(r.Form)
-	if err != nil {
-		class := ClassInvalidParameter
-		if errors.As(err, new(errUnknownField)) {
-			class = ClassIllegalArgument
-		}
-		writeError(w, r, rec, http.StatusUnprocessableEntity, class, err.Error())
-		return
-	}
-	rec.Handle = in.Handle
-	s.mu.Lock()
-	doc, status, class, msg := s.create(in)
-	s.mu.Unlock()
-	if status != http.StatusOK {
-		writeError(w, r, rec, status, class, msg)
-		return
-	}
-	rec.DocumentID = doc.ID
-	writeData(w, docJSON(doc))
-}
-
-// create validates in and stores the document; s.mu is held. It returns
-// the status, class and message of a refusal.
-func (s *Server) create(in docInput) (StoredDocument, int, string, string) {
-	invalid := func(msg string) (StoredDocument, int, string, string) {
-		return StoredDocument{}, http.StatusUnprocessableEntity, ClassInvalidParameter, msg
-	}
-	switch {
-	case in.Name == "":
-		return invalid("name is required")
-	case in.DocObjCode == "":
-		return invalid("docObjCode is required")
-	case !slices.Contains(DocObjCodes, in.DocObjCode):
-		return invalid(fmt.Sprintf("invalid docObjCode %q: want one of %v", in.DocObjCode, DocObjCodes))
-	case in.ObjID == "":
-		return invalid("objID is required")
-	case s.opts.Objects[in.ObjID] != in.DocObjCode:
-		return StoredDocument{}, http.StatusNotFound, ClassNotFound,
-			fmt.Sprintf("%s with ID %s not found", in.DocObjCode, in.ObjID)
-	case in.Handle == "":
-		return invalid("handle is required")
-	case s.claimed[in.Handle]:
-		return invalid(fmt.Sprintf("handle %s was already used", in.Handle))
-	}
-	up, ok := s.uploads[in.Handle]
-	if !ok || s.opts.Now().After(up.created.Add(s.opts.HandleTTL)) {
-		delete(s.uploads, in.Handle)
-		return invalid(fmt.Sprintf("handle %s is unknown or has expired", in.Handle))
-	}
-	delete(s.uploads, in.Handle)
-	s.claimed[in.Handle] = true
-	doc := StoredDocument{
-		ID: newID(), Name: in.Name, DocObjCode: in.DocObjCode, ObjID: in.ObjID,
-		ExtRefID: in.ExtRefID, Description: in.Description, FileName: in.Name,
-		Handle: in.Handle, ContentType: up.contentType, Size: up.size, SHA256: up.sha256,
-		Created: s.opts.Now(),
-	}
-	if v := in.CurrentVersion; v != nil {
-		doc.Version, doc.Ext = v.Version, v.Ext
-		doc.FileName = cmp.Or(v.FileName, in.Name)
-	}
-	first := StoredVersion{
-		ID: newID(), DocumentID: doc.ID, Version: doc.Version, FileName: doc.FileName, Ext: doc.Ext,
-		Handle: doc.Handle, Size: doc.Size, SHA256: doc.SHA256, Created: doc.Created,
-	}
-	doc.CurrentVersionID, doc.Versions = first.ID, []StoredVersion{first}
-	s.docs = append(s.docs, doc)
-	return doc, http.StatusOK, "", ""
-}
-
-func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, rec *Request, id string) {
-	s.mu.Lock()
-	i := slices.IndexFunc(s.docs, func(d StoredDocument) bool { return d.ID == id })
-	var doc StoredDocument
-	if i >= 0 {
-		doc = s.docs[i]
-	}
-	s.mu.Unlock()
-	if i < 0 {
-		writeError(w, r, rec, http.StatusNotFound, ClassNotFound, "DOCU with ID "+id+" not found")
-		return
-	}
-	writeData(w, docJSON(doc))
-}
-
-// docJSON is a document as the API answers it.
-func docJSON(d StoredDocument) map[string]string {
-	return map[string]string{
-		"ID": d.ID, "name": d.Name, "objCode": "DOCU", "docObjCode": d.DocObjCode,
-		"objID": d.ObjID, "extRefID": d.ExtRefID, "description": d.Description,
-		"currentVersionID": d.CurrentVersionID,
-	}
 }
 
 // statusWriter remembers the status written.
