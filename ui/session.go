@@ -59,6 +59,14 @@ func (k sessionKeys) Check(ctx context.Context, key string) (apikeys.Identity, e
 	return k.next.Check(ctx, key)
 }
 
+// Known passes on the wrapped checker's knowledge of keys that worked
+// before (apikeys.Cache.Known), which the API's failure limit lets
+// through: without it, a wrapped checker would hide it.
+func (k sessionKeys) Known(key string) bool {
+	kk, ok := k.next.(interface{ Known(string) bool })
+	return ok && kk.Known(key)
+}
+
 // readSession returns the live session of the request's cookie and the
 // cookie's token; sessions.ErrNotFound when there is none.
 func (u *UI) readSession(r *http.Request) (*session, string, error) {
