@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -86,42 +87,12 @@ func run(ctx context.Context, cfg config, r roles) error {
 
 	ready := map[string]api.Pinger{"postgres": s.pool, "nats": s.queue, "s3": s.objects, "queue_repair": sw}
 	if r.worker {
-		wcfg := worker.Config{ShutdownGrace: cfg.ShutdownGrace, Lease: cfg.Lease, Rates: targetRates}.WithDefaults()
-		wcfg.States = targetstate.NewStore(s.pool, wcfg.ID)
-		// The holder is unique per run, so slots of a process that died
-		// with the same id (a restarted container) are not renewed.
-		wcfg.Limits = limits.New(s.pool, wcfg.ID+"/"+randomHex(), cfg.Lease)
-		w := worker.New(wcfg, s.jobs, s.objects, s.queue, s.targets, log.With("component", "worker"))
-		ready["deliveries"] = w // down while storage does not answer its reads
-		wg.Go(func() {
-			if err := w.Run(ctx); err != nil {
-				errs <- err
-			}
-		})
+		startWorker(ctx, &wg, errs, cfg, s, targetRates, ready, log)
 	}
 	if r.api {
-		srv := api.New(apiConfig(cfg), api.Deps{
-			Jobs: s.jobs, Keys: ui.Keys(apikeys.NewCache(s.keys, apikeys.CacheTTLDefault)), KeyAdmin: s.keys,
-			Audit: audit.NewStore(s.pool), Objects: s.objects, Enqueue: enq, Targets: s.targets, Rates: targetRates,
-			States: targetstate.NewStore(s.pool, "api"), Slots: limits.New(s.pool, "api", 0),
-			Ready: ready,
-			Log:   log.With("component", "api"),
-		})
-		ln, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.Listen)
-		if err != nil {
-			return fmt.Errorf("listen: %w", err)
-		}
-		handler, err := withDashboard(srv.Handler(), s.pool, log.With("component", "ui"))
-		if err != nil {
+		if err := startAPI(ctx, &wg, errs, cfg, s, enq, targetRates, ready, log); err != nil {
 			return err
 		}
-		hs := apiHTTPServer(handler, cfg)
-		scheme := "http"
-		if cfg.TLSCert != "" {
-			scheme = "https"
-		}
-		log.Info("API listening", "addr", scheme+"://"+ln.Addr().String(), "dashboard", scheme+"://"+ln.Addr().String()+"/ui/", "targets", s.targets.Names())
-		serveHTTP(ctx, &wg, errs, hs, ln, cfg)
 	}
 	if cfg.MetricsListen != "" {
 		// ferry worker has no other listener: its probes come here too.
@@ -142,6 +113,52 @@ func run(ctx context.Context, cfg config, r roles) error {
 	fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	enq.Flush(fctx)
+	return nil
+}
+
+// startWorker runs the process's delivery workers until ctx ends; ready
+// gains their state (down while storage does not answer).
+func startWorker(ctx context.Context, wg *sync.WaitGroup, errs chan<- error, cfg config, s *stack,
+	targetRates *rates.Store, ready map[string]api.Pinger, log *slog.Logger) {
+	wcfg := worker.Config{ShutdownGrace: cfg.ShutdownGrace, Lease: cfg.Lease, Rates: targetRates}.WithDefaults()
+	wcfg.States = targetstate.NewStore(s.pool, wcfg.ID)
+	// The holder is unique per run, so slots of a process that died
+	// with the same id (a restarted container) are not renewed.
+	wcfg.Limits = limits.New(s.pool, wcfg.ID+"/"+randomHex(), cfg.Lease)
+	w := worker.New(wcfg, s.jobs, s.objects, s.queue, s.targets, log.With("component", "worker"))
+	ready["deliveries"] = w // down while storage does not answer its reads
+	wg.Go(func() {
+		if err := w.Run(ctx); err != nil {
+			errs <- err
+		}
+	})
+}
+
+// startAPI serves the API and the dashboard on cfg.Listen until ctx ends.
+func startAPI(ctx context.Context, wg *sync.WaitGroup, errs chan<- error, cfg config, s *stack,
+	enq *enqueue.Enqueuer, targetRates *rates.Store, ready map[string]api.Pinger, log *slog.Logger) error {
+	srv := api.New(apiConfig(cfg), api.Deps{
+		Jobs: s.jobs, Keys: ui.Keys(apikeys.NewCache(s.keys, apikeys.CacheTTLDefault)), KeyAdmin: s.keys,
+		Audit: audit.NewStore(s.pool), Objects: s.objects, Enqueue: enq, Targets: s.targets, Rates: targetRates,
+		States: targetstate.NewStore(s.pool, "api"), Slots: limits.New(s.pool, "api", 0),
+		Ready: ready,
+		Log:   log.With("component", "api"),
+	})
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	handler, err := withDashboard(srv.Handler(), s.pool, log.With("component", "ui"))
+	if err != nil {
+		return err
+	}
+	hs := apiHTTPServer(handler, cfg)
+	scheme := "http"
+	if cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	log.Info("API listening", "addr", scheme+"://"+ln.Addr().String(), "dashboard", scheme+"://"+ln.Addr().String()+"/ui/", "targets", s.targets.Names())
+	serveHTTP(ctx, wg, errs, hs, ln, cfg)
 	return nil
 }
 
