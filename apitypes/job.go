@@ -16,12 +16,12 @@ const (
 )
 
 // Statuses lists every status, in the order of a job's life.
-var Statuses = []Status{StatusQueued, StatusRunning, StatusRetrying, StatusSuccess, StatusFailed, StatusCanceled}
+var Statuses = []Status{StatusQueued, StatusRunning, StatusRetrying, StatusSuccess, StatusFailed, StatusCanceled, StatusSuperseded}
 
 // Final reports whether no more delivery will be attempted without a person
 // asking for it.
 func (s Status) Final() bool {
-	return s == StatusSuccess || s == StatusFailed || s == StatusCanceled
+	return s == StatusSuccess || s == StatusFailed || s == StatusCanceled || s == StatusSuperseded
 }
 
 // Valid reports whether s is one of the statuses.
@@ -57,6 +57,11 @@ type Job struct {
 	CreatedAt  time.Time         `json:"created_at"`
 	UpdatedAt  time.Time         `json:"updated_at"`
 	FinishedAt *time.Time        `json:"finished_at,omitempty"`
+	// Document is the id of the document this job is a version of, with
+	// its key and the version's number; empty for a job without one.
+	Document    string `json:"document,omitempty"`
+	DocumentKey string `json:"document_key,omitempty"`
+	Version     int    `json:"version,omitempty"`
 	// URL is the job's path in the API.
 	URL string `json:"url"`
 }
