@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -140,4 +141,21 @@ func (s *Store) Versions(ctx context.Context, id string) ([]Version, error) {
 		return nil, fmt.Errorf("versions of document %s: %w", id, err)
 	}
 	return vs, nil
+}
+
+// DocumentRemote returns what the connector reported of document id at
+// its target (for the worker's delivery of its next version).
+func (s *Store) DocumentRemote(ctx context.Context, id string) (map[string]string, error) {
+	var remote map[string]string
+	err := s.db.QueryRow(ctx, `SELECT remote FROM documents WHERE id = $1`, id).Scan(&remote)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("document %s: %w", id, ErrDocumentNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("document %s: %w", id, err)
+	}
+	if remote == nil {
+		remote = map[string]string{}
+	}
+	return remote, nil
 }
