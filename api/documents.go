@@ -34,8 +34,8 @@ const maxDocumentsPage = 1000
 func (s *Server) documentRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/documents", s.auth(apikeys.PermRead, s.listDocuments))
 	mux.Handle("GET /v1/documents/{id}", s.auth(apikeys.PermRead, s.getDocument))
-	mux.Handle("DELETE /v1/documents", s.auth(apikeys.PermChange, s.deleteDocument))
-	mux.Handle("DELETE /v1/documents/{id}", s.auth(apikeys.PermChange, s.deleteDocument))
+	mux.Handle("DELETE /v1/documents", s.auth(apikeys.PermDelete, s.deleteDocument))
+	mux.Handle("DELETE /v1/documents/{id}", s.auth(apikeys.PermDelete, s.deleteDocument))
 }
 
 func (s *Server) listDocuments(w http.ResponseWriter, r *http.Request, key apikeys.Key) {

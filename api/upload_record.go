@@ -32,6 +32,12 @@ func fingerprint(req *uploadRequest, ups []upload) string {
 		field(h, k)
 		field(h, req.form.params[k])
 	}
+	if req.form.document != "" {
+		// Only then: the fingerprints of requests without a document stay
+		// what they were.
+		field(h, "document:"+req.form.document)
+		field(h, req.form.sha256)
+	}
 	for _, up := range ups {
 		field(h, up.filename)
 		field(h, strconv.FormatInt(up.stored.Size, 10))

@@ -158,6 +158,14 @@ func TestDocumentVersionsUnchangedAndNew(t *testing.T) {
 	if code := p.as(other, http.MethodDelete, "/v1/documents/"+v1.Document, "", nil); code != http.StatusNotFound {
 		t.Fatalf("other tenant's delete: %d", code)
 	}
+	// Uploaders upload; deleting is for operators and admins.
+	uploader := p.newKey("up", "default", apikeys.RoleUploader)
+	if code := p.as(uploader, http.MethodDelete, "/v1/documents/"+v1.Document, "", nil); code != http.StatusForbidden {
+		t.Fatalf("uploader's delete: %d", code)
+	}
+	if code := p.as(uploader, http.MethodGet, "/v1/documents/"+v1.Document, "", nil); code != http.StatusOK {
+		t.Fatalf("uploader's read: %d", code)
+	}
 	// The http kind (no versions mode) cannot delete.
 	var e apiError
 	if code := p.as(p.key, http.MethodDelete, "/v1/documents?target=docs&key="+url.QueryEscape("reports/r.txt"), "", &e); code != http.StatusUnprocessableEntity ||

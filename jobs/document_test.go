@@ -177,3 +177,37 @@ func TestDocumentExpiredVersionSuperseded(t *testing.T) {
 		t.Fatalf("claim of v2: %v", err)
 	}
 }
+
+// A delete recorded after versions that have not started supersedes them;
+// it waits for one that runs.
+func TestDocumentDeleteSupersedesWaitingVersions(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	v1 := recordVersion(t, s, "a", "k", "s1")
+	if _, err := s.Claim(ctx, v1.ID, "w/1", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	v2 := recordVersion(t, s, "a", "k", "s2")
+	del, err := s.RecordDelete(ctx, jobs.DeleteRequest{Scope: jobs.InTenant("a"), Tenant: "a", Target: "t", Key: "k", MaxAttempts: 2})
+	if err != nil || del.Version != 3 || del.Op != jobs.OpDelete || del.Size != 0 || del.ObjectKey != "" {
+		t.Fatalf("delete: %+v %v", del, err)
+	}
+	if st := mustGet(t, s, v2.ID).Status; st != jobs.StatusSuperseded {
+		t.Fatalf("v2 is %s", st)
+	}
+	if st := mustGet(t, s, v1.ID).Status; st != jobs.StatusRunning {
+		t.Fatalf("v1 is %s", st)
+	}
+	var ce *jobs.ClaimError
+	if _, err := s.Claim(ctx, del.ID, "w/d", time.Minute); !errors.As(err, &ce) || !ce.Blocked {
+		t.Fatalf("claim of the delete while v1 runs: %v", err)
+	}
+	if _, err := s.Finish(ctx, v1.ID, "w/1", jobs.Finish{Status: jobs.StatusSuccess, Outcome: jobs.OutcomeSuccess,
+		Remote: map[string]string{"id": "r1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Claim(ctx, del.ID, "w/d", time.Minute); err != nil {
+		t.Fatalf("claim of the delete: %v", err)
+	}
+}

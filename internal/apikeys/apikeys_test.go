@@ -118,8 +118,8 @@ func TestRoles(t *testing.T) {
 		not  []apikeys.Permission
 	}{
 		{apikeys.RoleAdmin, []apikeys.Permission{apikeys.PermRead, apikeys.PermUpload, apikeys.PermChange, apikeys.PermBulk, apikeys.PermAdmin}, nil},
-		{apikeys.RoleOperator, []apikeys.Permission{apikeys.PermRead, apikeys.PermUpload, apikeys.PermChange, apikeys.PermBulk}, []apikeys.Permission{apikeys.PermAdmin}},
-		{apikeys.RoleUploader, []apikeys.Permission{apikeys.PermRead, apikeys.PermUpload, apikeys.PermChange}, []apikeys.Permission{apikeys.PermBulk, apikeys.PermAdmin}},
+		{apikeys.RoleOperator, []apikeys.Permission{apikeys.PermRead, apikeys.PermUpload, apikeys.PermChange, apikeys.PermDelete, apikeys.PermBulk}, []apikeys.Permission{apikeys.PermAdmin}},
+		{apikeys.RoleUploader, []apikeys.Permission{apikeys.PermRead, apikeys.PermUpload, apikeys.PermChange}, []apikeys.Permission{apikeys.PermDelete, apikeys.PermBulk, apikeys.PermAdmin}},
 		{apikeys.Role("nobody"), nil, []apikeys.Permission{apikeys.PermRead}},
 	} {
 		for _, p := range c.can {

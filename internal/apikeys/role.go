@@ -48,6 +48,9 @@ const (
 	PermUpload
 	// PermChange retries or cancels one job.
 	PermChange
+	// PermDelete deletes documents at their targets (issue 21):
+	// operators and admins, not uploaders.
+	PermDelete
 	// PermBulk re-queues many jobs at once.
 	PermBulk
 	// PermAdmin reads the audit trail, manages keys and reaches across
@@ -63,6 +66,8 @@ func (p Permission) String() string {
 		return "upload"
 	case PermChange:
 		return "retry or cancel"
+	case PermDelete:
+		return "delete documents"
 	case PermBulk:
 		return "re-queue in bulk"
 	case PermAdmin:
