@@ -211,3 +211,23 @@ func TestDocumentDeleteSupersedesWaitingVersions(t *testing.T) {
 		t.Fatalf("claim of the delete: %v", err)
 	}
 }
+
+// The file of a superseded version goes with the delivered files after
+// the retention; a delete, which has none, gives no key.
+func TestDocumentSupersededFilesRemoved(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	v1 := recordVersion(t, s, "a", "k", "s1")
+	_ = recordVersion(t, s, "a", "k", "s2")
+	if st := mustGet(t, s, v1.ID).Status; st != jobs.StatusSuperseded {
+		t.Fatalf("v1 is %s", st)
+	}
+	if _, err := s.RecordDelete(ctx, jobs.DeleteRequest{Scope: jobs.AllTenants(), Tenant: "a", Target: "t", Key: "k", MaxAttempts: 2}); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := s.TakeDeliveredObjects(ctx, 0, 10)
+	if err != nil || len(keys) != 2 || keys[0] == "" || keys[1] == "" {
+		t.Fatalf("taken: %q %v", keys, err)
+	}
+}
