@@ -61,6 +61,7 @@ func (s *Server) sameVersion(ctx context.Context, req *uploadRequest) error {
 		return err
 	}
 	req.same = &job
+	countVersion(req.target.Name, job.Recorded)
 	if job.Recorded == jobs.RecordedRequeued {
 		s.enqueue.EnqueueFresh(ctx, []jobs.Ref{jobs.RefOf(job)})
 	}

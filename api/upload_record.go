@@ -86,6 +86,9 @@ func (s *Server) record(ctx context.Context, req *uploadRequest, rec *receiver) 
 	}
 	refs := make([]jobs.Ref, 0, len(created))
 	for _, j := range created {
+		if j.DocumentID != "" {
+			countVersion(t.Name, j.Recorded)
+		}
 		if j.Recorded != jobs.RecordedUnchanged {
 			refs = append(refs, jobs.RefOf(j))
 		}

@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -339,5 +341,27 @@ func TestDocumentBadInput(t *testing.T) {
 	}
 	if n := countObjects(t, p); n != 0 {
 		t.Fatalf("%d objects stored by refused uploads", n)
+	}
+}
+
+// With the content declared, an unchanged version is answered before a
+// byte of the body is read: here the body never comes.
+func TestDocumentDeclaredUnchangedAnsweredBeforeBody(t *testing.T) {
+	p, _, _ := docPipeline(t, pipelineOptions{})
+	_, v1 := p.sendVersion("k", []byte("one"), true)
+	p.waitFinal([]string{v1.ID}, 20*time.Second)
+	body, stall := io.Pipe()
+	defer stall.Close()
+	q := url.Values{"target": {"docs"}, "filename": {"r.txt"}, "document": {"k"}, "sha256": {sum([]byte("one"))}}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	// The transport waits for a body read in progress: end it with ctx.
+	context.AfterFunc(ctx, func() { _ = stall.CloseWithError(ctx.Err()) })
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, p.api.URL+"/v1/uploads?"+q.Encode(), body)
+	req.ContentLength = 3
+	req.Header.Set("Content-Type", "application/octet-stream")
+	var out apitypes.UploadResult
+	if code := p.do(req, &out); code != http.StatusOK || len(out.Jobs) != 1 || out.Jobs[0].ID != v1.ID {
+		t.Fatalf("declared unchanged: %d %+v", code, out)
 	}
 }
