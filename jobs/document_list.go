@@ -3,7 +3,6 @@ package jobs
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -29,23 +28,22 @@ type DocumentFilter struct {
 // documentCursor is where a page of documents ends: pages go by key, then
 // tenant and target (an administrator sees one key at many).
 type documentCursor struct {
-	Key    string `json:"k"`
-	Tenant string `json:"t"`
-	Target string `json:"g"`
+	Key, Tenant, Target string
 }
 
+// encode joins the three with NUL, which none may hold (keys hold no
+// control character, tenants and targets are names).
 func (c documentCursor) encode() string {
-	b, _ := json.Marshal(c)
-	return base64.RawURLEncoding.EncodeToString(b)
+	return base64.RawURLEncoding.EncodeToString([]byte(c.Key + "\x00" + c.Tenant + "\x00" + c.Target))
 }
 
 func decodeDocumentCursor(s string) (documentCursor, error) {
-	var c documentCursor
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || json.Unmarshal(b, &c) != nil {
-		return c, ErrInvalidCursor
+	parts := strings.Split(string(b), "\x00")
+	if err != nil || len(parts) != 3 {
+		return documentCursor{}, ErrInvalidCursor
 	}
-	return c, nil
+	return documentCursor{Key: parts[0], Tenant: parts[1], Target: parts[2]}, nil
 }
 
 // Documents returns a page of the documents in scope that match f, by

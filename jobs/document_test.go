@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -229,5 +230,40 @@ func TestDocumentSupersededFilesRemoved(t *testing.T) {
 	keys, err := s.TakeDeliveredObjects(ctx, 0, 10)
 	if err != nil || len(keys) != 2 || keys[0] == "" || keys[1] == "" {
 		t.Fatalf("taken: %q %v", keys, err)
+	}
+}
+
+// Documents come by key, a page at a time; another tenant's are not seen.
+func TestDocumentPages(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	for _, k := range []string{"b", "a", "c/1", "c/2"} {
+		recordVersion(t, s, "a", k, "s-"+k)
+	}
+	recordVersion(t, s, "b", "a", "x")
+	var keys []string
+	cursor := ""
+	for range 5 {
+		docs, next, err := s.Documents(ctx, jobs.InTenant("a"), jobs.DocumentFilter{Limit: 3, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range docs {
+			keys = append(keys, d.Key)
+		}
+		if cursor = next; cursor == "" {
+			break
+		}
+	}
+	if got := fmt.Sprint(keys); got != "[a b c/1 c/2]" {
+		t.Fatalf("keys %s", got)
+	}
+	docs, _, err := s.Documents(ctx, jobs.InTenant("a"), jobs.DocumentFilter{KeyPrefix: "c/", State: jobs.DocumentActive})
+	if err != nil || len(docs) != 2 {
+		t.Fatalf("prefix: %d %v", len(docs), err)
+	}
+	if _, _, err := s.Documents(ctx, jobs.InTenant("a"), jobs.DocumentFilter{Cursor: "!!"}); !errors.Is(err, jobs.ErrInvalidCursor) {
+		t.Fatalf("bad cursor: %v", err)
 	}
 }
