@@ -267,3 +267,32 @@ func TestDocumentPages(t *testing.T) {
 		t.Fatalf("bad cursor: %v", err)
 	}
 }
+
+// A keyed request naming a document answers its repeat with the jobs it
+// answered, an unchanged version's included.
+func TestDocumentKeyedRequests(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	req := func(key, sha string) jobs.Request {
+		return jobs.Request{IdempotencyKey: key, Fingerprint: key + sha, Tenant: "a", APIKeyID: 0, Jobs: []jobs.New{{
+			ID: uuid.Must(uuid.NewV7()).String(), Target: "t", Filename: "f", SHA256: sha, ObjectKey: "o/" + key,
+			MaxAttempts: 2, DocumentKey: "doc"}}}
+	}
+	first, created, err := s.RecordRequest(ctx, req("K1", "s1"))
+	if err != nil || !created || first[0].Version != 1 {
+		t.Fatalf("first: %+v %v %v", first, created, err)
+	}
+	again, created, err := s.RecordRequest(ctx, req("K1", "s1"))
+	if err != nil || created || again[0].ID != first[0].ID {
+		t.Fatalf("repeat: %+v %v %v", again, created, err)
+	}
+	same, created, err := s.RecordRequest(ctx, req("K2", "s1"))
+	if err != nil || !created || same[0].ID != first[0].ID || same[0].Recorded != jobs.RecordedUnchanged {
+		t.Fatalf("unchanged under a new key: %+v %v %v", same, created, err)
+	}
+	rep, created, err := s.RecordRequest(ctx, req("K2", "s1"))
+	if err != nil || created || len(rep) != 1 || rep[0].ID != first[0].ID {
+		t.Fatalf("repeat of the unchanged: %+v %v %v", rep, created, err)
+	}
+}
