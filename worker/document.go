@@ -32,7 +32,7 @@ func noFile(context.Context) (io.ReadCloser, error) { return nil, errNoFile }
 // document returns the document job is a version of, for its Delivery,
 // or nil for a job without one. It returns a permanent error for a
 // version the target's connector cannot deliver: a delete where it has no
-// delete, a version after the first where it neither updates nor appends.
+// delete, a version after the first where it refuses versions.
 func (w *Worker) document(ctx context.Context, t *targets.Target, job jobs.Job) (*targets.Document, error) {
 	if job.DocumentID == "" {
 		return nil, nil
@@ -50,22 +50,19 @@ func (w *Worker) document(ctx context.Context, t *targets.Target, job jobs.Job) 
 
 // refusal is why t's connector cannot deliver job, a version of a
 // document, or nil. A connector without a Versioner delivers each version
-// as a new file, and deletes nothing.
+// as a new file, and deletes nothing; so does one that neither updates nor
+// appends and gives no Refusal (the http kind's versions: none, whatever
+// it answers): only a Refusal refuses a version after the first.
 func refusal(t *targets.Target, job jobs.Job) error {
-	v, ok := t.Deliverer.(targets.Versioner)
 	var vs targets.VersionSupport
-	if ok {
+	if v, ok := t.Deliverer.(targets.Versioner); ok {
 		vs = v.Versions()
 	}
 	switch {
 	case job.Op == jobs.OpDelete && !vs.Delete:
 		return targets.Permanent(fmt.Errorf("target %s (kind %s) cannot delete documents", t.Name, t.Kind))
-	case ok && job.Op != jobs.OpDelete && job.Version > 1 && !vs.Update && !vs.Append:
-		why := vs.Refusal
-		if why == "" {
-			why = fmt.Sprintf("target %s (kind %s) does not take new versions of a document", t.Name, t.Kind)
-		}
-		return targets.Permanent(errors.New(why))
+	case job.Op != jobs.OpDelete && job.Version > 1 && !vs.Update && !vs.Append && vs.Refusal != "":
+		return targets.Permanent(errors.New(vs.Refusal))
 	}
 	return nil
 }

@@ -188,3 +188,22 @@ func TestWorkerRefusesVersionsConnectorCannotTake(t *testing.T) {
 		t.Fatalf("%d deliveries reached the connector, want only v1", len(v.seen))
 	}
 }
+
+// A connector that neither updates nor appends and gives no reason to
+// refuse (the http kind's versions: none) gets each version as a file.
+func TestWorkerDeliversVersionsAsFilesWithoutRefusal(t *testing.T) {
+	t.Parallel()
+	v := &versioner{read: map[int]string{}}
+	w := newDocWorld(t, v)
+	v1 := w.put(t, "k", "one")
+	w.final(t, v1.ID)
+	v2 := w.put(t, "k", "two")
+	if j := w.final(t, v2.ID); j.Status != jobs.StatusSuccess {
+		t.Fatalf("v2: %+v", j)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.read[2] != "two" {
+		t.Fatalf("v2 read %q", v.read[2])
+	}
+}
