@@ -219,6 +219,24 @@ func recordVersion(ctx context.Context, tx pgx.Tx, req Request, i int) (Job, err
 // would (unchanged, or queued again when it had failed), and the bytes need
 // not be read. It returns ErrNotFound when they must be.
 func (s *Store) SameVersion(ctx context.Context, tenant, target, key, sha256 string) (Job, error) {
+	// One read answers the common case (unchanged, delivered or on its
+	// way): nothing changes, so nothing is locked.
+	job, err := scanJob(s.db.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs
+		WHERE id = (SELECT latest_job FROM documents WHERE tenant = $1 AND target = $2 AND key = $3)
+			AND op = 'put' AND sha256 = $4 AND status <> 'SUPERSEDED'`, tenant, target, key, sha256))
+	if err != nil {
+		return Job{}, fmt.Errorf("same version of %q: %w", key, err)
+	}
+	if job.Status != StatusFailed && job.Status != StatusCanceled {
+		job.Recorded = RecordedUnchanged
+		return job, nil
+	}
+	return s.requeueSame(ctx, tenant, target, key, sha256)
+}
+
+// requeueSame is SameVersion for a latest version that failed: with the
+// document locked, it is queued again if it still holds the content.
+func (s *Store) requeueSame(ctx context.Context, tenant, target, key, sha256 string) (Job, error) {
 	tx, err := s.db.Begin(ctx)
 	if err != nil {
 		return Job{}, fmt.Errorf("same version: %w", err)
