@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,7 +33,8 @@ import (
 // ended, and how many ran at once.
 type orderSink struct {
 	next http.Handler
-	hold time.Duration
+	// hold is how long each delivery is held, in nanoseconds.
+	hold atomic.Int64
 
 	mu       sync.Mutex
 	inFlight int
@@ -55,7 +57,22 @@ func (h *orderSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.peak = max(h.peak, h.inFlight)
 	h.mu.Unlock()
 	start := time.Now()
-	time.Sleep(h.hold)
+	// The body read first: the server then notices a client that goes
+	// away (the request's context ends), as it does not mid-body.
+	b, err := io.ReadAll(r.Body)
+	if err == nil {
+		r.Body = io.NopCloser(bytes.NewReader(b))
+	}
+	select {
+	case <-time.After(time.Duration(h.hold.Load())):
+	case <-r.Context().Done():
+		// The worker gave up on this delivery (it was stopped): it is no
+		// longer in flight, and never reaches the sink.
+		h.mu.Lock()
+		h.inFlight--
+		h.mu.Unlock()
+		return
+	}
 	h.next.ServeHTTP(w, r)
 	h.mu.Lock()
 	h.inFlight--
@@ -223,7 +240,7 @@ func TestDocumentFailedVersionRequeuedBySameContent(t *testing.T) {
 // the last one is delivered.
 func TestDocumentVersionsInOrderFromConcurrentClients(t *testing.T) {
 	p, _, h := docPipeline(t, pipelineOptions{noWorker: true})
-	h.hold = 30 * time.Millisecond
+	h.hold.Store(int64(30 * time.Millisecond))
 	for range 2 {
 		p.startWorker(worker.Config{Lease: 3 * time.Second, ShutdownGrace: 5 * time.Second})
 	}
@@ -363,5 +380,51 @@ func TestDocumentDeclaredUnchangedAnsweredBeforeBody(t *testing.T) {
 	var out apitypes.UploadResult
 	if code := p.do(req, &out); code != http.StatusOK || len(out.Jobs) != 1 || out.Jobs[0].ID != v1.ID {
 		t.Fatalf("declared unchanged: %d %+v", code, out)
+	}
+}
+
+// A worker stopped during a version's delivery hands it back; a newer
+// version accepted meanwhile waits for it: versions still arrive in order,
+// one at a time, and the newest is delivered.
+func TestDocumentVersionsInOrderAcrossWorkerStop(t *testing.T) {
+	p, s, h := docPipeline(t, pipelineOptions{noWorker: true})
+	h.hold.Store(int64(time.Second))
+	p.startWorker(worker.Config{Lease: 3 * time.Second, ShutdownGrace: 50 * time.Millisecond})
+	_, v1 := p.sendVersion("k", []byte("v1"), true)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		h.mu.Lock()
+		running := h.inFlight
+		h.mu.Unlock()
+		if running == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("v1 never reached the sink")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_, v2 := p.sendVersion("k", []byte("v2"), true)
+	p.stopWorker()
+	<-p.workerDone
+	h.hold.Store(int64(50 * time.Millisecond))
+	p.startWorker(worker.Config{Lease: 3 * time.Second, ShutdownGrace: 5 * time.Second})
+	final := p.waitFinal([]string{v1.ID, v2.ID}, 30*time.Second)
+	if final[v2.ID].Status != jobs.StatusSuccess || final[v1.ID].Status != jobs.StatusSuccess {
+		t.Fatalf("v1 %s, v2 %s", final[v1.ID].Status, final[v2.ID].Status)
+	}
+	var shas []string
+	for _, d := range s.Documents() {
+		shas = append(shas, d.SHA256)
+	}
+	if want := []string{sum([]byte("v1")), sum([]byte("v2"))}; strings.Join(shas, ",") != strings.Join(want, ",") {
+		t.Fatalf("sink received %v, want v1 then v2", shas)
+	}
+	if _, peak := h.snapshot(); peak != 1 {
+		t.Fatalf("%d deliveries at once", peak)
+	}
+	as, err := p.jobs.Attempts(t.Context(), jobs.AllTenants(), v1.ID)
+	if err != nil || len(as) != 2 || as[0].Outcome != jobs.OutcomeInterrupted {
+		t.Fatalf("v1's attempts: %+v %v", as, err)
 	}
 }
