@@ -54,6 +54,12 @@ var answers = []answer{
 		}
 		return err.Error()
 	}},
+	{jobs.ErrDocumentNotFound, http.StatusNotFound, "not_found", func(r *http.Request, err error) string {
+		if id := r.PathValue("id"); id != "" {
+			return "no document with id " + strconv.Quote(id)
+		}
+		return "no such document"
+	}},
 	{jobs.ErrConflict, http.StatusConflict, "conflict", nil},
 	{jobs.ErrBatchExists, http.StatusConflict, "conflict", nil},
 	{jobs.ErrInvalidCursor, http.StatusBadRequest, "bad_request", func(*http.Request, error) string {

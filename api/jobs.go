@@ -61,7 +61,7 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, key apikeys.Ke
 		return
 	}
 	if f.Status != "" && !f.Status.Valid() {
-		writeError(w, http.StatusBadRequest, "bad_request", "unknown status "+strconv.Quote(string(f.Status))+": use QUEUED, RUNNING, RETRYING, SUCCESS, FAILED or CANCELED")
+		writeError(w, http.StatusBadRequest, "bad_request", "unknown status "+strconv.Quote(string(f.Status))+": use QUEUED, RUNNING, RETRYING, SUCCESS, FAILED, CANCELED or SUPERSEDED")
 		return
 	}
 	list, next, err := s.jobs.List(r.Context(), scope, f)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/ferry-relay/ferry/jobs"
 )
 
 var (
@@ -28,7 +30,23 @@ var (
 		Name: "ferry_uploaded_files_total",
 		Help: "Files accepted by the API, by target.",
 	}, []string{"target"})
+	documentVersions = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "ferry_document_versions_total",
+		Help: "Uploads naming a document, by target and what they were: new (a new version), unchanged (the latest version holds the content: nothing recorded), requeued (the latest version held it and had failed: queued again).",
+	}, []string{"target", "outcome"})
 )
+
+// countVersion counts an upload of a document by what recording made of it.
+func countVersion(target string, r jobs.Recorded) {
+	outcome := "new"
+	switch r {
+	case jobs.RecordedUnchanged:
+		outcome = "unchanged"
+	case jobs.RecordedRequeued:
+		outcome = "requeued"
+	}
+	documentVersions.WithLabelValues(target, outcome).Inc()
+}
 
 type statusRecorder struct {
 	http.ResponseWriter

@@ -138,6 +138,7 @@ func TestOpenAPISchemasMatchWireTypes(t *testing.T) {
 		"AuditEntry": apitypes.AuditEntry{}, "AuditPage": apitypes.AuditPage{},
 		"NewUploadSession": apitypes.NewUploadSession{}, "UploadSession": apitypes.UploadSession{},
 		"SessionPart": apitypes.Part{}, "CompleteUploadSession": apitypes.CompleteUploadSession{},
+		"Document": apitypes.Document{}, "DocumentVersion": apitypes.DocumentVersion{}, "DocumentList": apitypes.DocumentList{},
 	} {
 		ref := doc.Components.Schemas[name]
 		if ref == nil {

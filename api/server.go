@@ -51,6 +51,7 @@ type JobStore interface {
 	Retry(ctx context.Context, scope jobs.Scope, id string) (jobs.Job, error)
 	Cancel(ctx context.Context, scope jobs.Scope, id string) (jobs.Job, error)
 	BatchStore
+	DocumentStore
 }
 
 // KeyChecker checks API keys.
@@ -246,6 +247,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/targets", s.auth(apikeys.PermRead, s.listTargets))
 	mux.Handle("POST /v1/targets/{name}/resume", s.auth(apikeys.PermProbe, s.resumeTarget))
 	s.batchRoutes(mux)
+	s.documentRoutes(mux)
 	s.dashboardRoutes(mux)
 	s.requeueRoutes(mux)
 	s.adminRoutes(mux)

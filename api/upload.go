@@ -75,6 +75,10 @@ type uploadRequest struct {
 	// earlierFingerprint is the first request's ("" for one recorded
 	// before fingerprints were).
 	earlierFingerprint string
+	// same is the document's latest version when the request declared its
+	// content and the version holds it: the request is answered with it,
+	// its body unread (upload_document.go).
+	same *jobs.Job
 }
 
 // upload accepts files: multipart/form-data with "file" parts, or a raw
@@ -97,6 +101,10 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, key apikeys.Key)
 		req, err = s.receiveRaw(r, body, key, idem, rec)
 	}
 	body.done()
+	if err == nil && req.same != nil {
+		s.answerSame(w, body, *req.same)
+		return
+	}
 	var answer []jobs.Job
 	created := false
 	if err == nil {
@@ -114,7 +122,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, key apikeys.Key)
 		s.fail(w, r, err)
 		return
 	}
-	if !created {
+	if !created || allUnchanged(answer) {
 		s.respondJobs(w, http.StatusOK, answer)
 		return
 	}
@@ -122,6 +130,19 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, key apikeys.Key)
 		w.Header().Set("Location", "/v1/jobs/"+answer[0].ID)
 	}
 	s.respondJobs(w, http.StatusAccepted, answer)
+}
+
+// answerSame answers an upload whose document's latest version holds
+// the content it declared, its body unread: 200 when that version is
+// delivered or on its way, 202 when it was queued again.
+func (s *Server) answerSame(w http.ResponseWriter, body *idleBody, job jobs.Job) {
+	body.refused(w) // the body is not read: the connection closes after the answer
+	code := http.StatusOK
+	if job.Recorded == jobs.RecordedRequeued {
+		code = http.StatusAccepted
+		w.Header().Set("Location", "/v1/jobs/"+job.ID)
+	}
+	s.respondJobs(w, code, []jobs.Job{job})
 }
 
 func (s *Server) respondJobs(w http.ResponseWriter, code int, js []jobs.Job) {

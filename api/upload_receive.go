@@ -61,8 +61,13 @@ func (s *Server) receiveMultipart(r *http.Request, body io.Reader, boundary stri
 			if err != nil {
 				return nil, err
 			}
+			if req.same != nil {
+				return req, nil // answered before the body is read
+			}
 		} else if fields.form.path != "" {
 			return nil, badRequest("field path names one file: send one file per request with it")
+		} else if err := oneDocumentFile(fields.form); err != nil {
+			return nil, err
 		}
 		if err := receivePart(req, part, rec); err != nil {
 			return nil, err
@@ -122,8 +127,8 @@ func (s *Server) receiveRaw(r *http.Request, body io.Reader, key apikeys.Key, id
 		}
 	}
 	req, err := s.resolve(r.Context(), key, idem, form, "name it in ?target= (or name a batch object in ?batch=)")
-	if err != nil {
-		return nil, err
+	if err != nil || req.same != nil {
+		return req, err
 	}
 	name, err := cleanFilename(q.Get("filename"))
 	if err != nil {

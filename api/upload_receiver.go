@@ -103,6 +103,9 @@ func (rc *receiver) receive(req *uploadRequest, body io.Reader, size int64, file
 	if size >= 0 && st.Size != size {
 		return badRequest("body of %q was %d bytes, Content-Length said %d", filename, st.Size, size)
 	}
+	if err := checkDeclared(req, filename, st.SHA256); err != nil {
+		return err
+	}
 	if req.earlier == nil {
 		uploadedBytes.Add(float64(st.Size))
 	}

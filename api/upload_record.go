@@ -32,6 +32,12 @@ func fingerprint(req *uploadRequest, ups []upload) string {
 		field(h, k)
 		field(h, req.form.params[k])
 	}
+	if req.form.document != "" {
+		// Only then: the fingerprints of requests without a document stay
+		// what they were.
+		field(h, "document:"+req.form.document)
+		field(h, req.form.sha256)
+	}
 	for _, up := range ups {
 		field(h, up.filename)
 		field(h, strconv.FormatInt(up.stored.Size, 10))
@@ -58,7 +64,7 @@ func (s *Server) record(ctx context.Context, req *uploadRequest, rec *receiver) 
 		r.Jobs = append(r.Jobs, jobs.New{ID: up.id, Tenant: req.key.Tenant, Target: t.Name, Batch: req.form.batch, Filename: up.filename,
 			ContentType: up.contentType, Size: up.stored.Size, SHA256: up.stored.SHA256,
 			ObjectKey: up.stored.Key, Params: req.params, MaxAttempts: t.MaxAttempts, APIKeyID: req.key.ID,
-			ClientPath: req.form.path})
+			ClientPath: req.form.path, DocumentKey: req.form.document})
 	}
 	// The bytes are stored: record them even if the client went away.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
@@ -71,14 +77,23 @@ func (s *Server) record(ctx context.Context, req *uploadRequest, rec *receiver) 
 		return created, false, nil
 	}
 	rec.mu.Lock()
-	// Recorded: nothing of this request is removed now.
-	rec.keys, rec.markers = nil, nil
+	// Recorded: nothing of this request is removed now but the copies of
+	// files whose document held their content already.
+	rec.keys, rec.markers = unusedCopies(rec.ups, created), nil
 	rec.mu.Unlock()
-	uploadedFiles.WithLabelValues(t.Name).Add(float64(len(created)))
-	refs := make([]jobs.Ref, len(created))
-	for i, j := range created {
-		refs[i] = jobs.RefOf(j)
+	if len(rec.keys) > 0 {
+		rec.discard()
 	}
+	refs := make([]jobs.Ref, 0, len(created))
+	for _, j := range created {
+		if j.DocumentID != "" {
+			countVersion(t.Name, j.Recorded)
+		}
+		if j.Recorded != jobs.RecordedUnchanged {
+			refs = append(refs, jobs.RefOf(j))
+		}
+	}
+	uploadedFiles.WithLabelValues(t.Name).Add(float64(len(refs)))
 	s.enqueue.EnqueueFresh(ctx, refs)
 	return created, true, nil
 }

@@ -32,6 +32,10 @@ type uploadForm struct {
 	// batchParams are the defaults of the batch object named, once
 	// applyBatch has looked it up.
 	batchParams map[string]string
+	// document is the key of the document the file is a version of, and
+	// sha256 its content's declared SHA-256 (upload_document.go).
+	document string
+	sha256   string
 }
 
 func (f *uploadForm) set(name, value string) error {
@@ -40,6 +44,8 @@ func (f *uploadForm) set(name, value string) error {
 		f.target = value
 	case name == "batch":
 		f.batch = value
+	case name == "document" || name == "sha256":
+		return f.documentField(name, value)
 	case name == "path":
 		p, err := cleanClientPath(value)
 		if err != nil {
@@ -86,6 +92,9 @@ func (s *Server) resolve(ctx context.Context, key apikeys.Key, idem string, form
 		case !errors.Is(err, jobs.ErrNotFound):
 			return nil, err
 		}
+	}
+	if err := s.sameVersion(ctx, req); err != nil {
+		return nil, err
 	}
 	return req, nil
 }

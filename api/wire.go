@@ -17,6 +17,7 @@ func wireJob(j jobs.Job) apitypes.Job {
 		Attempts: j.Attempts, MaxAttempts: j.MaxAttempts, NextAttemptAt: j.NextAttemptAt,
 		LastError: j.LastError, RemoteID: j.RemoteID, Checkpoint: j.Checkpoint,
 		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, FinishedAt: j.FinishedAt,
+		Document: j.DocumentID, DocumentKey: j.DocumentKey, Version: j.Version,
 		URL: "/v1/jobs/" + url.PathEscape(j.ID),
 	}
 }

@@ -66,7 +66,7 @@ type BatchSummary struct {
 	Total    Count            `json:"total"`
 	// Pending are the jobs not yet final (QUEUED, RUNNING, RETRYING).
 	Pending Count `json:"pending"`
-	// Final are the jobs SUCCESS, FAILED or CANCELED.
+	// Final are the jobs SUCCESS, FAILED, CANCELED or SUPERSEDED.
 	Final Count `json:"final"`
 	// StartedAt is when the batch object was created or, for a label, its
 	// first job was; UpdatedAt is the last change of any of its jobs.

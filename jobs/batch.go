@@ -115,7 +115,7 @@ type BatchSummary struct {
 	Total    Count
 	// Pending are the jobs not yet final (QUEUED, RUNNING, RETRYING).
 	Pending Count
-	// Final are the jobs SUCCESS, FAILED or CANCELED.
+	// Final are the jobs SUCCESS, FAILED, CANCELED or SUPERSEDED.
 	Final Count
 	// StartedAt is when the batch object was created or, for a label, its
 	// first job was; UpdatedAt is the last change of any of its jobs.

@@ -13,6 +13,10 @@ import (
 // needs to decide what to do with its queue message.
 type ClaimError struct {
 	Status Status
+	// Blocked says the job is a version of a document whose older version
+	// waits or runs: the job is claimable once that one is final, and its
+	// message should come back soon, not be dropped.
+	Blocked bool
 	// NotBefore is when the job may next be claimed: its next attempt time
 	// when it waits for a retry, or the end of the lease of the worker that
 	// holds it.
@@ -20,6 +24,9 @@ type ClaimError struct {
 }
 
 func (e *ClaimError) Error() string {
+	if e.Blocked {
+		return fmt.Sprintf("job is %s, waiting for an older version of its document", e.Status)
+	}
 	return fmt.Sprintf("job is %s, not claimable before %s", e.Status, e.NotBefore.Format(time.RFC3339))
 }
 
@@ -36,6 +43,7 @@ func (s *Store) Claim(ctx context.Context, id, owner string, lease time.Duration
 			UPDATE jobs SET status = 'RUNNING', attempts = attempts + 1, lease_owner = $2,
 				lease_expires_at = now() + $3 * interval '1 millisecond', updated_at = now()
 			WHERE id = $1 AND status IN ('QUEUED', 'RETRYING') AND next_attempt_at <= now()
+				AND NOT `+olderVersionPending+`
 			RETURNING *
 		), attempt AS (
 			INSERT INTO attempts (job_id, number, worker, outcome)
@@ -51,8 +59,8 @@ func (s *Store) Claim(ctx context.Context, id, owner string, lease time.Duration
 	var ce ClaimError
 	var next time.Time
 	var leaseEnd *time.Time
-	err = s.db.QueryRow(ctx, `SELECT status, next_attempt_at, lease_expires_at FROM jobs WHERE id = $1`, id).
-		Scan(&ce.Status, &next, &leaseEnd)
+	err = s.db.QueryRow(ctx, `SELECT status, next_attempt_at, lease_expires_at, `+olderVersionPending+`
+		FROM jobs WHERE id = $1`, id).Scan(&ce.Status, &next, &leaseEnd, &ce.Blocked)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Job{}, fmt.Errorf("claim %s: %w", id, ErrNotFound)
 	}
@@ -67,6 +75,14 @@ func (s *Store) Claim(ctx context.Context, id, owner string, lease time.Duration
 	}
 	return Job{}, fmt.Errorf("claim %s: %w", id, &ce)
 }
+
+// olderVersionPending is true of a job (of the table jobs) that is a
+// version of a document whose older version waits or runs: versions go
+// out one at a time, in order. An older version that waits is rare (a
+// newer one supersedes it): one handed back at shutdown, say.
+const olderVersionPending = `(jobs.document_id IS NOT NULL AND EXISTS (
+	SELECT 1 FROM jobs o WHERE o.document_id = jobs.document_id AND o.version < jobs.version
+		AND o.status IN ('QUEUED', 'RUNNING', 'RETRYING')))`
 
 // ExtendLease renews the lease of owner on a RUNNING job. It returns
 // ErrLeaseLost when owner no longer holds the job.
@@ -117,6 +133,9 @@ type Finish struct {
 	// Uncertain, when set, says why the attempt repeated a creating step
 	// whose earlier try may have landed unheard; it marks the attempt.
 	Uncertain string
+	// Remote is what the connector reported of the job's document, on
+	// success: merged into the document's (an empty value removes a key).
+	Remote map[string]string
 }
 
 // Finish ends the attempt of owner on job id. An attempt handed back
@@ -130,25 +149,40 @@ func (s *Store) Finish(ctx context.Context, id, owner string, f Finish) (Job, er
 	if next.IsZero() {
 		next = time.Now()
 	}
+	remote := f.Remote
+	if remote == nil {
+		remote = map[string]string{}
+	}
 	job, err := s.combinedJob(ctx, `
-		WITH j AS (
-			UPDATE jobs SET status = $3, attempts = attempts - $4, next_attempt_at = $5,
+		WITH sup AS (
+			-- a version that would wait for a retry while a newer one of its
+			-- document exists is superseded: the newer one goes instead, and
+			-- versions stay in order
+			SELECT $3 = 'RETRYING' AND EXISTS (SELECT 1 FROM jobs o JOIN documents d ON d.id = o.document_id
+				WHERE o.id = $1 AND d.versions > o.version) AS superseded
+		), j AS (
+			UPDATE jobs SET status = CASE WHEN sup.superseded THEN 'SUPERSEDED' ELSE $3 END,
+				attempts = attempts - $4, next_attempt_at = $5,
 				last_error = CASE WHEN $3 = 'SUCCESS' THEN NULL WHEN $6 = '' THEN last_error ELSE $6 END,
 				remote_id = coalesce(nullif($8, ''), remote_id),
 				lease_owner = NULL, lease_expires_at = NULL, updated_at = now(),
-				finished_at = CASE WHEN $3 IN ('SUCCESS', 'FAILED') THEN now() END,
+				finished_at = CASE WHEN $3 IN ('SUCCESS', 'FAILED') OR sup.superseded THEN now() END,
 				-- a retry is published by the sweeper when due; a job handed
 				-- back at shutdown keeps its message (the worker naks it)
 				enqueued_at = CASE WHEN $3 = 'QUEUED' THEN now() WHEN $3 = 'RETRYING' THEN NULL ELSE enqueued_at END
+			FROM sup
 			WHERE id = $1 AND lease_owner = $2 AND status = 'RUNNING'
-			RETURNING *
+			RETURNING jobs.*
+		), d AS (
+			UPDATE documents SET `+finishDocumentSet+`
+			FROM j WHERE documents.id = j.document_id AND j.status = 'SUCCESS' AND j.version > documents.current_version
 		), a AS (
 			UPDATE attempts SET outcome = $7, finished_at = now(), http_status = nullif($9, 0), error = nullif($6, ''),
 				uncertain = nullif($10, '')
 			WHERE job_id = $1 AND outcome = 'RUNNING' AND EXISTS (SELECT 1 FROM j)
 		)
 		SELECT `+jobColumns+` FROM j`,
-		id, owner, string(f.Status), uncount, next, f.Error, f.Outcome, f.RemoteID, f.HTTPStatus, f.Uncertain)
+		id, owner, string(f.Status), uncount, next, f.Error, f.Outcome, f.RemoteID, f.HTTPStatus, f.Uncertain, remote)
 	if errors.Is(err, ErrNotFound) {
 		return Job{}, fmt.Errorf("finish %s: %w", id, ErrLeaseLost)
 	}
@@ -157,6 +191,18 @@ func (s *Store) Finish(ctx context.Context, id, owner string, f Finish) (Job, er
 	}
 	return job, nil
 }
+
+// finishDocumentSet is what a delivered version writes to its document:
+// the connector's report merged into the remote identity (an empty value
+// removes a key; a delete clears it, and a later version starts a new
+// remote document), and the current version.
+const finishDocumentSet = `
+	remote = CASE WHEN j.op = 'delete' THEN '{}'::jsonb ELSE
+		(SELECT coalesce(jsonb_object_agg(e.key, e.value), '{}'::jsonb)
+			FROM jsonb_each(documents.remote || $11::jsonb) AS e WHERE e.value <> '""'::jsonb) END,
+	state = CASE WHEN j.op = 'delete' THEN 'deleted' ELSE 'active' END,
+	current_version = j.version, current_sha256 = nullif(j.sha256, ''), current_size = j.size,
+	current_job = j.id, updated_at = now()`
 
 // RecoverExpired finds RUNNING jobs whose worker let the lease expire (it
 // died or lost its connections), records their attempt as ABANDONED and makes
@@ -169,10 +215,13 @@ func (s *Store) RecoverExpired(ctx context.Context, limit int) ([]Ref, error) {
 			ORDER BY lease_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED
 		), j AS (
 			UPDATE jobs SET
-				status = CASE WHEN attempts >= max_attempts THEN 'FAILED' ELSE 'RETRYING' END,
+				-- a version with a newer one of its document is superseded
+				-- rather than retried after the newer one (Finish)
+				status = CASE WHEN `+newerVersion+` THEN 'SUPERSEDED'
+					WHEN attempts >= max_attempts THEN 'FAILED' ELSE 'RETRYING' END,
 				last_error = 'attempt ' || attempts || ': worker stopped responding (lease expired)',
 				lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = now(), updated_at = now(),
-				finished_at = CASE WHEN attempts >= max_attempts THEN now() END,
+				finished_at = CASE WHEN attempts >= max_attempts OR `+newerVersion+` THEN now() END,
 				enqueued_at = NULL
 			FROM expired WHERE jobs.id = expired.id
 			RETURNING jobs.id, jobs.target, jobs.status, jobs.updated_at
@@ -186,6 +235,11 @@ func (s *Store) RecoverExpired(ctx context.Context, limit int) ([]Ref, error) {
 	}
 	return collectRefs(rows, "recover expired leases")
 }
+
+// newerVersion is true of a job (of the table jobs) that is a version of a
+// document with a newer version.
+const newerVersion = `(jobs.document_id IS NOT NULL AND EXISTS (
+	SELECT 1 FROM documents d WHERE d.id = jobs.document_id AND d.versions > jobs.version))`
 
 // Unpublished returns jobs waiting for a worker that have no message in
 // the queue by their row: retries whose wait is over and new jobs never

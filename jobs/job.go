@@ -38,15 +38,18 @@ const (
 	StatusSuccess  Status = "SUCCESS"
 	StatusFailed   Status = "FAILED"
 	StatusCanceled Status = "CANCELED"
+	// StatusSuperseded is a version of a document overtaken by a newer one
+	// before it started (document.go): final, never delivered.
+	StatusSuperseded Status = "SUPERSEDED"
 )
 
 // Statuses lists every status.
-var Statuses = []Status{StatusQueued, StatusRunning, StatusRetrying, StatusSuccess, StatusFailed, StatusCanceled}
+var Statuses = []Status{StatusQueued, StatusRunning, StatusRetrying, StatusSuccess, StatusFailed, StatusCanceled, StatusSuperseded}
 
 // Final reports whether no more delivery will be attempted without a person
 // asking for it.
 func (s Status) Final() bool {
-	return s == StatusSuccess || s == StatusFailed || s == StatusCanceled
+	return s == StatusSuccess || s == StatusFailed || s == StatusCanceled || s == StatusSuperseded
 }
 
 // Valid reports whether s is one of the statuses.
@@ -95,6 +98,16 @@ type Job struct {
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 	FinishedAt     *time.Time
+	// DocumentID, DocumentKey and Version name the document this job is a
+	// version of (document.go); empty and 0 for a job without one.
+	DocumentID  string
+	DocumentKey string
+	Version     int
+	// Op is OpPut (a file) or OpDelete (a document's delete, no file).
+	Op string
+	// Recorded says what recording did with this job; set only on the
+	// answer of RecordRequest or SameVersion.
+	Recorded Recorded
 }
 
 // Attempt is one try at delivering a job.
@@ -144,6 +157,9 @@ type New struct {
 	// ClientPath is the client's path of the file, kept for the batch
 	// report.
 	ClientPath string
+	// DocumentKey, when set, makes the job a version of the document of
+	// that key at (Tenant, Target) (document.go).
+	DocumentKey string
 }
 
 // Filter selects jobs for List. Empty fields match everything.

@@ -11,27 +11,43 @@ import (
 // The queries of the sweeper's repairs: the stored files of delivered jobs
 // to remove, and which objects still have a job.
 
-// TakeDeliveredObjects returns the object keys of jobs delivered more than
-// retention ago whose file is still stored, marking them removed. The caller
+// TakeDeliveredObjects returns the object keys of jobs delivered (or
+// superseded, issue 21) more than retention ago whose file is still stored,
+// marking them removed: up to limit of each. The caller
 // removes the objects; a failed removal leaves an orphan that costs only
 // space, never a wrong delivery.
 func (s *Store) TakeDeliveredObjects(ctx context.Context, retention time.Duration, limit int) ([]string, error) {
 	rows, err := s.db.Query(ctx, `
-		UPDATE jobs SET object_deleted_at = now()
-		WHERE id IN (
+		WITH delivered AS (
 			SELECT id FROM jobs
 			WHERE status = 'SUCCESS' AND object_deleted_at IS NULL
 				AND finished_at < now() - $1 * interval '1 millisecond'
-			ORDER BY finished_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-		RETURNING object_key`, retention.Milliseconds(), limit)
+			ORDER BY finished_at LIMIT $2 FOR UPDATE SKIP LOCKED
+		), superseded AS (
+			-- versions of documents overtaken before they started
+			SELECT id FROM jobs
+			WHERE status = 'SUPERSEDED' AND object_deleted_at IS NULL
+				AND finished_at < now() - $1 * interval '1 millisecond'
+			ORDER BY finished_at LIMIT $2 FOR UPDATE SKIP LOCKED
+		)
+		UPDATE jobs SET object_deleted_at = now()
+		WHERE id IN (SELECT id FROM delivered UNION ALL SELECT id FROM superseded)
+		-- the delete of a document has no file
+		RETURNING nullif(object_key, '')`, retention.Milliseconds(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("take delivered objects: %w", err)
 	}
-	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	keys, err := pgx.CollectRows(rows, pgx.RowTo[*string])
 	if err != nil {
 		return nil, fmt.Errorf("take delivered objects: %w", err)
 	}
-	return keys, nil
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if k != nil {
+			out = append(out, *k)
+		}
+	}
+	return out, nil
 }
 
 // ExistingIDs returns which of ids are jobs.

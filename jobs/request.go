@@ -96,7 +96,7 @@ func (s *Store) RecordRequest(ctx context.Context, req Request) (out []Job, crea
 	if err := CheckIdempotencyKey(req.IdempotencyKey); err != nil {
 		return nil, false, fmt.Errorf("record request: %w", err)
 	}
-	if req.IdempotencyKey == "" {
+	if req.IdempotencyKey == "" && !req.hasDocuments() {
 		out, err := s.insertJobs(ctx, s.db, req, true)
 		if err != nil {
 			return nil, false, err
@@ -114,22 +114,23 @@ func (s *Store) RecordRequest(ctx context.Context, req Request) (out []Job, crea
 		defer cancel()
 		_ = tx.Rollback(rctx)
 	}()
-	ids := make([]string, len(req.Jobs))
-	for i, n := range req.Jobs {
-		ids[i] = n.ID
+	if req.IdempotencyKey != "" {
+		earlier, err := s.claimKey(ctx, tx, req)
+		if err != nil || earlier {
+			_ = tx.Rollback(ctx)
+			if err != nil {
+				return nil, false, err
+			}
+			return s.earlierRequest(ctx, req)
+		}
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO upload_requests (scope, idempotency_key, fingerprint, job_ids)
-		VALUES ($1, $2, $3, $4::uuid[]) ON CONFLICT DO NOTHING`, req.scope(), req.IdempotencyKey, req.Fingerprint, ids)
-	if err != nil {
-		return nil, false, fmt.Errorf("record request: %w", err)
+	if req.hasDocuments() {
+		out, err = s.insertVersions(ctx, tx, req)
+	} else {
+		out, err = s.insertJobs(ctx, tx, req, false)
 	}
-	if tag.RowsAffected() == 0 {
-		_ = tx.Rollback(ctx)
-		return s.earlierRequest(ctx, req)
-	}
-	out, err = s.insertJobs(ctx, tx, req, false)
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == pgerrcode.UniqueViolation {
+	if errors.As(err, &pe) && pe.Code == pgerrcode.UniqueViolation && req.IdempotencyKey != "" {
 		// A job of an earlier request holds the key: one recorded before
 		// requests were, or one of the same API key in another scope.
 		_ = tx.Rollback(ctx)
@@ -145,6 +146,67 @@ func (s *Store) RecordRequest(ctx context.Context, req Request) (out []Job, crea
 		return nil, false, fmt.Errorf("record request: commit: %w: %w", ErrOutcomeUnknown, err)
 	}
 	return out, true, nil
+}
+
+// hasDocuments reports whether a job of req names a document.
+func (r Request) hasDocuments() bool {
+	for _, n := range r.Jobs {
+		if n.DocumentKey != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// claimKey records req's idempotency key in tx; earlier says an earlier
+// request holds it.
+func (s *Store) claimKey(ctx context.Context, tx pgx.Tx, req Request) (earlier bool, err error) {
+	ids := make([]string, len(req.Jobs))
+	for i, n := range req.Jobs {
+		ids[i] = n.ID
+	}
+	tag, err := tx.Exec(ctx, `INSERT INTO upload_requests (scope, idempotency_key, fingerprint, job_ids)
+		VALUES ($1, $2, $3, $4::uuid[]) ON CONFLICT DO NOTHING`, req.scope(), req.IdempotencyKey, req.Fingerprint, ids)
+	if err != nil {
+		return false, fmt.Errorf("record request: %w", err)
+	}
+	return tag.RowsAffected() == 0, nil
+}
+
+// insertVersions records the jobs of a request that names documents, in
+// tx, one by one (each document's row locked), and removes its markers.
+// A file whose document holds its content already answers with that
+// version's job (Job.Recorded), so the key's request row is rewritten
+// with the jobs answered.
+func (s *Store) insertVersions(ctx context.Context, tx pgx.Tx, req Request) ([]Job, error) {
+	out := make([]Job, 0, len(req.Jobs))
+	ids := make([]string, 0, len(req.Jobs))
+	for i, n := range req.Jobs {
+		var j Job
+		var err error
+		if n.DocumentKey != "" {
+			j, err = recordVersion(ctx, tx, req, i)
+		} else {
+			j, err = scanJob(tx.QueryRow(ctx, insertJobSQL, insertArgs(req, i)...))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("record request: %w", err)
+		}
+		out = append(out, j)
+		ids = append(ids, j.ID)
+	}
+	if len(req.Markers) > 0 {
+		if _, err := tx.Exec(ctx, `DELETE FROM uploads_in_progress WHERE object_key = ANY($1)`, req.Markers); err != nil {
+			return nil, fmt.Errorf("record request: %w", err)
+		}
+	}
+	if req.IdempotencyKey != "" {
+		if _, err := tx.Exec(ctx, `UPDATE upload_requests SET job_ids = $3::uuid[] WHERE scope = $1 AND idempotency_key = $2`,
+			req.scope(), req.IdempotencyKey, ids); err != nil {
+			return nil, fmt.Errorf("record request: %w", err)
+		}
+	}
+	return out, nil
 }
 
 const insertJobSQL = `

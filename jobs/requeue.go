@@ -61,7 +61,10 @@ func (s *Store) RequeueFailed(ctx context.Context, scope Scope, f RequeueFilter,
 func (s *Store) requeueFailed(ctx context.Context, scope Scope, f RequeueFilter, chunk func([]Ref)) (int, error) {
 	args := []any{}
 	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
-	where := append([]string{"status = 'FAILED'"}, scopeTargetBatch(scope, f.Target, f.Batch, arg)...)
+	where := append([]string{"status = 'FAILED'",
+		// a version of a document goes again only while it is the latest
+		"(document_id IS NULL OR jobs.id = (SELECT latest_job FROM documents d WHERE d.id = jobs.document_id))"},
+		scopeTargetBatch(scope, f.Target, f.Batch, arg)...)
 	if f.Error != "" {
 		where = append(where, "strpos(lower(coalesce(last_error, '')), lower("+arg(f.Error)+")) > 0")
 	}

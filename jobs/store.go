@@ -42,7 +42,10 @@ func (s *Store) combinedJob(ctx context.Context, sql string, args ...any) (Job, 
 const jobColumns = `id::text, target, coalesce(batch, ''), filename, content_type, size, sha256,
 	object_key, params, status, attempts, max_attempts, next_attempt_at, coalesce(last_error, ''),
 	coalesce(remote_id, ''), checkpoint, coalesce(idempotency_key, ''), coalesce(api_key_id, 0),
-	coalesce(lease_owner, ''), lease_expires_at, created_at, updated_at, finished_at, tenant`
+	coalesce(lease_owner, ''), lease_expires_at, created_at, updated_at, finished_at, tenant,
+	coalesce(document_id::text, ''), coalesce(version, 0), op,
+	CASE WHEN document_id IS NULL THEN '' ELSE
+		coalesce((SELECT d.key FROM documents d WHERE d.id = document_id), '') END`
 
 func scanJob(row pgx.Row) (Job, error) {
 	var j Job
@@ -50,7 +53,8 @@ func scanJob(row pgx.Row) (Job, error) {
 	err := row.Scan(&j.ID, &j.Target, &j.Batch, &j.Filename, &j.ContentType, &j.Size, &j.SHA256,
 		&j.ObjectKey, &j.Params, &j.Status, &j.Attempts, &j.MaxAttempts, &next, &j.LastError,
 		&j.RemoteID, &j.Checkpoint, &j.IdempotencyKey, &j.APIKeyID,
-		&j.LeaseOwner, &j.LeaseExpiresAt, &j.CreatedAt, &j.UpdatedAt, &j.FinishedAt, &j.Tenant)
+		&j.LeaseOwner, &j.LeaseExpiresAt, &j.CreatedAt, &j.UpdatedAt, &j.FinishedAt, &j.Tenant,
+		&j.DocumentID, &j.Version, &j.Op, &j.DocumentKey)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Job{}, ErrNotFound
 	}
@@ -139,7 +143,10 @@ func (s *Store) Attempts(ctx context.Context, scope Scope, id string) ([]Attempt
 func (s *Store) Retry(ctx context.Context, scope Scope, id string) (Job, error) {
 	return s.transition(ctx, scope, id, `UPDATE jobs SET status = 'QUEUED', attempts = 0, next_attempt_at = now(),
 		finished_at = NULL, enqueued_at = NULL, updated_at = now()
-		WHERE id = $1 AND status IN ('FAILED', 'CANCELED') AND %s RETURNING `+jobColumns)
+		WHERE id = $1 AND status IN ('FAILED', 'CANCELED') AND %s
+			-- a version of a document goes again only while it is the latest
+			AND (document_id IS NULL OR id = (SELECT latest_job FROM documents d WHERE d.id = jobs.document_id))
+		RETURNING `+jobColumns)
 }
 
 // Cancel stops a QUEUED or RETRYING job. It returns ErrConflict for a job in

@@ -1,3 +1,4 @@
+DROP INDEX jobs_superseded_objects;
 ALTER TABLE jobs DROP CONSTRAINT jobs_status_check;
 UPDATE jobs SET status = 'CANCELED' WHERE status = 'SUPERSEDED';
 ALTER TABLE jobs ADD CONSTRAINT jobs_status_check

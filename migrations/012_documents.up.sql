@@ -37,3 +37,7 @@ CREATE INDEX jobs_document_version ON jobs (document_id, version) WHERE document
 ALTER TABLE jobs DROP CONSTRAINT jobs_status_check;
 ALTER TABLE jobs ADD CONSTRAINT jobs_status_check
     CHECK (status IN ('QUEUED', 'RUNNING', 'RETRYING', 'SUCCESS', 'FAILED', 'CANCELED', 'SUPERSEDED'));
+
+-- The files of superseded versions go after the retention of delivered
+-- files, as theirs do (jobs_delivered_objects for SUCCESS).
+CREATE INDEX jobs_superseded_objects ON jobs (finished_at) WHERE status = 'SUPERSEDED' AND object_deleted_at IS NULL;

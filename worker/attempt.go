@@ -50,12 +50,20 @@ func (w *Worker) attempt(ctx context.Context, t *targets.Target, job jobs.Job, o
 	if why, wait := w.holdReason(ctx, t, job, adm); why != "" {
 		return targets.Result{}, attemptInfo{held: why, holdFor: wait}, errors.New(why)
 	}
+	doc, err := w.document(hctx, t, job)
+	if err != nil {
+		return targets.Result{}, attemptInfo{}, err
+	}
 	actx, cancel := context.WithTimeoutCause(hctx, t.Timeout, fmt.Errorf("attempt timed out after %s", t.Timeout))
 	defer cancel()
 
 	stored := &storedFile{objects: w.objects, key: job.ObjectKey, size: job.Size, sha256: job.SHA256}
+	open := stored.open
+	if doc != nil && doc.Delete {
+		open = noFile
+	}
 	d := targets.NewDelivery(
-		stored.open,
+		open,
 		func(ctx context.Context, cp targets.Checkpoint) error {
 			return w.jobs.SaveCheckpoint(ctx, job.ID, owner, cp)
 		},
@@ -66,6 +74,7 @@ func (w *Worker) attempt(ctx context.Context, t *targets.Target, job jobs.Job, o
 	d.Size = job.Size
 	d.SHA256 = job.SHA256
 	d.Params = job.Params
+	d.Document = doc
 	if job.Checkpoint != nil {
 		d.Checkpoint = job.Checkpoint
 	}

@@ -27,7 +27,7 @@ func (w *Worker) decide(ctx context.Context, t *targets.Target, job jobs.Job, re
 	now := w.cfg.Now()
 	if err == nil {
 		return decision{Finish: jobs.Finish{Status: jobs.StatusSuccess, Outcome: jobs.OutcomeSuccess,
-			HTTPStatus: res.StatusCode, RemoteID: res.RemoteID}}
+			HTTPStatus: res.StatusCode, RemoteID: res.RemoteID, Remote: res.Remote}}
 	}
 	if ctx.Err() != nil {
 		// Shutdown interrupted the attempt: hand the job back; this

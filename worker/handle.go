@@ -49,6 +49,11 @@ func (w *Worker) claim(ctx context.Context, msg jetstream.Msg) (jobs.Job, string
 	job, err := w.jobs.Claim(ctx, id, owner, w.cfg.Lease)
 	var ce *jobs.ClaimError
 	switch {
+	case errors.As(err, &ce) && ce.Blocked:
+		// An older version of its document runs: the message comes back
+		// soon, and the claim counted no attempt (document.go).
+		_ = msg.NakWithDelay(versionWait)
+		return jobs.Job{}, "", false
 	case errors.As(err, &ce):
 		// The ack must have removed the message before the sweeper's
 		// publish, or the stream (one message per job) would refuse it
@@ -124,9 +129,16 @@ func (w *Worker) settle(ctx context.Context, msg jetstream.Msg, id, owner string
 		// lease expires, and the sweeper recovers it.
 		w.ackNow(ctx, msg, id)
 	}
-	if _, err := w.finish(id, owner, fin.Finish); err != nil {
+	job, err := w.finish(id, owner, fin.Finish)
+	if err != nil {
 		log.Error("could not record the attempt; the lease will expire and the job run again", "err", err)
 		_ = msg.Nak()
+		return
+	}
+	if job.Status == jobs.StatusSuperseded {
+		// A newer version of its document goes instead (acked above).
+		supersededTotal.WithLabelValues(job.Target).Inc()
+		log.Info("version superseded by a newer one of its document", "err", fin.Error)
 		return
 	}
 	switch fin.Status {

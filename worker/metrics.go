@@ -26,6 +26,10 @@ var (
 		Name: "ferry_storage_pauses_total",
 		Help: "Times this process paused its deliveries because object storage did not answer a read.",
 	})
+	supersededTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "ferry_versions_superseded_total",
+		Help: "Versions of documents that failed retryably while a newer version of their document was accepted, and were made SUPERSEDED instead of waiting for a retry, by target.",
+	}, []string{"target"})
 	attemptSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "ferry_delivery_attempt_duration_seconds",
 		Help:    "Duration of delivery attempts by target.",

@@ -42,6 +42,7 @@ type JobStore interface {
 	ExtendLease(ctx context.Context, id, owner string, lease time.Duration) error
 	SaveCheckpoint(ctx context.Context, id, owner string, cp map[string]string) error
 	Finish(ctx context.Context, id, owner string, f jobs.Finish) (jobs.Job, error)
+	DocumentRemote(ctx context.Context, id string) (map[string]string, error)
 }
 
 // ObjectStore is what the worker needs of object storage: Open, and Ping

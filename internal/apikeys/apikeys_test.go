@@ -119,9 +119,9 @@ func TestRoles(t *testing.T) {
 		can  []apikeys.Permission
 		not  []apikeys.Permission
 	}{
-		{apikeys.RoleAdmin, []apikeys.Permission{apikeys.PermRead, apikeys.PermUpload, apikeys.PermChange, apikeys.PermProbe, apikeys.PermBulk, apikeys.PermAdmin}, nil},
-		{apikeys.RoleOperator, []apikeys.Permission{apikeys.PermRead, apikeys.PermUpload, apikeys.PermChange, apikeys.PermProbe, apikeys.PermBulk}, []apikeys.Permission{apikeys.PermAdmin}},
-		{apikeys.RoleUploader, []apikeys.Permission{apikeys.PermRead, apikeys.PermUpload, apikeys.PermChange}, []apikeys.Permission{apikeys.PermProbe, apikeys.PermBulk, apikeys.PermAdmin}},
+		{apikeys.RoleAdmin, []apikeys.Permission{apikeys.PermRead, apikeys.PermUpload, apikeys.PermChange, apikeys.PermProbe, apikeys.PermDelete, apikeys.PermBulk, apikeys.PermAdmin}, nil},
+		{apikeys.RoleOperator, []apikeys.Permission{apikeys.PermRead, apikeys.PermUpload, apikeys.PermChange, apikeys.PermProbe, apikeys.PermDelete, apikeys.PermBulk}, []apikeys.Permission{apikeys.PermAdmin}},
+		{apikeys.RoleUploader, []apikeys.Permission{apikeys.PermRead, apikeys.PermUpload, apikeys.PermChange}, []apikeys.Permission{apikeys.PermProbe, apikeys.PermDelete, apikeys.PermBulk, apikeys.PermAdmin}},
 		{apikeys.Role("nobody"), nil, []apikeys.Permission{apikeys.PermRead}},
 	} {
 		for _, p := range c.can {

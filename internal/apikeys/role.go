@@ -52,6 +52,9 @@ const (
 	// PermProbe asks for a paused target to be probed now. Target state
 	// is shared by every tenant, so it is an operator's act.
 	PermProbe
+	// PermDelete deletes documents at their targets (issue 21):
+	// operators and admins, not uploaders.
+	PermDelete
 	// PermBulk re-queues many jobs at once.
 	PermBulk
 	// PermAdmin reads the audit trail, manages keys and reaches across
@@ -69,6 +72,8 @@ func (p Permission) String() string {
 		return "retry or cancel"
 	case PermProbe:
 		return "probe a target"
+	case PermDelete:
+		return "delete documents"
 	case PermBulk:
 		return "re-queue in bulk"
 	case PermAdmin:

@@ -26,6 +26,9 @@ const (
 	ActionTargetResume = "target.resume"
 )
 
+// ActionDocumentDelete records the delete of a document (issue 21).
+const ActionDocumentDelete = "document.delete"
+
 // Entry is one recorded change.
 type Entry struct {
 	ID int64
