@@ -57,11 +57,6 @@ type Job struct {
 	CreatedAt  time.Time         `json:"created_at"`
 	UpdatedAt  time.Time         `json:"updated_at"`
 	FinishedAt *time.Time        `json:"finished_at,omitempty"`
-	// Document is the id of the document this job is a version of, with
-	// its key and the version's number; empty for a job without one.
-	Document    string `json:"document,omitempty"`
-	DocumentKey string `json:"document_key,omitempty"`
-	Version     int    `json:"version,omitempty"`
 	// URL is the job's path in the API.
 	URL string `json:"url"`
 	// Document is the id of the document this job is a version of, ""
