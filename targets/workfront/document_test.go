@@ -108,3 +108,27 @@ func TestVersionsRefusals(t *testing.T) {
 		t.Fatalf("a version of a document deleted at Workfront: want permanent, got %v", err)
 	}
 }
+
+// A delete job has no params (ferry records none for it): the document is
+// deleted by its remote id, or found by its extRefID when ferry lost it.
+func TestDeleteWithoutParams(t *testing.T) {
+	for _, lost := range []bool{false, true} {
+		c, fake := newPair(t, wffake.Options{}, Settings{})
+		res, err := c.Deliver(ctx(t), docDelivery(&targets.Document{ID: "D", Key: "k", Version: 1}, "k.txt", []byte("1")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		remote := res.Remote
+		if lost {
+			remote = nil
+		}
+		del := targetstest.NewDelivery(targetstest.File{Name: "k"}, nil)
+		del.Document = &targets.Document{ID: "D", Key: "k", Version: 2, Delete: true, Remote: remote}
+		if _, err := c.Deliver(ctx(t), del); err != nil {
+			t.Fatalf("delete (remote lost: %v): %v", lost, err)
+		}
+		if got := fake.DocumentVersions(); len(got) != 0 {
+			t.Fatalf("delete (remote lost: %v): Workfront still holds %v", lost, got)
+		}
+	}
+}

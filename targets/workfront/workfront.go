@@ -265,8 +265,12 @@ func (c *Client) Deliver(ctx context.Context, d *targets.Delivery) (targets.Resu
 	if err := ctx.Err(); err != nil {
 		return targets.Result{}, err
 	}
-	if err := c.CheckParams(d.Params); err != nil {
-		return targets.Result{}, targets.Permanent(err)
+	// A delete names its document by the remote id (or the extRefID),
+	// not by the object it was attached to: a delete job has no params.
+	if d.Document == nil || !d.Document.Delete {
+		if err := c.CheckParams(d.Params); err != nil {
+			return targets.Result{}, targets.Permanent(err)
+		}
 	}
 	at := &attempt{}
 	if d.Document != nil {
@@ -442,9 +446,12 @@ func (c *Client) create(ctx context.Context, at *attempt, doc docSpec, handle st
 
 // find returns the ID of the document of this job on its object, or "".
 func (c *Client) find(ctx context.Context, at *attempt, doc docSpec) (string, error) {
-	q := url.Values{
-		"extRefID": {doc.extRefID}, "objID": {doc.objID}, "docObjCode": {doc.docObjCode},
-		"fields": {"ID,name"},
+	q := url.Values{"extRefID": {doc.extRefID}, "fields": {"ID,name"}}
+	// A delete knows no object (its job has no params): the extRefID,
+	// ferry's own per document, is enough.
+	if doc.objID != "" || doc.docObjCode != "" {
+		q.Set("objID", doc.objID)
+		q.Set("docObjCode", doc.docObjCode)
 	}
 	var out []struct {
 		ID string `json:"ID"`
