@@ -398,4 +398,3 @@ func TestDocumentKindsBlueworksRefuse(t *testing.T) {
 	}
 	wantVersions(t, fake, []byte("bw v1"))
 }
-
