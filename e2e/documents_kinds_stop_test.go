@@ -86,3 +86,33 @@ func TestDocumentKindsWorkerStopped(t *testing.T) {
 		})
 	}
 }
+
+// TestDocumentKindsSupersededWhileStopped: per kind, v2 and v3 accepted
+// while no worker runs: v2 is SUPERSEDED, never delivered; v3 is.
+func TestDocumentKindsSupersededWhileStopped(t *testing.T) {
+	t.Parallel()
+	for _, vk := range versionKinds {
+		t.Run(vk.kind, func(t *testing.T) {
+			t.Parallel()
+			fake := vk.fake()
+			p := kindPipeline(t, vk, fake, pipelineOptions{noWorker: true})
+			p.startWorker(worker.Config{Lease: 3 * time.Second, ShutdownGrace: 5 * time.Second})
+			v1, v2, v3 := []byte("down v1"), []byte("down v2"), []byte("down v3")
+			if j := p.deliver("dms", "down.pdf", v1, vk.params); j.Status != jobs.StatusSuccess {
+				t.Fatalf("v1: %s %q", j.Status, j.LastError)
+			}
+			p.stopWorker()
+			<-p.workerDone
+			_, j2 := p.sendDoc("dms", "down.pdf", v2, vk.params)
+			_, j3 := p.sendDoc("dms", "down.pdf", v3, vk.params)
+			if j := p.waitFinal([]string{j2.ID}, 5*time.Second)[j2.ID]; j.Status != jobs.StatusSuperseded {
+				t.Fatalf("v2 is %s, want SUPERSEDED", j.Status)
+			}
+			p.startWorker(worker.Config{Lease: 3 * time.Second, ShutdownGrace: 5 * time.Second})
+			if j := p.waitFinal([]string{j3.ID}, 30*time.Second)[j3.ID]; j.Status != jobs.StatusSuccess {
+				t.Fatalf("v3: %s %q", j.Status, j.LastError)
+			}
+			wantVersions(t, fake, v1, v3)
+		})
+	}
+}

@@ -155,6 +155,18 @@ var versionKinds = []versionKind{
 	},
 }
 
+// versionKindOf returns the versionKind of kind.
+func versionKindOf(t *testing.T, kind string) versionKind {
+	t.Helper()
+	for _, vk := range versionKinds {
+		if vk.kind == kind {
+			return vk
+		}
+	}
+	t.Fatalf("no versionKind %s", kind)
+	return versionKind{}
+}
+
 // kindPipeline starts a pipeline with one target "dms" of kind vk to h.
 func kindPipeline(t *testing.T, vk versionKind, h http.Handler, opts pipelineOptions) *pipeline {
 	t.Helper()
@@ -292,6 +304,12 @@ func TestDocumentKindsVersions(t *testing.T) {
 			if code := p.get("/v1/documents/"+j1.Document, &doc); code != http.StatusOK || doc.State != "deleted" {
 				t.Fatalf("document after the delete: %d %+v", code, doc)
 			}
+			// A new version of the deleted key starts a new remote document.
+			v4 := []byte("version four, after the delete")
+			if j := p.deliver("dms", "reports/été 1.pdf", v4, vk.params); j.Status != jobs.StatusSuccess || j.Version != 4 {
+				t.Fatalf("v4 after the delete: %s version %d %q", j.Status, j.Version, j.LastError)
+			}
+			wantVersions(t, fake, v4)
 		})
 	}
 }
@@ -385,7 +403,7 @@ targets:
 // out, and nothing more is attached.
 func TestDocumentKindsBlueworksRefuse(t *testing.T) {
 	t.Parallel()
-	vk := versionKinds[len(versionKinds)-1]
+	vk := versionKindOf(t, "blueworks")
 	vk.settings = strings.Replace(vk.settings, "\n    versions: append", "", 1)
 	fake := vk.fake()
 	p := kindPipeline(t, vk, fake, pipelineOptions{})
@@ -397,4 +415,25 @@ func TestDocumentKindsBlueworksRefuse(t *testing.T) {
 		t.Fatalf("v2: %s after %d attempts %q, want FAILED naming versions: append", j.Status, j.Attempts, j.LastError)
 	}
 	wantVersions(t, fake, []byte("bw v1"))
+}
+
+// TestDocumentKinds4DStaleStamp: the entity was saved at 4D after v1 (its
+// __STAMP moved): v2 still updates the same entity, with the current stamp.
+func TestDocumentKinds4DStaleStamp(t *testing.T) {
+	t.Parallel()
+	vk := versionKindOf(t, "4d")
+	fake := vk.fake()
+	p := kindPipeline(t, vk, fake, pipelineOptions{})
+	v1, v2 := []byte("4d v1"), []byte("4d v2")
+	if j := p.deliver("dms", "inv.pdf", v1, vk.params); j.Status != jobs.StatusSuccess {
+		t.Fatalf("v1: %s %q", j.Status, j.LastError)
+	}
+	if !fake.(*fakefourd.Server).Touch("Invoices", "7") {
+		t.Fatal("entity 7 not found")
+	}
+	if j := p.deliver("dms", "inv.pdf", v2, vk.params); j.Status != jobs.StatusSuccess {
+		t.Fatalf("v2 after the entity was saved: %s %q", j.Status, j.LastError)
+	}
+	wantVersions(t, fake, v1, v2)
+	vk.check(t, fake, v1, v2)
 }
