@@ -61,33 +61,56 @@ func docKey(rep, i int) string { return fmt.Sprintf("rep-%d/dir-%02d/f%d.bin", r
 func docsEndToEnd(ctx context.Context, e *env, p *ferryProc, rep *report) (docsRun, error) {
 	sz := e.cfg.Sizes
 	n, size := sz.SmallJobs, sz.SmallFile
-	var plain, keyed []float64
+	rates := map[string][]float64{}
+	cpu := map[string]cpuSpent{"no key": {}, "document key": {}}
 	var last docsRun
 	for r := range e.cfg.Reps {
 		for k := range 2 {
 			withKeys := (k+r)%2 == 1
-			rctx, cancel := context.WithTimeout(ctx, sz.RunTimeout)
-			var key func(int) string
-			if withKeys {
-				key = func(i int) string { return docKey(r, i) }
-			}
-			d, ids, err := ferryRunKeyed(rctx, e, p, n, size, key)
-			cancel()
+			name := map[bool]string{false: "no key", true: "document key"}[withKeys]
+			d, ids, spent, err := docsTimedRun(ctx, e, p, r, withKeys)
 			if err != nil {
-				return last, fmt.Errorf("keys %v: %w", withKeys, err)
+				return last, fmt.Errorf("%s: %w", name, err)
 			}
-			rate := float64(n) / d.Seconds()
+			for g, v := range spent {
+				cpu[name][g] += v
+			}
+			rates[name] = append(rates[name], float64(n)/d.Seconds())
 			if withKeys {
-				keyed, last = append(keyed, rate), docsRun{rep: r, ids: ids}
-			} else {
-				plain = append(plain, rate)
+				last = docsRun{rep: r, ids: ids}
 			}
-			e.cfg.progress("documents e2e, keys %v: %d files in %s", withKeys, n, d.Round(time.Millisecond))
+			e.cfg.progress("documents e2e, %s: %d files in %s", name, n, d.Round(time.Millisecond))
 		}
 	}
+	keyed, plain := rates["document key"], rates["no key"]
 	rep.add(row{Figure: fmt.Sprintf("end to end %s files, a document key on every upload (vs no key)", sizeName(size)), Unit: "jobs/s",
 		Ferry: spreadOf(keyed), Raw: spreadOf(plain), Ratio: spreadOf(ratios(keyed, plain)), Goal: goal{kind: "ratio>=", x: 0.9}})
+	units := float64(n * e.cfg.Reps)
+	rep.details = append(rep.details, cpuTable(fmt.Sprintf("CPU split, end to end %s files with and without a document key", sizeName(size)),
+		"job", []string{"no key", "document key"}, cpu, map[string]float64{"no key": units, "document key": units}))
 	return last, nil
+}
+
+// docsTimedRun is one end-to-end run (profiled in the first repetition)
+// and the CPU each process group spent on it.
+func docsTimedRun(ctx context.Context, e *env, p *ferryProc, r int, withKeys bool) (time.Duration, []string, cpuSpent, error) {
+	sz := e.cfg.Sizes
+	rctx, cancel := context.WithTimeout(ctx, sz.RunTimeout)
+	defer cancel()
+	var key func(int) string
+	prof := "documents-e2e-nokey"
+	if withKeys {
+		key, prof = func(i int) string { return docKey(r, i) }, "documents-e2e-keys"
+	}
+	stopProf := func() {}
+	if r == 0 {
+		stopProf = e.prof.start(prof, p)
+	}
+	before := cpuSnapshot(rctx, p.pool, p.pid())
+	d, ids, err := ferryRunKeyed(rctx, e, p, sz.SmallJobs, sz.SmallFile, key)
+	spent := cpuSnapshot(rctx, p.pool, p.pid()).sub(before)
+	stopProf()
+	return d, ids, spent, err
 }
 
 // docsResend times, interleaved, StatusQueries unchanged re-sends of a
