@@ -54,7 +54,9 @@ func TestSmoke(t *testing.T) {
 	want := []string{"ingest 1 MiB files, concurrency 1", "ingest 1 MiB files, concurrency 8",
 		"end to end 4 KiB files", "end to end 64 KiB files", "scaling: end to end 4 KiB files, 1 API + 1 worker", "peak RSS",
 		"status GET /v1/jobs/{id} p50", "status GET /v1/jobs?status=FAILED", "upload started → job SUCCESS, idle, p50",
-		"dashboard overview /ui/ p95", "dashboard batch page p95", "dashboard job page p95"}
+		"dashboard overview /ui/ p95", "dashboard batch page p95", "dashboard job page p95",
+		"end to end 4 KiB files, a document key on every upload", "unchanged re-send with declared SHA-256",
+		"documents GET /v1/documents?target=…&limit=100 p95", "documents GET /v1/documents?target=…&limit=100&cursor=", "documents GET /v1/documents/{id} p95"}
 	for _, w := range want {
 		found := false
 		for _, r := range rep.rows {

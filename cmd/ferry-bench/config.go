@@ -14,7 +14,7 @@ import (
 )
 
 // Scenarios, in the order they run.
-var scenarioNames = []string{"ingest", "e2e-small", "e2e-large", "scale", "memory", "status", "latency", "dashboard", "backlog", "sessions"}
+var scenarioNames = []string{"ingest", "e2e-small", "e2e-large", "scale", "memory", "status", "latency", "dashboard", "backlog", "sessions", "documents"}
 
 // Config is one benchmark run: where the services are, what to measure and
 // how much.
@@ -77,6 +77,10 @@ type Sizes struct {
 	// SessionFile is the file of the sessions scenario (one of it, then 8
 	// of a quarter of it at once).
 	SessionFile int64
+	// DocumentsSmall and DocumentsLarge are the documents loaded for the
+	// reference and the at-scale listing figures of the documents scenario.
+	DocumentsSmall int
+	DocumentsLarge int
 }
 
 // FullSizes are the sizes of `make bench`.
@@ -102,6 +106,8 @@ func FullSizes() Sizes {
 		BacklogJobs:          1_000_000,
 		BacklogWindow:        time.Minute,
 		SessionFile:          1 << 30,
+		DocumentsSmall:       10_000,
+		DocumentsLarge:       1_000_000,
 	}
 }
 
@@ -127,6 +133,8 @@ func SmokeSizes() Sizes {
 		BacklogJobs:          5_000,
 		BacklogWindow:        5 * time.Second,
 		SessionFile:          64 << 20,
+		DocumentsSmall:       2_000,
+		DocumentsLarge:       4_000,
 	}
 }
 

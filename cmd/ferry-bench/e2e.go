@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -162,22 +164,33 @@ func e2eDetails(e *env, sides []*e2eSide, large bool, size int64, n int) string 
 // and returns the time from the first upload to the moment every job is
 // SUCCESS.
 func ferryRun(ctx context.Context, e *env, p *ferryProc, n int, size int64) (time.Duration, error) {
+	d, _, err := ferryRunKeyed(ctx, e, p, n, size, nil)
+	return d, err
+}
+
+// ferryRunKeyed is ferryRun with file i naming the document key(i) when
+// key is not nil; it also returns the job ids.
+func ferryRunKeyed(ctx context.Context, e *env, p *ferryProc, n int, size int64, key func(i int) string) (time.Duration, []string, error) {
 	delivered := e.sink.expect(n)
 	ids := make([]string, n)
 	start := time.Now()
 	_, err := runParallel(ctx, e.cfg.Sizes.E2EConcurrency, n, func(ctx context.Context, i int) error {
-		id, err := p.upload(ctx, "bench", fmt.Sprintf("f%d.bin", i), newBlockReader(i, size), size)
+		q := url.Values{"target": {"bench"}, "filename": {fmt.Sprintf("f%d.bin", i)}}
+		if key != nil {
+			q.Set("document", key(i))
+		}
+		id, err := p.uploadWith(ctx, q, http.StatusAccepted, newBlockReader(i, size), size)
 		ids[i] = id
 		return err
 	})
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	select {
 	case <-delivered:
 	case <-ctx.Done():
-		return 0, fmt.Errorf("waiting for deliveries: %w; see %s", ctx.Err(), p.logPath)
+		return 0, nil, fmt.Errorf("waiting for deliveries: %w; see %s", ctx.Err(), p.logPath)
 	}
 	end, err := p.waitSuccess(ctx, ids, 5*time.Millisecond)
-	return end.Sub(start), err
+	return end.Sub(start), ids, err
 }

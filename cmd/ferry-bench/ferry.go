@@ -226,7 +226,14 @@ func (p *ferryProc) pid() int { return p.cmd.Process.Pid }
 
 // upload sends one file as a raw body and returns its job id.
 func (p *ferryProc) upload(ctx context.Context, target, name string, body io.Reader, size int64) (string, error) {
-	q := url.Values{"target": {target}, "filename": {name}}
+	return p.uploadWith(ctx, url.Values{"target": {target}, "filename": {name}}, http.StatusAccepted, body, size)
+}
+
+// uploadWith sends one file as a raw body with the query q (target,
+// filename, and document fields if any), wants the answer code want, and
+// returns the one job id of the answer.
+func (p *ferryProc) uploadWith(ctx context.Context, q url.Values, want int, body io.Reader, size int64) (string, error) {
+	name := q.Get("filename")
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url+"/v1/uploads?"+q.Encode(), body)
 	if err != nil {
 		return "", err
@@ -244,9 +251,9 @@ func (p *ferryProc) upload(ctx context.Context, target, name string, body io.Rea
 			ID string `json:"id"`
 		} `json:"jobs"`
 	}
-	if resp.StatusCode != http.StatusAccepted {
+	if resp.StatusCode != want {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return "", fmt.Errorf("upload %s: status %d: %s", name, resp.StatusCode, b)
+		return "", fmt.Errorf("upload %s: status %d, want %d: %s", name, resp.StatusCode, want, b)
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
 		return "", fmt.Errorf("upload %s: unreadable answer: %w", name, err)

@@ -22,7 +22,7 @@ type scenario struct {
 
 // longScenarios load a million jobs first: they get
 // Sizes.LongScenarioDeadline instead of ScenarioDeadline.
-var longScenarios = map[string]bool{"dashboard": true, "backlog": true}
+var longScenarios = map[string]bool{"dashboard": true, "backlog": true, "documents": true}
 
 var scenarios = []scenario{
 	{"ingest", ingestScenario},
@@ -35,6 +35,7 @@ var scenarios = []scenario{
 	{"dashboard", dashboardScenario},
 	{"backlog", backlogScenario},
 	{"sessions", sessionsScenario},
+	{"documents", documentsScenario},
 }
 
 // run measures every scenario cfg asks for, prints the table and writes the
@@ -99,9 +100,9 @@ func header(ctx context.Context, cfg *Config, e *env, took time.Duration) string
 		runtime.GOOS+"/"+runtime.GOARCH, loadAvg())
 	fmt.Fprintf(&b, "- versions: %s; PostgreSQL %s; MinIO %s; %s\n", runtime.Version(), postgresVersion(ctx, e), minioVersion(), moduleVersions())
 	s := cfg.Sizes
-	fmt.Fprintf(&b, "- settings: %d repetitions per figure (median, min–max); ingest %s files (%s); end to end %d × %s and %d × %s files, %d uploaders and %d delivery slots on both sides; memory %s vs %s file; status %d vs %d rows, %d requests per query and repetition; latency %d sequential 4 KiB uploads per repetition\n",
+	fmt.Fprintf(&b, "- settings: %d repetitions per figure (median, min–max); ingest %s files (%s); end to end %d × %s and %d × %s files, %d uploaders and %d delivery slots on both sides; memory %s vs %s file; status %d vs %d rows, %d requests per query and repetition; latency %d sequential 4 KiB uploads per repetition; documents %d vs %d\n",
 		cfg.Reps, sizeName(s.IngestFile), ingestCounts(s), s.SmallJobs, sizeName(s.SmallFile), s.LargeJobs, sizeName(s.LargeFile),
-		s.E2EConcurrency, s.E2EConcurrency, sizeName(s.BigFile), sizeName(s.RefFile), s.StatusLarge, s.StatusSmall, s.StatusQueries, s.LatencySamples)
+		s.E2EConcurrency, s.E2EConcurrency, sizeName(s.BigFile), sizeName(s.RefFile), s.StatusLarge, s.StatusSmall, s.StatusQueries, s.LatencySamples, s.DocumentsLarge, s.DocumentsSmall)
 	return b.String()
 }
 
