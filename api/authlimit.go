@@ -55,7 +55,17 @@ type failedAuths struct {
 type authBucket struct {
 	tokens float64
 	at     time.Time // when tokens was last brought up to date
+	// pending counts the checks under way that hold a token: each gives
+	// it back (a good key) or spends it (a bad one).
+	pending int
+	// wake is closed, and replaced, whenever a pending check ends.
+	wake chan struct{}
 }
+
+// authWaitMax bounds how long a request waits for the tokens its
+// address's checks under way may give back: a burst of connections with a
+// good key, all arriving before the first check ends, must not be refused.
+const authWaitMax = 2 * time.Second
 
 // failedAuthsMax bounds the addresses tracked; past it the idle (full)
 // buckets are dropped, or if none is, all start afresh.
@@ -76,10 +86,11 @@ func newFailedAuths(perSecond float64, burst int) *failedAuths {
 }
 
 // take takes a token of addr's bucket, or returns how long until one is
-// there.
-func (f *failedAuths) take(addr string, now time.Time) time.Duration {
+// there and, while checks holding tokens are under way, a channel closed
+// when one ends (it may give its token back).
+func (f *failedAuths) take(addr string, now time.Time) (time.Duration, <-chan struct{}) {
 	if f == nil {
-		return 0
+		return 0, nil
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -88,26 +99,39 @@ func (f *failedAuths) take(addr string, now time.Time) time.Duration {
 		if len(f.addrs) >= failedAuthsMax {
 			f.pruneLocked(now)
 		}
-		b = &authBucket{tokens: f.burst, at: now}
+		b = &authBucket{tokens: f.burst, at: now, wake: make(chan struct{})}
 		f.addrs[addr] = b
 	}
 	f.refill(b, now)
 	if b.tokens < 1 {
-		return time.Duration((1 - b.tokens) / f.perSecond * float64(time.Second))
+		d := time.Duration((1 - b.tokens) / f.perSecond * float64(time.Second))
+		if b.pending == 0 {
+			return d, nil
+		}
+		return d, b.wake
 	}
 	b.tokens--
-	return 0
+	b.pending++
+	return 0, nil
 }
 
 // refund gives back the token a good key's check took.
-func (f *failedAuths) refund(addr string) {
+func (f *failedAuths) refund(addr string) { f.end(addr, 1) }
+
+// spend ends a bad key's check: its token stays taken.
+func (f *failedAuths) spend(addr string) { f.end(addr, 0) }
+
+func (f *failedAuths) end(addr string, back float64) {
 	if f == nil {
 		return
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if b, ok := f.addrs[addr]; ok {
-		b.tokens = min(f.burst, b.tokens+1)
+		b.tokens = min(f.burst, b.tokens+back)
+		b.pending = max(0, b.pending-1)
+		close(b.wake)
+		b.wake = make(chan struct{})
 	}
 }
 
@@ -120,7 +144,7 @@ func (f *failedAuths) refill(b *authBucket, now time.Time) {
 
 func (f *failedAuths) pruneLocked(now time.Time) {
 	for a, b := range f.addrs {
-		if f.refill(b, now); b.tokens >= f.burst {
+		if f.refill(b, now); b.tokens >= f.burst && b.pending == 0 {
 			delete(f.addrs, a)
 		}
 	}
@@ -144,17 +168,51 @@ func (e *authLimitedError) seconds() int { return max(1, int(math.Ceil(e.wait.Se
 // refused unchecked; a refusal by the check counts against the address.
 func (s *Server) checkKey(r *http.Request, token string) (apikeys.Key, error) {
 	addr := clientAddr(r)
-	if d := s.fails.take(addr, time.Now()); d > 0 {
-		if kk, ok := s.keys.(KnownKeys); !ok || !kk.Known(token) {
-			return apikeys.Key{}, &authLimitedError{wait: d}
-		}
+	if err := s.takeAuthToken(r, addr, token); errors.Is(err, errKnownKey) {
 		return s.keys.Check(r.Context(), token) // no token was taken
+	} else if err != nil {
+		return apikeys.Key{}, err
 	}
 	k, err := s.keys.Check(r.Context(), token)
-	if !errors.Is(err, apikeys.ErrInvalid) {
+	if errors.Is(err, apikeys.ErrInvalid) {
+		s.fails.spend(addr)
+	} else {
 		s.fails.refund(addr)
 	}
 	return k, err
+}
+
+// errKnownKey: the address is over its limit, but the key is known good.
+var errKnownKey = errors.New("known key")
+
+// takeAuthToken takes a token for a check of token from addr. Over the
+// limit, a known good key is checked without one (errKnownKey); any other
+// waits, at most authWaitMax, for the checks under way from addr to give
+// their tokens back, and is refused (*authLimitedError) if none does.
+func (s *Server) takeAuthToken(r *http.Request, addr, token string) error {
+	deadline := time.Now().Add(authWaitMax)
+	for {
+		d, wake := s.fails.take(addr, time.Now())
+		if d == 0 {
+			return nil
+		}
+		if kk, ok := s.keys.(KnownKeys); ok && kk.Known(token) {
+			return errKnownKey
+		}
+		left := time.Until(deadline)
+		if wake == nil || left <= 0 {
+			return &authLimitedError{wait: d}
+		}
+		t := time.NewTimer(min(d, left))
+		select {
+		case <-wake:
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return &authLimitedError{wait: d}
+		}
+		t.Stop()
+	}
 }
 
 // refuseLimited answers 429 with Retry-After to a client over its failure
