@@ -72,6 +72,16 @@ func (s *Server) complete(ctx context.Context, ss jobs.Session, declared string)
 	if err != nil {
 		return jobs.Job{}, false, sessionError(err)
 	}
+	if job.DocumentID != "" {
+		countVersion(n.Target, job.Recorded)
+	}
+	if job.ID != n.ID {
+		// The document held this content already: its version answers,
+		// and the session's copy is not needed.
+		if err := s.sessions.objects.Remove(ctx, n.ObjectKey); err != nil {
+			s.log.Warn("could not remove an unchanged version's copy", "session", ss.ID, "err", err)
+		}
+	}
 	if created {
 		uploadedFiles.WithLabelValues(n.Target).Inc()
 		uploadedBytes.Add(float64(n.Size))

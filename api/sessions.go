@@ -153,6 +153,11 @@ func (s *Server) newSession(ctx context.Context, key apikeys.Key, idem string, i
 	case in.SHA256 != "" && !sha256Hex.MatchString(in.SHA256):
 		return jobs.Session{}, badRequest("sha256 must be 64 lowercase hex digits")
 	}
+	if in.Document != "" {
+		if err := checkDocumentKey(in.Document); err != nil {
+			return jobs.Session{}, err
+		}
+	}
 	if err := s.checkDeclaredSize(req, name, in.Size); err != nil {
 		return jobs.Session{}, err
 	}
@@ -169,7 +174,7 @@ func (s *Server) newSession(ctx context.Context, key apikeys.Key, idem string, i
 		PartSize: ps, Parts: partsOf(in.Size, ps), UploadID: uploadID,
 		Job: jobs.New{ID: jobID, Tenant: key.Tenant, Target: req.target.Name, Batch: form.batch, Filename: name,
 			ContentType: ctype, Size: in.Size, SHA256: in.SHA256, ObjectKey: objectKey, Params: req.params,
-			MaxAttempts: req.target.MaxAttempts, APIKeyID: key.ID, ClientPath: form.path}}, nil
+			MaxAttempts: req.target.MaxAttempts, APIKeyID: key.ID, ClientPath: form.path, DocumentKey: in.Document}}, nil
 }
 
 // sessionKey is the object of a session's file: under its own prefix, so
@@ -181,7 +186,7 @@ func sessionKey(jobID string) string { return "sessions/" + jobID }
 // the same file.
 func sameSession(a, b jobs.Session) bool {
 	return a.Job.Target == b.Job.Target && a.Job.Filename == b.Job.Filename && a.Job.Size == b.Job.Size &&
-		a.Job.Batch == b.Job.Batch && (a.Job.SHA256 == b.Job.SHA256 || b.Job.SHA256 == "" || a.Job.SHA256 == "")
+		a.Job.Batch == b.Job.Batch && a.Job.DocumentKey == b.Job.DocumentKey && (a.Job.SHA256 == b.Job.SHA256 || b.Job.SHA256 == "" || a.Job.SHA256 == "")
 }
 
 // abortQuietly drops the multipart upload of a session not recorded.

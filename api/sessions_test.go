@@ -410,3 +410,51 @@ func TestSessionPartCutByADyingAPI(t *testing.T) {
 		t.Errorf("bytes received %d, want %d: the cut part counted nothing", got.BytesReceived, len(data))
 	}
 }
+
+// A session may name a document: completing it records a version; the
+// same content again answers that version (200) and removes the session's
+// copy; new content is the next version.
+func TestSessionNamesADocument(t *testing.T) {
+	t.Parallel()
+	e := newSessionEnv(t, api.Config{})
+	ctx := testenv.Context(t)
+	c := e.client(t, 0, e.key)
+	send := func(data []byte) (apitypes.Job, bool, apitypes.UploadSession) {
+		t.Helper()
+		ss, err := c.StartSession(ctx, apitypes.NewUploadSession{Target: "t", Filename: "scan.tif", Size: int64(len(data)),
+			Document: "scans/scan.tif"}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.sendParts(t, ss, data, []int{1, 2}, true)
+		job, created, err := c.CompleteSession(ctx, ss.ID, sum(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return job, created, ss
+	}
+	v1data, v2data := randomFile(20<<20, 6), randomFile(20<<20, 7)
+	v1, created, _ := send(v1data)
+	if !created || v1.Version != 1 || v1.DocumentKey != "scans/scan.tif" {
+		t.Fatalf("first session: %+v created=%v, want version 1 of scans/scan.tif", v1, created)
+	}
+	same, created, ss := send(v1data)
+	if created || same.ID != v1.ID {
+		t.Fatalf("same content: job %s created=%v, want version 1's job %s, not created", same.ID, created, v1.ID)
+	}
+	var copyKey string
+	if err := e.pool.QueryRow(ctx, `SELECT object_key FROM upload_sessions WHERE id = $1`, ss.ID).Scan(&copyKey); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.objects.Size(ctx, copyKey); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("the unchanged session's copy %s is still stored (%v)", copyKey, err)
+	}
+	v2, created, _ := send(v2data)
+	if !created || v2.Version != 2 || v2.Document != v1.Document {
+		t.Fatalf("new content: %+v created=%v, want version 2 of %s", v2, created, v1.Document)
+	}
+	var n int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM jobs`).Scan(&n); err != nil || n != 2 {
+		t.Errorf("%d jobs (%v), want 2 versions", n, err)
+	}
+}

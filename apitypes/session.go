@@ -14,6 +14,9 @@ type NewUploadSession struct {
 	Batch       string            `json:"batch,omitempty"`
 	Path        string            `json:"path,omitempty"`
 	Params      map[string]string `json:"params,omitempty"`
+	// Document makes the file a version of the document with this key
+	// at the target (as field document of POST /v1/uploads).
+	Document string `json:"document,omitempty"`
 }
 
 // UploadSession is where an upload session stands.

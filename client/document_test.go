@@ -234,10 +234,6 @@ func TestUploadNamesTheDocument(t *testing.T) {
 	if !errors.As(err, &ce) || ce.StatusCode != http.StatusBadRequest {
 		t.Errorf("a wrong sha256: %v, want the 400", err)
 	}
-	_, _, err = c.UploadLarge(context.Background(), client.LargeUpload{Upload: client.Upload{Target: "archive", Document: "big"}})
-	if !errors.Is(err, client.ErrSessionDocument) {
-		t.Errorf("an upload session with a document: %v, want ErrSessionDocument", err)
-	}
 }
 
 // TestDocumentsPagesAndShows: Documents sends the filter and pages by

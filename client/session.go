@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -39,10 +38,6 @@ type LargeUpload struct {
 	// Session, when set, is told the session once it is known.
 	Session func(apitypes.UploadSession)
 }
-
-// ErrSessionDocument is UploadLarge's refusal of a Document: upload
-// sessions do not name documents yet; send such a file with Upload.
-var ErrSessionDocument = errors.New("upload sessions carry no document key yet: send the file in one request (Upload)")
 
 // StartSession creates an upload session, or finds the one its
 // Idempotency-Key started.
@@ -118,9 +113,6 @@ func sessionPath(id string) string { return "/v1/uploads/sessions/" + url.PathEs
 
 // UploadLarge sends a file through an upload session and returns its job.
 func (c *Client) UploadLarge(ctx context.Context, u LargeUpload) (apitypes.Job, bool, error) {
-	if u.Document != "" {
-		return apitypes.Job{}, false, ErrSessionDocument
-	}
 	ss, err := c.openSession(ctx, u)
 	if err != nil {
 		return apitypes.Job{}, false, err
@@ -143,7 +135,7 @@ func (c *Client) UploadLarge(ctx context.Context, u LargeUpload) (apitypes.Job, 
 // expired one is aborted and started anew.
 func (c *Client) openSession(ctx context.Context, u LargeUpload) (apitypes.UploadSession, error) {
 	in := apitypes.NewUploadSession{Target: u.Target, Batch: u.Batch, Filename: u.Filename, Path: u.Path,
-		Params: u.Params, Size: u.Size}
+		Params: u.Params, Size: u.Size, Document: u.Document}
 	ss, err := c.StartSession(ctx, in, u.IdempotencyKey)
 	if err != nil || ss.State != "expired" {
 		return ss, err

@@ -61,14 +61,14 @@ type Part struct {
 }
 
 const sessionColumns = `id::text, tenant, coalesce(api_key_id, 0), coalesce(idempotency_key, ''),
-	target, coalesce(batch, ''), filename, content_type, coalesce(client_path, ''), params, max_attempts, size, sha256,
+	target, coalesce(batch, ''), filename, content_type, coalesce(client_path, ''), coalesce(document_key, ''), params, max_attempts, size, sha256,
 	part_size, parts, job_id::text, object_key, s3_upload_id, state, bytes_received,
 	created_at, updated_at, expires_at`
 
 func scanSession(row pgx.Row) (Session, error) {
 	var s Session
 	err := row.Scan(&s.ID, &s.Tenant, &s.APIKeyID, &s.IdempotencyKey,
-		&s.Job.Target, &s.Job.Batch, &s.Job.Filename, &s.Job.ContentType, &s.Job.ClientPath, &s.Job.Params, &s.Job.MaxAttempts,
+		&s.Job.Target, &s.Job.Batch, &s.Job.Filename, &s.Job.ContentType, &s.Job.ClientPath, &s.Job.DocumentKey, &s.Job.Params, &s.Job.MaxAttempts,
 		&s.Job.Size, &s.Job.SHA256, &s.PartSize, &s.Parts, &s.Job.ID, &s.Job.ObjectKey, &s.UploadID,
 		&s.State, &s.BytesIn, &s.CreatedAt, &s.UpdatedAt, &s.ExpiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -88,14 +88,14 @@ func (s *Store) CreateSession(ctx context.Context, ss Session, ttl time.Duration
 	n := ss.Job.withDefaults()
 	row := s.db.QueryRow(ctx, `
 		INSERT INTO upload_sessions (id, tenant, api_key_id, idempotency_key, target, batch, filename,
-			content_type, client_path, params, max_attempts, size, sha256, part_size, parts, job_id, object_key,
+			content_type, client_path, document_key, params, max_attempts, size, sha256, part_size, parts, job_id, object_key,
 			s3_upload_id, expires_at)
-		VALUES ($1, $2, nullif($3, 0), nullif($4, ''), $5, nullif($6, ''), $7, $8, nullif($9, ''), $10, $11,
-			$12, $13, $14, $15, $16, $17, $18, now() + $19 * interval '1 millisecond')
+		VALUES ($1, $2, nullif($3, 0), nullif($4, ''), $5, nullif($6, ''), $7, $8, nullif($9, ''), nullif($10, ''), $11, $12,
+			$13, $14, $15, $16, $17, $18, $19, now() + $20 * interval '1 millisecond')
 		ON CONFLICT DO NOTHING
 		RETURNING `+sessionColumns,
 		ss.ID, ss.Tenant, ss.APIKeyID, ss.IdempotencyKey, n.Target, n.Batch, n.Filename, n.ContentType,
-		n.ClientPath, n.Params, n.MaxAttempts, n.Size, n.SHA256, ss.PartSize, ss.Parts, n.ID, n.ObjectKey, ss.UploadID,
+		n.ClientPath, n.DocumentKey, n.Params, n.MaxAttempts, n.Size, n.SHA256, ss.PartSize, ss.Parts, n.ID, n.ObjectKey, ss.UploadID,
 		ttl.Milliseconds())
 	out, err := scanSession(row)
 	if err == nil {
@@ -175,7 +175,11 @@ func (s *Store) RecordPart(ctx context.Context, id string, p Part, ttl time.Dura
 
 // CompleteSession records the session's job (n, its SHA-256 proven by the
 // caller) and closes the session, in one transaction. A session already
-// completed returns its job with created=false.
+// completed returns its job with created=false. A session that names a
+// document records a version of it, as an upload does: when the document
+// holds that content already, the job returned is that version's (not
+// n.ID, whose file the caller then removes), created=false unless it was
+// queued again.
 func (s *Store) CompleteSession(ctx context.Context, id string, n New) (Job, bool, error) {
 	tx, err := s.db.Begin(ctx)
 	if err != nil {
@@ -199,18 +203,18 @@ func (s *Store) CompleteSession(ctx context.Context, id string, n New) (Job, boo
 	case SessionAborted:
 		return Job{}, false, ErrSessionClosed
 	}
-	out, err := s.insertJobs(ctx, tx, Request{Tenant: n.Tenant, Jobs: []New{n}}, false)
+	out, err := s.insertVersions(ctx, tx, Request{Tenant: n.Tenant, Jobs: []New{n}})
 	if err != nil {
 		return Job{}, false, err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE upload_sessions SET state = 'completed', sha256 = $2, updated_at = now()
-		WHERE id = $1`, id, n.SHA256); err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE upload_sessions SET state = 'completed', sha256 = $2, job_id = $3, updated_at = now()
+		WHERE id = $1`, id, n.SHA256, out[0].ID); err != nil {
 		return Job{}, false, fmt.Errorf("complete upload session: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return Job{}, false, fmt.Errorf("complete upload session: commit: %w: %w", ErrOutcomeUnknown, err)
 	}
-	return out[0], true, nil
+	return out[0], out[0].ID == n.ID || out[0].Recorded == RecordedRequeued, nil
 }
 
 // AbortSession marks an open session aborted and returns it, for its

@@ -13,6 +13,8 @@ CREATE TABLE upload_sessions (
     filename         text        NOT NULL,
     content_type     text        NOT NULL,
     client_path      text,
+    -- the document the file becomes a version of (issue 21), if any
+    document_key     text,
     params           jsonb       NOT NULL DEFAULT '{}',
     max_attempts     integer     NOT NULL CHECK (max_attempts > 0),
     size             bigint      NOT NULL CHECK (size >= 0),

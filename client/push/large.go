@@ -17,9 +17,8 @@ import (
 // read (one read of the file), and resumable: the session's key comes from
 // the batch, the path, the size and the modification time, so the same
 // command after an interruption finds the session on the server (no local
-// state) and sends only the parts it is missing. Sessions carry no
-// document key yet: with Documents, a large file goes as a plain job
-// (Result.WithoutDocument counts them).
+// state) and sends only the parts it is missing. With Documents, the
+// session names the file's document, as a single request would.
 
 // Defaults of large-file uploads.
 const (
@@ -61,19 +60,20 @@ func (p *pusher) oneLarge(ctx context.Context, f File) {
 		p.fail(f, problemKind(err), err)
 		return
 	}
-	if p.o.Documents {
-		p.withoutDocument.Add(1)
-	}
 	p.uploaded.Add(1)
 	p.done.Add(1)
 	p.event(FileResult{Path: f.Path, Outcome: OutcomeUploaded, JobID: job.ID})
 }
 
 func (p *pusher) sendLarge(ctx context.Context, f File, fh *os.File, key string) (apitypes.Job, error) {
+	u := client.Upload{Target: p.res.Target, Batch: p.res.Batch, Filename: f.Filename, Path: f.Path,
+		Params: f.Params, IdempotencyKey: key, Size: f.Size}
+	if p.o.Documents {
+		u.Document = f.Path
+	}
 	job, _, err := p.c.UploadLarge(ctx, client.LargeUpload{
-		Upload: client.Upload{Target: p.res.Target, Batch: p.res.Batch, Filename: f.Filename, Path: f.Path,
-			Params: f.Params, IdempotencyKey: key, Size: f.Size},
-		File: fh, Parallel: p.o.ParallelParts, Attempts: p.o.UploadAttempts,
+		Upload: u,
+		File:   fh, Parallel: p.o.ParallelParts, Attempts: p.o.UploadAttempts,
 		Sent: func(n int64) { p.sent.Add(n) },
 		Session: func(ss apitypes.UploadSession) {
 			// Parts received before (a resumed session) need no sending.

@@ -112,8 +112,8 @@ type Options struct {
 	ParallelParts int
 	// Documents makes each file a document at the target, keyed by its
 	// Path (relative to the folder pushed): a changed file is a new
-	// version of it. Files sent through upload sessions (SessionThreshold)
-	// carry no key yet: Result.WithoutDocument counts them.
+	// version of it, whether it goes in one request or through an upload
+	// session.
 	Documents bool
 }
 
@@ -165,9 +165,6 @@ type Result struct {
 	Problems []Problem
 	// Symlinks is how many symbolic links were skipped.
 	Symlinks int
-	// WithoutDocument is how many files of Documents went through an
-	// upload session, without a document key.
-	WithoutDocument int
 	// Delivery is the batch's summary once every job was final (Wait).
 	Delivery *apitypes.BatchSummary
 	// Undelivered are the batch's FAILED and CANCELED jobs (Wait), at
@@ -271,7 +268,6 @@ type pusher struct {
 	meter    meter
 
 	done, skipped, failed, uploaded atomic.Int64
-	withoutDocument                 atomic.Int64
 	sent, toSend                    atomic.Int64
 }
 
@@ -285,7 +281,6 @@ func (p *pusher) result() Result {
 	r := p.res
 	r.Uploaded, r.Skipped = int(p.uploaded.Load()), int(p.skipped.Load())
 	r.SentBytes = p.sent.Load()
-	r.WithoutDocument = int(p.withoutDocument.Load())
 	p.mu.Lock()
 	r.Problems = slices.Clone(p.problems)
 	p.mu.Unlock()

@@ -128,9 +128,6 @@ func printUploads(w io.Writer, r Result) {
 	if r.Symlinks > 0 {
 		fmt.Fprintf(w, "%d symbolic links skipped (--follow-symlinks follows them)\n", r.Symlinks)
 	}
-	if r.WithoutDocument > 0 {
-		fmt.Fprintf(w, "%d large files went through upload sessions without a document key (sessions carry none yet; --session-threshold -1 sends every file in one request, as a document)\n", r.WithoutDocument)
-	}
 	for _, pr := range r.Problems {
 		fmt.Fprintln(w, termtext.Clean(fmt.Sprint(pr)))
 	}

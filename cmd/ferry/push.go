@@ -35,9 +35,8 @@ Every upload declares the file's SHA-256. With --documents, each file is a docum
 the target, keyed by its path relative to the PATH it was found under (or as the manifest
 writes it): a file whose content changed since an earlier push becomes a new version of
 the same document there, and an unchanged one is not sent again (ferry documents list).
-Files of --session-threshold or more go through upload sessions, which carry no document
-key yet: they are sent as plain jobs (--session-threshold -1 sends every file in one
-request, as a document).
+Files of --session-threshold or more go through upload sessions, which name their
+document too.
 
 A manifest is CSV with a header row: a path column (relative to the manifest's folder),
 optionally filename, and param.<name> columns for per-file parameters.
