@@ -38,7 +38,7 @@ func checkDocumentKey(key string) error {
 // checkSHA256 refuses a declared SHA-256 that is not 64 lowercase hex
 // digits, naming the field.
 func checkSHA256(v string) error {
-	if len(v) != 64 || strings.IndexFunc(v, func(r rune) bool { return !('0' <= r && r <= '9' || 'a' <= r && r <= 'f') }) >= 0 {
+	if len(v) != 64 || strings.IndexFunc(v, func(r rune) bool { return (r < '0' || r > '9') && (r < 'a' || r > 'f') }) >= 0 {
 		return badRequest("field sha256 must be 64 lowercase hexadecimal digits, the SHA-256 of the file")
 	}
 	return nil

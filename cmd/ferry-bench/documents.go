@@ -266,8 +266,11 @@ func checkDocs(ctx context.Context, p *ferryProc, l *docLoader, qs []docsQuery) 
 				Documents []json.RawMessage `json:"documents"`
 			}
 			if q.page {
-				if err := json.Unmarshal(body, &page); err != nil || len(page.Documents) != 100 {
-					return fmt.Errorf("GET %s: want a page of 100 documents, got %d (%v)", path, len(page.Documents), err)
+				if err := json.Unmarshal(body, &page); err != nil {
+					return fmt.Errorf("GET %s: reading the page: %w", path, err)
+				}
+				if len(page.Documents) != 100 {
+					return fmt.Errorf("GET %s: want a page of 100 documents, got %d", path, len(page.Documents))
 				}
 			}
 		}
