@@ -17,7 +17,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestChaosShort is make chaos in small: 150 files through a real ferry
+// TestChaosShort is make chaos in small: 150 files (or 60 documents in 3
+// versions each) through a real ferry
 // (an API process, or ferry serve, and two worker processes, a NATS
 // server, a private PostgreSQL cluster, the shared MinIO) while a fixed script kills workers, the API
 // (once while NATS is down) and NATS, crashes Postgres, stops a worker
@@ -37,16 +38,18 @@ func TestChaosShort(t *testing.T) {
 	// The API processes as ferry api, then as ferry serve (which also
 	// delivers, from its recent-files memory, and dies with its
 	// deliveries in flight when the API is killed).
+	// Then documents (issue 21): every file sent in three versions.
 	for _, mode := range []struct {
-		name  string
-		serve bool
-	}{{"api", false}, {"serve", true}} {
-		t.Run(mode.name, func(t *testing.T) { chaosShort(t, bin, mode.serve) })
+		name     string
+		serve    bool
+		versions int
+	}{{"api", false, 0}, {"serve", true, 0}, {"versions", false, 3}} {
+		t.Run(mode.name, func(t *testing.T) { chaosShort(t, bin, mode.serve, mode.versions) })
 	}
 	t.Run("neighbour-purge", func(t *testing.T) { chaosQueueShort(t, bin) })
 }
 
-func chaosShort(t *testing.T, bin string, serve bool) {
+func chaosShort(t *testing.T, bin string, serve bool, versions int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cfg := defaultConfig()
@@ -56,6 +59,12 @@ func chaosShort(t *testing.T, bin string, serve bool) {
 	cfg.UploadFor = 20 * time.Second
 	cfg.Uploaders = 6
 	cfg.Seed = 42
+	uploads := cfg.Files
+	if versions > 1 {
+		// 60 documents, 180 versions: about as many uploads as the others.
+		cfg.Versions, cfg.Files = versions, 60
+		uploads = cfg.Files * versions
+	}
 	cfg.SlowShare = 0.1
 	cfg.Settle = 45 * time.Second
 	cfg.Script = []fault{
@@ -88,8 +97,11 @@ func chaosShort(t *testing.T, bin string, serve bool) {
 			t.Errorf("no %s was injected", k)
 		}
 	}
-	if rep.Accepted != cfg.Files {
-		t.Errorf("%d of %d files accepted", rep.Accepted, cfg.Files)
+	if rep.Accepted != uploads {
+		t.Errorf("%d of %d files accepted", rep.Accepted, uploads)
+	}
+	if versions > 1 && (rep.Docs == nil || rep.Docs.Documents != cfg.Files || rep.Docs.Delivered == 0) {
+		t.Errorf("documents checked: %+v, want %d documents with versions at the target", rep.Docs, cfg.Files)
 	}
 }
 

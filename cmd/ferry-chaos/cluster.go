@@ -29,6 +29,10 @@ const (
 	targetOK     = "sink"
 	targetSlow   = "slow"
 	targetRefuse = "refuse"
+	// With Config.Versions: documents (http, versions: put) at the sink's
+	// document paths, one of them slow (outageGate holds its answers).
+	targetDocs     = "docs"
+	targetDocsSlow = "docs-slow"
 )
 
 // cluster is everything a run starts: a private Postgres (or the one of
@@ -342,6 +346,15 @@ func (c *cluster) targetsYAML() string {
 			fmt.Fprintf(&b, "    max_in_flight: %d\n", n)
 		}
 	}
+	if c.cfg.Versions > 1 {
+		// Each document at its own URL, every version a conditional PUT
+		// (If-None-Match: *, then If-Match: the previous ETag).
+		for _, t := range []struct{ name, path string }{{targetDocs, sink.DocumentsPath}, {targetDocsSlow, slowDocsPath}} {
+			fmt.Fprintf(&b, "  - name: %s\n    kind: http\n    url: http://%s%s{document}\n    versions: put\n    body: raw\n"+
+				"    concurrency: 6\n    max_attempts: %d\n    timeout: 30s\n    backoff: {initial: 200ms, max: 2s}\n",
+				t.name, c.sinkAddr, t.path, c.cfg.MaxAttempts)
+		}
+	}
 	return b.String()
 }
 
@@ -353,7 +366,7 @@ func (c *cluster) startSink() error {
 	c.sink = sink.New(sink.Options{FailRate: c.cfg.FailRate, SlowDelay: c.cfg.SlowDelay})
 	c.sinkAddr = ln.Addr().String()
 	c.sinkSrv = &http.Server{Handler: &c.outage, ReadHeaderTimeout: 10 * time.Second}
-	c.outage.next = c.sink
+	c.outage.next, c.outage.slowDocs = c.sink, c.cfg.SlowDelay
 	go func() { _ = c.sinkSrv.Serve(ln) }()
 	return nil
 }

@@ -300,7 +300,7 @@ func (fs *faults) waitForDelivery(ctx context.Context, w *process) {
 		_ = waitUntil(ctx, 3*time.Second, func() error {
 			var n int
 			if err := c.db.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE status = 'RUNNING'
-				AND target = $1 AND lease_owner LIKE $2`, targetSlow, c.workerID(pid)+"/%").Scan(&n); err != nil {
+				AND target = ANY($1) AND lease_owner LIKE $2`, []string{targetSlow, targetDocsSlow}, c.workerID(pid)+"/%").Scan(&n); err != nil {
 				return err
 			}
 			if n == 0 {

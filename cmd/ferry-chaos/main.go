@@ -11,6 +11,13 @@
 //
 //	go run ./cmd/ferry-chaos -ferry bin/ferry            # make chaos
 //	go run ./cmd/ferry-chaos -files 300 -seed 7          # a smaller run
+//	go run ./cmd/ferry-chaos -files 300 -versions 3      # documents, each in 3 versions
+//
+// With -versions n every file is a document (issue 21) sent in n versions
+// of distinct contents over the run, to http targets with versions: put;
+// the report then also checks, per document, that the target holds
+// exactly the versions accepted and not superseded, each once, in order,
+// the last one current.
 //
 // It exits 1 when a promise is broken, and keeps the run directory (process
 // logs) for a look.
@@ -47,6 +54,7 @@ func main() {
 	flag.StringVar(&proxyAddr, "proxy", "127.0.0.1:8480", "with -up: address of the reverse proxy in front of the API processes")
 	flag.StringVar(&cfg.FerryBin, "ferry", "", "ferry binary (default: build ./cmd/ferry)")
 	flag.IntVar(&cfg.Files, "files", cfg.Files, "files to upload")
+	flag.IntVar(&cfg.Versions, "versions", 0, "send every file as a document in this many versions (2 or more; issue 21)")
 	flag.IntVar(&cfg.MaxFileBytes, "max-bytes", cfg.MaxFileBytes, "largest file")
 	flag.DurationVar(&cfg.UploadFor, "upload-for", cfg.UploadFor, "spread the uploads over this long")
 	flag.IntVar(&cfg.Workers, "workers", cfg.Workers, "worker processes")

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"maps"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"time"
@@ -13,9 +15,15 @@ import (
 // as long as the breaker's pauses allow; a real one lasts a time. It also
 // counts the requests in flight to each target, across every worker
 // process, and keeps the peak: max_in_flight is checked against it.
+//
+// It also plays the slow document target: a PUT under slowDocsPath is
+// carried out at once, and its answer held for slowDocs, so that a worker
+// killed meanwhile has put the version without hearing so (its retry must
+// find it, not put it twice).
 type outageGate struct {
-	next  http.Handler
-	mu    sync.Mutex
+	next     http.Handler
+	slowDocs time.Duration
+	mu       sync.Mutex
 	until time.Time
 	now   map[string]int // requests in flight, by target path
 	peak  map[string]int
@@ -66,5 +74,25 @@ func (g *outageGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"error":"target down"}`, http.StatusServiceUnavailable)
 		return
 	}
+	if r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, slowDocsPath) {
+		g.holdAnswer(w, r)
+		return
+	}
 	g.next.ServeHTTP(w, r)
+}
+
+// slowDocsPath is the prefix of the slow document target's paths.
+const slowDocsPath = "/docs/slow/"
+
+// holdAnswer carries the request out, then holds its answer for slowDocs;
+// a client gone meanwhile never hears it.
+func (g *outageGate) holdAnswer(w http.ResponseWriter, r *http.Request) {
+	rec := httptest.NewRecorder()
+	g.next.ServeHTTP(rec, r)
+	if !sleepCtx(r.Context(), g.slowDocs) {
+		return
+	}
+	maps.Copy(w.Header(), rec.Header())
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(rec.Body.Bytes())
 }

@@ -35,6 +35,7 @@ type Report struct {
 	JobsWithoutFile  int // jobs no accepted upload answered for: must be 0
 	JobsMismatched   int // jobs whose size or SHA-256 is not the file's: must be 0
 	Success          int
+	Superseded       int // versions overtaken by a newer one before they started (never delivered)
 	Failed           int
 	FailedExpected   int // FAILED on the refusing target
 	FailedUnexpected int
@@ -66,6 +67,10 @@ type Report struct {
 	// every worker process; MaxInFlight its max_in_flight.
 	PeakInFlight map[string]int
 	MaxInFlight  map[string]int
+
+	// Docs is the check of documents and their versions, with
+	// Config.Versions (report_documents.go).
+	Docs *docsReport
 
 	// Neighbour is the outcome of the second installation on the same
 	// NATS server, if one ran.
@@ -184,6 +189,11 @@ func gather(ctx context.Context, c *cluster, fs *faults, up *uploader, files []f
 				r.FailedUnexpected++
 				unexpected = append(unexpected, j.id+": "+j.lastError)
 			}
+		case "SUPERSEDED":
+			r.Superseded++
+			if f.doc == "" {
+				r.Problems = append(r.Problems, "a job without a document was superseded: "+j.id)
+			}
 		case "CANCELED":
 			r.Problems = append(r.Problems, "a job was canceled: "+j.id)
 		default:
@@ -244,7 +254,7 @@ func gather(ctx context.Context, c *cluster, fs *faults, up *uploader, files []f
 	for idx, a := range results {
 		f := files[idx]
 		got := docs[a.jobID]
-		if f.target != targetRefuse && len(got) == 0 {
+		if f.target != targetRefuse && len(got) == 0 && jobs[a.jobID].status != "SUPERSEDED" {
 			r.Missing++
 		}
 		for _, sha := range got {
@@ -281,6 +291,12 @@ func gather(ctx context.Context, c *cluster, fs *faults, up *uploader, files []f
 			r.Extra, r.Abandoned+r.HandedBack))
 	}
 
+	if c.cfg.Versions > 1 {
+		if err := r.checkDocuments(ctx, c, files); err != nil {
+			return nil, err
+		}
+	}
+
 	// Storage and queue leftovers.
 	if err := r.storageLeftovers(ctx, c, jobs); err != nil {
 		r.Notes = append(r.Notes, "could not list the bucket: "+err.Error())
@@ -304,7 +320,7 @@ func gather(ctx context.Context, c *cluster, fs *faults, up *uploader, files []f
 func diagnoseStuck(ctx context.Context, c *cluster) []string {
 	rows, err := c.db.Query(ctx, `SELECT id::text, target, status, attempts, created_at, updated_at,
 			next_attempt_at, enqueued_at, coalesce(last_error, '')
-		FROM jobs WHERE status NOT IN ('SUCCESS', 'FAILED', 'CANCELED') ORDER BY id LIMIT 5`)
+		FROM jobs WHERE status NOT IN ('SUCCESS', 'FAILED', 'CANCELED', 'SUPERSEDED') ORDER BY id LIMIT 5`)
 	if err != nil {
 		return []string{"diagnosing stuck jobs: " + err.Error()}
 	}
@@ -405,6 +421,9 @@ func removeBucket(cfg storage.Config) {
 // Print writes the report as a table.
 func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "ferry chaos run: %d files, seed %d, %s\n", r.Files, r.Seed, r.Duration.Round(time.Second))
+	if r.Docs != nil {
+		fmt.Fprintf(w, "documents: %d, each sent in %d versions of distinct contents (http, versions: put)\n", r.Docs.Documents, r.Docs.VersionsEach)
+	}
 	var faults []string
 	for _, k := range faultOrder {
 		if n := r.Faults[k]; n > 0 {
@@ -435,12 +454,16 @@ func (r *Report) Print(w io.Writer) {
 	row("jobs", r.Jobs, fmt.Sprintf("%d without an accepted upload, %d not matching their file; must be 0",
 		r.JobsWithoutFile, r.JobsMismatched))
 	row("jobs SUCCESS", r.Success, "")
+	if r.Docs != nil {
+		row("jobs SUPERSEDED", r.Superseded, "a newer version accepted before they started; never delivered")
+	}
 	row("jobs FAILED", r.Failed, fmt.Sprintf("%d on the refusing target, %d elsewhere; must be 0", r.FailedExpected, r.FailedUnexpected))
 	row("files missing at the target", r.Missing, "must be 0")
 	row("deliveries with wrong bytes", r.Corrupt, "must be 0")
 	row("extra deliveries at the target", r.Extra, fmt.Sprintf("worker kills %d; each follows a delivery cut short: %d of %d",
 		r.WorkerKills, r.ExtraExplained, r.Extra))
 	row("jobs stuck in a non-final state", r.Stuck, "must be 0")
+	r.Docs.print(row)
 	row("deliveries cut short (lease expired)", r.Abandoned, fmt.Sprintf("attempts ABANDONED: %d by killed workers, %d by workers cut off from Postgres",
 		r.AbandonedKill, r.Abandoned-r.AbandonedKill))
 	row("deliveries handed back on SIGTERM", r.HandedBack, fmt.Sprintf("attempts INTERRUPTED; %d graceful worker stops", r.WorkerStops))
@@ -464,6 +487,10 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintln(w, "note:", n)
 	}
 	if len(r.Problems) == 0 {
+		if r.Docs != nil {
+			fmt.Fprintln(w, "result: PASS (0 lost, 0 stuck; every document holds exactly its accepted, not superseded versions, each once, in order)")
+			return
+		}
 		fmt.Fprintln(w, "result: PASS (0 lost, 0 stuck, at most one extra copy per delivery cut short)")
 		return
 	}

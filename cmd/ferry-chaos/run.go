@@ -12,7 +12,10 @@ type Config struct {
 	// FerryBin is the ferry binary to run.
 	FerryBin string
 	// Files is how many files to upload; MaxFileBytes the largest.
+	// Versions > 1 makes every file a document sent in that many versions
+	// (uploader_versions.go), to the document targets instead.
 	Files        int
+	Versions     int
 	MaxFileBytes int
 	// Uploaders is how many clients upload at once; UploadFor is the time
 	// the uploads are spread over.
@@ -92,6 +95,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) (rep *Report, err er
 		c.close()
 	}()
 	files := makeFiles(cfg.Files, cfg.MaxFileBytes, cfg.Seed, cfg.RefuseShare, cfg.SlowShare, cfg.TrickleShare)
+	if cfg.Versions > 1 {
+		files = makeDocuments(cfg.Files, cfg.Versions, cfg.MaxFileBytes, cfg.Seed, cfg.SlowShare, cfg.TrickleShare)
+	}
 	apis := make([]string, len(c.apiAddrs))
 	for i, a := range c.apiAddrs {
 		apis[i] = "http://" + a
@@ -126,7 +132,11 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) (rep *Report, err er
 			fs.random(chaosCtx, cfg.Seed, cfg.FaultEvery, cfg.FaultKinds)
 		}
 	}()
-	up.run(ctx, files, cfg.Uploaders, cfg.UploadFor)
+	if cfg.Versions > 1 {
+		up.runDocuments(ctx, planDocuments(files, cfg.Versions, cfg.UploadFor, cfg.Seed), cfg.Uploaders)
+	} else {
+		up.run(ctx, files, cfg.Uploaders, cfg.UploadFor)
+	}
 	log.Info("uploads done", "accepted", len(up.results), "in", time.Since(start).Round(time.Millisecond))
 	if cfg.Script != nil {
 		<-faultsDone
@@ -147,7 +157,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) (rep *Report, err er
 	settled := time.Now()
 	_ = waitUntil(ctx, cfg.Settle, func() error {
 		var open int
-		if err := c.db.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE status NOT IN ('SUCCESS', 'FAILED', 'CANCELED')`).Scan(&open); err != nil {
+		if err := c.db.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE status NOT IN ('SUCCESS', 'FAILED', 'CANCELED', 'SUPERSEDED')`).Scan(&open); err != nil {
 			return err
 		}
 		if open > 0 {

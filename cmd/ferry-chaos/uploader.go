@@ -25,6 +25,10 @@ type file struct {
 	size    int
 	sha256  string
 	trickle bool // sent slowly, so that an API kill cuts it mid-body
+	// doc, with Config.Versions, is the document the file is version
+	// version of (1 first); "" for a file without one.
+	doc     string
+	version int
 }
 
 // content returns the file's bytes.
@@ -50,20 +54,36 @@ func makeFiles(n, maxBytes int, seed uint64, refuseShare, slowShare, trickleShar
 		case r < refuseShare+slowShare:
 			f.target = targetSlow
 		}
-		switch r := rng.IntN(20); {
-		case r == 0:
-			f.size = 0
-		case r < 4:
-			f.size = 1 + rng.IntN(1024)
-		default:
-			f.size = rng.IntN(maxBytes + 1)
-		}
+		f.size = drawSize(rng, maxBytes)
 		f.trickle = rng.Float64() < trickleShare
 		sum := sha256.Sum256(f.content(seed))
 		f.sha256 = hex.EncodeToString(sum[:])
 		files[i] = f
 	}
 	return files
+}
+
+// idempotencyKey is the Idempotency-Key of the file's upload attempts of
+// generation gen, one per version of a document ("#" is ferry's own:
+// jobs.CheckIdempotencyKey).
+func (f file) idempotencyKey(gen int) string {
+	if f.doc != "" {
+		return fmt.Sprintf("%s.v%d.gen%d", f.name, f.version, gen)
+	}
+	return fmt.Sprintf("%s.gen%d", f.name, gen)
+}
+
+// drawSize draws a file's size: 5% empty, 15% up to 1 KiB, the rest up to
+// maxBytes.
+func drawSize(rng *rand.Rand, maxBytes int) int {
+	switch r := rng.IntN(20); {
+	case r == 0:
+		return 0
+	case r < 4:
+		return 1 + rng.IntN(1024)
+	default:
+		return rng.IntN(maxBytes + 1)
+	}
 }
 
 // accepted is what the API answered for a file.
@@ -147,7 +167,7 @@ func (u *uploader) upload(ctx context.Context, f file) {
 	delay := 100 * time.Millisecond
 	api := f.idx % len(u.apis)
 	for ctx.Err() == nil {
-		key := fmt.Sprintf("%s.gen%d", f.name, gen) // "#" is ferry's own (jobs.CheckIdempotencyKey)
+		key := f.idempotencyKey(gen)
 		status, jobID, complete, err := u.send(ctx, u.apis[api], f, data, key)
 		sent = sent || complete
 		switch {
@@ -190,6 +210,10 @@ func (u *uploader) send(ctx context.Context, api string, f file, data []byte, ke
 		b.chunk, b.pause = 8<<10, 15*time.Millisecond
 	}
 	q := url.Values{"target": {f.target}, "filename": {f.name}, "batch": {"chaos"}}
+	if f.doc != "" {
+		q.Set("document", f.doc)
+		q.Set("sha256", f.sha256)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, api+"/v1/uploads?"+q.Encode(), b)
 	if err != nil {
 		return 0, "", false, err
