@@ -157,9 +157,12 @@ func (s *Store) Finish(ctx context.Context, id, owner string, f Finish) (Job, er
 		WITH sup AS (
 			-- a version that would wait for a retry while a newer one of its
 			-- document exists is superseded: the newer one goes instead, and
-			-- versions stay in order
-			SELECT $3 = 'RETRYING' AND EXISTS (SELECT 1 FROM jobs o JOIN documents d ON d.id = o.document_id
-				WHERE o.id = $1 AND d.versions > o.version) AS superseded
+			-- versions stay in order; unless this attempt or an earlier one
+			-- may have reached the target (no answer, or uncertain): then it
+			-- goes out again first (mayHaveLanded)
+			SELECT $3 = 'RETRYING' AND coalesce($9::int, 0) > 0 AND coalesce($10::text, '') = ''
+				AND EXISTS (SELECT 1 FROM jobs JOIN documents d ON d.id = jobs.document_id
+					WHERE jobs.id = $1 AND d.versions > jobs.version AND NOT `+mayHaveLanded+`) AS superseded
 		), j AS (
 			UPDATE jobs SET status = CASE WHEN sup.superseded THEN 'SUPERSEDED' ELSE $3 END,
 				attempts = attempts - $4, next_attempt_at = $5,
@@ -215,13 +218,13 @@ func (s *Store) RecoverExpired(ctx context.Context, limit int) ([]Ref, error) {
 			ORDER BY lease_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED
 		), j AS (
 			UPDATE jobs SET
-				-- a version with a newer one of its document is superseded
-				-- rather than retried after the newer one (Finish)
-				status = CASE WHEN `+newerVersion+` THEN 'SUPERSEDED'
-					WHEN attempts >= max_attempts THEN 'FAILED' ELSE 'RETRYING' END,
+				-- never SUPERSEDED, even with a newer version of its
+				-- document: the dead worker may have delivered it
+				-- (mayHaveLanded), so it goes out again before the newer one
+				status = CASE WHEN attempts >= max_attempts THEN 'FAILED' ELSE 'RETRYING' END,
 				last_error = 'attempt ' || attempts || ': worker stopped responding (lease expired)',
 				lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = now(), updated_at = now(),
-				finished_at = CASE WHEN attempts >= max_attempts OR `+newerVersion+` THEN now() END,
+				finished_at = CASE WHEN attempts >= max_attempts THEN now() END,
 				enqueued_at = NULL
 			FROM expired WHERE jobs.id = expired.id
 			RETURNING jobs.id, jobs.target, jobs.status, jobs.updated_at
@@ -236,10 +239,17 @@ func (s *Store) RecoverExpired(ctx context.Context, limit int) ([]Ref, error) {
 	return collectRefs(rows, "recover expired leases")
 }
 
-// newerVersion is true of a job (of the table jobs) that is a version of a
-// document with a newer version.
-const newerVersion = `(jobs.document_id IS NOT NULL AND EXISTS (
-	SELECT 1 FROM documents d WHERE d.id = jobs.document_id AND d.versions > jobs.version))`
+// mayHaveLanded is true of a job (of the table jobs) with an ended
+// attempt that may have reached the target: one cut short (INTERRUPTED,
+// ABANDONED), one that ended without an answer from the target (no HTTP
+// status: a lost answer, a timeout, a connection cut), or one marked
+// uncertain. Such a version is never SUPERSEDED, which promises that it
+// was never delivered: it goes out again before the newer one (Claim
+// blocks that one meanwhile), and its connector finds what the earlier
+// attempt did, so the target gets each version once, in order. An attempt
+// the target answered with a refusal (a 503, say) put nothing there.
+const mayHaveLanded = `EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = jobs.id AND a.outcome <> 'RUNNING'
+	AND (a.outcome IN ('INTERRUPTED', 'ABANDONED') OR coalesce(a.http_status, 0) = 0 OR a.uncertain IS NOT NULL))`
 
 // Unpublished returns jobs waiting for a worker that have no message in
 // the queue by their row: retries whose wait is over and new jobs never

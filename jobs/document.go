@@ -21,7 +21,11 @@ import (
 //   - the same content as a latest version that FAILED or was CANCELED
 //     queues that version again (RecordedRequeued);
 //   - anything else is version n+1 (RecordedNew), and every older version
-//     that has not started (QUEUED, RETRYING) becomes SUPERSEDED.
+//     that has not started (QUEUED, RETRYING) becomes SUPERSEDED, unless
+//     an attempt of it may have reached the target (mayHaveLanded: cut
+//     short by a worker's death or shutdown, or left without an answer):
+//     that one goes out again first, so that SUPERSEDED stays "never
+//     delivered".
 //
 // Claim refuses a version while an older one of its document waits or runs
 // (ClaimError.Blocked), so versions go out one at a time, in order, across
@@ -176,7 +180,7 @@ func insertVersion(ctx context.Context, tx pgx.Tx, d lockedDoc, args []any, op s
 	v := d.versions + 1
 	b := &pgx.Batch{}
 	b.Queue(`UPDATE jobs SET status = 'SUPERSEDED', finished_at = now(), updated_at = now()
-		WHERE document_id = $1 AND status IN ('QUEUED', 'RETRYING')`, d.id)
+		WHERE document_id = $1 AND status IN ('QUEUED', 'RETRYING') AND NOT `+mayHaveLanded, d.id)
 	b.Queue(insertVersionSQL, append(args, d.id, v, op)...)
 	b.Queue(`UPDATE documents SET versions = $2, latest_job = $3, updated_at = now() WHERE id = $1`, d.id, v, args[0])
 	res := tx.SendBatch(ctx, b)

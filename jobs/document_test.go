@@ -69,8 +69,9 @@ func TestDocumentVersions(t *testing.T) {
 	if !errors.As(err, &ce) || !ce.Blocked {
 		t.Fatalf("claim of v3 while v1 runs: %v", err)
 	}
-	// v1 fails retryably with a newer version: superseded, not retried.
-	f, err := s.Finish(ctx, v1.ID, "w/1", jobs.Finish{Status: jobs.StatusRetrying, Outcome: jobs.OutcomeRetry, Error: "503"})
+	// v1 is refused retryably (the target answered) with a newer version:
+	// superseded, not retried.
+	f, err := s.Finish(ctx, v1.ID, "w/1", jobs.Finish{Status: jobs.StatusRetrying, Outcome: jobs.OutcomeRetry, Error: "503", HTTPStatus: 503})
 	if err != nil || f.Status != jobs.StatusSuperseded {
 		t.Fatalf("v1 finish: %+v %v", f, err)
 	}
@@ -155,8 +156,9 @@ func TestDocumentFailedVersionRequeued(t *testing.T) {
 }
 
 // A worker dying during a version with a newer one waiting: the older one
-// is superseded at recovery, and the newer one may go.
-func TestDocumentExpiredVersionSuperseded(t *testing.T) {
+// may have reached the target, so it is not superseded at recovery but
+// retried first; the newer one waits for it.
+func TestDocumentExpiredVersionNotSuperseded(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
@@ -171,11 +173,62 @@ func TestDocumentExpiredVersionSuperseded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if st := mustGet(t, s, v1.ID).Status; st != jobs.StatusSuperseded {
-		t.Fatalf("v1 is %s", st)
+	if st := mustGet(t, s, v1.ID).Status; st != jobs.StatusRetrying {
+		t.Fatalf("v1 is %s, want RETRYING", st)
 	}
-	if _, err := s.Claim(ctx, v2.ID, "w/2", time.Minute); err != nil {
-		t.Fatalf("claim of v2: %v", err)
+	// A newer version does not supersede it either.
+	v3 := recordVersion(t, s, "a", "k", "s3")
+	if st := mustGet(t, s, v1.ID).Status; st != jobs.StatusRetrying {
+		t.Fatalf("v1 after v3 is %s, want RETRYING", st)
+	}
+	if st := mustGet(t, s, v2.ID).Status; st != jobs.StatusSuperseded {
+		t.Fatalf("v2 (never started) after v3 is %s, want SUPERSEDED", st)
+	}
+	wantVersionOrder(t, s, v1, v3)
+}
+
+// A version whose attempt got no answer (a lost answer, a timeout) may be
+// at the target: a newer version does not supersede it, before or after
+// the attempt ends, and the newer one waits for it.
+func TestDocumentUnansweredVersionNotSuperseded(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	v1 := recordVersion(t, s, "a", "k", "s1")
+	if _, err := s.Claim(ctx, v1.ID, "w/1", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	v2 := recordVersion(t, s, "a", "k", "s2")
+	f, err := s.Finish(ctx, v1.ID, "w/1", jobs.Finish{Status: jobs.StatusRetrying, Outcome: jobs.OutcomeRetry, Error: "put: connection reset"})
+	if err != nil || f.Status != jobs.StatusRetrying {
+		t.Fatalf("v1 finish without an answer: %+v %v, want RETRYING", f, err)
+	}
+	_ = recordVersion(t, s, "a", "k", "s3")
+	if st := mustGet(t, s, v1.ID).Status; st != jobs.StatusRetrying {
+		t.Fatalf("v1 after v3 is %s, want RETRYING", st)
+	}
+	if st := mustGet(t, s, v2.ID).Status; st != jobs.StatusSuperseded {
+		t.Fatalf("v2 is %s, want SUPERSEDED", st)
+	}
+}
+
+// wantVersionOrder claims older (it goes first), checks that newer waits
+// for it, finishes older and claims newer.
+func wantVersionOrder(t *testing.T, s *jobs.Store, older, newer jobs.Job) {
+	t.Helper()
+	ctx := context.Background()
+	var ce *jobs.ClaimError
+	if _, err := s.Claim(ctx, newer.ID, "w/n", time.Minute); !errors.As(err, &ce) || !ce.Blocked {
+		t.Fatalf("claim of version %d while version %d waits: %v, want blocked", newer.Version, older.Version, err)
+	}
+	if _, err := s.Claim(ctx, older.ID, "w/o", time.Minute); err != nil {
+		t.Fatalf("claim of version %d: %v", older.Version, err)
+	}
+	if _, err := s.Finish(ctx, older.ID, "w/o", jobs.Finish{Status: jobs.StatusSuccess, Outcome: jobs.OutcomeSuccess}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Claim(ctx, newer.ID, "w/n", time.Minute); err != nil {
+		t.Fatalf("claim of version %d after version %d: %v", newer.Version, older.Version, err)
 	}
 }
 
