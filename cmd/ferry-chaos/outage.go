@@ -24,9 +24,9 @@ type outageGate struct {
 	next     http.Handler
 	slowDocs time.Duration
 	mu       sync.Mutex
-	until time.Time
-	now   map[string]int // requests in flight, by target path
-	peak  map[string]int
+	until    time.Time
+	now      map[string]int // requests in flight, by target path
+	peak     map[string]int
 }
 
 // down starts an outage of d.
