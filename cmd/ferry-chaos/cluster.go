@@ -329,6 +329,15 @@ func (c *cluster) ferryEnv(targetsPath string) []string {
 	)
 }
 
+// targetPaths are the targets the run uploads to and their paths at the
+// sink (as outageGate counts them).
+func (c *cluster) targetPaths() []struct{ name, path string } {
+	if c.cfg.Versions > 1 {
+		return []struct{ name, path string }{{targetDocs, sink.DocumentsPath}, {targetDocsSlow, slowDocsPath}}
+	}
+	return []struct{ name, path string }{{targetOK, "/ok/"}, {targetSlow, "/slow/"}, {targetRefuse, "/refuse/"}}
+}
+
 // targetsYAML configures three targets on the sink: one that accepts (with
 // the sink's random failures), one that answers slowly (deliveries in
 // flight when a worker is stopped) and one that refuses every file.
@@ -349,7 +358,7 @@ func (c *cluster) targetsYAML() string {
 	if c.cfg.Versions > 1 {
 		// Each document at its own URL, every version a conditional PUT
 		// (If-None-Match: *, then If-Match: the previous ETag).
-		for _, t := range []struct{ name, path string }{{targetDocs, sink.DocumentsPath}, {targetDocsSlow, slowDocsPath}} {
+		for _, t := range c.targetPaths() {
 			fmt.Fprintf(&b, "  - name: %s\n    kind: http\n    url: http://%s%s{document}\n    versions: put\n    body: raw\n"+
 				"    concurrency: 6\n    max_attempts: %d\n    timeout: 30s\n    backoff: {initial: 200ms, max: 2s}\n",
 				t.name, c.sinkAddr, t.path, c.cfg.MaxAttempts)

@@ -37,7 +37,7 @@ func (g *outageGate) down(d time.Duration) {
 }
 
 // peaks returns the most requests that were in flight at once, by target
-// path (/ok/, /slow/, /refuse/).
+// path (/ok/, /slow/, /refuse/, /docs/, /docs/slow/).
 func (g *outageGate) peaks() map[string]int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -56,6 +56,9 @@ func (g *outageGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := "/"
 	if p, _, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/"); ok {
 		path = "/" + p + "/"
+	}
+	if strings.HasPrefix(r.URL.Path, slowDocsPath) {
+		path = slowDocsPath // the slow document target's own count
 	}
 	g.mu.Lock()
 	down := time.Now().Before(g.until)

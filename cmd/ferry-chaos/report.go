@@ -67,6 +67,7 @@ type Report struct {
 	// every worker process; MaxInFlight its max_in_flight.
 	PeakInFlight map[string]int
 	MaxInFlight  map[string]int
+	targets      []string // the targets uploaded to, in order
 
 	// Docs is the check of documents and their versions, with
 	// Config.Versions (report_documents.go).
@@ -101,8 +102,9 @@ func gather(ctx context.Context, c *cluster, fs *faults, up *uploader, files []f
 	r.Topology = c.topology()
 	r.PeakInFlight, r.MaxInFlight = map[string]int{}, c.cfg.MaxInFlight
 	peaks := c.outage.peaks()
-	for _, t := range []struct{ name, path string }{{targetOK, "/ok/"}, {targetSlow, "/slow/"}, {targetRefuse, "/refuse/"}} {
+	for _, t := range c.targetPaths() {
 		r.PeakInFlight[t.name] = peaks[t.path]
+		r.targets = append(r.targets, t.name)
 		if limit := c.cfg.MaxInFlight[t.name]; limit > 0 && peaks[t.path] > limit {
 			r.Problems = append(r.Problems, fmt.Sprintf("target %s had %d deliveries in flight at once, above its max_in_flight %d",
 				t.name, peaks[t.path], limit))
@@ -470,7 +472,7 @@ func (r *Report) Print(w io.Writer) {
 	row("MinIO incomplete uploads left", r.Incomplete, "")
 	row("MinIO objects without a job", r.Orphans, "")
 	row("messages left in the queue", r.QueueLeft, "")
-	for _, t := range []string{targetOK, targetSlow, targetRefuse} {
+	for _, t := range r.targets {
 		note := "no max_in_flight"
 		if n := r.MaxInFlight[t]; n > 0 {
 			note = fmt.Sprintf("max_in_flight %d, across every worker process", n)
