@@ -170,16 +170,23 @@ func versionKindOf(t *testing.T, kind string) versionKind {
 // kindPipeline starts a pipeline with one target "dms" of kind vk to h.
 func kindPipeline(t *testing.T, vk versionKind, h http.Handler, opts pipelineOptions) *pipeline {
 	t.Helper()
+	return newPipeline(t, kindTargets(t, vk, h), opts)
+}
+
+// kindTargets serves h and returns the targets file of one target "dms"
+// of kind vk to it.
+func kindTargets(t *testing.T, vk versionKind, h http.Handler) string {
+	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return newPipeline(t, fmt.Sprintf(`
+	return fmt.Sprintf(`
 targets:
   - name: dms
     kind: %s
     backoff: {initial: 50ms, max: 200ms}
     max_attempts: 5
     %s
-`, vk.kind, fmt.Sprintf(vk.settings, srv.URL)), opts)
+`, vk.kind, fmt.Sprintf(vk.settings, srv.URL))
 }
 
 // sendDoc uploads data as a version of key at target, its SHA-256
