@@ -15,7 +15,9 @@ type ClaimError struct {
 	Status Status
 	// Blocked says the job is a version of a document whose older version
 	// waits or runs: the job is claimable once that one is final, and its
-	// message should come back soon, not be dropped.
+	// message should come back soon, not be dropped. It is also set for a
+	// job found claimable right after the claim failed: the older version
+	// ended in between.
 	Blocked bool
 	// NotBefore is when the job may next be claimed: its next attempt time
 	// when it waits for a retry, or the end of the lease of the worker that
@@ -59,7 +61,13 @@ func (s *Store) Claim(ctx context.Context, id, owner string, lease time.Duration
 	var ce ClaimError
 	var next time.Time
 	var leaseEnd *time.Time
+	// Blocked, too, when the job is claimable now: the claim failed an
+	// instant ago, so an older version of its document was pending and has
+	// ended since. Its message must come back (the claim then succeeds);
+	// acknowledged, it would leave the job QUEUED with no message, for
+	// ever (the chaos run's versions mode met it).
 	err = s.db.QueryRow(ctx, `SELECT status, next_attempt_at, lease_expires_at, `+olderVersionPending+`
+			OR (status IN ('QUEUED', 'RETRYING') AND next_attempt_at <= now())
 		FROM jobs WHERE id = $1`, id).Scan(&ce.Status, &next, &leaseEnd, &ce.Blocked)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Job{}, fmt.Errorf("claim %s: %w", id, ErrNotFound)
