@@ -163,10 +163,10 @@ func sameContent(ctx context.Context, tx pgx.Tx, d lockedDoc, sha256 string) (jo
 
 const insertVersionSQL = `
 	INSERT INTO jobs (id, target, batch, filename, content_type, size, sha256, object_key,
-		params, status, max_attempts, idempotency_key, api_key_id, client_path, tenant,
+		params, status, max_attempts, idempotency_key, api_key_id, client_path, tenant, trace_parent,
 		document_id, version, op)
 	VALUES ($1, $2, nullif($3, ''), $4, $5, $6, $7, $8, $9, 'QUEUED', $10, nullif($11, ''), nullif($12, 0), nullif($13, ''), $14,
-		$15, $16, $17)
+		nullif($15, ''), $16, $17, $18)
 	RETURNING ` + jobColumns
 
 // insertVersion records the job of args (insertArgs) as the next version
