@@ -23,13 +23,13 @@ import (
 // before the provider was set would stay with the first one set.
 func tracer() trace.Tracer { return otel.Tracer("github.com/ferry-relay/ferry/api") }
 
-// incoming reads a client's traceparent: an upload joins its trace.
-var incoming = propagation.TraceContext{}
-
 // traced runs h inside a server span named name.
 func traced(name string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := incoming.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		// A client's traceparent makes the upload part of its trace; the
+		// global propagator reads it only when tracing is set up, so that
+		// with tracing off no client's context is kept or passed on.
+		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 		ctx, span := tracer().Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer),
 			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("http.route", r.Pattern)))
 		defer span.End()
