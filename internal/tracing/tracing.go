@@ -43,6 +43,37 @@ func Enabled(getenv func(string) string) bool {
 	return getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
 }
 
+// Check refuses, when tracing is on, an exporter or a protocol ferry
+// does not have: it exports OTLP over http/protobuf.
+func Check(getenv func(string) string) error {
+	if !Enabled(getenv) {
+		return nil
+	}
+	if e := strings.ToLower(getenv("OTEL_TRACES_EXPORTER")); e != "" && e != "otlp" {
+		return fmt.Errorf("OTEL_TRACES_EXPORTER=%s: ferry exports traces with otlp (or none)", e)
+	}
+	proto := getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+	if proto == "" {
+		proto = getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
+	}
+	if proto != "" && proto != "http/protobuf" {
+		return fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL=%s: ferry exports OTLP over http/protobuf (port 4318 of a collector)", proto)
+	}
+	return nil
+}
+
+// Endpoint returns where traces go ("" when tracing is off): the traces
+// endpoint, or the base endpoint's /v1/traces.
+func Endpoint(getenv func(string) string) string {
+	switch {
+	case !Enabled(getenv):
+		return ""
+	case getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "":
+		return getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+	}
+	return strings.TrimSuffix(getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), "/") + "/v1/traces"
+}
+
 // Setup installs the global tracer provider and the W3C trace-context
 // propagator when the environment asks for traces (Enabled), and returns
 // what flushes them at shutdown. service is the service.name given when
@@ -53,15 +84,8 @@ func Setup(ctx context.Context, service, version string, getenv func(string) str
 	if !Enabled(getenv) {
 		return func(context.Context) error { return nil }, nil
 	}
-	if e := strings.ToLower(getenv("OTEL_TRACES_EXPORTER")); e != "" && e != "otlp" {
-		return nil, fmt.Errorf("OTEL_TRACES_EXPORTER=%s: ferry exports traces with otlp (or none)", e)
-	}
-	proto := getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-	if proto == "" {
-		proto = getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
-	}
-	if proto != "" && proto != "http/protobuf" {
-		return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL=%s: ferry exports OTLP over http/protobuf (port 4318 of a collector)", proto)
+	if err := Check(getenv); err != nil {
+		return nil, err
 	}
 	exp, err := otlptracehttp.New(ctx)
 	if err != nil {

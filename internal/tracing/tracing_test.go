@@ -82,3 +82,15 @@ func TestLogHandlerAddsTraceID(t *testing.T) {
 		t.Errorf("traced line %q lacks %s", lines[1], want)
 	}
 }
+
+func TestEndpoint(t *testing.T) {
+	if Endpoint(env()) != "" {
+		t.Error("off: an endpoint")
+	}
+	if got := Endpoint(env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318/")); got != "http://c:4318/v1/traces" {
+		t.Errorf("base endpoint: %q", got)
+	}
+	if got := Endpoint(env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://t/x")); got != "http://t/x" {
+		t.Errorf("traces endpoint: %q", got)
+	}
+}
