@@ -275,6 +275,8 @@ type DeleteRequest struct {
 	// MaxAttempts of the delete job; its target's.
 	MaxAttempts int
 	APIKeyID    int64
+	// TraceParent is the request's trace (Job.TraceParent).
+	TraceParent string
 }
 
 // RecordDelete records the delete of a document as its next version (op
@@ -304,7 +306,7 @@ func (s *Store) RecordDelete(ctx context.Context, r DeleteRequest) (Job, error) 
 		}
 	}
 	n := New{ID: uuid.Must(uuid.NewV7()).String(), Tenant: doc.Tenant, Target: doc.Target, Filename: doc.Key,
-		ContentType: "", MaxAttempts: r.MaxAttempts, APIKeyID: r.APIKeyID}
+		ContentType: "", MaxAttempts: r.MaxAttempts, APIKeyID: r.APIKeyID, TraceParent: r.TraceParent}
 	job, err := insertVersion(ctx, tx, d, insertArgs(Request{Jobs: []New{n}}, 0), OpDelete)
 	if err != nil {
 		return Job{}, err
