@@ -10,6 +10,7 @@ import (
 	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/internal/apikeys"
 	"github.com/ferry-relay/ferry/internal/audit"
+	"github.com/ferry-relay/ferry/internal/tracing"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/targets"
 )
@@ -34,8 +35,8 @@ const maxDocumentsPage = 1000
 func (s *Server) documentRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/documents", s.auth(apikeys.PermRead, s.listDocuments))
 	mux.Handle("GET /v1/documents/{id}", s.auth(apikeys.PermRead, s.getDocument))
-	mux.Handle("DELETE /v1/documents", s.auth(apikeys.PermDelete, s.deleteDocument))
-	mux.Handle("DELETE /v1/documents/{id}", s.auth(apikeys.PermDelete, s.deleteDocument))
+	mux.Handle("DELETE /v1/documents", traced("document.delete", s.auth(apikeys.PermDelete, s.deleteDocument)))
+	mux.Handle("DELETE /v1/documents/{id}", traced("document.delete", s.auth(apikeys.PermDelete, s.deleteDocument)))
 }
 
 func (s *Server) listDocuments(w http.ResponseWriter, r *http.Request, key apikeys.Key) {
@@ -97,6 +98,7 @@ func (s *Server) deleteDocument(w http.ResponseWriter, r *http.Request, key apik
 		s.fail(w, r, err)
 		return
 	}
+	req.TraceParent = tracing.TraceParent(r.Context())
 	job, err := s.jobs.RecordDelete(r.Context(), req)
 	if err != nil {
 		s.fail(w, r, err)

@@ -104,12 +104,12 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil {
 		// The client went away: nobody reads the answer, and nothing
 		// failed on ferry's side.
-		s.log.Info("request ended by the client", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.log.InfoContext(r.Context(), "request ended by the client", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeError(w, http.StatusInternalServerError, "internal", "request canceled")
 		return
 	}
 	if jobs.Unavailable(err) {
-		s.log.Warn("job store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.log.WarnContext(r.Context(), "job store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg := "the job store is unavailable: retry after " + unavailableRetryAfter + "s"
 		if errors.Is(err, jobs.ErrOutcomeUnknown) {
 			msg = "the job store stopped answering while this upload was recorded, so whether it was is unknown: " +
@@ -119,7 +119,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", msg)
 		return
 	}
-	s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	writeError(w, http.StatusInternalServerError, "internal", "internal error; see the server log")
 }
 

@@ -237,7 +237,7 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("GET /metrics", MetricsHandler(s.cfg.MetricsKey))
 	}
 	mux.HandleFunc("GET /v1/openapi.json", s.openapi)
-	mux.Handle("POST /v1/uploads", s.auth(apikeys.PermUpload, s.limitUploads(s.upload)))
+	mux.Handle("POST /v1/uploads", traced("upload", s.auth(apikeys.PermUpload, s.limitUploads(s.upload))))
 	s.sessionRoutes(mux)
 	mux.Handle("GET /v1/jobs", s.auth(apikeys.PermRead, s.listJobs))
 	mux.Handle("GET /v1/jobs/{id}", s.auth(apikeys.PermRead, s.getJob))

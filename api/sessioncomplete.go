@@ -9,6 +9,7 @@ import (
 
 	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/internal/apikeys"
+	"github.com/ferry-relay/ferry/internal/tracing"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/storage"
 )
@@ -68,6 +69,7 @@ func (s *Server) complete(ctx context.Context, ss jobs.Session, declared string)
 	}
 	n := ss.Job
 	n.SHA256 = want
+	n.TraceParent = tracing.TraceParent(ctx) // the file's trace starts at its completion
 	job, created, err := s.sessions.store.CompleteSession(ctx, ss.ID, n)
 	if err != nil {
 		return jobs.Job{}, false, sessionError(err)

@@ -70,7 +70,7 @@ func (s *Server) sessionRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /v1/uploads/sessions", s.auth(apikeys.PermUpload, s.createSession))
 	mux.Handle("GET /v1/uploads/sessions/{id}", s.auth(apikeys.PermUpload, s.getSession))
 	mux.Handle("PUT /v1/uploads/sessions/{id}/parts/{n}", s.auth(apikeys.PermUpload, s.limitUploads(s.putPart)))
-	mux.Handle("POST /v1/uploads/sessions/{id}/complete", s.auth(apikeys.PermUpload, s.completeSession))
+	mux.Handle("POST /v1/uploads/sessions/{id}/complete", traced("upload.session.complete", s.auth(apikeys.PermUpload, s.completeSession)))
 	mux.Handle("DELETE /v1/uploads/sessions/{id}", s.auth(apikeys.PermUpload, s.abortSession))
 }
 

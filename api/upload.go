@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/internal/apikeys"
 	"github.com/ferry-relay/ferry/jobs"
@@ -90,7 +93,8 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, key apikeys.Key)
 		return
 	}
 	body := s.idleBody(w, r)
-	rec := &receiver{s: s, ctx: r.Context()}
+	rctx, span := tracer().Start(r.Context(), "upload.receive")
+	rec := &receiver{s: s, ctx: rctx}
 	defer rec.stop()
 	var req *uploadRequest
 	var err error
@@ -101,6 +105,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, key apikeys.Key)
 		req, err = s.receiveRaw(r, body, key, idem, rec)
 	}
 	body.done()
+	endReceive(span, req, rec, err)
 	if err == nil && req.same != nil {
 		s.answerSame(w, body, *req.same)
 		return
@@ -143,6 +148,24 @@ func (s *Server) answerSame(w http.ResponseWriter, body *idleBody, job jobs.Job)
 		w.Header().Set("Location", "/v1/jobs/"+job.ID)
 	}
 	s.respondJobs(w, code, []jobs.Job{job})
+}
+
+// endReceive ends the span of step 2 with what it received.
+func endReceive(span trace.Span, req *uploadRequest, rec *receiver, err error) {
+	if span.IsRecording() {
+		var size int64
+		for _, up := range rec.ups {
+			size += up.stored.Size
+		}
+		span.SetAttributes(attribute.Int("ferry.files", len(rec.ups)), attribute.Int64("ferry.bytes", size))
+		if req != nil && req.target != nil {
+			span.SetAttributes(attribute.String("ferry.target", req.target.Name))
+		}
+		if err != nil {
+			failSpan(span, "upload refused or failed")
+		}
+	}
+	span.End()
 }
 
 func (s *Server) respondJobs(w http.ResponseWriter, code int, js []jobs.Job) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/ferry-relay/ferry/storage"
 )
@@ -85,7 +86,7 @@ func (rc *receiver) receive(req *uploadRequest, body io.Reader, size int64, file
 			}
 		}
 		rc.keys = append(rc.keys, key)
-		st, err = s.objects.Put(rc.ctx, key, body, size, limit, ctype)
+		st, err = rc.store(key, body, size, limit, ctype)
 	}
 	if errors.Is(err, storage.ErrTooLarge) {
 		return tooLarge
@@ -110,6 +111,20 @@ func (rc *receiver) receive(req *uploadRequest, body io.Reader, size int64, file
 		uploadedBytes.Add(float64(st.Size))
 	}
 	return nil
+}
+
+// store puts one file in storage, in a span of its own.
+func (rc *receiver) store(key string, body io.Reader, size, limit int64, ctype string) (storage.Stored, error) {
+	ctx, span := tracer().Start(rc.ctx, "upload.store")
+	defer span.End()
+	st, err := rc.s.objects.Put(ctx, key, body, size, limit, ctype)
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int64("ferry.bytes", st.Size))
+		if err != nil {
+			failSpan(span, "file not stored")
+		}
+	}
+	return st, err
 }
 
 // hashOnly reads a file of a repeated request to compare it with the

@@ -9,6 +9,10 @@ import (
 	"slices"
 	"strconv"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ferry-relay/ferry/internal/tracing"
 	"github.com/ferry-relay/ferry/jobs"
 )
 
@@ -58,18 +62,26 @@ func (s *Server) record(ctx context.Context, req *uploadRequest, rec *receiver) 
 		return req.earlier, false, nil
 	}
 	t := req.target
+	// Each job keeps the upload's trace, for the worker's attempts and
+	// for the sweeper's publishes of its retries.
+	tp := tracing.TraceParent(ctx)
 	r := jobs.Request{IdempotencyKey: req.idem, Fingerprint: fp, Tenant: req.key.Tenant, Batch: req.form.batch, APIKeyID: req.key.ID,
 		Markers: rec.markers}
 	for _, up := range rec.ups {
 		r.Jobs = append(r.Jobs, jobs.New{ID: up.id, Tenant: req.key.Tenant, Target: t.Name, Batch: req.form.batch, Filename: up.filename,
 			ContentType: up.contentType, Size: up.stored.Size, SHA256: up.stored.SHA256,
 			ObjectKey: up.stored.Key, Params: req.params, MaxAttempts: t.MaxAttempts, APIKeyID: req.key.ID,
-			ClientPath: req.form.path, DocumentKey: req.form.document})
+			ClientPath: req.form.path, DocumentKey: req.form.document, TraceParent: tp})
 	}
 	// The bytes are stored: record them even if the client went away.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
+	rctx, span := tracer().Start(rctx, "upload.record", trace.WithAttributes(attribute.Int("ferry.files", len(r.Jobs))))
 	created, isNew, err := s.jobs.RecordRequest(rctx, r)
+	if err != nil {
+		failSpan(span, "not recorded")
+	}
+	span.End()
 	if err != nil {
 		return nil, false, err
 	}
@@ -94,6 +106,11 @@ func (s *Server) record(ctx context.Context, req *uploadRequest, rec *receiver) 
 		}
 	}
 	uploadedFiles.WithLabelValues(t.Name).Add(float64(len(refs)))
-	s.enqueue.EnqueueFresh(ctx, refs)
+	ectx, span := tracer().Start(ctx, "upload.enqueue", trace.WithAttributes(attribute.Int("ferry.jobs", len(refs))))
+	if n := s.enqueue.EnqueueFresh(ectx, refs); n < len(refs) {
+		// Not an error of the upload: the sweeper publishes them later.
+		span.SetAttributes(attribute.Int("ferry.jobs.unpublished", len(refs)-n))
+	}
+	span.End()
 	return created, true, nil
 }

@@ -235,7 +235,7 @@ func (s *Store) RecoverExpired(ctx context.Context, limit int) ([]Ref, error) {
 				finished_at = CASE WHEN attempts >= max_attempts THEN now() END,
 				enqueued_at = NULL
 			FROM expired WHERE jobs.id = expired.id
-			RETURNING jobs.id, jobs.target, jobs.status, jobs.updated_at
+			RETURNING jobs.id, jobs.target, jobs.status, jobs.updated_at, jobs.trace_parent
 		), a AS (
 			UPDATE attempts SET outcome = 'ABANDONED', finished_at = now(), error = 'worker stopped responding (lease expired)'
 			WHERE job_id IN (SELECT id FROM j) AND outcome = 'RUNNING'

@@ -167,10 +167,10 @@ func sameContent(ctx context.Context, tx pgx.Tx, d lockedDoc, sha256 string) (jo
 
 const insertVersionSQL = `
 	INSERT INTO jobs (id, target, batch, filename, content_type, size, sha256, object_key,
-		params, status, max_attempts, idempotency_key, api_key_id, client_path, tenant,
+		params, status, max_attempts, idempotency_key, api_key_id, client_path, tenant, trace_parent,
 		document_id, version, op)
 	VALUES ($1, $2, nullif($3, ''), $4, $5, $6, $7, $8, $9, 'QUEUED', $10, nullif($11, ''), nullif($12, 0), nullif($13, ''), $14,
-		$15, $16, $17)
+		nullif($15, ''), $16, $17, $18)
 	RETURNING ` + jobColumns
 
 // insertVersion records the job of args (insertArgs) as the next version
@@ -279,6 +279,8 @@ type DeleteRequest struct {
 	// MaxAttempts of the delete job; its target's.
 	MaxAttempts int
 	APIKeyID    int64
+	// TraceParent is the request's trace (Job.TraceParent).
+	TraceParent string
 }
 
 // RecordDelete records the delete of a document as its next version (op
@@ -308,7 +310,7 @@ func (s *Store) RecordDelete(ctx context.Context, r DeleteRequest) (Job, error) 
 		}
 	}
 	n := New{ID: uuid.Must(uuid.NewV7()).String(), Tenant: doc.Tenant, Target: doc.Target, Filename: doc.Key,
-		ContentType: "", MaxAttempts: r.MaxAttempts, APIKeyID: r.APIKeyID}
+		ContentType: "", MaxAttempts: r.MaxAttempts, APIKeyID: r.APIKeyID, TraceParent: r.TraceParent}
 	job, err := insertVersion(ctx, tx, d, insertArgs(Request{Jobs: []New{n}}, 0), OpDelete)
 	if err != nil {
 		return Job{}, err

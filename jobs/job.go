@@ -108,6 +108,10 @@ type Job struct {
 	// Recorded says what recording did with this job; set only on the
 	// answer of RecordRequest or SameVersion.
 	Recorded Recorded
+	// TraceParent is the W3C traceparent of the upload that made the job
+	// (issue 25): every attempt's span joins that trace. Empty when the
+	// upload was not traced.
+	TraceParent string
 }
 
 // Attempt is one try at delivering a job.
@@ -160,6 +164,10 @@ type New struct {
 	// DocumentKey, when set, makes the job a version of the document of
 	// that key at (Tenant, Target) (document.go).
 	DocumentKey string
+	// TraceParent is the W3C traceparent of the upload's span, kept with
+	// the job so that a message republished from Postgres stays in the
+	// file's trace; empty when the upload is not traced.
+	TraceParent string
 }
 
 // Filter selects jobs for List. Empty fields match everything.
@@ -185,4 +193,6 @@ type Ref struct {
 	// Version is the job's updated_at when the Ref was read: marking it
 	// enqueued is skipped if the job changed since.
 	Version time.Time
+	// TraceParent is the job's (Job.TraceParent): its message carries it.
+	TraceParent string
 }

@@ -59,15 +59,17 @@ func (s *Store) MarkPublished(ctx context.Context, ps []Published) error {
 }
 
 // RefOf returns the Ref of a job just read or changed.
-func RefOf(j Job) Ref { return Ref{ID: j.ID, Target: j.Target, Version: j.UpdatedAt} }
+func RefOf(j Job) Ref {
+	return Ref{ID: j.ID, Target: j.Target, Version: j.UpdatedAt, TraceParent: j.TraceParent}
+}
 
 // refColumns are what collectRefs scans.
-const refColumns = `id::text, target, updated_at`
+const refColumns = `id::text, target, updated_at, coalesce(trace_parent, '')`
 
 func collectRefs(rows pgx.Rows, what string) ([]Ref, error) {
 	refs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Ref, error) {
 		var ref Ref
-		err := r.Scan(&ref.ID, &ref.Target, &ref.Version)
+		err := r.Scan(&ref.ID, &ref.Target, &ref.Version, &ref.TraceParent)
 		return ref, err
 	})
 	if err != nil {

@@ -211,8 +211,9 @@ func (s *Store) insertVersions(ctx context.Context, tx pgx.Tx, req Request) ([]J
 
 const insertJobSQL = `
 	INSERT INTO jobs (id, target, batch, filename, content_type, size, sha256, object_key,
-		params, status, max_attempts, idempotency_key, api_key_id, client_path, tenant)
-	VALUES ($1, $2, nullif($3, ''), $4, $5, $6, $7, $8, $9, 'QUEUED', $10, nullif($11, ''), nullif($12, 0), nullif($13, ''), $14)
+		params, status, max_attempts, idempotency_key, api_key_id, client_path, tenant, trace_parent)
+	VALUES ($1, $2, nullif($3, ''), $4, $5, $6, $7, $8, $9, 'QUEUED', $10, nullif($11, ''), nullif($12, 0), nullif($13, ''), $14,
+		nullif($15, ''))
 	RETURNING ` + jobColumns
 
 // insertArgs are the arguments of insertJobSQL for the i-th job of req.
@@ -222,7 +223,7 @@ func insertArgs(req Request, i int) []any {
 		n.Tenant = req.Tenant
 	}
 	return []any{n.ID, n.Target, n.Batch, n.Filename, n.ContentType, n.Size, n.SHA256, n.ObjectKey,
-		n.Params, n.MaxAttempts, jobKey(req.IdempotencyKey, i), n.APIKeyID, n.ClientPath, n.Tenant}
+		n.Params, n.MaxAttempts, jobKey(req.IdempotencyKey, i), n.APIKeyID, n.ClientPath, n.Tenant, n.TraceParent}
 }
 
 // batchSender is a pool or a transaction.

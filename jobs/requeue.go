@@ -84,7 +84,7 @@ func (s *Store) requeueFailed(ctx context.Context, scope Scope, f RequeueFilter,
 		UPDATE jobs SET status = 'QUEUED', attempts = 0, next_attempt_at = now(),
 			finished_at = NULL, enqueued_at = NULL, updated_at = now()
 		FROM picked WHERE jobs.id = picked.id
-		RETURNING jobs.id::text, jobs.target, jobs.updated_at`
+		RETURNING jobs.id::text, jobs.target, jobs.updated_at, coalesce(jobs.trace_parent, '')`
 	total := 0
 	for {
 		rows, err := s.db.Query(ctx, q, args...)

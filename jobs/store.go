@@ -45,7 +45,8 @@ const jobColumns = `id::text, target, coalesce(batch, ''), filename, content_typ
 	coalesce(lease_owner, ''), lease_expires_at, created_at, updated_at, finished_at, tenant,
 	coalesce(document_id::text, ''), coalesce(version, 0), op,
 	CASE WHEN document_id IS NULL THEN '' ELSE
-		coalesce((SELECT d.key FROM documents d WHERE d.id = document_id), '') END`
+		coalesce((SELECT d.key FROM documents d WHERE d.id = document_id), '') END,
+	coalesce(trace_parent, '')`
 
 func scanJob(row pgx.Row) (Job, error) {
 	var j Job
@@ -54,7 +55,7 @@ func scanJob(row pgx.Row) (Job, error) {
 		&j.ObjectKey, &j.Params, &j.Status, &j.Attempts, &j.MaxAttempts, &next, &j.LastError,
 		&j.RemoteID, &j.Checkpoint, &j.IdempotencyKey, &j.APIKeyID,
 		&j.LeaseOwner, &j.LeaseExpiresAt, &j.CreatedAt, &j.UpdatedAt, &j.FinishedAt, &j.Tenant,
-		&j.DocumentID, &j.Version, &j.Op, &j.DocumentKey)
+		&j.DocumentID, &j.Version, &j.Op, &j.DocumentKey, &j.TraceParent)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Job{}, ErrNotFound
 	}

@@ -236,6 +236,9 @@ const publishWindow = 1024
 type Msg struct {
 	Target string
 	JobID  string
+	// TraceParent, when set, is the W3C traceparent of the job's trace:
+	// the message carries it in its headers (trace.go).
+	TraceParent string
 }
 
 // PublishAll queues many jobs at once: the publishes are asynchronous,
@@ -258,7 +261,7 @@ func (q *Queue) PublishAll(ctx context.Context, msgs []Msg) []error {
 			}
 			break
 		}
-		f, err := q.js.PublishAsync(q.Subject(m.Target, m.JobID), nil, jetstream.WithStallWait(5*time.Second))
+		f, err := q.js.PublishMsgAsync(q.message(m), jetstream.WithStallWait(5*time.Second))
 		if err != nil {
 			errs[i] = fmt.Errorf("publish job %s: %w", m.JobID, err)
 			continue

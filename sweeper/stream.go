@@ -125,7 +125,7 @@ func (s *Sweeper) republish(ctx context.Context) int {
 			s.log.Warn("finding jobs to publish again", "err", err)
 			return published
 		}
-		n := s.enqueue.Enqueue(ctx, refs)
+		n := s.publish(ctx, "republish_lost", refs)
 		published += n
 		r.published += n
 		if n < len(refs) {

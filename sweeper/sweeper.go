@@ -215,14 +215,14 @@ func (s *Sweeper) Sweep(ctx context.Context) int {
 	} else if len(recovered) > 0 {
 		s.log.Warn("recovered jobs whose worker stopped responding", "count", len(recovered))
 	}
-	published += s.enqueue.Enqueue(ctx, recovered)
+	published += s.publish(ctx, "recover_lease", recovered)
 	for range 10 { // bounded: at most 10,000 per tick
 		due, err := s.jobs.Unpublished(ctx, s.cfg.Grace, 1000)
 		if err != nil {
 			s.log.Warn("finding unpublished jobs", "err", err)
 			break
 		}
-		n := s.enqueue.Enqueue(ctx, due)
+		n := s.publish(ctx, "publish_due", due)
 		published += n
 		if len(due) < 1000 || n < len(due) {
 			break

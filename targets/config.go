@@ -99,6 +99,10 @@ type Config struct {
 	// target changed behind ferry's back (a 412): fail (the default) or
 	// overwrite.
 	OnConflict string `yaml:"on_conflict"`
+	// Traceparent false keeps the W3C traceparent header off the
+	// requests to this target (a system that refuses unknown headers);
+	// absent or true, a traced delivery sends it (tracing.go).
+	Traceparent *bool `yaml:"traceparent"`
 
 	settings yaml.Node
 }
@@ -262,7 +266,7 @@ var commonKeys = map[string]bool{
 	"timeout": true, "concurrency": true, "params": true, "tenants": true,
 	"max_in_flight": true, "limit_group": true, "credential_probe": true,
 	"max_retry_after": true, "rate": true, "burst": true,
-	"versions": true, "on_conflict": true,
+	"versions": true, "on_conflict": true, "traceparent": true,
 }
 
 // AllowsTenant reports whether keys of tenant may use the target.

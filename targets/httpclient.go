@@ -18,11 +18,14 @@ import (
 //     which reports it (StatusError makes it permanent, naming the status).
 //   - No overall timeout: the delivery's context bounds each attempt,
 //     uploads included.
+//   - A request of a traced delivery is a client span and carries the
+//     W3C traceparent, unless the target's traceparent setting is false
+//     (tracing.go).
 func HTTPClient(cfg Config) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = max(cfg.Concurrency, 2)
 	return &http.Client{
-		Transport:     tr,
+		Transport:     &tracingTransport{next: tr, propagate: cfg.SendsTraceparent()},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }

@@ -12,14 +12,14 @@ import (
 
 func TestHTTPClient(t *testing.T) {
 	hc := HTTPClient(Config{Concurrency: 12})
-	tr, ok := hc.Transport.(*http.Transport)
+	tr, ok := hc.Transport.(*tracingTransport).next.(*http.Transport)
 	if !ok || tr == http.DefaultTransport || tr.MaxIdleConnsPerHost != 12 || tr.Proxy == nil {
 		t.Fatalf("transport %#v: want a clone of the default with 12 idle connections per host", hc.Transport)
 	}
 	if hc.Timeout != 0 {
 		t.Errorf("overall timeout %v: the delivery's context bounds attempts", hc.Timeout)
 	}
-	if got := HTTPClient(Config{Concurrency: 1}).Transport.(*http.Transport).MaxIdleConnsPerHost; got != 2 {
+	if got := HTTPClient(Config{Concurrency: 1}).Transport.(*tracingTransport).next.(*http.Transport).MaxIdleConnsPerHost; got != 2 {
 		t.Errorf("concurrency 1: %d idle connections, want at least 2", got)
 	}
 

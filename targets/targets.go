@@ -91,6 +91,8 @@ type Delivery struct {
 	save func(ctx context.Context, cp Checkpoint) error
 
 	uncertain string
+	// steps are the spans of a traced attempt's steps (tracing.go).
+	steps *steps
 }
 
 // MarkUncertain records that this attempt repeats a creating step whose
@@ -137,6 +139,9 @@ func (d *Delivery) Save(ctx context.Context, kv Checkpoint) error {
 		}
 	}
 	d.Checkpoint = next
+	if d.steps != nil {
+		d.steps.saved(kv)
+	}
 	return nil
 }
 

@@ -78,7 +78,8 @@ func (w *Worker) attempt(ctx context.Context, t *targets.Target, job jobs.Job, o
 	if job.Checkpoint != nil {
 		d.Checkpoint = job.Checkpoint
 	}
-	res, err := t.Deliverer.Deliver(actx, d)
+	res, err := t.Deliverer.Deliver(d.TraceSteps(actx), d)
+	d.EndSteps(err != nil)
 	w.pacer.observe(t, err)
 	if err != nil && actx.Err() != nil && ctx.Err() == nil {
 		// The attempt's own deadline or a lost lease: say which.

@@ -94,8 +94,10 @@ func unwell(te *targets.Error) bool {
 // finish records the attempt, retrying for a while if Postgres is briefly
 // unreachable: losing the record of a successful delivery would make the
 // file be delivered again.
-func (w *Worker) finish(id, owner string, f jobs.Finish) (jobs.Job, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.Lease)
+func (w *Worker) finish(ctx context.Context, id, owner string, f jobs.Finish) (jobs.Job, error) {
+	// Recorded even when the worker is stopping: ctx gives its trace, not
+	// its end.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.Lease)
 	defer cancel()
 	for {
 		job, err := w.jobs.Finish(ctx, id, owner, f)

@@ -18,7 +18,10 @@ import (
 // health, settle (record the attempt and ack). adm says whether the
 // delivery probes a paused target or an open circuit.
 func (w *Worker) handle(ctx context.Context, t *targets.Target, msg jetstream.Msg, adm admission) {
-	job, owner, ok := w.claim(ctx, msg)
+	ctx, span := startDelivery(ctx, t, msg)
+	cctx, claimSpan := tracer().Start(ctx, "claim")
+	job, owner, ok := w.claim(cctx, msg)
+	endClaim(span, claimSpan, ok)
 	if !ok {
 		w.returnProbe(t, adm)
 		return
@@ -32,6 +35,7 @@ func (w *Worker) handle(ctx context.Context, t *targets.Target, msg jetstream.Ms
 	w.recordHealth(ctx, t, job, fin, err, adm, log)
 	observe(t.Name, fin.Outcome, w.cfg.Now().Sub(started), w.cfg.Now().Sub(job.CreatedAt))
 	w.settle(ctx, msg, job.ID, owner, fin, started, log)
+	endDelivery(span, job, fin)
 }
 
 // claim takes the message's job in Postgres. A job that is final, running
@@ -129,16 +133,21 @@ func (w *Worker) settle(ctx context.Context, msg jetstream.Msg, id, owner string
 		// lease expires, and the sweeper recovers it.
 		w.ackNow(ctx, msg, id)
 	}
-	job, err := w.finish(id, owner, fin.Finish)
+	fctx, span := tracer().Start(ctx, "finish")
+	job, err := w.finish(fctx, id, owner, fin.Finish)
 	if err != nil {
-		log.Error("could not record the attempt; the lease will expire and the job run again", "err", err)
+		failSpan(span, "attempt not recorded")
+	}
+	span.End()
+	if err != nil {
+		log.ErrorContext(ctx, "could not record the attempt; the lease will expire and the job run again", "err", err)
 		_ = msg.Nak()
 		return
 	}
 	if job.Status == jobs.StatusSuperseded {
 		// A newer version of its document goes instead (acked above).
 		supersededTotal.WithLabelValues(job.Target).Inc()
-		log.Info("version superseded by a newer one of its document", "err", fin.Error)
+		log.InfoContext(ctx, "version superseded by a newer one of its document", "err", fin.Error)
 		return
 	}
 	switch fin.Status {
@@ -148,26 +157,26 @@ func (w *Worker) settle(ctx context.Context, msg jetstream.Msg, id, owner string
 	default:
 		_ = msg.Ack()
 	}
-	w.logOutcome(fin, w.cfg.Now().Sub(started), log)
+	w.logOutcome(ctx, fin, w.cfg.Now().Sub(started), log)
 }
 
-// logOutcome says how the attempt ended.
-func (w *Worker) logOutcome(fin decision, took time.Duration, log *slog.Logger) {
+// logOutcome says how the attempt ended (with its trace_id when traced).
+func (w *Worker) logOutcome(ctx context.Context, fin decision, took time.Duration, log *slog.Logger) {
 	attrs := []any{"outcome", fin.Outcome, "duration", took.Round(time.Millisecond)}
 	switch {
 	case fin.Status == jobs.StatusSuccess:
-		log.Info("delivered", append(attrs, "remote_id", fin.RemoteID)...)
+		log.InfoContext(ctx, "delivered", append(attrs, "remote_id", fin.RemoteID)...)
 	case fin.credentials:
 		// Said once per target, when it was paused; not once per job.
-		log.Debug("attempt refused: target paused for its credentials, job waits", append(attrs, "err", fin.Error)...)
+		log.DebugContext(ctx, "attempt refused: target paused for its credentials, job waits", append(attrs, "err", fin.Error)...)
 	case fin.held || fin.storage:
 		// Said once per process or target, when deliveries were paused.
-		log.Debug("object storage unreachable: job waits", append(attrs, "err", fin.Error)...)
+		log.DebugContext(ctx, "object storage unreachable: job waits", append(attrs, "err", fin.Error)...)
 	case fin.Status == jobs.StatusRetrying:
-		log.Warn("attempt failed, will retry", append(attrs, "err", fin.Error, "next_attempt_at", fin.NextAttemptAt)...)
+		log.WarnContext(ctx, "attempt failed, will retry", append(attrs, "err", fin.Error, "next_attempt_at", fin.NextAttemptAt)...)
 	case fin.Status == jobs.StatusFailed:
-		log.Error("delivery failed for good", append(attrs, "err", fin.Error)...)
+		log.ErrorContext(ctx, "delivery failed for good", append(attrs, "err", fin.Error)...)
 	default:
-		log.Info("delivery interrupted by shutdown, handed back", attrs...)
+		log.InfoContext(ctx, "delivery interrupted by shutdown, handed back", attrs...)
 	}
 }

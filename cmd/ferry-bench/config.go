@@ -47,6 +47,9 @@ type Config struct {
 	Compare string
 	// Keep leaves the database of the last scenario in place, to look into.
 	Keep bool
+	// Traced runs ferry with tracing on as well in the end-to-end
+	// scenarios ("ferry-traced", traced.go).
+	Traced bool
 }
 
 // Sizes are the counts and sizes of every scenario. Every loop of the
@@ -182,6 +185,7 @@ func parseFlags(args []string) (Config, error) {
 	backlog := fs.Int("backlog-jobs", 0, "jobs queued in the backlog scenario (default 1,000,000; smoke 5,000)")
 	fs.StringVar(&cfg.DBName, "db", "ferry_bench", "database to create (and drop) for the run")
 	fs.StringVar(&cfg.Compare, "compare", "", "a second ferry binary to run beside -ferry in the end-to-end scenarios (\"ferry-b\")")
+	fs.BoolVar(&cfg.Traced, "traced", false, "also run ferry with tracing on (OTLP to a receiver in the benchmark) in the end-to-end scenarios (\"ferry-traced\")")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the last scenario's database (to run EXPLAIN on it, say)")
 	fs.StringVar(&cfg.Bucket, "bucket", "ferry-bench", "bucket to use (emptied between scenarios)")
 	if err := fs.Parse(args); err != nil {

@@ -64,7 +64,7 @@ func e2eScenario(ctx context.Context, e *env, rep *report, large bool) error {
 	defer p.stop()
 	sides := []*e2eSide{{name: "naive", pool: pool, cpu: cpuSpent{}}, {name: "ferry", proc: p, pool: pool, cpu: cpuSpent{}}}
 	if e.cfg.Compare != "" {
-		poolB, urlB, err := e.freshDB(ctx, compareSuffix)
+		poolB, urlB, err := e.freshDBFor(ctx, compareSuffix, e.cfg.Compare)
 		if err != nil {
 			return err
 		}
@@ -77,13 +77,27 @@ func e2eScenario(ctx context.Context, e *env, rep *report, large bool) error {
 		defer pb.stop()
 		sides = append(sides, &e2eSide{name: "ferry-b", proc: pb, pool: poolB, cpu: cpuSpent{}})
 	}
+	if e.cfg.Traced {
+		var cleanup []func()
+		defer func() {
+			for i := len(cleanup) - 1; i >= 0; i-- {
+				cleanup[i]()
+			}
+		}()
+		opts.bin = ""
+		side, err := e.startTraced(ctx, opts, &cleanup)
+		if err != nil {
+			return err
+		}
+		sides = append(sides, side)
+	}
 
 	for r := range e.cfg.Reps {
 		for k := range sides {
 			s := sides[(k+r)%len(sides)] // rotate the order between repetitions
 			rctx, cancel := context.WithTimeout(ctx, sz.RunTimeout)
 			stopProf := func() {}
-			if r == 0 && s.name != "ferry-b" {
+			if r == 0 && (s.name == "naive" || s.name == "ferry") {
 				stopProf = e.prof.start(name+"-"+s.name, s.proc)
 			}
 			pid := 0
@@ -129,12 +143,16 @@ func e2eScenario(ctx context.Context, e *env, rep *report, large bool) error {
 	for _, s := range sides[1:] {
 		f := rate(s.durs)
 		label := ""
-		if s.name == "ferry-b" {
+		switch s.name {
+		case "ferry-b":
 			label, g = " [-compare "+filepath.Base(e.cfg.Compare)+"]", goal{}
+		case "ferry-traced":
+			label, g = " [tracing on]", goal{}
 		}
 		rep.add(row{Figure: fmt.Sprintf("end to end %s files (vs naive pipeline)%s", sizeName(size), label), Unit: unit,
 			Ferry: spreadOf(f), Raw: spreadOf(nvr), Ratio: spreadOf(ratios(f, nvr)), Goal: g})
 	}
+	tracingRows(rep, sides, rate, sizeName(size)+" files", unit)
 	rep.details = append(rep.details, e2eDetails(e, sides, large, size, n))
 	if !large {
 		rep.note("End to end: from the first upload to the last job SUCCESS (ferry: seen by polling Postgres every 5 ms once the target has every file; naive: its last update). Both sides: %d uploaders, %d delivery slots (ferry: the target's concurrency), the same loopback target (reads and hashes every byte, answers 204). The naive pipeline uses the same MinIO options as ferry and GETs every file back from MinIO; ferry serve runs with its defaults, so its workers take a file of up to 1 MiB that the process just stored from its recent-files memory (FERRY_RECENT_FILES_BYTES) instead of a GET. The naive pipeline's NATS server is embedded in the benchmark process, ferry's in ferry.", conc, conc)

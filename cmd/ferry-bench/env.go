@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"sync/atomic"
 	"time"
 
@@ -109,7 +110,7 @@ func (e *env) dropDB(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close(ctx)
-	for _, name := range []string{e.cfg.DBName, e.cfg.DBName + compareSuffix} {
+	for _, name := range []string{e.cfg.DBName, e.cfg.DBName + compareSuffix, e.cfg.DBName + tracedSuffix} {
 		_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 		if err != nil {
 			return fmt.Errorf("drop database %s: %w", name, err)
@@ -125,6 +126,13 @@ const compareSuffix = "_b"
 // appended to its name), applies ferry's migrations, and returns a pool on
 // it and its URL.
 func (e *env) freshDB(ctx context.Context, suffix string) (*pgxpool.Pool, string, error) {
+	return e.freshDBFor(ctx, suffix, "")
+}
+
+// freshDBFor is freshDB with the migrations of the ferry binary bin
+// ("ferry migrate") when bin is set: a -compare build from before a
+// migration would refuse a database migrated past what it knows.
+func (e *env) freshDBFor(ctx context.Context, suffix, bin string) (*pgxpool.Pool, string, error) {
 	name := e.cfg.DBName + suffix
 	conn, err := e.admin(ctx)
 	if err != nil {
@@ -139,7 +147,13 @@ func (e *env) freshDB(ctx context.Context, suffix string) (*pgxpool.Pool, string
 		return nil, "", fmt.Errorf("recreate database %s: %w", name, err)
 	}
 	url := e.cfg.dbURL(name)
-	if err := migrations.Up(url); err != nil {
+	if bin != "" {
+		cmd := exec.Command(bin, "migrate")
+		cmd.Env = childEnv(map[string]string{"FERRY_DATABASE_URL": url})
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, "", fmt.Errorf("%s migrate %s: %w\n%s", bin, name, err, out)
+		}
+	} else if err := migrations.Up(url); err != nil {
 		return nil, "", fmt.Errorf("migrate %s: %w", name, err)
 	}
 	pcfg, err := pgxpool.ParseConfig(url)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -38,6 +39,8 @@ type ferryOpts struct {
 	// key is the API key of another process on the same database (one is
 	// created when empty).
 	key string
+	// env are more variables for the process (tracing's, traced.go).
+	env map[string]string
 }
 
 // ferryProc is a running ferry process with a database of its own.
@@ -88,6 +91,7 @@ func (e *env) startFerry(ctx context.Context, pool *pgxpool.Pool, dbURL string, 
 		"FERRY_SHUTDOWN_GRACE": "5s",
 		"FERRY_NATS_URL":       o.natsURL,
 	}
+	maps.Copy(vars, o.env)
 	if e.prof != nil && o.bin == "" {
 		bin = e.prof.bin
 		if p.pprofAddr, err = freeAddr(); err != nil {
@@ -128,7 +132,8 @@ func (e *env) startFerry(ctx context.Context, pool *pgxpool.Pool, dbURL string, 
 func childEnv(vars map[string]string) []string {
 	var out []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "FERRY_") {
+		// No OTEL_* either: tracing is on only where a scenario says.
+		if !strings.HasPrefix(kv, "FERRY_") && !strings.HasPrefix(kv, "OTEL_") {
 			out = append(out, kv)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/ferry-relay/ferry/internal/tracing"
 	"github.com/ferry-relay/ferry/targets"
 )
 
@@ -67,6 +69,14 @@ func checkConfig(out io.Writer, cfg config, fs *pflag.FlagSet) error {
 	} else {
 		fmt.Fprintf(out, "\ntargets file %s: %d target(s)\n", cfg.TargetsFile, len(set))
 		printTargetPolicies(out, set)
+	}
+	if err := tracing.Check(os.Getenv); err != nil {
+		problems = append(problems, err)
+	}
+	if ep := tracing.Endpoint(os.Getenv); ep != "" {
+		fmt.Fprintf(out, "\ntracing: on, OTLP/HTTP to %s\n", redactURL(ep))
+	} else {
+		fmt.Fprintln(out, "\ntracing: off (no OTEL_EXPORTER_OTLP_ENDPOINT)")
 	}
 	if len(problems) > 0 {
 		return &settingsError{errors.Join(problems...)}

@@ -68,6 +68,10 @@ func TestConfigCheck(t *testing.T) {
 			wantErrs: []string{"tls-cert and tls-key"}},
 		{name: "database URL", env: append([]string{"FERRY_TARGETS=" + good}, append(base, "FERRY_DATABASE_URL=postgres://a:b@h:notaport/x")...), code: 2,
 			wantErrs: []string{"FERRY_DATABASE_URL"}},
+		{name: "tracing", env: append([]string{"FERRY_TARGETS=" + good, "OTEL_EXPORTER_OTLP_ENDPOINT=http://u:tok@collector:4318"}, base...),
+			want: []string{"tracing: on, OTLP/HTTP to http://u:xxxxx@collector:4318/v1/traces"}},
+		{name: "tracing over grpc", env: append([]string{"FERRY_TARGETS=" + good, "OTEL_EXPORTER_OTLP_ENDPOINT=http://c:4317",
+			"OTEL_EXPORTER_OTLP_PROTOCOL=grpc"}, base...), code: 2, wantErrs: []string{"http/protobuf"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

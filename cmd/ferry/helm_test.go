@@ -142,7 +142,8 @@ func checkContainer(t *testing.T, m manifest, c container, known []string) {
 	t.Helper()
 	where := m.Kind + " " + m.Metadata.Name
 	for _, e := range c.Env {
-		if !slices.Contains(known, e.Name) {
+		// OTEL_* are OpenTelemetry's, read by its SDK (README: Tracing).
+		if !slices.Contains(known, e.Name) && !strings.HasPrefix(e.Name, "OTEL_") {
 			t.Errorf("%s sets %s, which ferry does not read (known: %v)", where, e.Name, known)
 		}
 		if slices.Contains(secretSettings, e.Name) && (e.Value != nil || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil) {
@@ -179,7 +180,7 @@ func TestHelmChartRefuses(t *testing.T) {
 		want string
 	}{
 		{[]string{"env.FERRY_S3_SECRET_KEY=inline"}, "secretEnv"},
-		{[]string{"env.HTTP_PROXY=x"}, "FERRY_* settings only"},
+		{[]string{"env.HTTP_PROXY=x"}, "FERRY_* settings and the OTEL_*"},
 		{[]string{"env.FERRY_LISTEN=0.0.0.0:1"}, "set by the chart"},
 		{[]string{"targets.configMap="}, "targets.configMap or targets.secret"},
 	}

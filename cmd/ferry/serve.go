@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -24,6 +26,7 @@ import (
 	"github.com/ferry-relay/ferry/internal/coord/rates"
 	"github.com/ferry-relay/ferry/internal/coord/targetstate"
 	"github.com/ferry-relay/ferry/internal/enqueue"
+	"github.com/ferry-relay/ferry/internal/tracing"
 	"github.com/ferry-relay/ferry/sweeper"
 	"github.com/ferry-relay/ferry/ui"
 	"github.com/ferry-relay/ferry/worker"
@@ -61,6 +64,12 @@ func serveCommand(use, short string, r roles) *cobra.Command {
 // back their deliveries, and the queue connection is drained.
 func run(ctx context.Context, cfg config, r roles) error {
 	log := newLogger(cfg.LogFormat)
+	shutdownTracing, err := setupTracing(ctx, r, log)
+	if err != nil {
+		return err
+	}
+	// Last: the spans of the shutdown itself are flushed too.
+	defer shutdownTracing()
 	s, err := openStack(ctx, cfg, log, r.api && r.worker)
 	if err != nil {
 		return err
@@ -114,6 +123,31 @@ func run(ctx context.Context, cfg config, r roles) error {
 	defer cancel()
 	enq.Flush(fctx)
 	return nil
+}
+
+// setupTracing exports traces when the OTEL_* variables ask for it
+// (internal/tracing); the function it returns flushes them, within a few
+// seconds.
+func setupTracing(ctx context.Context, r roles, log *slog.Logger) (func(), error) {
+	service := "ferry"
+	switch {
+	case r.api && !r.worker:
+		service = "ferry-api"
+	case r.worker && !r.api:
+		service = "ferry-worker"
+	}
+	info, ok := debug.ReadBuildInfo()
+	shutdown, err := tracing.Setup(ctx, service, readBuildFacts(info, ok).Version, os.Getenv, log.With("component", "tracing"))
+	if err != nil {
+		return nil, &settingsError{err}
+	}
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdown(sctx); err != nil {
+			log.Warn("flushing traces", "err", err)
+		}
+	}, nil
 }
 
 // startWorker runs the process's delivery workers until ctx ends; ready

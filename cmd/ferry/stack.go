@@ -16,6 +16,7 @@ import (
 	"github.com/ferry-relay/ferry/internal/apikeys"
 	"github.com/ferry-relay/ferry/internal/installation"
 	"github.com/ferry-relay/ferry/internal/natsserver"
+	"github.com/ferry-relay/ferry/internal/tracing"
 	"github.com/ferry-relay/ferry/jobs"
 	"github.com/ferry-relay/ferry/migrations"
 	"github.com/ferry-relay/ferry/queue"
@@ -252,8 +253,10 @@ func loadTargets(path string) (targets.Set, error) {
 }
 
 func newLogger(format string) *slog.Logger {
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, nil)
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, nil))
+		h = slog.NewJSONHandler(os.Stderr, nil)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	// A line logged within a span carries its trace_id.
+	return slog.New(tracing.NewLogHandler(h))
 }

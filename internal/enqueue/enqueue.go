@@ -104,7 +104,9 @@ func (e *Enqueuer) enqueueChunk(ctx context.Context, refs []jobs.Ref, mark func(
 	defer cancel()
 	msgs := make([]queue.Msg, len(refs))
 	for i, r := range refs {
-		msgs[i] = queue.Msg{Target: r.Target, JobID: r.ID}
+		// The job's trace goes with its message, however often it is
+		// published again (a retry, a lost stream).
+		msgs[i] = queue.Msg{Target: r.Target, JobID: r.ID, TraceParent: r.TraceParent}
 	}
 	// Taken before the publish: a mark may say a job was published a
 	// little earlier than it was (the sweeper then publishes it again

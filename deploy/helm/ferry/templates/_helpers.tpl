@@ -54,8 +54,8 @@ inline in env, a FERRY_ setting the chart sets itself, no targets file.
 {{- end }}
 {{- end }}
 {{- range $name, $_ := merge (dict) $.Values.env $.Values.secretEnv }}
-{{- if not (hasPrefix "FERRY_" $name) }}
-{{- fail (printf "%s: env and secretEnv take ferry's FERRY_* settings only (the targets file's variables go in targets.envFrom)" $name) }}
+{{- if not (or (hasPrefix "FERRY_" $name) (hasPrefix "OTEL_" $name)) }}
+{{- fail (printf "%s: env and secretEnv take ferry's FERRY_* settings and the OTEL_* of tracing only (the targets file's variables go in targets.envFrom)" $name) }}
 {{- end }}
 {{- end }}
 {{- if and (not .Values.targets.configMap) (not .Values.targets.secret) }}
