@@ -36,6 +36,10 @@ type syncEnv struct {
 	// front is what the sync talks to: ferry's API, unless down.
 	front *httptest.Server
 	down  atomic.Bool
+	// hold keeps ferry's answers to uploads (after ferry acted on them)
+	// until it is cleared or the client goes away; held counts them.
+	hold atomic.Bool
+	held atomic.Int64
 }
 
 func newSyncEnv(t *testing.T) *syncEnv {
@@ -60,10 +64,34 @@ targets:
 			http.Error(w, "ferry is down", http.StatusServiceUnavailable)
 			return
 		}
+		if e.hold.Load() && r.Method == http.MethodPost && r.URL.Path == "/v1/uploads" {
+			e.holdAnswer(rp, w, r)
+			return
+		}
 		rp.ServeHTTP(w, r)
 	}))
 	t.Cleanup(e.front.Close)
 	return e
+}
+
+// holdAnswer lets ferry act on the request, then keeps its answer back
+// until hold is cleared (or the client is gone: a lost answer).
+func (e *syncEnv) holdAnswer(rp http.Handler, w http.ResponseWriter, r *http.Request) {
+	rec := httptest.NewRecorder()
+	rp.ServeHTTP(rec, r)
+	e.held.Add(1)
+	for e.hold.Load() {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	for k, vs := range rec.Header() {
+		w.Header()[k] = vs
+	}
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(rec.Body.Bytes())
 }
 
 // engine opens the state and returns an engine over the source folder;

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ferry-relay/ferry/client/syncer"
+	"github.com/ferry-relay/ferry/client/syncer/source"
+)
+
+// statusFile is where a running sync writes its status, for ferry sync
+// status (which cannot open the locked state meanwhile).
+const statusFile = "status.json"
+
+// statusEvery is how often the status line and file are refreshed.
+const statusEvery = time.Second
+
+// runningStatus is the content of statusFile.
+type runningStatus struct {
+	PID     int                `json:"pid"`
+	Running bool               `json:"running"`
+	Updated time.Time          `json:"updated"`
+	Status  syncer.Status      `json:"status"`
+	Pending []syncer.PendingOp `json:"pending_ops"`
+}
+
+// watchSync runs the engine until ctx ends, with the watcher's hints when
+// the source is a folder, and the status line and file refreshed.
+func watchSync(ctx context.Context, eng *syncer.Engine, src source.Source, f *syncFlags, out *syncPrinter, state string) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wg.Go(func() {
+		t := time.NewTicker(statusEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				out.statusLine(eng.Status())
+				writeStatusFile(state, eng, true)
+			}
+		}
+	})
+	if err := startHints(ctx, &wg, eng, src, f); err != nil {
+		return err
+	}
+	err := eng.Run(ctx)
+	cancel()
+	writeStatusFile(state, eng, false)
+	out.summary(syncer.Summary{Status: eng.Status()})
+	return err
+}
+
+// writeStatusFile writes the engine's status into the state folder
+// (atomically: a reader never sees half of it).
+func writeStatusFile(state string, eng *syncer.Engine, running bool) {
+	ops, _ := eng.PendingOps(100)
+	b, err := json.MarshalIndent(runningStatus{PID: os.Getpid(), Running: running, Updated: time.Now().UTC(),
+		Status: eng.Status(), Pending: ops}, "", "  ")
+	if err != nil {
+		return
+	}
+	tmp := filepath.Join(state, statusFile+".tmp")
+	if os.WriteFile(tmp, b, 0o600) == nil {
+		_ = os.Rename(tmp, filepath.Join(state, statusFile))
+	}
+}
