@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -24,6 +25,12 @@ func (w *Watcher) event(ev fsnotify.Event) {
 		if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
 			w.lostRoot()
 		}
+		return
+	}
+	if !w.dirs.has(path.Dir(rel)) {
+		// From the watch of a folder dropped since (renamed or removed):
+		// fsnotify named it when it read it, by the folder's old path. The
+		// folder's new place was listed, or is watched, under its new name.
 		return
 	}
 	now := time.Now()

@@ -59,18 +59,6 @@ func (r *recorder) saw(paths ...string) bool {
 	return true
 }
 
-func (r *recorder) missing(paths ...string) []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []string
-	for _, p := range paths {
-		if r.seen[p] == 0 {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 func (r *recorder) rescanned(reason string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -191,7 +191,10 @@ func (w *Watcher) relOf(name string) (string, bool) {
 		prefix += string(filepath.Separator)
 	}
 	rel, ok := strings.CutPrefix(name, prefix)
-	return filepath.ToSlash(rel), ok
+	if !ok {
+		return "", false
+	}
+	return filepath.ToSlash(rel), true
 }
 
 func (w *Watcher) abs(rel string) string {
