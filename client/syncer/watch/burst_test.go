@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -97,4 +98,42 @@ func burst(t *testing.T, root, dir string, n int) []string {
 		want = append(want, rel)
 	}
 	return want
+}
+
+// A real kernel queue overflow: the callback holds the Watcher's goroutine
+// while more events arrive than the kernel queues (fs.inotify.
+// max_queued_events, read, never changed); "overflow" is asked at once
+// after, and the watching goes on.
+func TestKernelQueueOverflow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes tens of thousands of files")
+	}
+	t.Parallel()
+	b, err := os.ReadFile("/proc/sys/fs/inotify/max_queued_events")
+	var queued int
+	if _, serr := fmt.Sscan(string(b), &queued); err != nil || serr != nil || queued > 100_000 {
+		t.Skipf("max_queued_events %q (%v): too large to overflow here", b, err)
+	}
+	root := t.TempDir()
+	mkdirs(t, root, "in")
+	held, release := make(chan struct{}), make(chan struct{})
+	var holdOnce, releaseOnce sync.Once
+	letGo := func() { releaseOnce.Do(func() { close(release) }) }
+	rec := newRecorder()
+	_, _, _ = run(t, root, Options{OnChange: func(p []string) {
+		holdOnce.Do(func() { close(held); <-release })
+		rec.onChange(p)
+	}, OnRescan: rec.onRescan})
+	t.Cleanup(letGo) // Before the Watcher is stopped: cleanups run last first.
+	write(t, root, "first.txt", "1")
+	select {
+	case <-held:
+	case <-time.After(wait):
+		t.Fatal("no hand-over")
+	}
+	burst(t, root, "in", queued+eventBuffer) // A create and a write each.
+	letGo()
+	eventually(t, "overflow said", func() bool { return rec.rescanned("overflow") > 0 })
+	write(t, root, "in/after.txt", "1")
+	eventually(t, "watching after the overflow", func() bool { return rec.saw("in/after.txt") })
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -60,7 +61,7 @@ func (w *Watcher) event(ev fsnotify.Event) {
 			return
 		}
 	}
-	if w.skip(rel, false) {
+	if w.skip(rel, w.dirs.has(rel)) {
 		return
 	}
 	w.hints.add(rel, now)
@@ -202,6 +203,9 @@ func (w *Watcher) limitHit(setting string, suggest int) {
 	current := "unknown"
 	if b, err := os.ReadFile("/proc/sys/" + strings.ReplaceAll(setting, ".", "/")); err == nil {
 		current = strings.TrimSpace(string(b))
+		if n, err := strconv.Atoi(current); err == nil {
+			suggest = max(suggest, 2*n)
+		}
 	}
 	w.o.Log.Warn(fmt.Sprintf("inotify limit reached (%s = %s): not every folder is watched, "+
 		"so ferry rescans every %s instead; raise it with `sudo sysctl %s=%d` and keep it "+

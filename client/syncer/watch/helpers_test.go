@@ -101,7 +101,9 @@ func (l *lockedBuffer) String() string {
 func run(t *testing.T, root string, o Options) (rec *recorder, w *Watcher, stop func()) {
 	t.Helper()
 	rec = newRecorder()
-	o.OnChange, o.OnRescan = rec.onChange, rec.onRescan
+	if o.OnChange == nil {
+		o.OnChange, o.OnRescan = rec.onChange, rec.onRescan
+	}
 	if o.Debounce == 0 {
 		o.Debounce = 150 * time.Millisecond
 	}

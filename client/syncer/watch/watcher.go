@@ -15,7 +15,16 @@
 //
 // Callbacks run on Run's goroutine, one at a time; they must return quickly
 // (hand the paths to another goroutine), or events back up in the kernel
-// until it reports an overflow.
+// until it reports an overflow. Wired to a sync engine:
+//
+//	w, err := watch.New(dir, watch.Options{
+//		Skip:     skip, // .git/, temporary files, the state folder
+//		OnChange: func(rel []string) { engine.Touch(rel...) },
+//		OnRescan: engine.Rescan,
+//		Log:      log,
+//	})
+//	...
+//	err = w.Run(ctx) // until ctx ends
 package watch
 
 import (
