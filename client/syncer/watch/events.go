@@ -183,16 +183,6 @@ func (w *Watcher) fsnotifyError(err error) {
 	w.o.OnRescan("error")
 }
 
-// lostRoot: the root was removed or moved away. Poll until it is back, then
-// watch it again (an unmounted drive coming back).
-func (w *Watcher) lostRoot() {
-	w.unwatch(".")
-	w.hints.drop()
-	w.rootGone = true
-	w.startPolling(w.o.FallbackPoll)
-	w.o.OnRescan("root-gone")
-}
-
 // limitHit says once that watching is incomplete, how to raise the limit,
 // and polls from then on.
 func (w *Watcher) limitHit(setting string, suggest int) {
@@ -212,6 +202,5 @@ func (w *Watcher) limitHit(setting string, suggest int) {
 		"across reboots with a line `%s=%d` in /etc/sysctl.d/90-ferry-inotify.conf",
 		setting, current, w.o.FallbackPoll, setting, suggest, setting, suggest),
 		"setting", setting, "current", current, "poll", w.o.FallbackPoll)
-	w.startPolling(w.o.FallbackPoll)
 	w.o.OnRescan("limit")
 }

@@ -111,10 +111,36 @@ func TestRootGoneAndBack(t *testing.T) {
 	eventually(t, "root-gone said", func() bool { return rec.rescanned("root-gone") == 1 })
 	eventually(t, "polling", func() bool { return rec.rescanned("poll") >= 2 })
 	mkdirs(t, parent, "src/sub")
-	polls := rec.rescanned("poll")
-	eventually(t, "a poll after the root came back", func() bool { return rec.rescanned("poll") > polls+1 })
+	eventually(t, "rewatch said", func() bool { return rec.rescanned("rewatch") == 1 })
 	write(t, root, "sub/back.txt", "1")
 	eventually(t, "watching again", func() bool { return rec.saw("sub/back.txt") })
+	polls := rec.rescanned("poll")
+	time.Sleep(500 * time.Millisecond)
+	if n := rec.rescanned("poll"); n > polls+1 {
+		t.Errorf("still polling once watching again: %d polls more", n-polls)
+	}
+}
+
+// The root's watches dropped without an event (as fsnotify does when the
+// filesystem is unmounted; simulated by removing the watch behind the
+// Watcher's back): the check notices, and watches the tree again.
+func TestRootWatchDroppedSilently(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	mkdirs(t, root, "sub")
+	rec, w, _ := run(t, root, Options{FallbackPoll: 100 * time.Millisecond})
+	if err := w.fw.Remove(root); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.fw.Remove(filepath.Join(root, "sub")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "rewatch said", func() bool { return rec.rescanned("rewatch") == 1 })
+	write(t, root, "sub/f.txt", "1")
+	eventually(t, "watching again", func() bool { return rec.saw("sub/f.txt") })
+	if n := rec.rescanned("poll"); n != 0 {
+		t.Errorf("%d polls while watching", n)
+	}
 }
 
 func TestNewAndRunErrors(t *testing.T) {

@@ -27,7 +27,8 @@ type Options struct {
 	// For network filesystems, where events do not arrive.
 	Poll time.Duration
 	// FallbackPoll is the polling interval once watching is known to be
-	// incomplete: the watch limit was hit, or the root went away (default 30 s).
+	// incomplete: the watch limit was hit, or the root went away (default
+	// 30 s). The root is checked as often (gone, back, remounted).
 	FallbackPoll time.Duration
 	// MaxPaths bounds the set of changed paths kept between two hand-overs;
 	// past it the set is dropped and OnRescan("too-many-changes") is said
@@ -45,7 +46,9 @@ type Options struct {
 	// OnRescan asks for a full rescan; reason is "overflow" (events were
 	// lost), "limit" (the watch limit was hit; said once), "poll" (a polling
 	// tick), "too-many-changes", "new-dir-error" (a new directory could not
-	// be watched or listed), "root-gone" (the root was removed or moved) or
+	// be watched or listed), "root-gone" (the root was removed or moved),
+	// "rewatch" (the root came back, was replaced, or its watches were
+	// dropped, as by a remount: the tree is watched again from scratch) or
 	// "error" (fsnotify reported another error, logged).
 	OnRescan func(reason string)
 	// AddWatch, when set, is called before each directory watch is added,

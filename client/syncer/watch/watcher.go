@@ -52,9 +52,10 @@ type Watcher struct {
 	fw       *fsnotify.Watcher
 	dirs     *dirTree
 	hints    *hintSet
-	ticker   *time.Ticker // polling, once asked for or needed
+	ticker   *time.Ticker // polling, and the root's check
 	limited  bool         // the watch limit was hit (and said)
 	rootGone bool         // the root was removed or moved away
+	rootInfo os.FileInfo  // the root as last watched
 }
 
 // New returns a Watcher of the directory root; nothing is watched before Run.
@@ -89,7 +90,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 	defer w.hints.stop()
 	if w.o.Poll > 0 {
-		w.startPolling(w.o.Poll)
+		w.ticker = time.NewTicker(w.o.Poll)
 	} else if err := w.start(); err != nil {
 		close(w.ready)
 		return err
@@ -109,6 +110,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 // start opens fsnotify and watches the whole tree. No inotify instance left
 // (fs.inotify.max_user_instances) is a limit like the watch limit.
 func (w *Watcher) start() error {
+	w.ticker = time.NewTicker(w.o.FallbackPoll)
 	fw, err := fsnotify.NewBufferedWatcher(eventBuffer)
 	if errors.Is(err, syscall.EMFILE) {
 		w.limitHit("fs.inotify.max_user_instances", 1024)
@@ -118,10 +120,14 @@ func (w *Watcher) start() error {
 		return fmt.Errorf("watch: %w", err)
 	}
 	w.fw = fw
-	if err := w.watchTree(".", false); err != nil {
+	w.rootInfo, err = os.Stat(w.root)
+	if err == nil {
+		err = w.watchTree(".", false)
+	}
+	if err != nil {
 		_ = fw.Close()
 		w.fw = nil
-		return err
+		return fmt.Errorf("watch: %w", err)
 	}
 	return nil
 }
@@ -157,7 +163,7 @@ func (w *Watcher) loop(ctx context.Context) error {
 		case now := <-w.hints.C():
 			w.flush(now)
 		case <-tick:
-			w.pollTick()
+			w.tick()
 		}
 	}
 }
@@ -172,21 +178,6 @@ func (w *Watcher) flush(now time.Time) {
 	case len(paths) > 0:
 		w.o.OnChange(paths)
 	}
-}
-
-// startPolling ticks every d from now on (the first interval asked wins).
-func (w *Watcher) startPolling(d time.Duration) {
-	if w.ticker == nil {
-		w.ticker = time.NewTicker(d)
-	}
-}
-
-func (w *Watcher) pollTick() {
-	if w.rootGone && w.fw != nil && isDir(w.root) {
-		w.rootGone = false
-		w.rewatch()
-	}
-	w.o.OnRescan("poll")
 }
 
 // relOf turns an absolute path under the root into a slash-separated
@@ -212,9 +203,4 @@ func (w *Watcher) abs(rel string) string {
 
 func (w *Watcher) skip(rel string, isDir bool) bool {
 	return rel != "." && w.o.Skip != nil && w.o.Skip(rel, isDir)
-}
-
-func isDir(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.IsDir()
 }
