@@ -174,4 +174,17 @@ func TestNewAndRunErrors(t *testing.T) {
 	if err := w.Run(ctx); err == nil {
 		t.Error("a second Run succeeded")
 	}
+
+	gone := filepath.Join(root, "gone")
+	mkdirs(t, root, "gone")
+	w, err = New(gone, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(gone); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Run(context.Background()); err == nil {
+		t.Error("Run of a removed root succeeded")
+	}
 }

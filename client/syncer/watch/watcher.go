@@ -88,15 +88,8 @@ func (w *Watcher) Run(ctx context.Context) error {
 	if !w.started.CompareAndSwap(false, true) {
 		return errors.New("watch: Run called twice")
 	}
-	defer w.hints.stop()
-	if w.o.Poll > 0 {
-		w.ticker = time.NewTicker(w.o.Poll)
-	} else if err := w.start(); err != nil {
-		close(w.ready)
-		return err
-	}
-	close(w.ready)
 	defer func() {
+		w.hints.stop()
 		if w.fw != nil {
 			_ = w.fw.Close() // Its only error is closing an inotify fd twice.
 		}
@@ -104,6 +97,13 @@ func (w *Watcher) Run(ctx context.Context) error {
 			w.ticker.Stop()
 		}
 	}()
+	if w.o.Poll > 0 {
+		w.ticker = time.NewTicker(w.o.Poll)
+	} else if err := w.start(); err != nil {
+		close(w.ready)
+		return err
+	}
+	close(w.ready)
 	return w.loop(ctx)
 }
 
@@ -120,16 +120,10 @@ func (w *Watcher) start() error {
 		return fmt.Errorf("watch: %w", err)
 	}
 	w.fw = fw
-	w.rootInfo, err = os.Stat(w.root)
-	if err == nil {
-		err = w.watchTree(".", false)
-	}
-	if err != nil {
-		_ = fw.Close()
-		w.fw = nil
+	if w.rootInfo, err = os.Stat(w.root); err != nil {
 		return fmt.Errorf("watch: %w", err)
 	}
-	return nil
+	return w.watchTree(".", false)
 }
 
 // eventBuffer is fsnotify's channel buffer: the kernel's queue is the main
@@ -152,12 +146,12 @@ func (w *Watcher) loop(ctx context.Context) error {
 			return nil
 		case ev, ok := <-events:
 			if !ok {
-				return nil
+				return errors.New("watch: fsnotify stopped")
 			}
 			w.event(ev)
 		case err, ok := <-errs:
 			if !ok {
-				return nil
+				return errors.New("watch: fsnotify stopped")
 			}
 			w.fsnotifyError(err)
 		case now := <-w.hints.C():
