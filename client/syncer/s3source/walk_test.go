@@ -9,8 +9,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/minio/minio-go/v7"
 	"github.com/ferry-relay/ferry/internal/testenv"
+	"github.com/minio/minio-go/v7"
 )
 
 // A prefix is a folder: the keys under it, relative to it, without
