@@ -37,6 +37,12 @@ func (s *Source) refuseFerryBucket(ctx context.Context) error {
 	n := 0
 	for obj := range s.client.ListObjectsIter(ctx, s.cfg.Bucket, opts) {
 		if obj.Err != nil {
+			if accessDenied(obj.Err) {
+				// Credentials limited to the source's prefix: ferry's
+				// own keys would list "objects/", these cannot. Walk
+				// still refuses any ferry key it meets.
+				return nil
+			}
 			return s.wrap("check bucket", obj.Err)
 		}
 		if isFerryKey(obj.Key) {

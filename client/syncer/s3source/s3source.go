@@ -200,16 +200,33 @@ func (s *Source) Close() {
 func (s *Source) String() string { return s.cfg.String() }
 
 // Check asks the service whether the bucket exists (source.ErrGone if
-// not) and whether it is ferry's own (ErrFerryBucket).
+// not), whether the prefix can be listed, and whether the bucket is
+// ferry's own (ErrFerryBucket).
 func (s *Source) Check(ctx context.Context) error {
-	ok, err := s.client.BucketExists(ctx, s.cfg.Bucket)
-	if err != nil {
-		return s.wrap("check bucket", err)
-	}
-	if !ok {
-		return fmt.Errorf("%s: bucket %s does not exist: %w", s, s.cfg.Bucket, source.ErrGone)
+	if err := s.probe(ctx); err != nil {
+		return err
 	}
 	return s.refuseFerryBucket(ctx)
+}
+
+// probe lists the first key of the prefix: the bucket exists and the
+// prefix is readable. It is a listing rather than a HEAD of the bucket,
+// which credentials limited to a prefix may not be allowed.
+func (s *Source) probe(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	noOwner := false
+	opts := minio.ListObjectsOptions{Prefix: s.prefix, Recursive: true, MaxKeys: 1, FetchOwner: &noOwner}
+	for obj := range s.client.ListObjectsIter(ctx, s.cfg.Bucket, opts) {
+		if obj.Err != nil {
+			return s.wrap("check bucket", obj.Err)
+		}
+		break
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s: check bucket: %w", s, err)
+	}
+	return nil
 }
 
 // wrap names the source and the act in err, and turns a missing bucket
@@ -224,6 +241,11 @@ func (s *Source) wrap(act string, err error) error {
 func bucketMissing(err error) bool {
 	var er minio.ErrorResponse
 	return errors.As(err, &er) && er.Code == minio.NoSuchBucket
+}
+
+func accessDenied(err error) bool {
+	var er minio.ErrorResponse
+	return errors.As(err, &er) && er.Code == "AccessDenied"
 }
 
 // keyMissing reports an answer "no such object". A HEAD has no body to

@@ -90,16 +90,12 @@ func (s *Source) Open(ctx context.Context, rel string) (io.ReadCloser, source.En
 
 // objectError turns a failed HEAD or GET into the source's errors. A HEAD
 // cannot tell a missing object from a missing bucket (see keyMissing), so
-// a not-found asks whether the bucket is still there: a deleted bucket
-// must never read as "every file was deleted".
+// a not-found asks whether the bucket is still there (probe): a deleted
+// bucket must never read as "every file was deleted".
 func (s *Source) objectError(ctx context.Context, act string, err error) error {
 	if keyMissing(err) {
-		ok, berr := s.client.BucketExists(ctx, s.cfg.Bucket)
-		switch {
-		case berr != nil:
-			return s.wrap(act, berr)
-		case !ok:
-			return fmt.Errorf("%s: %s: bucket %s does not exist: %w", s, act, s.cfg.Bucket, source.ErrGone)
+		if perr := s.probe(ctx); perr != nil {
+			return perr
 		}
 		return fmt.Errorf("%s: %s: %w", s, act, fs.ErrNotExist)
 	}
