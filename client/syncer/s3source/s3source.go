@@ -15,9 +15,16 @@
 // are lost (a NATS subscriber that is away misses them) and repeated by
 // design.
 //
+// An Entry's ETag and size say whether an object changed (an overwrite
+// at the same size has a new ETag); its ModTime is kept to the second, the
+// resolution of a HEAD, so that Walk, Stat and Open agree. Inode is 0.
+//
 // ferry's own bucket, where it keeps uploads between their arrival and
 // their delivery, is never a source: New and Check refuse a bucket that
-// holds ferry's stored files (ErrFerryBucket).
+// holds ferry's stored files, keys "objects/<job id>" (ErrFerryBucket).
+// ferry writes no other marker in its bucket (its installation id lives
+// in Postgres), so a ferry bucket still empty cannot be told apart; Walk
+// refuses the bucket as soon as it lists one of ferry's keys.
 //
 // Credentials are never printed: not by String, not in errors, not by a
 // Config formatted with %v or logged with slog.
