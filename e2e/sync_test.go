@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -186,4 +187,22 @@ func TestSyncFerryUnreachableThenBack(t *testing.T) {
 		t.Fatalf("after ferry came back: %+v", s)
 	}
 	e.waitTarget(map[string][]string{"a.txt": {"one"}, "b.txt": {"bee"}}, 30*time.Second)
+}
+
+// TestSyncLargeFileSession: a file of SessionThreshold bytes or more goes
+// through an upload session, still as a version of its document.
+func TestSyncLargeFileSession(t *testing.T) {
+	e := newSyncEnv(t)
+	big := strings.Repeat("0123456789abcdef", 3<<16) // 3 MiB
+	e.write("big.bin", big)
+	o := syncer.Options{SessionThreshold: 1 << 20}
+	if s := e.once(o); s.Accepted != 1 || !s.Complete() {
+		t.Fatalf("first: %+v", s)
+	}
+	e.waitTarget(map[string][]string{"big.bin": {big}}, 30*time.Second)
+	e.write("big.bin", big+"more")
+	if s := e.once(o); s.Accepted != 1 || !s.Complete() {
+		t.Fatalf("changed: %+v", s)
+	}
+	e.waitTarget(map[string][]string{"big.bin": {big, big + "more"}}, 30*time.Second)
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/ferry-relay/ferry/client/syncer"
+	"github.com/ferry-relay/ferry/client/syncer/source"
+	"github.com/ferry-relay/ferry/client/syncer/watch"
 )
 
 // syncRun is an engine's Run in the background.
@@ -19,31 +21,56 @@ type syncRun struct {
 	stop func()
 }
 
-// run starts the engine's Run with o; hints come from hint (the watcher
-// in ferry sync) or, if nil, only from rescans every o.Interval.
-func (e *syncEnv) run(o syncer.Options, hint func(*syncer.Engine)) syncRun {
+// run starts the engine's Run with o, and the watcher wo (see watcher)
+// when not nil; without one, changes are found by rescans every
+// o.Interval.
+func (e *syncEnv) run(o syncer.Options, wo *watch.Options) syncRun {
 	e.t.Helper()
 	eng, closeIt := e.engine(o)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	if wo != nil {
+		w := e.watcher(eng, *wo)
+		wg.Go(func() {
+			if err := w.Run(ctx); err != nil {
+				e.t.Errorf("watcher: %v", err)
+			}
+		})
+		<-w.Ready()
+	}
 	wg.Go(func() {
 		if err := eng.Run(ctx); err != nil {
 			e.t.Errorf("run: %v", err)
 		}
 	})
-	if hint != nil {
-		wg.Go(func() { hint(eng) })
-	}
 	stop := sync.OnceFunc(func() { cancel(); wg.Wait(); closeIt() })
 	e.t.Cleanup(stop)
 	return syncRun{eng: eng, stop: stop}
+}
+
+// watcher is the recursive watcher of the source folder wired to eng as
+// ferry sync wires it, debounced 200 ms unless wo says otherwise.
+func (e *syncEnv) watcher(eng *syncer.Engine, wo watch.Options) *watch.Watcher {
+	e.t.Helper()
+	if wo.Debounce == 0 {
+		wo.Debounce = 200 * time.Millisecond
+	}
+	wo.Skip = source.Rules{}.Skip
+	wo.OnChange = func(rel []string) { eng.Touch(rel...) }
+	wo.OnRescan = eng.Rescan
+	wo.Log = e.p.log
+	w, err := watch.New(e.dir, wo)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return w
 }
 
 // TestSyncWatchSlowWriter: a file written over 20 s, a piece every half
 // second, is delivered once, whole.
 func TestSyncWatchSlowWriter(t *testing.T) {
 	e := newSyncEnv(t)
-	e.run(syncer.Options{Interval: 300 * time.Millisecond, MinAge: time.Second}, nil)
+	e.run(syncer.Options{Interval: time.Hour, MinAge: time.Second}, &watch.Options{})
 	p := filepath.Join(e.dir, "slow.bin")
 	f, err := os.Create(p)
 	if err != nil {
@@ -71,7 +98,7 @@ func TestSyncWatchSlowWriter(t *testing.T) {
 func TestSyncWatchEditorSave(t *testing.T) {
 	e := newSyncEnv(t)
 	e.write("doc.txt", "draft")
-	e.run(syncer.Options{Interval: 200 * time.Millisecond}, nil)
+	e.run(syncer.Options{Interval: time.Hour}, &watch.Options{})
 	e.waitTarget(map[string][]string{"doc.txt": {"draft"}}, 30*time.Second)
 	want := []string{"draft"}
 	// A temporary name sync skips, and one it does not know (gedit's):
@@ -94,7 +121,7 @@ func TestSyncWatchEditorSave(t *testing.T) {
 func TestSyncWatchFerryDownThenBack(t *testing.T) {
 	e := newSyncEnv(t)
 	e.write("a.txt", "a1")
-	r := e.run(syncer.Options{Interval: 200 * time.Millisecond}, nil)
+	r := e.run(syncer.Options{Interval: time.Hour}, &watch.Options{})
 	e.waitTarget(map[string][]string{"a.txt": {"a1"}}, 30*time.Second)
 	e.down.Store(true)
 	e.write("a.txt", "a2")
@@ -124,7 +151,7 @@ func TestSyncWatchBurst(t *testing.T) {
 		t.Skip("-short: 5,000 deliveries")
 	}
 	e := newSyncEnv(t)
-	r := e.run(syncer.Options{Interval: time.Second, Concurrency: 8}, nil)
+	r := e.run(syncer.Options{Interval: time.Hour, Concurrency: 8}, &watch.Options{})
 	want := map[string][]string{}
 	start := time.Now()
 	for i := range 5000 {

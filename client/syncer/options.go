@@ -31,8 +31,10 @@ const (
 	SettleMaxDefault   = time.Minute
 	RetryForDefault    = 2 * time.Minute
 	MaxDeleteDefault   = "10%"
-	backoffInitial     = time.Second
-	backoffMax         = time.Minute
+	// SessionThresholdDefault is push's: 64 MiB.
+	SessionThresholdDefault = 64 << 20
+	backoffInitial          = time.Second
+	backoffMax              = time.Minute
 )
 
 // Options say what to keep in step and how.
@@ -59,6 +61,10 @@ type Options struct {
 	// RetryFor how long it retries while ferry is unreachable or busy.
 	SettleMax time.Duration
 	RetryFor  time.Duration
+	// SessionThreshold is the size from which a file goes in parts
+	// through a resumable upload session (SessionThresholdDefault if
+	// zero; -1 never).
+	SessionThreshold int64
 	// OnEvent, if set, hears of every change and event, from one
 	// goroutine at a time.
 	OnEvent func(Event)
@@ -83,6 +89,9 @@ func (o Options) WithDefaults() Options {
 	}
 	if o.SettleMax <= 0 {
 		o.SettleMax = SettleMaxDefault
+	}
+	if o.SessionThreshold == 0 {
+		o.SessionThreshold = SessionThresholdDefault
 	}
 	if o.RetryFor <= 0 {
 		o.RetryFor = RetryForDefault

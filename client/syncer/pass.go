@@ -159,6 +159,9 @@ func (e *Engine) listHinted(ctx context.Context, paths []string, l *listing, add
 func (e *Engine) lookup(chunk []source.Entry, l *listing) error {
 	return e.d.Index.View(func(tx *index.Tx) error {
 		for _, en := range chunk {
+			if _, dup := l.seen[en.Path]; dup {
+				continue // hinted twice: as itself and in its folder
+			}
 			l.seen[en.Path] = struct{}{}
 			rec, ok, err := tx.Get(en.Path)
 			if err != nil {
@@ -175,22 +178,25 @@ func (e *Engine) lookup(chunk []source.Entry, l *listing) error {
 
 // findGone collects the records the listing covered but did not see.
 func (e *Engine) findGone(l *listing) error {
+	// Each path once, though hinted folders may hold one another: a
+	// path found gone joins seen.
+	add := func(p string, rec index.Record) {
+		if _, ok := l.seen[p]; !ok {
+			l.seen[p] = struct{}{}
+			l.gone = append(l.gone, gone{path: p, rec: rec})
+		}
+	}
 	return e.d.Index.View(func(tx *index.Tx) error {
 		for _, p := range l.exact {
-			if _, ok := l.seen[p]; ok {
-				continue
-			}
 			if rec, ok, err := tx.Get(p); err != nil {
 				return err
 			} else if ok {
-				l.gone = append(l.gone, gone{path: p, rec: rec})
+				add(p, rec)
 			}
 		}
 		for _, prefix := range l.prefixes {
 			err := tx.Each(prefix, func(p string, rec index.Record) error {
-				if _, ok := l.seen[p]; !ok {
-					l.gone = append(l.gone, gone{path: p, rec: rec})
-				}
+				add(p, rec)
 				return nil
 			})
 			if err != nil {

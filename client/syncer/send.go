@@ -2,6 +2,8 @@ package syncer
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/client"
 	"github.com/ferry-relay/ferry/client/syncer/index"
 )
@@ -166,7 +169,7 @@ func (e *Engine) uploadOne(ctx context.Context, o op) outcome {
 	if !recordMatches(r, en) {
 		return e.changed(o)
 	}
-	job, created, err := e.d.Client.Upload(ctx, client.Upload{
+	job, created, err := e.upload(ctx, client.Upload{
 		Target: e.o.Target, Batch: e.o.Batch, Filename: path.Base(o.path), Path: o.path, Params: e.o.Params,
 		Document: o.path, SHA256: r.PendingSHA, Body: rc, Size: en.Size,
 	})
@@ -185,6 +188,21 @@ func (e *Engine) uploadOne(ctx context.Context, o op) outcome {
 	}
 	e.c.changed(time.Now())
 	return outcome{op: o, rec: r, ev: ev}
+}
+
+// upload sends u in one request, or, from SessionThreshold bytes on,
+// through an upload session (in parts; a session started before a crash
+// is found again by its key, made of the document and its content).
+func (e *Engine) upload(ctx context.Context, u client.Upload) (apitypes.Job, bool, error) {
+	if e.o.SessionThreshold < 0 || u.Size < e.o.SessionThreshold {
+		return e.d.Client.Upload(ctx, u)
+	}
+	u.IdempotencyKey = "ferry-sync:" + u.Target + ":" + u.SHA256 + ":" + u.Document
+	if len(u.IdempotencyKey) > 200 {
+		h := sha256.Sum256([]byte(u.IdempotencyKey))
+		u.IdempotencyKey = "ferry-sync:" + hex.EncodeToString(h[:])
+	}
+	return e.d.Client.UploadLarge(ctx, client.LargeUpload{Upload: u, File: u.Body})
 }
 
 // changed is the outcome of a file that changed after it was hashed.

@@ -14,6 +14,7 @@ import (
 	"github.com/ferry-relay/ferry/client/push"
 	"github.com/ferry-relay/ferry/client/syncer"
 	"github.com/ferry-relay/ferry/client/syncer/index"
+	"github.com/ferry-relay/ferry/client/syncer/s3source"
 	"github.com/ferry-relay/ferry/client/syncer/source"
 )
 
@@ -51,6 +52,8 @@ type syncFlags struct {
 	s3Endpoint string
 	s3Events   string
 	s3Insecure bool
+	// skip is what the folder source skips (the watcher skips it too).
+	skip func(rel string, isDir bool) bool
 }
 
 const syncLong = `Keep a target in step with SOURCE: each file is a document keyed by its path relative
@@ -124,11 +127,16 @@ func runSync(cmd *cobra.Command, arg string, f *syncFlags) error {
 	if err != nil {
 		return exitWith(exitSyncUsage, err)
 	}
-	src, state, closeSrc, err := openSyncSource(ctx, arg, f, filter)
+	out := newSyncPrinter(cmd.OutOrStdout(), cmd.ErrOrStderr(), f.asJSON)
+	log := slog.New(slog.NewTextHandler(out.logWriter(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	src, state, closeSrc, err := openSyncSource(ctx, arg, f, filter, log)
 	if err != nil {
 		return err
 	}
 	defer closeSrc()
+	if _, listed := src.(*s3source.Source); listed && f.watch {
+		o.Interval = f.poll // an S3 prefix is listed every --poll
+	}
 	x, err := index.Open(state, 200*time.Millisecond)
 	if err != nil {
 		var le *index.LockedError
@@ -138,15 +146,13 @@ func runSync(cmd *cobra.Command, arg string, f *syncFlags) error {
 		return exitWith(exitSyncUsage, err)
 	}
 	defer x.Close()
-	out := newSyncPrinter(cmd.OutOrStdout(), cmd.ErrOrStderr(), f.asJSON)
 	o.OnEvent = out.event
-	log := slog.New(slog.NewTextHandler(out.logWriter(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	eng, err := syncer.New(o, syncer.Deps{Client: c, Source: src, Index: x, Log: log}, f.api.server)
 	if err != nil {
 		return exitWith(exitSyncUsage, err)
 	}
 	if f.watch {
-		return watchSync(ctx, eng, src, f, out, x.Dir())
+		return watchSync(ctx, eng, src, f, out, x.Dir(), log)
 	}
 	sum, err := eng.Once(ctx)
 	writeStatusFile(x.Dir(), eng, false)
@@ -176,9 +182,6 @@ func (f *syncFlags) options() (syncer.Options, push.Filter, error) {
 	filter, err := push.NewFilter(f.include, f.exclude)
 	if err != nil {
 		return o, push.Filter{}, err
-	}
-	if f.poll > 0 {
-		o.Interval = f.poll
 	}
 	return o, filter, o.WithDefaults().Validate()
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -30,7 +31,7 @@ type runningStatus struct {
 
 // watchSync runs the engine until ctx ends, with the watcher's hints when
 // the source is a folder, and the status line and file refreshed.
-func watchSync(ctx context.Context, eng *syncer.Engine, src source.Source, f *syncFlags, out *syncPrinter, state string) error {
+func watchSync(ctx context.Context, eng *syncer.Engine, src source.Source, f *syncFlags, out *syncPrinter, state string, log *slog.Logger) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
@@ -48,7 +49,7 @@ func watchSync(ctx context.Context, eng *syncer.Engine, src source.Source, f *sy
 			}
 		}
 	})
-	if err := startHints(ctx, &wg, eng, src, f); err != nil {
+	if err := startHints(ctx, &wg, eng, src, f, log); err != nil {
 		return err
 	}
 	err := eng.Run(ctx)
