@@ -136,7 +136,6 @@ func (e *Engine) hashOne(ctx context.Context, c cand) (*hashed, *cand) {
 		return nil, nil
 	}
 	e.c.hashed.Add(1)
-	e.log.Debug("hashed", "path", c.e.Path, "bytes", n)
 	after, err := e.d.Source.Stat(ctx, c.e.Path)
 	if err != nil {
 		return nil, nil
