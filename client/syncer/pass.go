@@ -74,7 +74,7 @@ func (e *Engine) pass(ctx context.Context, sc scope) error {
 	if err := w.flush(); err != nil {
 		return err
 	}
-	if err := e.settle(ctx, l.cands); err != nil {
+	if err := e.settle(ctx, l.cands, !sc.full); err != nil {
 		return err
 	}
 	e.log.Debug("pass settled", "gone", len(l.gone), "took", time.Since(start))
