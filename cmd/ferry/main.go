@@ -37,6 +37,10 @@ func main() {
 	}()
 	if err := rootCommand().ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "ferry:", termtext.CleanText(errorText(err)))
+		var xe *exitError
+		if errors.As(err, &xe) {
+			os.Exit(xe.code) // a command's own exit status (ferry sync)
+		}
 		var se *settingsError
 		if errors.As(err, &se) {
 			os.Exit(2) // a configuration it cannot start with

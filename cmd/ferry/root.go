@@ -30,6 +30,7 @@ func rootCommand() *cobra.Command {
 		apikeyCommand(),
 		fakeCommand(),
 		pushCommand(),
+		syncCommand(),
 		statusCommand(),
 		jobsCommand(),
 		documentsCommand(),

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+
+	"github.com/ferry-relay/ferry/client/syncer"
+	"github.com/ferry-relay/ferry/client/syncer/s3source"
+	"github.com/ferry-relay/ferry/client/syncer/source"
+	"github.com/ferry-relay/ferry/client/syncer/watch"
+)
+
+// startHints starts, in wg, what tells the engine of changes between
+// rescans: the recursive watcher of a folder (or its polling with
+// --poll), or MinIO's notifications of an S3 prefix with --s3-events.
+// Hints only hasten: the engine's rescans find every change anyway.
+func startHints(ctx context.Context, wg *sync.WaitGroup, eng *syncer.Engine, src source.Source, f *syncFlags, log *slog.Logger) error {
+	switch s := src.(type) {
+	case *source.Dir:
+		w, err := watch.New(s.Root(), watch.Options{
+			Poll:     f.poll,
+			Skip:     f.skip,
+			OnChange: func(rel []string) { eng.Touch(rel...) },
+			OnRescan: eng.Rescan,
+			Log:      log,
+		})
+		if err != nil {
+			return err
+		}
+		wg.Go(func() {
+			if err := w.Run(ctx); err != nil && ctx.Err() == nil {
+				log.Error("the watcher stopped; rescans go on", "err", err)
+			}
+		})
+		// Every folder watched before the first pass lists them: no
+		// change falls between the two.
+		select {
+		case <-w.Ready():
+		case <-ctx.Done():
+		}
+	case *s3source.Source:
+		if f.s3Events == "" {
+			return nil
+		}
+		natsURL, subject, err := s3source.ParseEventsURL(f.s3Events)
+		if err != nil {
+			return exitWith(exitSyncUsage, err)
+		}
+		wg.Go(func() {
+			if err := s.Events(ctx, natsURL, subject, func(paths []string) { eng.Touch(paths...) }); err != nil {
+				log.Error("s3 events: not listening; listings go on", "err", err)
+			}
+		})
+	}
+	return nil
+}
