@@ -15,7 +15,9 @@ func TestPauseProbeResume(t *testing.T) {
 	if st, err := a.Get(ctx, "bw"); err != nil || st.State != targetstate.OK {
 		t.Fatalf("unknown target: %+v %v", st, err)
 	}
-	changed, err := a.Pause(ctx, "bw", "token: HTTP 401", 50*time.Millisecond)
+	// Long enough that the probe is surely not due at the next line, even
+	// on a loaded machine; WaitForDBTime below waits for it.
+	changed, err := a.Pause(ctx, "bw", "token: HTTP 401", time.Second)
 	if err != nil || !changed {
 		t.Fatalf("pause: %v %v", changed, err)
 	}
@@ -35,15 +37,15 @@ func TestPauseProbeResume(t *testing.T) {
 	if okA == okB {
 		t.Fatalf("probe claims %v %v: exactly one process must probe", okA, okB)
 	}
-	if err := a.ProbeFailed(ctx, "bw", "still 401", 150*time.Millisecond); err != nil {
+	if err := a.ProbeFailed(ctx, "bw", "still 401", 3*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	st, _ := b.Get(ctx, "bw")
-	if st.State != targetstate.PausedCredentials || st.ProbeEvery != 100*time.Millisecond || st.Reason != "still 401" {
+	if st.State != targetstate.PausedCredentials || st.ProbeEvery != 2*time.Second || st.Reason != "still 401" {
 		t.Fatalf("after a failed probe: %+v", st)
 	}
-	_ = a.ProbeFailed(ctx, "bw", "still 401", 150*time.Millisecond)
-	if st, _ := b.Get(ctx, "bw"); st.ProbeEvery != 150*time.Millisecond {
+	_ = a.ProbeFailed(ctx, "bw", "still 401", 3*time.Second)
+	if st, _ := b.Get(ctx, "bw"); st.ProbeEvery != 3*time.Second {
 		t.Fatalf("backoff past its cap: %v", st.ProbeEvery)
 	}
 	if paused, _ := b.RequestProbe(ctx, "bw", 50*time.Millisecond); !paused {
