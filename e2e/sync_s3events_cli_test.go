@@ -3,25 +3,35 @@ package e2e
 import (
 	"context"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/ferry-relay/ferry/internal/natsserver"
 	"github.com/ferry-relay/ferry/internal/testenv"
 )
 
 // TestSyncS3EventsCLI: ferry sync --watch --s3-events, the binary, with a
 // real MinIO publishing its notifications to NATS: new, overwritten and
 // deleted objects reach the target within seconds though the prefix is
-// listed every 10 minutes; the NATS token is never printed.
+// listed every 10 minutes. NATS is away when sync starts and comes back
+// after its first pass: sync listens from then on. The NATS token is
+// never printed.
 func TestSyncS3EventsCLI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: builds the ferry binary and starts a MinIO of its own")
 	}
 	const bucket = "sync-cli"
-	m, natsURL := minioWithNATS(t, bucket)
+	m, ns := minioWithNATS(t, bucket)
+	natsURL := ns.URL()
+	u, err := url.Parse(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, port := u.User.Username(), u.Port()
 	put := func(key, content string) time.Time {
 		t.Helper()
 		at := time.Now()
@@ -40,6 +50,7 @@ func TestSyncS3EventsCLI(t *testing.T) {
 	cmd.Env = append(cmd.Env, "AWS_ACCESS_KEY_ID="+privateMinIOUser, "AWS_SECRET_ACCESS_KEY="+privateMinIOPassword)
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
+	ns.Shutdown() // away when sync starts
 	_, lines := c.startCmd(cmd)
 	var out syncBuffer
 	go func() {
@@ -54,9 +65,19 @@ func TestSyncS3EventsCLI(t *testing.T) {
 	}()
 	want := map[string][]string{"a.txt": {"a1"}}
 	e.waitTarget(want, 60*time.Second) // the first full pass
+	if !waitCond(10*time.Second, func() bool { return strings.Contains(stderr.String(), "not listening yet") }) {
+		t.Errorf("sync did not say NATS was away:\n%s", stderr.String())
+	}
+	// NATS back on its address with its token: MinIO and sync reconnect.
+	p, _ := strconv.Atoi(port)
+	ns2, err := natsserver.StartWithToken(t.TempDir(), "127.0.0.1", p, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns2.Shutdown)
 
 	// The subscription is in place once a put is taken at once.
-	testenv.WaitFor(t, 40*time.Second, "a first object taken through its notification", func() bool {
+	testenv.WaitFor(t, 45*time.Second, "a first object taken through its notification", func() bool {
 		put("in/ready.txt", "ready")
 		return waitCond(3*time.Second, func() bool { _, ok := e.versions()["ready.txt"]; return ok })
 	})
@@ -79,8 +100,7 @@ func TestSyncS3EventsCLI(t *testing.T) {
 	delete(want, "a.txt")
 	step("a delete", at)
 
-	u, _ := url.Parse(natsURL)
-	if token := u.User.Username(); strings.Contains(out.String()+stderr.String(), token) {
+	if strings.Contains(out.String()+stderr.String(), token) {
 		t.Errorf("ferry sync printed the NATS token")
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ferry-relay/ferry/client/syncer"
 	"github.com/ferry-relay/ferry/client/syncer/s3source"
+	"github.com/ferry-relay/ferry/internal/natsserver"
 	"github.com/ferry-relay/ferry/internal/testenv"
 )
 
@@ -31,8 +32,8 @@ const eventsWithin = 15 * time.Second
 // MinIO's environment variables, see
 // https://min.io/docs/minio/linux/reference/minio-server/settings/notifications/nats.html),
 // creates the buckets and subscribes each to its object created and
-// removed events. It returns MinIO and the NATS URL (with its token).
-func minioWithNATS(t *testing.T, buckets ...string) (*privateMinIO, string) {
+// removed events. It returns MinIO and the NATS server.
+func minioWithNATS(t *testing.T, buckets ...string) (*privateMinIO, *natsserver.Server) {
 	t.Helper()
 	ns := testenv.NATS(t)
 	u, err := url.Parse(ns.URL())
@@ -51,11 +52,17 @@ func minioWithNATS(t *testing.T, buckets ...string) (*privateMinIO, string) {
 		q.AddEvents(notification.ObjectCreatedAll, notification.ObjectRemovedAll)
 		var cfg notification.Configuration
 		cfg.AddQueue(q)
-		if err := m.Client.SetBucketNotification(context.Background(), b, cfg); err != nil {
+		// MinIO may answer before its targets are loaded: "A specified
+		// destination ARN does not exist" for a moment.
+		var err error
+		if !waitCond(30*time.Second, func() bool {
+			err = m.Client.SetBucketNotification(context.Background(), b, cfg)
+			return err == nil
+		}) {
 			t.Fatalf("notifications of %s to %s: %v\n%s", b, arn, err, m.out.String())
 		}
 	}
-	return m, ns.URL()
+	return m, ns
 }
 
 // published records the object keys ("bucket/key") of the notifications
@@ -129,7 +136,8 @@ func TestSyncS3Events(t *testing.T) {
 		t.Skip("-short: starts a MinIO of its own")
 	}
 	const bucket, other = "sync-src", "sync-other"
-	m, natsURL := minioWithNATS(t, bucket, other)
+	m, ns := minioWithNATS(t, bucket, other)
+	natsURL := ns.URL()
 	pub := subscribePublished(t, natsURL)
 	put := func(b, key, content string) time.Time {
 		t.Helper()

@@ -58,6 +58,7 @@ func (s *Source) Events(ctx context.Context, natsURL, subject string, onKeys fun
 	if err := nc.Flush(); err != nil {
 		return fmt.Errorf("s3 events: subscribe to %s on %s: %w", subject, where, err)
 	}
+	s.log.Info("s3 events: listening for bucket notifications", "server", where, "subject", subject)
 	<-ctx.Done()
 	if err := sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 		s.log.Debug("s3 events: unsubscribe", "err", err)
