@@ -18,8 +18,9 @@ import (
 // real MinIO publishing its notifications to NATS: new, overwritten and
 // deleted objects reach the target within seconds though the prefix is
 // listed every 10 minutes. NATS is away when sync starts and comes back
-// after its first pass: sync listens from then on. The NATS token is
-// never printed.
+// after its first pass, later it restarts: each time sync listens again,
+// and lists the prefix at once for what no notification told (an object
+// put while MinIO published none). The NATS token is never printed.
 func TestSyncS3EventsCLI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: builds the ferry binary and starts a MinIO of its own")
@@ -68,13 +69,32 @@ func TestSyncS3EventsCLI(t *testing.T) {
 	if !waitCond(10*time.Second, func() bool { return strings.Contains(stderr.String(), "not listening yet") }) {
 		t.Errorf("sync did not say NATS was away:\n%s", stderr.String())
 	}
+	ctx := context.Background()
+	unnotified := func(key, content string) {
+		t.Helper()
+		if err := m.Client.RemoveAllBucketNotification(ctx, bucket); err != nil {
+			t.Fatal(err)
+		}
+		put(key, content)
+		notifyBucket(t, m, bucket)
+	}
 	// NATS back on its address with its token: MinIO and sync reconnect.
 	p, _ := strconv.Atoi(port)
-	ns2, err := natsserver.StartWithToken(t.TempDir(), "127.0.0.1", p, token)
-	if err != nil {
-		t.Fatal(err)
+	restartNATS := func() *natsserver.Server {
+		t.Helper()
+		s, err := natsserver.StartWithToken(t.TempDir(), "127.0.0.1", p, token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Shutdown)
+		return s
 	}
-	t.Cleanup(ns2.Shutdown)
+	unnotified("in/early.txt", "early")
+	at := time.Now()
+	ns2 := restartNATS()
+	want["early.txt"] = []string{"early"}
+	e.waitTarget(want, 45*time.Second)
+	t.Logf("NATS back after it was away at the start: a change no notification told at the target %s after", time.Since(at).Round(time.Millisecond))
 
 	// The subscription is in place once a put is taken at once.
 	testenv.WaitFor(t, 45*time.Second, "a first object taken through its notification", func() bool {
@@ -87,7 +107,7 @@ func TestSyncS3EventsCLI(t *testing.T) {
 		e.waitTarget(want, eventsWithin)
 		t.Logf("%s: at the target %s after the change", what, time.Since(at).Round(time.Millisecond))
 	}
-	at := put("in/b.txt", "b1")
+	at = put("in/b.txt", "b1")
 	want["b.txt"] = []string{"b1"}
 	step("a new object", at)
 	at = put("in/b.txt", "b2")
@@ -99,6 +119,14 @@ func TestSyncS3EventsCLI(t *testing.T) {
 	}
 	delete(want, "a.txt")
 	step("a delete", at)
+
+	ns2.Shutdown()
+	unnotified("in/gap.txt", "gap")
+	at = time.Now()
+	restartNATS()
+	want["gap.txt"] = []string{"gap"}
+	e.waitTarget(want, 30*time.Second)
+	t.Logf("NATS restarted: a change no notification told at the target %s after", time.Since(at).Round(time.Millisecond))
 
 	if strings.Contains(out.String()+stderr.String(), token) {
 		t.Errorf("ferry sync printed the NATS token")

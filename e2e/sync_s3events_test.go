@@ -45,24 +45,31 @@ func minioWithNATS(t *testing.T, buckets ...string) (*privateMinIO, *natsserver.
 		"MINIO_NOTIFY_NATS_ADDRESS_FERRY="+u.Host,
 		"MINIO_NOTIFY_NATS_SUBJECT_FERRY="+eventsSubject,
 		"MINIO_NOTIFY_NATS_TOKEN_FERRY="+u.User.Username())
-	arn := notification.NewArn("minio", "sqs", "", "FERRY", "nats")
 	for _, b := range buckets {
 		m.MakeBucket(t, b)
-		q := notification.NewConfig(arn)
-		q.AddEvents(notification.ObjectCreatedAll, notification.ObjectRemovedAll)
-		var cfg notification.Configuration
-		cfg.AddQueue(q)
-		// MinIO may answer before its targets are loaded: "A specified
-		// destination ARN does not exist" for a moment.
-		var err error
-		if !waitCond(30*time.Second, func() bool {
-			err = m.Client.SetBucketNotification(context.Background(), b, cfg)
-			return err == nil
-		}) {
-			t.Fatalf("notifications of %s to %s: %v\n%s", b, arn, err, m.out.String())
-		}
+		notifyBucket(t, m, b)
 	}
 	return m, ns
+}
+
+// notifyBucket has MinIO publish the object created and removed events
+// of bucket to its NATS target.
+func notifyBucket(t *testing.T, m *privateMinIO, bucket string) {
+	t.Helper()
+	arn := notification.NewArn("minio", "sqs", "", "FERRY", "nats")
+	q := notification.NewConfig(arn)
+	q.AddEvents(notification.ObjectCreatedAll, notification.ObjectRemovedAll)
+	var cfg notification.Configuration
+	cfg.AddQueue(q)
+	// MinIO may answer before its targets are loaded: "A specified
+	// destination ARN does not exist" for a moment.
+	var err error
+	if !waitCond(30*time.Second, func() bool {
+		err = m.Client.SetBucketNotification(context.Background(), bucket, cfg)
+		return err == nil
+	}) {
+		t.Fatalf("notifications of %s to %s: %v\n%s", bucket, arn, err, m.out.String())
+	}
 }
 
 // published records the object keys ("bucket/key") of the notifications

@@ -64,11 +64,17 @@ const (
 // started after sync) is tried again, with backoff, for as long as sync
 // runs, and said once: a sync that runs for weeks must not do without
 // its notifications because NATS was away when it started. Once
-// connected, Events reconnects by itself.
+// connected, Events reconnects by itself. Whenever notifications may have
+// been lost (NATS reconnected or came at last, messages dropped) the
+// engine lists the whole prefix at once rather than at the next --poll.
 func listenEvents(ctx context.Context, s *s3source.Source, natsURL, subject string, eng *syncer.Engine, log *slog.Logger) {
 	wait := eventsRetryFirst
 	for failed := false; ; failed = true {
-		err := s.Events(ctx, natsURL, subject, func(paths []string) { eng.Touch(paths...) })
+		opts := []s3source.EventsOption{s3source.OnGap(eng.Rescan)}
+		if failed { // what was published meanwhile is found by a listing
+			opts = append(opts, s3source.OnListening(func() { eng.Rescan("s3 events: listening after NATS was away") }))
+		}
+		err := s.Events(ctx, natsURL, subject, func(paths []string) { eng.Touch(paths...) }, opts...)
 		if err == nil || ctx.Err() != nil {
 			return
 		}
