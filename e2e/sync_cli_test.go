@@ -50,7 +50,12 @@ func (c syncCLI) syncArgs(extra ...string) []string {
 // start starts ferry sync --watch and returns it, its stdout lines
 // arriving on a channel.
 func (c syncCLI) start(extra ...string) (*exec.Cmd, <-chan string) {
-	cmd := c.command(c.syncArgs(append([]string{"--watch", "--json"}, extra...)...)...)
+	return c.startCmd(c.command(c.syncArgs(append([]string{"--watch", "--json"}, extra...)...)...))
+}
+
+// startCmd starts cmd and returns it, its stdout lines arriving on a
+// channel.
+func (c syncCLI) startCmd(cmd *exec.Cmd) (*exec.Cmd, <-chan string) {
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		c.e.t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/ferry-relay/ferry/client/syncer"
 	"github.com/ferry-relay/ferry/client/syncer/s3source"
@@ -47,11 +48,44 @@ func startHints(ctx context.Context, wg *sync.WaitGroup, eng *syncer.Engine, src
 		if err != nil {
 			return exitWith(exitSyncUsage, err)
 		}
-		wg.Go(func() {
-			if err := s.Events(ctx, natsURL, subject, func(paths []string) { eng.Touch(paths...) }); err != nil {
-				log.Error("s3 events: not listening; listings go on", "err", err)
-			}
-		})
+		wg.Go(func() { listenEvents(ctx, s, natsURL, subject, eng, log) })
 	}
 	return nil
+}
+
+// Retries of a NATS server that cannot be reached when sync starts.
+const (
+	eventsRetryFirst = time.Second
+	eventsRetryMax   = 30 * time.Second
+)
+
+// listenEvents hands the S3 notifications to the engine until ctx ends.
+// A NATS server that cannot be reached at first (down, restarting,
+// started after sync) is tried again, with backoff, for as long as sync
+// runs, and said once: a sync that runs for weeks must not do without
+// its notifications because NATS was away when it started. Once
+// connected, Events reconnects by itself. Whenever notifications may have
+// been lost (NATS reconnected or came at last, messages dropped) the
+// engine lists the whole prefix at once rather than at the next --poll.
+func listenEvents(ctx context.Context, s *s3source.Source, natsURL, subject string, eng *syncer.Engine, log *slog.Logger) {
+	wait := eventsRetryFirst
+	for failed := false; ; failed = true {
+		opts := []s3source.EventsOption{s3source.OnGap(eng.Rescan)}
+		if failed { // what was published meanwhile is found by a listing
+			opts = append(opts, s3source.OnListening(func() { eng.Rescan("s3 events: listening after NATS was away") }))
+		}
+		err := s.Events(ctx, natsURL, subject, func(paths []string) { eng.Touch(paths...) }, opts...)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		if !failed {
+			log.Error("s3 events: not listening yet; listings go on, and NATS is tried again until it answers", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, eventsRetryMax)
+	}
 }

@@ -23,12 +23,18 @@ import (
 // once, so those published while the subscriber is away, disconnected or
 // too slow are lost, and MinIO may send one twice (or for an object since
 // removed again). The listing stays the authority; keep listing every
-// --poll.
+// --poll. OnGap hears when notifications may have been lost (NATS
+// reconnected, messages dropped): a full listing then finds their
+// changes without waiting for the next --poll.
 //
 // Events blocks until ctx ends (then nil), reconnecting as long as it
 // takes; it returns an error if it cannot connect or subscribe at first.
 // natsURL may carry credentials; they are never in an error or a log.
-func (s *Source) Events(ctx context.Context, natsURL, subject string, onKeys func(paths []string)) error {
+func (s *Source) Events(ctx context.Context, natsURL, subject string, onKeys func(paths []string), opts ...EventsOption) error {
+	var o eventsOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	where := redactURL(natsURL)
 	nc, err := nats.Connect(natsURL,
 		nats.Name("ferry sync "+s.String()),
@@ -37,10 +43,12 @@ func (s *Source) Events(ctx context.Context, natsURL, subject string, onKeys fun
 			s.log.Warn("s3 events: disconnected from NATS; listings go on", "server", where, "err", err)
 		}),
 		nats.ReconnectHandler(func(*nats.Conn) {
-			s.log.Info("s3 events: reconnected to NATS (notifications sent meanwhile are lost; the next listing sees their changes)", "server", where)
+			s.log.Info("s3 events: reconnected to NATS (notifications sent meanwhile are lost; a listing finds their changes)", "server", where)
+			o.gap("s3 events: reconnected to NATS")
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			s.log.Warn("s3 events: notifications dropped (the next listing sees their changes)", "server", where, "err", err)
+			s.log.Warn("s3 events: notifications dropped (a listing finds their changes)", "server", where, "err", err)
+			o.gap("s3 events: notifications dropped")
 		}),
 	)
 	if err != nil {
@@ -58,11 +66,44 @@ func (s *Source) Events(ctx context.Context, natsURL, subject string, onKeys fun
 	if err := nc.Flush(); err != nil {
 		return fmt.Errorf("s3 events: subscribe to %s on %s: %w", subject, where, err)
 	}
+	s.log.Info("s3 events: listening for bucket notifications", "server", where, "subject", subject)
+	if o.onListening != nil {
+		o.onListening()
+	}
 	<-ctx.Done()
 	if err := sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 		s.log.Debug("s3 events: unsubscribe", "err", err)
 	}
 	return nil
+}
+
+// EventsOption adjusts Events.
+type EventsOption func(*eventsOptions)
+
+type eventsOptions struct {
+	onGap       func(reason string)
+	onListening func()
+}
+
+func (o *eventsOptions) gap(reason string) {
+	if o.onGap != nil {
+		o.onGap(reason)
+	}
+}
+
+// OnGap has Events call f when notifications may have been lost: after
+// NATS reconnected (the subscription is back in place when f is called)
+// or dropped messages of a slow subscriber. Typically the sync engine's
+// Rescan.
+func OnGap(f func(reason string)) EventsOption {
+	return func(o *eventsOptions) { o.onGap = f }
+}
+
+// OnListening has Events call f once its subscription is in place, before
+// the first notification: a caller that missed notifications before
+// (Events failed to connect earlier) can list again from then on.
+func OnListening(f func()) EventsOption {
+	return func(o *eventsOptions) { o.onListening = f }
 }
 
 // notification is the part of MinIO's event JSON (the S3 event format,
