@@ -98,6 +98,16 @@ func (e *syncEnv) holdAnswer(rp http.Handler, w http.ResponseWriter, r *http.Req
 // the state is closed when the test ends or close is called.
 func (e *syncEnv) engine(o syncer.Options) (*syncer.Engine, func()) {
 	e.t.Helper()
+	src, err := source.NewDir(e.dir, source.Rules{}.Skip)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return e.engineOf(src, o)
+}
+
+// engineOf is engine over src.
+func (e *syncEnv) engineOf(src source.Source, o syncer.Options) (*syncer.Engine, func()) {
+	e.t.Helper()
 	o.Target = "docs"
 	if o.MinAge == 0 {
 		o.MinAge = 100 * time.Millisecond
@@ -106,10 +116,6 @@ func (e *syncEnv) engine(o syncer.Options) (*syncer.Engine, func()) {
 		o.RetryFor = 5 * time.Second
 	}
 	c, err := client.New(e.front.URL, e.p.key, nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	src, err := source.NewDir(e.dir, source.Rules{}.Skip)
 	if err != nil {
 		e.t.Fatal(err)
 	}
