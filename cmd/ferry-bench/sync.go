@@ -55,6 +55,7 @@ func init() {
 type syncBench struct {
 	e     *env
 	p     *ferryProc
+	opts  ferryOpts
 	dir   string
 	state string
 	n     int
@@ -62,6 +63,8 @@ type syncBench struct {
 	// version numbers the content written over a file, so every change is
 	// new content.
 	version int
+	// cancelled counts the first sync's jobs cancelled undelivered.
+	cancelled int
 }
 
 func syncScenario(ctx context.Context, e *env, rep *report) error {
@@ -71,12 +74,18 @@ func syncScenario(ctx context.Context, e *env, rep *report) error {
 		return err
 	}
 	defer pool.Close()
-	p, err := e.startFerry(ctx, pool, dbURL, ferryOpts{role: "serve", targets: targetsYAML(e.sink.url, sz.E2EConcurrency, syncTarget)})
+	// ferry listens at one address throughout: the state of a sync
+	// belongs to one server, and ferry is restarted after the first sync.
+	addr, err := freeAddr()
 	if err != nil {
 		return err
 	}
-	defer p.stop()
-	s := &syncBench{e: e, p: p, dir: filepath.Join(e.tmp, "sync-tree"), state: filepath.Join(e.tmp, "sync-state"), n: sz.SyncFiles}
+	s := &syncBench{e: e, dir: filepath.Join(e.tmp, "sync-tree"), state: filepath.Join(e.tmp, "sync-state"), n: sz.SyncFiles,
+		opts: ferryOpts{role: "serve", targets: targetsYAML(e.sink.url, sz.E2EConcurrency, syncTarget), listen: addr}}
+	if s.p, err = e.startFerry(ctx, pool, dbURL, s.opts); err != nil {
+		return err
+	}
+	defer func() { s.p.stop() }()
 	defer os.RemoveAll(s.dir)
 	t := time.Now()
 	if err := s.makeTree(); err != nil {
@@ -86,8 +95,12 @@ func syncScenario(ctx context.Context, e *env, rep *report) error {
 	if err := s.first(ctx, rep); err != nil {
 		return fmt.Errorf("first sync: %w", err)
 	}
-	if err := s.drain(ctx); err != nil {
+	if err := s.drain(ctx, dbURL); err != nil {
 		return err
+	}
+	if s.cancelled > 0 {
+		rep.note("Sync: ferry had not delivered %d of the first sync's %d jobs %s after it ended (deliveries of new document versions ran far slower than the uploads on this machine); they were cancelled in the database with ferry stopped, and ferry restarted on the same address, so that the later figures neither share the CPU with that backlog nor queue behind it.",
+			s.cancelled, s.n, syncDrainWait)
 	}
 	if err := s.second(ctx, rep); err != nil {
 		return fmt.Errorf("second sync: %w", err)
@@ -226,29 +239,4 @@ func (s *syncBench) first(ctx context.Context, rep *report) error {
 	rep.add(row{Figure: fmt.Sprintf("sync: first sync of %s files, whole (start to exit: hashed, uploaded, accepted)", count(s.n)),
 		Unit: "files/s", Ferry: spreadOf([]float64{float64(s.n) / whole.Seconds()})})
 	return nil
-}
-
-// drain waits until ferry has delivered every job of the first sync, so
-// that the figures after it do not share the CPU with its deliveries.
-func (s *syncBench) drain(ctx context.Context) error {
-	t := time.Now()
-	for {
-		var open, failed int
-		err := s.p.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status IN ('QUEUED', 'RUNNING', 'RETRYING')),
-			count(*) FILTER (WHERE status IN ('FAILED', 'CANCELED')) FROM jobs`).Scan(&open, &failed)
-		switch {
-		case err != nil:
-			return fmt.Errorf("job statuses: %w", err)
-		case failed > 0:
-			return fmt.Errorf("%d job(s) of the first sync FAILED or CANCELED; see %s", failed, s.p.logPath)
-		case open == 0:
-			s.e.cfg.progress("sync: first sync's deliveries done %s after it ended", time.Since(t).Round(100*time.Millisecond))
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("first sync's deliveries: %d jobs open: %w", open, ctx.Err())
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
 }

@@ -45,7 +45,7 @@ func TestSyncSmoke(t *testing.T) {
 	}
 	want := []string{"sync: first sync of", "sync: the same (vs sha256sum", "sync: second sync of the unchanged",
 		"sync --watch: a change at idle until accepted", "sync --watch: a change at idle until delivered",
-		"sync --watch: peak RSS", "sync --watch: RSS after the last"}
+		"sync --watch: peak RSS", "sync --watch: RSS after the last", "sync --watch --min-age 1ms (for comparison): a change at idle until accepted"}
 	for _, w := range want {
 		found := false
 		for _, r := range rep.rows {

@@ -47,22 +47,49 @@ func (w *watchRun) expect(path string) <-chan accepted {
 	return c
 }
 
-// watch measures a change at idle and the RSS of `ferry sync --watch`.
+// watch measures a change at idle and the RSS of `ferry sync --watch`
+// with its defaults, then a change at idle with --min-age 1ms, to show
+// what the stability wait costs.
 func (s *syncBench) watch(ctx context.Context, rep *report) error {
+	if err := s.watchWith(ctx, rep, ""); err != nil {
+		return err
+	}
+	return s.watchWith(ctx, rep, "1ms")
+}
+
+// watchWith runs one `ferry sync --watch` (with --min-age minAge unless
+// empty) and measures with it.
+func (s *syncBench) watchWith(ctx context.Context, rep *report, minAge string) error {
 	w := &watchRun{waiting: map[string]chan accepted{}}
-	sp, err := s.startSync("watch", w.on, "--watch", "--concurrency", "4")
+	args := []string{"--watch", "--concurrency", "4"}
+	name := "watch"
+	if minAge != "" {
+		args, name = append(args, "--min-age", minAge), "watch-min-age"
+	}
+	sp, err := s.startSync(name, w.on, args...)
 	if err != nil {
 		return err
 	}
 	w.sp = sp
 	defer sp.stop()
 	// A first change, not measured, shows the first pass done and the
-	// watcher working.
-	if _, _, err := s.changeAndWait(ctx, w, s.n/2, false); err != nil {
+	// watcher working. Its profile is that of a restart on an unchanged
+	// tree (the one-shot second sync exits before its profile can be
+	// read), the watcher's start, and one change.
+	stopProf := func() {}
+	if minAge == "" {
+		stopProf = sp.profile(s.e, "sync-watch-start")
+	}
+	_, _, err = s.changeAndWait(ctx, w, s.n/2, false)
+	stopProf()
+	if err != nil {
 		return fmt.Errorf("first change: %w", err)
 	}
-	if err := s.latency(ctx, w, rep); err != nil {
+	if err := s.latency(ctx, w, rep, minAge); err != nil {
 		return err
+	}
+	if minAge != "" {
+		return nil
 	}
 	return s.churn(ctx, w, rep)
 }
@@ -109,7 +136,7 @@ func (s *syncBench) changeAndWait(ctx context.Context, w *watchRun, i int, deliv
 }
 
 // latency changes SyncChanges files one at a time, each at idle.
-func (s *syncBench) latency(ctx context.Context, w *watchRun, rep *report) error {
+func (s *syncBench) latency(ctx context.Context, w *watchRun, rep *report, minAge string) error {
 	e := s.e
 	n := e.cfg.Sizes.SyncChanges
 	var acc, del []float64
@@ -122,9 +149,16 @@ func (s *syncBench) latency(ctx context.Context, w *watchRun, rep *report) error
 		acc, del = append(acc, ms(a)), append(del, ms(d))
 	}
 	pa, pd := percentile(acc, 50), percentile(del, 50)
-	e.cfg.progress("sync --watch: %d changes at idle: accepted p50 %.0f ms (max %.0f), delivered p50 %.0f ms (max %.0f)",
-		n, pa, percentile(acc, 100), pd, percentile(del, 100))
+	e.cfg.progress("sync --watch%s: %d changes at idle: accepted p50 %.0f ms (max %.0f), delivered p50 %.0f ms (max %.0f)",
+		map[bool]string{true: " --min-age " + minAge}[minAge != ""], n, pa, percentile(acc, 100), pd, percentile(del, 100))
 	budget := ms(syncDebounce)
+	if minAge != "" {
+		rep.add(row{Figure: fmt.Sprintf("sync --watch --min-age %s (for comparison): a change at idle until accepted, p50 of %d", minAge, n),
+			Unit: "ms", Ferry: spreadOf([]float64{pa})})
+		rep.add(row{Figure: fmt.Sprintf("sync --watch --min-age %s (for comparison): a change at idle until delivered, p50 of %d", minAge, n),
+			Unit: "ms", Ferry: spreadOf([]float64{pd})})
+		return nil
+	}
 	rep.add(row{Figure: fmt.Sprintf("sync --watch: a change at idle until accepted, p50 of %d (default debounce 2 s and --min-age 2 s)", n),
 		Unit: "ms", Ferry: spreadOf([]float64{pa}), Goal: goal{kind: "value<", x: budget + 1000, unit: "ms"}})
 	rep.add(row{Figure: fmt.Sprintf("sync --watch: a change at idle until delivered (GET /v1/jobs/{id} SUCCESS), p50 of %d", n),
@@ -139,7 +173,7 @@ func (s *syncBench) churn(ctx context.Context, w *watchRun, rep *report) error {
 	e := s.e
 	sz := e.cfg.Sizes
 	const rounds = 6
-	every := sz.SyncChurn / rounds
+	every := (sz.SyncChurn / rounds).Round(100 * time.Millisecond)
 	per := max(1, s.n/100)
 	_, idle, err := memory(w.sp.cmd.Process.Pid)
 	if err != nil {
