@@ -1,10 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strings"
 	"sync"
 	"time"
 )
@@ -109,7 +112,7 @@ func (s *syncBench) changeAndWait(ctx context.Context, w *watchRun, i int, deliv
 	select {
 	case a = <-ch:
 	case <-w.sp.exited:
-		return 0, 0, fmt.Errorf("ferry sync --watch exited: %v; see %s", w.sp.err, w.sp.logPath)
+		return 0, 0, fmt.Errorf("ferry sync --watch exited: %w; see %s", cmp.Or(w.sp.err, errors.New("exit status 0")), w.sp.logPath)
 	case <-ctx.Done():
 		return 0, 0, fmt.Errorf("%s not accepted: %w; see %s", syncRel(i), ctx.Err(), w.sp.logPath)
 	}
@@ -204,14 +207,15 @@ func (s *syncBench) churn(ctx context.Context, w *watchRun, rep *report) error {
 	if err != nil {
 		return err
 	}
+	split := rssSplit(w.sp.cmd.Process.Pid)
 	mib := func(b int64) float64 { return float64(b) / (1 << 20) }
 	first, last := mib(rss[0]), mib(rss[len(rss)-1])
 	rep.add(row{Figure: fmt.Sprintf("sync --watch: peak RSS (VmHWM) on %s tracked files, over the first pass, %d changes at idle and %s of churn", count(s.n), sz.SyncChanges+1, sz.SyncChurn),
 		Unit: "MiB", Ferry: spreadOf([]float64{mib(hwm)}), Goal: goal{kind: "value<", x: 150, unit: "MiB"}})
 	rep.add(row{Figure: fmt.Sprintf("sync --watch: RSS after the last of %d churn rounds of 1 %% (%d files each, every %s) (vs after the first)", rounds, per, every),
 		Unit: "MiB", Ferry: spreadOf([]float64{last}), Raw: spreadOf([]float64{first}), Ratio: spreadOf([]float64{last / first}), Goal: goal{kind: "ratio<=", x: 1.1}})
-	rep.note("Sync --watch: defaults (debounce 2 s, --min-age 2 s), --concurrency 4. A change at idle: one file rewritten (same size, new content) 0.5 s after the previous change was delivered; accepted = its accepted JSON event read from the process's output, delivered = GET /v1/jobs/{id} polled every 50 ms until SUCCESS. RSS: VmRSS from /proc/<pid>/status, %.1f MiB idle after the first pass; churn rounds every %s over %s, each rewriting %d random files and waiting until all were accepted; RSS read after each round: %s MiB.",
-		mib(idle), every, sz.SyncChurn, per, rssList(rss))
+	rep.note("Sync --watch: defaults (debounce 2 s, --min-age 2 s), --concurrency 4. A change at idle: one file rewritten (same size, new content) 0.5 s after the previous change was delivered; accepted = its accepted JSON event read from the process's output, delivered = GET /v1/jobs/{id} polled every 50 ms until SUCCESS. RSS: VmRSS from /proc/<pid>/status, %.1f MiB idle after the first pass; churn rounds every %s over %s, each rewriting %d random files and waiting until all were accepted; RSS read after each round: %s MiB; at the end %s.",
+		mib(idle), every, sz.SyncChurn, per, rssList(rss), split)
 	return nil
 }
 
@@ -253,4 +257,21 @@ func rssList(rss []int64) string {
 		s += fmt.Sprintf("%.1f", float64(b)/(1<<20))
 	}
 	return s
+}
+
+// rssSplit says how much of a process's resident set is anonymous (the
+// Go heap and stacks) and how much file-backed (the binary, and the
+// index's memory map).
+func rssSplit(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "no split of RSS"
+	}
+	var parts []string
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && (k == "RssAnon" || k == "RssFile") {
+			parts = append(parts, k+" "+strings.TrimSpace(v))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
