@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,4 +63,36 @@ func TestSyncS3Prefix(t *testing.T) {
 		t.Fatalf("overwritten and deleted: %+v", s)
 	}
 	e.waitTarget(map[string][]string{"a.txt": {"a1", "a2"}}, 30*time.Second)
+	if testing.Short() {
+		return
+	}
+
+	// The same through the binary: credentials from the AWS variables, a
+	// new state seeded from ferry's documents, so only c.txt is sent.
+	put("in/c.txt", "c1")
+	cli := syncCLI{e: e, bin: ferryBinary(t)}
+	run := func(src string) (string, string, int) {
+		cmd := cli.command("sync", src, "--target", "docs", "--state", t.TempDir(), "--s3-endpoint", "http://"+c.Endpoint, "--min-age", "100ms")
+		cmd.Env = append(cmd.Env, "AWS_ACCESS_KEY_ID="+c.AccessKey, "AWS_SECRET_ACCESS_KEY="+c.SecretKey)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		if err != nil {
+			code = cmd.ProcessState.ExitCode()
+		}
+		return stdout.String(), stderr.String(), code
+	}
+	if stdout, stderr, code := run("s3://" + bucket + "/in"); code != 0 || !strings.Contains(stdout, "1 accepted, 0 unchanged") {
+		t.Fatalf("ferry sync s3://: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	e.waitTarget(map[string][]string{"a.txt": {"a1", "a2"}, "c.txt": {"c1"}}, 30*time.Second)
+	// ferry's own bucket is refused (it holds ferry's stored uploads).
+	if _, stderr, code := run("s3://" + e.p.objects.Bucket()); code != 2 {
+		t.Fatalf("ferry's own bucket: exit %d, want 2\n%s", code, stderr)
+	}
+	// A bucket that does not exist: the source is gone.
+	if _, stderr, code := run("s3://no-such-bucket-for-ferry/x"); code != 3 {
+		t.Fatalf("missing bucket: exit %d, want 3\n%s", code, stderr)
+	}
 }

@@ -72,3 +72,27 @@ func TestSyncWatchLimit(t *testing.T) {
 	e.write("sub/two.txt", "two") // in the folder that has no watch
 	e.waitTarget(map[string][]string{"sub/one.txt": {"one"}, "sub/two.txt": {"two"}}, 30*time.Second)
 }
+
+// TestSyncWatchLatency: with the defaults (2 s debounce, 2 s --min-age),
+// a change at idle is accepted by ferry soon after the debounce: the
+// watcher's quiet period counts as the wait for stability.
+func TestSyncWatchLatency(t *testing.T) {
+	e := newSyncEnv(t)
+	e.write("idle.txt", "v1")
+	r := e.run(syncer.Options{Interval: time.Hour, MinAge: syncer.MinAgeDefault}, &watch.Options{Debounce: watch.DebounceDefault})
+	e.waitTarget(map[string][]string{"idle.txt": {"v1"}}, 30*time.Second)
+	before := r.eng.Status().Accepted
+	start := time.Now()
+	e.write("idle.txt", "v2")
+	for r.eng.Status().Accepted == before {
+		if time.Since(start) > 30*time.Second {
+			t.Fatal("the change was not accepted")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	took := time.Since(start)
+	t.Logf("a change at idle accepted %s after it was written (debounce %s)", took.Round(time.Millisecond), watch.DebounceDefault)
+	if took > watch.DebounceDefault+4*time.Second { // + 1 s is the goal; slack for a loaded machine
+		t.Errorf("accepted after %s", took)
+	}
+}

@@ -59,10 +59,12 @@ func (e *Engine) pass(ctx context.Context, sc scope) error {
 	if sc.full {
 		e.emit(Event{Kind: EventRescan})
 	}
+	start := time.Now()
 	l, err := e.list(ctx, sc)
 	if err != nil {
 		return err
 	}
+	e.log.Debug("pass listed", "full", sc.full, "changed", len(l.cands), "seen", len(l.seen), "took", time.Since(start))
 	if err := e.findGone(l); err != nil {
 		return err
 	}
@@ -72,9 +74,10 @@ func (e *Engine) pass(ctx context.Context, sc scope) error {
 	if err := w.flush(); err != nil {
 		return err
 	}
-	if err := e.settle(ctx, l.cands); err != nil {
+	if err := e.settle(ctx, l.cands, !sc.full); err != nil {
 		return err
 	}
+	e.log.Debug("pass settled", "gone", len(l.gone), "took", time.Since(start))
 	if sc.full && !l.incomplete && ctx.Err() == nil {
 		return e.d.Index.Update(func(tx *index.Tx) error {
 			m, err := tx.Meta()
@@ -89,18 +92,27 @@ func (e *Engine) pass(ctx context.Context, sc scope) error {
 }
 
 // list walks the scope and keeps the entries the index does not match.
+// The walk (system calls) and the lookups in the index (CPU) run side by
+// side, a chunk of entries at a time.
 func (e *Engine) list(ctx context.Context, sc scope) (*listing, error) {
 	l := &listing{seen: map[string]struct{}{}}
-	var chunk []source.Entry
-	flush := func() error {
-		err := e.lookup(chunk, l)
-		chunk = chunk[:0]
-		return err
-	}
+	chunks := make(chan []source.Entry, 2)
+	var lookErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for c := range chunks {
+			if lookErr == nil {
+				lookErr = e.lookup(c, l)
+			}
+		}
+	}()
+	chunk := make([]source.Entry, 0, lookupChunk)
 	add := func(en source.Entry) error {
 		chunk = append(chunk, en)
 		if len(chunk) >= lookupChunk {
-			return flush()
+			chunks <- chunk
+			chunk = make([]source.Entry, 0, lookupChunk)
 		}
 		return nil
 	}
@@ -111,6 +123,9 @@ func (e *Engine) list(ctx context.Context, sc scope) (*listing, error) {
 	} else {
 		err = e.listHinted(ctx, sc.paths, l, add)
 	}
+	chunks <- chunk
+	close(chunks)
+	<-done
 	if errors.Is(err, source.ErrIncomplete) {
 		e.log.Warn("some folders could not be read: no deletes this pass", "err", err)
 		e.emit(Event{Kind: EventWarning, Message: err.Error()})
@@ -119,7 +134,7 @@ func (e *Engine) list(ctx context.Context, sc scope) (*listing, error) {
 	if err != nil {
 		return nil, err
 	}
-	return l, flush()
+	return l, lookErr
 }
 
 // listHinted looks at each hinted path: a file, a folder (listed when the
@@ -195,9 +210,13 @@ func (e *Engine) findGone(l *listing) error {
 			}
 		}
 		for _, prefix := range l.prefixes {
-			err := tx.Each(prefix, func(p string, rec index.Record) error {
-				add(p, rec)
-				return nil
+			err := tx.Keys(prefix, func(k []byte) error {
+				if _, ok := l.seen[string(k)]; ok {
+					return nil // the usual case: read no record
+				}
+				rec, _, err := tx.Get(string(k))
+				add(string(k), rec)
+				return err
 			})
 			if err != nil {
 				return err

@@ -24,14 +24,23 @@ func (e *Engine) seed(ctx context.Context) {
 	}
 	w := e.newWriter()
 	n := 0
+	page := make([]apitypes.Document, 0, seedPage)
 	err := e.d.Client.EachDocument(ctx, client.DocumentFilter{Target: e.o.Target, State: apitypes.DocumentActive, Limit: seedPage},
 		func(d apitypes.Document) error {
 			if d.Current == nil || d.Current.SHA256 == "" {
 				return nil
 			}
 			n++
-			return e.seedOne(w, d)
+			if page = append(page, d); len(page) == seedPage {
+				err := e.seedPage(w, page)
+				page = page[:0]
+				return err
+			}
+			return nil
 		})
+	if err == nil {
+		err = e.seedPage(w, page)
+	}
 	if ferr := w.flush(); err == nil {
 		err = ferr
 	}
@@ -50,13 +59,19 @@ func (e *Engine) seed(ctx context.Context) {
 	})
 }
 
-// seedOne records a document ferry holds, unless the index knows its key.
-func (e *Engine) seedOne(w *writer, d apitypes.Document) error {
-	var known bool
-	err := e.d.Index.View(func(tx *index.Tx) (err error) { _, known, err = tx.Get(d.Key); return err })
-	if err != nil || known {
-		return err
-	}
-	w.put(d.Key, index.Record{Size: -1, Accepted: d.Current.SHA256, Job: d.Current.Job, Version: d.Current.Version, Seeded: true})
-	return nil
+// seedPage records the documents ferry holds whose keys the index does
+// not know.
+func (e *Engine) seedPage(w *writer, docs []apitypes.Document) error {
+	return e.d.Index.View(func(tx *index.Tx) error {
+		for _, d := range docs {
+			_, known, err := tx.Get(d.Key)
+			if err != nil {
+				return err
+			}
+			if !known {
+				w.queue(d.Key, index.Record{Size: -1, Accepted: d.Current.SHA256, Job: d.Current.Job, Version: d.Current.Version, Seeded: true})
+			}
+		}
+		return nil
+	})
 }

@@ -31,8 +31,31 @@ type hashed struct {
 // hashing still does. All candidates wait together (one wait per round,
 // not one per file). Files still changing after SettleMax are left: in
 // Run they are looked at again later, in Once they are counted.
-func (e *Engine) settle(ctx context.Context, cands []cand) error {
+//
+// A hint (Touch) comes from the watcher after the file was quiet for its
+// debounce: no write event meanwhile. In a hinted pass, a file whose mtime
+// is already MinAge old by the local clock is therefore taken without a
+// second wait (still looked at again after hashing): a change at idle is
+// accepted right after the debounce. Full passes (rescans, polling of
+// network filesystems, whose clocks may differ) always look twice.
+func (e *Engine) settle(ctx context.Context, cands []cand, hinted bool) error {
 	start := time.Now()
+	if hinted {
+		var young []cand
+		var quiet []cand
+		for _, c := range cands {
+			if age := start.Sub(c.e.ModTime); age >= e.o.MinAge {
+				quiet = append(quiet, c)
+			} else {
+				young = append(young, c)
+			}
+		}
+		again, err := e.hashRound(ctx, quiet)
+		if err != nil {
+			return err
+		}
+		cands = append(young, again...)
+	}
 	for len(cands) > 0 {
 		if !sleepCtx(ctx, e.o.MinAge) {
 			return nil
@@ -136,7 +159,6 @@ func (e *Engine) hashOne(ctx context.Context, c cand) (*hashed, *cand) {
 		return nil, nil
 	}
 	e.c.hashed.Add(1)
-	e.log.Debug("hashed", "path", c.e.Path, "bytes", n)
 	after, err := e.d.Source.Stat(ctx, c.e.Path)
 	if err != nil {
 		return nil, nil

@@ -5,8 +5,8 @@ import (
 )
 
 // writeBatch is how many record changes go in one transaction (one
-// fsync): 100,000 changes must not be 100,000 syncs.
-const writeBatch = 512
+// fsync): 100,000 changes must not be 100,000 syncs, nor even 200.
+const writeBatch = 4096
 
 // writer batches changes of records into transactions and keeps the
 // tracked and pending counts.
@@ -29,6 +29,12 @@ func (w *writer) put(path string, r index.Record) {
 	if len(w.ops) >= writeBatch {
 		w.flush()
 	}
+}
+
+// queue adds a put without flushing: for callers inside a read
+// transaction, which a write one must not wait on.
+func (w *writer) queue(path string, r index.Record) {
+	w.ops = append(w.ops, recordOp{path: path, rec: r})
 }
 
 func (w *writer) del(path string) {

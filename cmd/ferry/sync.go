@@ -154,9 +154,7 @@ func runSync(cmd *cobra.Command, arg string, f *syncFlags) error {
 	if f.watch {
 		return watchSync(ctx, eng, src, f, out, x.Dir(), log)
 	}
-	sum, err := eng.Once(ctx)
-	writeStatusFile(x.Dir(), eng, false)
-	out.summary(sum)
+	sum, err := onceSync(ctx, eng, out, x.Dir())
 	switch {
 	case errors.Is(err, source.ErrGone):
 		return exitWith(exitSyncGone, err)

@@ -36,19 +36,7 @@ func watchSync(ctx context.Context, eng *syncer.Engine, src source.Source, f *sy
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wg.Go(func() {
-		t := time.NewTicker(statusEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				out.statusLine(eng.Status())
-				writeStatusFile(state, eng, true)
-			}
-		}
-	})
+	wg.Go(func() { refresh(ctx, eng, out, state, true) })
 	if err := startHints(ctx, &wg, eng, src, f, log); err != nil {
 		return err
 	}
@@ -57,6 +45,35 @@ func watchSync(ctx context.Context, eng *syncer.Engine, src source.Source, f *sy
 	writeStatusFile(state, eng, false)
 	out.summary(syncer.Summary{Status: eng.Status()})
 	return err
+}
+
+// onceSync makes one pass with the status line and file refreshed.
+func onceSync(ctx context.Context, eng *syncer.Engine, out *syncPrinter, state string) (syncer.Summary, error) {
+	rctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { refresh(rctx, eng, out, state, true) })
+	sum, err := eng.Once(ctx)
+	cancel()
+	wg.Wait()
+	writeStatusFile(state, eng, false)
+	out.summary(sum)
+	return sum, err
+}
+
+// refresh redraws the status line and rewrites the status file every
+// statusEvery until ctx ends.
+func refresh(ctx context.Context, eng *syncer.Engine, out *syncPrinter, state string, running bool) {
+	t := time.NewTicker(statusEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			out.statusLine(eng.Status())
+			writeStatusFile(state, eng, running)
+		}
+	}
 }
 
 // writeStatusFile writes the engine's status into the state folder

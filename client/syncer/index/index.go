@@ -146,8 +146,8 @@ func (t *Tx) Get(path string) (Record, bool, error) {
 	if v == nil {
 		return Record{}, false, nil
 	}
-	var r Record
-	if err := json.Unmarshal(v, &r); err != nil {
+	r, err := decode(v)
+	if err != nil {
 		return Record{}, false, fmt.Errorf("record %q: %w", path, err)
 	}
 	return r, true, nil
@@ -155,11 +155,7 @@ func (t *Tx) Get(path string) (Record, bool, error) {
 
 // Put writes the record of path, and keeps the set of pending paths.
 func (t *Tx) Put(path string, r Record) error {
-	v, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	if err := t.tx.Bucket(bucketFiles).Put([]byte(path), v); err != nil {
+	if err := t.tx.Bucket(bucketFiles).Put([]byte(path), r.encode()); err != nil {
 		return err
 	}
 	if r.Pending != "" {
@@ -181,11 +177,24 @@ func (t *Tx) Each(prefix string, fn func(path string, r Record) error) error {
 	c := t.tx.Bucket(bucketFiles).Cursor()
 	p := []byte(prefix)
 	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
-		var r Record
-		if err := json.Unmarshal(v, &r); err != nil {
+		r, err := decode(v)
+		if err != nil {
 			return fmt.Errorf("record %q: %w", k, err)
 		}
 		if err := fn(string(k), r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Keys calls fn with every path that starts with prefix, by path, without
+// reading the records; the path's bytes are valid only during the call.
+func (t *Tx) Keys(prefix string, fn func(path []byte) error) error {
+	c := t.tx.Bucket(bucketFiles).Cursor()
+	p := []byte(prefix)
+	for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
+		if err := fn(k); err != nil {
 			return err
 		}
 	}

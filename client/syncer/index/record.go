@@ -10,29 +10,29 @@ const (
 type Record struct {
 	// Size, MTime (Unix nanoseconds), Inode and ETag are the file as last
 	// seen stable. Size -1 means "look again": the stat matches nothing.
-	Size  int64  `json:"s"`
-	MTime int64  `json:"m"`
-	Inode uint64 `json:"i,omitempty"`
-	ETag  string `json:"e,omitempty"`
+	Size  int64
+	MTime int64
+	Inode uint64
+	ETag  string
 	// SHA256 is the content last seen stable (hex).
-	SHA256 string `json:"h,omitempty"`
+	SHA256 string
 	// Accepted is the SHA-256 ferry accepted last for the document, with
 	// its job and version.
-	Accepted string `json:"a,omitempty"`
-	Job      string `json:"j,omitempty"`
-	Version  int    `json:"v,omitempty"`
+	Accepted string
+	Job      string
+	Version  int
 	// Pending is the op to send (OpUpload of PendingSHA, or OpDelete),
 	// recorded before it is sent so a crash re-sends the same.
-	Pending    string `json:"p,omitempty"`
-	PendingSHA string `json:"ps,omitempty"`
-	Attempts   int    `json:"n,omitempty"`
+	Pending    string
+	PendingSHA string
+	Attempts   int
 	// LastError is why the last attempt failed; Refused is the SHA-256
 	// ferry refused for good (not sent again until the content changes).
-	LastError string `json:"err,omitempty"`
-	Refused   string `json:"r,omitempty"`
+	LastError string
+	Refused   string
 	// Seeded marks a record made from ferry's documents, not yet seen in
 	// the source.
-	Seeded bool `json:"sd,omitempty"`
+	Seeded bool
 }
 
 // SameStat reports whether the record's stat is the one given.

@@ -20,12 +20,16 @@ type Rules struct {
 	Skipped []string
 }
 
-// tempNames are the names, as path.Match patterns, of files that are
-// never documents: Office's owner files (~$x.docx), LibreOffice's locks,
-// partial downloads, editor swap files and desktop metadata.
-var tempNames = []string{
-	"~$*", ".~lock.*#", "*.tmp", "*.part", "*.crdownload", "*.swp", ".DS_Store", "Thumbs.db",
-}
+// Temporary and lock files of common tools, never documents: Office's
+// owner files (~$x.docx), LibreOffice's locks (.~lock.x.odt#), partial
+// downloads, editor swap files and desktop metadata. As patterns:
+// ~$*, .~lock.*#, *.tmp, *.part, *.crdownload, *.swp, .DS_Store,
+// Thumbs.db; matched by hand, since every file of every pass is checked.
+var (
+	tempPrefixes = []string{"~$"}
+	tempSuffixes = []string{".tmp", ".part", ".crdownload", ".swp"}
+	tempNames    = []string{".DS_Store", "Thumbs.db"}
+)
 
 // skippedDirs are folder names skipped with all they hold.
 var skippedDirs = []string{".git"}
@@ -60,8 +64,21 @@ func (r Rules) Skip(rel string, isDir bool) bool {
 // IsTemporary reports whether a file's name is one of a temporary or lock
 // file.
 func IsTemporary(name string) bool {
-	for _, p := range tempNames {
-		if ok, _ := path.Match(p, name); ok {
+	for _, p := range tempPrefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	for _, x := range tempSuffixes {
+		if strings.HasSuffix(name, x) {
+			return true
+		}
+	}
+	if strings.HasPrefix(name, ".~lock.") && strings.HasSuffix(name, "#") && len(name) > len(".~lock.#") {
+		return true
+	}
+	for _, n := range tempNames {
+		if name == n {
 			return true
 		}
 	}
