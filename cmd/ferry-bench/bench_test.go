@@ -39,8 +39,9 @@ func TestSmoke(t *testing.T) {
 		S3Endpoint:  s3.Endpoint, S3AccessKey: s3.AccessKey, S3SecretKey: s3.SecretKey,
 		Bucket: "ferry-bench-smoke-" + hex.EncodeToString(suffix[:]),
 		Sizes:  SmokeSizes(),
-		// The backlog case loads a million jobs: make bench only.
-		Only:     slices.DeleteFunc(slices.Clone(scenarioNames), func(s string) bool { return s == "backlog" }),
+		// The backlog case loads a million jobs: make bench only; sync has
+		// a smoke test of its own (sync_test.go).
+		Only:     slices.DeleteFunc(slices.Clone(scenarioNames), func(s string) bool { return s == "backlog" || s == "sync" }),
 		Progress: testWriter{t},
 		Command:  "go test ./bench",
 	}

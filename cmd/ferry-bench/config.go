@@ -84,6 +84,12 @@ type Sizes struct {
 	// reference and the at-scale listing figures of the documents scenario.
 	DocumentsSmall int
 	DocumentsLarge int
+	// SyncFiles, SyncChanges, SyncChurn and SyncDeadline size the sync
+	// scenario (sync.go).
+	SyncFiles    int
+	SyncChanges  int
+	SyncChurn    time.Duration
+	SyncDeadline time.Duration
 }
 
 // FullSizes are the sizes of `make bench`.
@@ -111,6 +117,10 @@ func FullSizes() Sizes {
 		SessionFile:          1 << 30,
 		DocumentsSmall:       10_000,
 		DocumentsLarge:       1_000_000,
+		SyncFiles:            100_000,
+		SyncChanges:          20,
+		SyncChurn:            2 * time.Minute,
+		SyncDeadline:         40 * time.Minute,
 	}
 }
 
@@ -138,6 +148,10 @@ func SmokeSizes() Sizes {
 		SessionFile:          64 << 20,
 		DocumentsSmall:       2_000,
 		DocumentsLarge:       4_000,
+		SyncFiles:            2_000,
+		SyncChanges:          4,
+		SyncChurn:            10 * time.Second,
+		SyncDeadline:         4 * time.Minute,
 	}
 }
 
@@ -183,6 +197,7 @@ func parseFlags(args []string) (Config, error) {
 	fs.StringVar(&cfg.ProfileDir, "profile", "", "write CPU profiles of ferry (a pprof-enabled build) and of the naive side here")
 	fs.BoolVar(&smoke, "smoke", false, "tiny sizes: check that every measurement works")
 	backlog := fs.Int("backlog-jobs", 0, "jobs queued in the backlog scenario (default 1,000,000; smoke 5,000)")
+	syncFiles := fs.Int("sync-files", 0, "files in the sync scenario's tree (default 100,000; smoke 2,000)")
 	fs.StringVar(&cfg.DBName, "db", "ferry_bench", "database to create (and drop) for the run")
 	fs.StringVar(&cfg.Compare, "compare", "", "a second ferry binary to run beside -ferry in the end-to-end scenarios (\"ferry-b\")")
 	fs.BoolVar(&cfg.Traced, "traced", false, "also run ferry with tracing on (OTLP to a receiver in the benchmark) in the end-to-end scenarios (\"ferry-traced\")")
@@ -193,6 +208,9 @@ func parseFlags(args []string) (Config, error) {
 	}
 	if smoke {
 		cfg.Sizes = SmokeSizes()
+	}
+	if *syncFiles > 0 {
+		cfg.Sizes.SyncFiles = *syncFiles
 	}
 	if *backlog > 0 {
 		cfg.Sizes.BacklogJobs = *backlog

@@ -41,6 +41,8 @@ type ferryOpts struct {
 	key string
 	// env are more variables for the process (tracing's, traced.go).
 	env map[string]string
+	// listen is the API's address (a free loopback port when empty).
+	listen string
 }
 
 // ferryProc is a running ferry process with a database of its own.
@@ -79,7 +81,7 @@ func (e *env) startFerry(ctx context.Context, pool *pgxpool.Pool, dbURL string, 
 	p := &ferryProc{key: key, pool: pool, logPath: filepath.Join(dir, "ferry.log"), exited: make(chan struct{}),
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}}}
 	vars := map[string]string{
-		"FERRY_LISTEN":         "127.0.0.1:0",
+		"FERRY_LISTEN":         cmp.Or(o.listen, "127.0.0.1:0"),
 		"FERRY_DATABASE_URL":   dbURL,
 		"FERRY_S3_ENDPOINT":    e.cfg.S3Endpoint,
 		"FERRY_S3_ACCESS_KEY":  e.cfg.S3AccessKey,

@@ -63,6 +63,9 @@ func measure(ctx context.Context, cfg *Config) (*report, error) {
 		if longScenarios[s.name] {
 			deadline = cfg.Sizes.LongScenarioDeadline
 		}
+		if d, ok := scenarioDeadlines[s.name]; ok {
+			deadline = d(cfg.Sizes)
+		}
 		sctx, cancel := context.WithTimeout(ctx, deadline)
 		err := s.run(sctx, e, rep)
 		cancel()

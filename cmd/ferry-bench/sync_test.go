@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferry-relay/ferry/internal/testenv"
+)
+
+// TestSyncSmoke runs the sync scenario with tiny sizes (2,000 files, 4
+// changes at idle, 10 s of churn) against a real ferry, Postgres, MinIO
+// and NATS: every figure is measured and every assertion of the scenario
+// (0 hashed and 0 uploads on the second sync) holds.
+func TestSyncSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts ferry and ferry sync processes")
+	}
+	var suffix [4]byte
+	_, _ = rand.Read(suffix[:])
+	s3 := testenv.S3Config()
+	cfg := Config{
+		FerryBin:    ferryBinary(t),
+		Out:         filepath.Join(t.TempDir(), "latest.md"),
+		Reps:        1,
+		DatabaseURL: testenv.DatabaseURL(),
+		DBName:      "ferry_bench_sync_" + hex.EncodeToString(suffix[:]),
+		S3Endpoint:  s3.Endpoint, S3AccessKey: s3.AccessKey, S3SecretKey: s3.SecretKey,
+		Bucket:   "ferry-bench-sync-" + hex.EncodeToString(suffix[:]),
+		Sizes:    SmokeSizes(),
+		Only:     []string{"sync"},
+		Progress: testWriter{t},
+		Command:  "go test -run TestSyncSmoke ./cmd/ferry-bench",
+	}
+	t.Cleanup(func() { removeBucket(t, cfg) })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	rep, err := measure(ctx, &cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"sync: first sync of", "sync: the same (vs sha256sum", "sync: second sync of the unchanged",
+		"sync --watch: a change at idle until accepted", "sync --watch: a change at idle until delivered",
+		"sync --watch: peak RSS", "sync --watch: RSS after the last", "sync --watch --min-age 1ms (for comparison): a change at idle until accepted"}
+	for _, w := range want {
+		found := false
+		for _, r := range rep.rows {
+			if strings.HasPrefix(r.Figure, w) {
+				found = true
+				if r.Ferry.N != 1 || r.Ferry.Med <= 0 {
+					t.Errorf("%s: ferry %+v: want one positive value", r.Figure, r.Ferry)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no figure %q in the report", w)
+		}
+	}
+}
