@@ -86,6 +86,9 @@ targets:
 		_ = cmd.Run()
 		return out.String()
 	}
+	// The pages above take seconds on a loaded machine: wait for an open
+	// period with its probe still ahead, so the CLI shows "in ...".
+	openFor(3 * time.Second)
 	if out := cli("targets"); !strings.Contains(out, "NEXT PROBE") || !strings.Contains(out, "circuit_open") || !strings.Contains(out, " in ") {
 		t.Errorf("ferry targets:\n%s", out)
 	}
