@@ -178,12 +178,16 @@ func (e *Engine) lookup(chunk []source.Entry, l *listing) error {
 				continue // hinted twice: as itself and in its folder
 			}
 			l.seen[en.Path] = struct{}{}
-			rec, ok, err := tx.Get(en.Path)
+			st, ok, err := tx.GetStat(en.Path)
 			if err != nil {
 				return err
 			}
-			if ok && !rec.Seeded && rec.Pending != index.OpDelete && recordMatches(rec, en) {
+			if ok && !st.Seeded && !st.PendingDelete && statMatches(st, en) {
 				continue
+			}
+			rec, ok, err := tx.Get(en.Path)
+			if err != nil {
+				return err
 			}
 			l.cands = append(l.cands, cand{e: en, rec: rec, known: ok})
 		}
@@ -234,6 +238,11 @@ func recordMatches(r index.Record, en source.Entry) bool {
 		return r.ETag == en.ETag && r.Size == en.Size
 	}
 	return r.Size == en.Size && r.MTime == en.ModTime.UnixNano() && r.Inode == en.Inode
+}
+
+// statMatches is recordMatches on a record's stat.
+func statMatches(s index.Stat, en source.Entry) bool {
+	return recordMatches(index.Record{Size: s.Size, MTime: s.MTime, Inode: s.Inode, ETag: s.ETag}, en)
 }
 
 // sameEntry reports whether two looks at a file saw the same.

@@ -95,3 +95,44 @@ func (d *decoder) str() string {
 	d.b = d.b[l:]
 	return s
 }
+
+// decodeStat reads the part of a record a pass compares with a listing,
+// without copying the strings it does not need.
+func decodeStat(b []byte) (Stat, error) {
+	var s Stat
+	if len(b) == 0 || b[0] != recordV1 {
+		return s, errCorrupt
+	}
+	d := decoder{b: b[1:]}
+	s.Size = d.varint()
+	s.MTime = d.varint()
+	s.Inode = d.uvarint()
+	d.varint() // version
+	d.varint() // attempts
+	if len(d.b) == 0 {
+		return s, errCorrupt
+	}
+	s.Seeded = d.b[0]&1 != 0
+	d.b = d.b[1:]
+	s.ETag = d.str()
+	for range 3 { // SHA256, Accepted, Job
+		d.raw()
+	}
+	s.PendingDelete = string(d.raw()) == OpDelete
+	if d.bad {
+		return Stat{}, errCorrupt
+	}
+	return s, nil
+}
+
+// raw is str without the copy.
+func (d *decoder) raw() []byte {
+	l := d.uvarint()
+	if d.bad || l > uint64(len(d.b)) {
+		d.bad = true
+		return nil
+	}
+	v := d.b[:l]
+	d.b = d.b[l:]
+	return v
+}

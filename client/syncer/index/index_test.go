@@ -66,3 +66,43 @@ func TestIndexLockAndRecords(t *testing.T) {
 	})
 	_ = y.Close()
 }
+
+func TestGetStat(t *testing.T) {
+	x, err := index.Open(t.TempDir(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	recs := map[string]index.Record{
+		"plain": {Size: 5, MTime: -7, Inode: 1 << 40, SHA256: "abc", Accepted: "abc", Job: "j", Version: 3},
+		"del":   {Size: 1, ETag: "\"e\"", Seeded: true, Pending: index.OpDelete, LastError: "x", Refused: "y"},
+		"up":    {Size: -1, Pending: index.OpUpload, PendingSHA: "s", Attempts: 2},
+	}
+	err = x.Update(func(tx *index.Tx) error {
+		for p, r := range recs {
+			if err := tx.Put(p, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = x.View(func(tx *index.Tx) error {
+		for p, r := range recs {
+			s, ok, err := tx.GetStat(p)
+			want := index.Stat{Size: r.Size, MTime: r.MTime, Inode: r.Inode, ETag: r.ETag, Seeded: r.Seeded, PendingDelete: r.Pending == index.OpDelete}
+			if err != nil || !ok || s != want {
+				t.Errorf("%s: %+v %v %v, want %+v", p, s, ok, err, want)
+			}
+		}
+		if _, ok, err := tx.GetStat("none"); ok || err != nil {
+			t.Errorf("none: %v %v", ok, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

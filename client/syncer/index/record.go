@@ -50,3 +50,15 @@ type Meta struct {
 	// LastFullScan is the end of the last complete pass (Unix seconds).
 	LastFullScan int64 `json:"last_full_scan,omitempty"`
 }
+
+// Stat is the part of a Record a pass compares with what it lists.
+type Stat struct {
+	Size  int64
+	MTime int64
+	Inode uint64
+	ETag  string
+	// Seeded and PendingDelete are the record's Seeded and whether its
+	// Pending is OpDelete.
+	Seeded        bool
+	PendingDelete bool
+}

@@ -11,6 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrIncomplete means a walk went on past folders it could not read: the
@@ -98,7 +101,10 @@ func (d *Dir) checkRoot() error {
 	return nil
 }
 
-// walkDir lists the folder rel, depth first, reading it in chunks.
+// walkDir lists the folder rel, depth first, reading its names in chunks
+// and looking at each relative to the open folder (fstatat): the kernel
+// does not resolve the whole path again for every file, and no
+// fs.FileInfo is made per file.
 func (d *Dir) walkDir(ctx context.Context, rel string, fn func(Entry) error, unreadable *[]string) error {
 	f, err := os.Open(d.local(rel))
 	if err != nil {
@@ -109,13 +115,14 @@ func (d *Dir) walkDir(ctx context.Context, rel string, fn func(Entry) error, unr
 		return err
 	}
 	defer f.Close()
+	fd := int(f.Fd())
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		ents, rerr := f.ReadDir(readDirChunk)
-		for _, de := range ents {
-			if err := d.visit(ctx, rel, de, fn, unreadable); err != nil {
+		names, rerr := f.Readdirnames(readDirChunk)
+		for _, name := range names {
+			if err := d.visit(ctx, fd, rel, name, fn, unreadable); err != nil {
 				return err
 			}
 		}
@@ -129,11 +136,18 @@ func (d *Dir) walkDir(ctx context.Context, rel string, fn func(Entry) error, unr
 	}
 }
 
-// visit handles one entry of the folder rel.
-func (d *Dir) visit(ctx context.Context, rel string, de fs.DirEntry, fn func(Entry) error, unreadable *[]string) error {
-	p := join(rel, de.Name())
-	switch t := de.Type(); {
-	case t.IsDir():
+// visit handles the entry name of the folder rel, open as dirfd.
+func (d *Dir) visit(ctx context.Context, dirfd int, rel, name string, fn func(Entry) error, unreadable *[]string) error {
+	p := join(rel, name)
+	var st unix.Stat_t
+	if err := statAt(dirfd, name, &st); err != nil {
+		if !errors.Is(err, unix.ENOENT) {
+			*unreadable = append(*unreadable, p) // cannot tell what it is: no delete may follow
+		}
+		return nil // removed since the folder was read
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
 		if d.skip(p, true) {
 			return nil
 		}
@@ -141,14 +155,24 @@ func (d *Dir) visit(ctx context.Context, rel string, de fs.DirEntry, fn func(Ent
 			return err
 		}
 		return nil
-	case !t.IsRegular() || d.skip(p, false):
+	case unix.S_IFREG:
+		if d.skip(p, false) {
+			return nil
+		}
+		return fn(Entry{Path: p, Size: st.Size, ModTime: time.Unix(st.Mtim.Unix()), Inode: st.Ino})
+	default:
 		return nil // links, devices, sockets: not documents
 	}
-	info, err := de.Info()
-	if err != nil {
-		return nil // removed since the folder was read
+}
+
+// statAt is fstatat(dirfd, name) without following a link.
+func statAt(dirfd int, name string, st *unix.Stat_t) error {
+	for {
+		err := unix.Fstatat(dirfd, name, st, unix.AT_SYMLINK_NOFOLLOW)
+		if !errors.Is(err, unix.EINTR) {
+			return err
+		}
 	}
-	return fn(entryOf(p, info))
 }
 
 // Stat looks at the file at rel again (without following a link). A
@@ -223,11 +247,12 @@ func entryOf(rel string, info fs.FileInfo) Entry {
 	return e
 }
 
+// join is dir/name; name is one clean path element.
 func join(dir, name string) string {
 	if dir == "" {
 		return name
 	}
-	return path.Join(dir, name)
+	return dir + "/" + name
 }
 
 // Rel returns the slash-separated path of local relative to the root, and
