@@ -15,6 +15,7 @@ import (
 
 	"github.com/ferry-relay/ferry/apitypes"
 	"github.com/ferry-relay/ferry/client"
+	"github.com/ferry-relay/ferry/internal/ctxio"
 )
 
 // upload learns what the batch holds already, and sends the rest,
@@ -317,23 +318,9 @@ func hashFile(ctx context.Context, name string) (string, int64, error) {
 	}
 	defer f.Close()
 	h := sha256.New()
-	n, err := io.Copy(h, &ctxReader{ctx: ctx, r: f})
+	n, err := io.Copy(h, ctxio.Reader(ctx, f))
 	if err != nil {
 		return "", n, fmt.Errorf("reading: %w", err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), n, nil
-}
-
-// ctxReader stops reading when ctx ends, so that an interrupt does not
-// wait for a large file to be hashed.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(b []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(b)
 }

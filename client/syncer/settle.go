@@ -12,6 +12,7 @@ import (
 
 	"github.com/ferry-relay/ferry/client/syncer/index"
 	"github.com/ferry-relay/ferry/client/syncer/source"
+	"github.com/ferry-relay/ferry/internal/ctxio"
 )
 
 // hashBufSize is the read size of hashing.
@@ -149,7 +150,7 @@ func (e *Engine) hashOne(ctx context.Context, c cand) (*hashed, *cand) {
 	}
 	bp := hashBufs.Get().(*[]byte)
 	h := sha256.New()
-	n, err := io.CopyBuffer(h, &ctxReader{ctx: ctx, r: rc}, *bp)
+	n, err := io.CopyBuffer(h, ctxio.Reader(ctx, rc), *bp)
 	hashBufs.Put(bp)
 	e.c.hashedBytes.Add(n)
 	if err != nil {
@@ -190,17 +191,4 @@ func (e *Engine) decide(c cand, en source.Entry, sum string) index.Record {
 		e.c.changed(time.Now())
 	}
 	return r
-}
-
-// ctxReader stops reading when ctx ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(b []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(b)
 }
