@@ -27,25 +27,10 @@ func TestSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts ferry processes")
 	}
-	var suffix [4]byte
-	_, _ = rand.Read(suffix[:])
-	s3 := testenv.S3Config()
-	cfg := Config{
-		FerryBin:    ferryBinary(t),
-		Out:         filepath.Join(t.TempDir(), "latest.md"),
-		Reps:        1,
-		DatabaseURL: testenv.DatabaseURL(),
-		DBName:      "ferry_bench_smoke_" + hex.EncodeToString(suffix[:]),
-		S3Endpoint:  s3.Endpoint, S3AccessKey: s3.AccessKey, S3SecretKey: s3.SecretKey,
-		Bucket: "ferry-bench-smoke-" + hex.EncodeToString(suffix[:]),
-		Sizes:  SmokeSizes(),
-		// The backlog case loads a million jobs: make bench only; sync has
-		// a smoke test of its own (sync_test.go).
-		Only:     slices.DeleteFunc(slices.Clone(scenarioNames), func(s string) bool { return s == "backlog" || s == "sync" }),
-		Progress: testWriter{t},
-		Command:  "go test ./bench",
-	}
-	t.Cleanup(func() { removeBucket(t, cfg) })
+	// The backlog case loads a million jobs: make bench only; sync has a
+	// smoke test of its own (sync_test.go).
+	cfg := smokeConfig(t, "smoke", "go test ./bench",
+		slices.DeleteFunc(slices.Clone(scenarioNames), func(s string) bool { return s == "backlog" || s == "sync" }))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	rep, err := measure(ctx, &cfg)
@@ -133,4 +118,29 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// smokeConfig is the configuration of a smoke run of the scenarios only,
+// with tiny sizes, a database and a bucket of its own (removed at the end)
+// named after name.
+func smokeConfig(t *testing.T, name, command string, only []string) Config {
+	t.Helper()
+	var suffix [4]byte
+	_, _ = rand.Read(suffix[:])
+	s3 := testenv.S3Config()
+	cfg := Config{
+		FerryBin:    ferryBinary(t),
+		Out:         filepath.Join(t.TempDir(), "latest.md"),
+		Reps:        1,
+		DatabaseURL: testenv.DatabaseURL(),
+		DBName:      "ferry_bench_" + name + "_" + hex.EncodeToString(suffix[:]),
+		S3Endpoint:  s3.Endpoint, S3AccessKey: s3.AccessKey, S3SecretKey: s3.SecretKey,
+		Bucket:   "ferry-bench-" + name + "-" + hex.EncodeToString(suffix[:]),
+		Sizes:    SmokeSizes(),
+		Only:     only,
+		Progress: testWriter{t},
+		Command:  command,
+	}
+	t.Cleanup(func() { removeBucket(t, cfg) })
+	return cfg
 }

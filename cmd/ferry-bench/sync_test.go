@@ -2,14 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/ferry-relay/ferry/internal/testenv"
 )
 
 // TestSyncSmoke runs the sync scenario with tiny sizes (2,000 files, 4
@@ -20,23 +15,7 @@ func TestSyncSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts ferry and ferry sync processes")
 	}
-	var suffix [4]byte
-	_, _ = rand.Read(suffix[:])
-	s3 := testenv.S3Config()
-	cfg := Config{
-		FerryBin:    ferryBinary(t),
-		Out:         filepath.Join(t.TempDir(), "latest.md"),
-		Reps:        1,
-		DatabaseURL: testenv.DatabaseURL(),
-		DBName:      "ferry_bench_sync_" + hex.EncodeToString(suffix[:]),
-		S3Endpoint:  s3.Endpoint, S3AccessKey: s3.AccessKey, S3SecretKey: s3.SecretKey,
-		Bucket:   "ferry-bench-sync-" + hex.EncodeToString(suffix[:]),
-		Sizes:    SmokeSizes(),
-		Only:     []string{"sync"},
-		Progress: testWriter{t},
-		Command:  "go test -run TestSyncSmoke ./cmd/ferry-bench",
-	}
-	t.Cleanup(func() { removeBucket(t, cfg) })
+	cfg := smokeConfig(t, "sync", "go test -run TestSyncSmoke ./cmd/ferry-bench", []string{"sync"})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	rep, err := measure(ctx, &cfg)
